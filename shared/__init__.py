@@ -1,0 +1,1 @@
+"""What the three services share: event contract, bus, outbox, reference data, config."""

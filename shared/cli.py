@@ -1,0 +1,89 @@
+"""What every service's command line has: ``serve``, ``db upgrade``, ``db check``, ``settings``.
+
+A service builds its console script with :func:`service_cli` and adds its own commands to the
+returned ``FlaskGroup`` (commands run inside an application context).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from shared import migrate
+from shared.config import SETTINGS, database_url, flag, setting
+
+
+def serve_app(app: Flask, host: str, port: int, on_stop: Callable[[], None] | None = None,
+              threads: int = 8) -> None:
+    """Serve ``app`` with waitress until SIGTERM/SIGINT, then run ``on_stop``."""
+    from waitress.server import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, ident="partnership-registry")
+
+    def _shutdown(*_args):
+        server.close()
+
+    signal.signal(signal.SIGTERM, _shutdown)
+    try:
+        server.run()
+    except (KeyboardInterrupt, OSError):
+        pass
+    finally:
+        if on_stop:
+            on_stop()
+
+
+def service_cli(service: str, create_app: Callable[..., Flask],
+                start_workers: Callable[[Flask], object] | None, default_port: int) -> FlaskGroup:
+    """The ``FlaskGroup`` of ``service`` with the common commands."""
+
+    group = FlaskGroup(name=service, create_app=lambda: create_app(),
+                       add_default_commands=True, add_version_option=False,
+                       help=f"Partnership Registry — {service} service.")
+
+    @group.command("serve")
+    @click.option("--host", default=lambda: setting("HOST"), show_default="$HOST or 127.0.0.1")
+    @click.option("--port", type=int, default=default_port, show_default=True)
+    @click.option("--migrate/--no-migrate", default=True, show_default=True,
+                  help="Upgrade the database before serving.")
+    def serve(host: str, port: int, migrate_: bool = True, **_kw) -> None:
+        """Serve the HTTP API (waitress) and, unless RUN_WORKERS=0, the background worker."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if migrate_:
+            migrate.upgrade(service, app.config.get("DATABASE_URL") or database_url(service))
+        workers = start_workers(app) if (start_workers and flag("RUN_WORKERS")) else None
+        click.echo(f"{service} listening on http://{host}:{port}", err=True)
+        serve_app(app, host, port, on_stop=(workers.stop if workers else None))
+
+    # click maps --migrate/--no-migrate to "migrate"; keep the python name unambiguous
+    serve.params[2].name = "migrate_"
+
+    @group.group("db")
+    def db() -> None:
+        """Database migrations (Alembic)."""
+
+    @db.command("upgrade")
+    @click.option("--revision", default="head", show_default=True)
+    def db_upgrade(revision: str) -> None:
+        """Migrate this service's database to REVISION."""
+        migrate.upgrade(service, current_app.config.get("DATABASE_URL") or database_url(service),
+                        revision)
+        click.echo(f"{service}: database at {revision}")
+
+    @db.command("check")
+    def db_check() -> None:
+        """Fail when the models and the migrations disagree (drift)."""
+        migrate.check(service, current_app.config.get("DATABASE_URL") or database_url(service))
+        click.echo(f"{service}: models and migrations agree")
+
+    @group.command("settings")
+    def settings() -> None:
+        """List every environment setting with its current value."""
+        for s in SETTINGS:
+            click.echo(f"{s.name}={setting(s.name) or ''}\t# {s.meaning}")
+
+    return group

@@ -1,0 +1,95 @@
+"""Configuration from environment variables, with documented defaults.
+
+Every setting the services read is listed in ``SETTINGS`` (name, default, meaning) so that the
+README table and ``--help`` texts come from one place. Defaults give the embedded mode: SQLite
+files under ``./var`` and the in-process bus.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Repository root (the package is installed editable from a clone; see README).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, default (``None`` = unset) and meaning."""
+
+    name: str
+    default: str | None
+    meaning: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None, "SQLAlchemy URL of this service's own database. Unset: SQLite "
+            "file var/<service>.db (embedded mode)."),
+    Setting("REGISTRY_DATABASE_URL", None, "Overrides DATABASE_URL for the registry only "
+            "(lets one shell or the embedded process address three databases)."),
+    Setting("NOTIFIER_DATABASE_URL", None, "Same, for the notifier."),
+    Setting("REPORTING_DATABASE_URL", None, "Same, for reporting."),
+    Setting("KAFKA_BOOTSTRAP_SERVERS", None, "Comma-separated Kafka brokers. Unset: in-process "
+            "bus (embedded mode)."),
+    Setting("KAFKA_TOPIC_PREFIX", "", "Prefix for every topic name (isolates test runs)."),
+    Setting("KAFKA_CONSUMER_GROUP_PREFIX", "", "Prefix for consumer group ids."),
+    Setting("VAR_DIR", "var", "Folder for SQLite files, e-mails (.eml) and logs in embedded mode."),
+    Setting("PORT", "5000", "Port of the one base URL in embedded mode (127.0.0.1)."),
+    Setting("HOST", "127.0.0.1", "Address the HTTP server binds to."),
+    Setting("SMTP_URL", None, "smtp://[user:pass@]host:port for outgoing e-mail. Unset: e-mails are "
+            "written as .eml files under var/mail."),
+    Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
+    Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
+    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),
+    Setting("OUTBOX_POLL_SECONDS", "0.5", "How often the outbox relay looks for new events."),
+    Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; 0: web "
+            "only (run `registry relay` / `notifier consume` / `reporting consume` apart)."),
+    Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
+    Setting("MAX_CONTENT_LENGTH", "1048576", "Largest accepted request body, in bytes (413 above)."),
+)
+
+
+def setting(name: str) -> str | None:
+    """Value of a documented setting: the environment's, else the default.
+
+    Raises ``KeyError`` for a name not in ``SETTINGS`` (so undocumented settings cannot creep in).
+    """
+    for s in SETTINGS:
+        if s.name == name:
+            value = os.environ.get(name)
+            return value if value not in (None, "") else s.default
+    raise KeyError(f"undocumented setting {name}")
+
+
+def var_dir() -> Path:
+    """The embedded mode's data folder (``VAR_DIR``, relative to the working directory)."""
+    path = Path(setting("VAR_DIR") or "var")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(service: str) -> str:
+    """Database URL of ``service`` (``registry``, ``notifier`` or ``reporting``).
+
+    ``<SERVICE>_DATABASE_URL`` wins over ``DATABASE_URL``; with neither, a SQLite file
+    ``var/<service>.db``.
+    """
+    url = setting(f"{service.upper()}_DATABASE_URL") or setting("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{(var_dir() / f'{service}.db').resolve()}"
+
+
+def kafka_bootstrap_servers() -> list[str] | None:
+    """Kafka brokers as a list, or ``None`` for the in-process bus (embedded mode)."""
+    raw = setting("KAFKA_BOOTSTRAP_SERVERS")
+    if not raw:
+        return None
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def flag(name: str) -> bool:
+    """A 0/1 (or true/false) setting as a bool."""
+    return (setting(name) or "").strip().lower() in {"1", "true", "yes", "on"}

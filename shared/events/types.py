@@ -1,0 +1,179 @@
+"""Event types, their topics and their payload (``data``) schemas, version 1.
+
+Topics (each prefixed by ``KAFKA_TOPIC_PREFIX``; key = aggregate id):
+
+* ``registry.initiatives`` — every state change of an initiative. ``data`` is
+  :class:`InitiativeEventData`: the action, the status before and after, the reviewer's comment,
+  the acting principal and a full :class:`InitiativeSnapshot` after the change (event-carried
+  state transfer: consumers keep their own read models and never read the registry's tables).
+* ``registry.organizations`` — organisations registered (:class:`OrganizationEventData`).
+* ``<topic>.dlt`` — dead letters: events a consumer could not process, with ``dlt_*`` headers.
+
+Compatibility rule (CONVENTIONS.md): adding an optional field keeps the type; removing or
+changing the meaning of a field needs a new ``.v2`` type, produced beside ``.v1`` for a while.
+Consumers load with ``unknown = EXCLUDE`` so added fields never break them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from shared.config import setting
+
+PREFIX = "org.partnership-registry"
+
+INITIATIVE_CREATED = f"{PREFIX}.initiative.created.v1"
+INITIATIVE_UPDATED = f"{PREFIX}.initiative.updated.v1"
+INITIATIVE_SUBMITTED = f"{PREFIX}.initiative.submitted.v1"
+INITIATIVE_APPROVED = f"{PREFIX}.initiative.approved.v1"
+INITIATIVE_CHANGES_REQUESTED = f"{PREFIX}.initiative.changes-requested.v1"
+INITIATIVE_REJECTED = f"{PREFIX}.initiative.rejected.v1"
+INITIATIVE_IMPORTED = f"{PREFIX}.initiative.imported.v1"
+ORGANIZATION_CREATED = f"{PREFIX}.organization.created.v1"
+
+TOPIC_INITIATIVES = "registry.initiatives"
+TOPIC_ORGANIZATIONS = "registry.organizations"
+
+#: Workflow statuses of an initiative, as stored and sent (readable strings).
+INITIATIVE_STATUSES = ("draft", "submitted", "changes_requested", "published", "rejected")
+
+
+def topic_name(base: str) -> str:
+    """The topic's real name: ``KAFKA_TOPIC_PREFIX`` + base (e.g. ``registry.initiatives``)."""
+    return f"{setting('KAFKA_TOPIC_PREFIX') or ''}{base}"
+
+
+class _Payload(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class OrganizationRef(_Payload):
+    """An organisation as carried inside events.
+
+    ``id`` UUID string; ``stakeholder_group`` a code from ``shared.reference.STAKEHOLDER_GROUPS``;
+    ``country`` ISO 3166-1 alpha-3 or null.
+    """
+
+    id = fields.String(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    acronym = fields.String(allow_none=True, load_default=None)
+    stakeholder_group = fields.String(required=True)
+    country = fields.String(allow_none=True, load_default=None)
+
+
+class PartnerRef(_Payload):
+    """A partner of an initiative: the organisation and its role (e.g. ``partner``, ``funder``)."""
+
+    organization = fields.Nested(OrganizationRef, required=True)
+    role = fields.String(required=True)
+
+
+class DeliverableData(_Payload):
+    """A deliverable: free-text description and due date (ISO date or null)."""
+
+    description = fields.String(required=True)
+    due_date = fields.Date(allow_none=True, load_default=None)
+
+
+class ResourceData(_Payload):
+    """A resource: ``type`` code (``financing``, ``staff_technical_expertise``,
+    ``in_kind_contribution``, ``other``), free-text ``details``, optional ``amount_usd``."""
+
+    type = fields.String(required=True)
+    details = fields.String(allow_none=True, load_default=None)
+    amount_usd = fields.Decimal(allow_none=True, load_default=None, as_string=True)
+
+
+class InitiativeSnapshot(_Payload):
+    """The whole initiative after a change.
+
+    Dates are ISO 8601 (``YYYY-MM-DD``), times RFC 3339 UTC. ``version`` increases by one with
+    every change, so a consumer can ignore a snapshot older than the one it holds.
+    ``sdg_goals`` are goal numbers 1-17 (derived from the targets, plus goals tagged without a
+    target); ``sdg_targets`` official codes such as ``14.1``; ``countries`` ISO alpha-3;
+    ``regions`` UN M49 codes (3-digit strings) tagged explicitly.
+    """
+
+    id = fields.String(required=True)
+    public_id = fields.String(allow_none=True, load_default=None)
+    status = fields.String(required=True, validate=validate.OneOf(INITIATIVE_STATUSES))
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True, load_default=None)
+    lead_organization = fields.Nested(OrganizationRef, allow_none=True, load_default=None)
+    partners = fields.List(fields.Nested(PartnerRef), load_default=list)
+    sdg_goals = fields.List(fields.Integer(validate=validate.Range(1, 17)), load_default=list)
+    sdg_targets = fields.List(fields.String(), load_default=list)
+    countries = fields.List(fields.String(validate=validate.Length(equal=3)), load_default=list)
+    regions = fields.List(fields.String(validate=validate.Length(equal=3)), load_default=list)
+    start_date = fields.Date(allow_none=True, load_default=None)
+    end_date = fields.Date(allow_none=True, load_default=None)
+    deliverables = fields.List(fields.Nested(DeliverableData), load_default=list)
+    resources = fields.List(fields.Nested(ResourceData), load_default=list)
+    contact_email = fields.String(allow_none=True, load_default=None)
+    source = fields.String(allow_none=True, load_default=None)
+    source_ref = fields.String(allow_none=True, load_default=None)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+    published_at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+class ActorData(_Payload):
+    """Who acted: ``role`` (``partner``, ``secretariat`` or ``system`` for imports)."""
+
+    role = fields.String(required=True)
+    organization_id = fields.String(allow_none=True, load_default=None)
+    email = fields.String(allow_none=True, load_default=None)
+
+
+class InitiativeEventData(_Payload):
+    """``data`` of every ``org.partnership-registry.initiative.*.v1`` event.
+
+    ``action`` is the workflow action (``create``, ``update``, ``submit``, ``approve``,
+    ``request_changes``, ``reject``, ``import``); ``from_status`` is null on creation.
+    """
+
+    action = fields.String(required=True)
+    from_status = fields.String(allow_none=True, load_default=None)
+    to_status = fields.String(required=True, validate=validate.OneOf(INITIATIVE_STATUSES))
+    comment = fields.String(allow_none=True, load_default=None)
+    actor = fields.Nested(ActorData, required=True)
+    initiative = fields.Nested(InitiativeSnapshot, required=True)
+
+
+class OrganizationEventData(_Payload):
+    """``data`` of ``org.partnership-registry.organization.created.v1``."""
+
+    organization = fields.Nested(OrganizationRef, required=True)
+
+
+#: type -> (topic base name, payload schema class)
+EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
+    INITIATIVE_CREATED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_UPDATED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_SUBMITTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_APPROVED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_CHANGES_REQUESTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REJECTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_IMPORTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    ORGANIZATION_CREATED: (TOPIC_ORGANIZATIONS, OrganizationEventData),
+}
+
+
+def load_data(type_: str, data: Any) -> dict[str, Any]:
+    """Validate and deserialize ``data`` of a known event type.
+
+    Raises ``KeyError`` for an unknown type and ``marshmallow.ValidationError`` (with per-field
+    messages) for bad data.
+    """
+    _, schema = EVENT_TYPES[type_]
+    return schema().load(data)
+
+
+def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Serialize ``data`` for ``type_`` through its schema (JSON-ready); producers use this."""
+    _, schema = EVENT_TYPES[type_]
+    return schema().dump(data)

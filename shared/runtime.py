@@ -1,0 +1,103 @@
+"""Background workers of a service (outbox relay, consumer group) in either mode.
+
+Kafka mode (``KAFKA_BOOTSTRAP_SERVERS`` set): the relay publishes with a
+:class:`~shared.bus.KafkaPublisher`; a consumer runs :func:`~shared.consumer.run_kafka_consumer`
+in a thread. Embedded mode: one :class:`~shared.bus.InProcessBus` is shared by the three
+services in the process; consumers subscribe to it and the relay publishes to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from shared.bus import InProcessBus, KafkaPublisher, ensure_topics
+from shared.config import kafka_bootstrap_servers, setting
+from shared.consumer import EventConsumer, run_kafka_consumer
+from shared.events.types import topic_name
+from shared.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+def group_id(name: str) -> str:
+    """Consumer group id: ``KAFKA_CONSUMER_GROUP_PREFIX`` + name."""
+    return f"{setting('KAFKA_CONSUMER_GROUP_PREFIX') or ''}{name}"
+
+
+class Workers:
+    """Threads a service runs beside its web app; ``stop()`` ends them."""
+
+    def __init__(self) -> None:
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        """Start ``target(stop_event)`` in a daemon thread."""
+
+        def run() -> None:
+            try:
+                target(self.stop_event)
+            except Exception:
+                log.exception("worker %s died", name)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Signal the threads and wait up to ``timeout`` seconds each."""
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout)
+
+
+def attach_consumer(consumer: EventConsumer, workers: Workers,
+                    bus: InProcessBus | None = None) -> None:
+    """Run ``consumer`` on the in-process ``bus`` or, without one, as a Kafka consumer group.
+
+    Topic names in ``consumer.topics`` are base names; prefixes are applied here.
+    """
+    topics = [topic_name(t) for t in consumer.topics]
+    if bus is not None:
+        consumer.dead_letter = bus.publish
+        bus.subscribe(consumer.name, topics,
+                      lambda m: consumer.handle(m, retry_transient=False))
+        return
+    servers = kafka_bootstrap_servers()
+    if not servers:
+        raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus given")
+    ensure_topics(servers, topics + [f"{t}.dlt" for t in topics])
+    dlt_publisher = KafkaPublisher(servers, client_id=f"{consumer.name}-dlt")
+    consumer.dead_letter = dlt_publisher.publish
+    consumer.topics = topics
+
+    def loop(stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    run_kafka_consumer(consumer, servers, stop, group_id=group_id(consumer.name))
+                except Exception:
+                    log.exception("consumer loop failed; restarting in 2 s")
+                    stop.wait(2.0)
+        finally:
+            dlt_publisher.close()
+
+    workers.spawn(f"consumer-{consumer.name}", loop)
+
+
+def attach_relay(relay_factory: Callable[[object], OutboxRelay], workers: Workers,
+                 topics: list[str], bus: InProcessBus | None = None) -> OutboxRelay:
+    """Start the outbox relay publishing to ``bus`` or, without one, to Kafka."""
+    poll = float(setting("OUTBOX_POLL_SECONDS") or 0.5)
+    if bus is not None:
+        relay = relay_factory(bus)
+    else:
+        servers = kafka_bootstrap_servers()
+        if not servers:
+            raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus")
+        ensure_topics(servers, [topic_name(t) for t in topics])
+        relay = relay_factory(KafkaPublisher(servers))
+    workers.spawn("outbox-relay", lambda stop: relay.run(stop, poll))
+    return relay
