@@ -38,16 +38,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAR_DIR", "var", "Folder for SQLite files, e-mails (.eml) and logs in embedded mode."),
     Setting("PORT", "5000", "Port of the one base URL in embedded mode (127.0.0.1)."),
     Setting("HOST", "127.0.0.1", "Address the HTTP server binds to."),
-    Setting("SMTP_URL", None, "smtp://[user:pass@]host:port for outgoing e-mail. Unset: e-mails are "
-            "written as .eml files under var/mail."),
+    Setting("SMTP_URL", None, "smtp://[user:pass@]host:port for outgoing e-mail. Unset: "
+            "e-mails are written as .eml files under var/mail."),
     Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
     Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),
     Setting("OUTBOX_POLL_SECONDS", "0.5", "How often the outbox relay looks for new events."),
-    Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; 0: web "
-            "only (run `registry relay` / `notifier consume` / `reporting consume` apart)."),
+    Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
+            "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
+            "apart)."),
     Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
-    Setting("MAX_CONTENT_LENGTH", "1048576", "Largest accepted request body, in bytes (413 above)."),
+    Setting("MAX_CONTENT_LENGTH", "1048576",
+            "Largest accepted request body, in bytes (413 above)."),
 )
 
 

@@ -1,9 +1,9 @@
 """Alembic, one environment per service (``migrations/<service>/``, sections of ``alembic.ini``).
 
-Each service's ``env.py`` calls :func:`run_env`; the services' CLIs call :func:`upgrade` (``<service>
-db upgrade``), and the tests call :func:`check` (models and migrations agree). Each service keeps
-its version in its own table ``alembic_version_<service>``, so the three may even share one
-database.
+Each service's ``env.py`` calls :func:`run_env`; the services' CLIs call :func:`upgrade`
+(``<service> db upgrade``), and the tests call :func:`check` (models and migrations agree).
+Each service keeps its version in its own table ``alembic_version_<service>``, so the three
+may even share one database.
 """
 
 from __future__ import annotations
@@ -35,13 +35,24 @@ def check(service: str, url: str | None = None) -> None:
     command.check(alembic_config(service, url))
 
 
+def _render_item(type_: str, obj, autogen_context):
+    """Render the shared column types by name, so generated migrations import cleanly."""
+    from sqlalchemy import JSON
+
+    if type_ == "type" and isinstance(obj, JSON) and getattr(obj, "_variant_mapping", None):
+        autogen_context.imports.add("import shared.db")
+        return "shared.db.JSONType"
+    return False
+
+
 def run_env(context, target_metadata: MetaData) -> None:
     """Body of a service's ``env.py`` (online mode only; offline SQL generation also works)."""
     cfg = context.config
     service = cfg.attributes.get("service") or cfg.config_ini_section
     url = cfg.get_main_option("sqlalchemy.url") or database_url(service)
     opts = dict(target_metadata=target_metadata, version_table=f"alembic_version_{service}",
-                compare_type=True, render_as_batch=url.startswith("sqlite"))
+                compare_type=True, render_as_batch=url.startswith("sqlite"),
+                render_item=_render_item)
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **opts)
         with context.begin_transaction():

@@ -5,7 +5,8 @@ HTTP error (including flask-smorest/webargs validation errors), into::
 
     {"type": "about:blank" | "https://partnership-registry.org/problems/<slug>",
      "title": "...", "status": 422, "detail": "...", "instance": "/api/v1/...",
-     "errors": [{"field": "sdg_targets.0", "location": "json", "message": "Unknown SDG target 12.99."}]}
+     "errors": [{"field": "sdg_targets.0", "location": "json",
+                 "message": "Unknown SDG target 12.99."}]}
 
 Never a 500 for input: unexpected exceptions become a 500 problem without internals, logged with
 the request id.

@@ -1,0 +1,63 @@
+"""The registry service: organisations, initiatives, secretariat review, public pages."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from registry.db import close_session, import_models
+from shared.bus import InProcessBus
+from shared.config import database_url, kafka_bootstrap_servers
+from shared.db import make_engine, make_session_factory
+from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
+from shared.outbox import OutboxRelay
+from shared.runtime import Workers, attach_relay
+from shared.web import create_base_app, database_check, kafka_check
+
+SOURCE = "/registry"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The registry's WSGI app. ``test_config`` may set ``DATABASE_URL`` and any Flask key."""
+    app, api = create_base_app(
+        "registry", title="Partnership Registry API", docs_prefix="/api/v1",
+        description="Register SDG partnerships and voluntary commitments, review them as the "
+                    "secretariat, and read the published registry.",
+        test_config=test_config,
+    )
+    import_models()
+    url = app.config.get("DATABASE_URL") or database_url("registry")
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_session_factory"] = factory
+    app.teardown_appcontext(close_session)
+
+    app.extensions["readiness_checks"]["database"] = database_check(factory)
+    servers = kafka_bootstrap_servers()
+    if servers and not app.config.get("IN_PROCESS_BUS"):
+        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+
+    from registry.auth.views import register_auth
+    from registry.initiatives.views import blp as initiatives_blp
+    from registry.organizations.views import blp as organizations_blp
+    from registry.pages.views import bp as pages_bp
+    from registry.reference.views import blp as reference_blp
+
+    register_auth(app)
+    api.register_blueprint(organizations_blp)
+    api.register_blueprint(initiatives_blp)
+    api.register_blueprint(reference_blp)
+    app.register_blueprint(pages_bp)
+    return app
+
+
+def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
+    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka)."""
+    from registry.outbox.models import OutboxEvent
+
+    workers = Workers()
+    factory = app.extensions["db_session_factory"]
+    app.extensions["outbox_relay"] = attach_relay(
+        lambda publisher: OutboxRelay(factory, OutboxEvent, publisher), workers,
+        [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS], bus)
+    return workers

@@ -1,0 +1,1 @@
+"""API tokens and the acting principal (bearer authentication)."""

@@ -1,0 +1,1 @@
+"""Bulk import of real registry data (UN Ocean Conference voluntary commitments)."""

@@ -1,0 +1,371 @@
+"""Import of UN Ocean Conference voluntary commitments (the #OceanAction registry).
+
+Input format: JSON Lines as in ``ocean_commitments.jsonl`` (one commitment per line; fields
+``ocean_action_id``, ``title``, ``entity_types``, ``lead_entity``, ``partners`` (free text),
+``description``, ``sdgs``, ``sdg14_targets``, ``start_date``, ``completion_date``,
+``deliverables`` [{date, description}], ``resources`` [{type, details}], ``countries`` (names),
+``url`` …; see data/sample/README.md).
+
+Rules:
+
+* A file that is not valid JSON Lines (a line that is not a JSON object) loads NOTHING:
+  :class:`MalformedFile` names the line.
+* Each record goes through the same service functions as the API
+  (``register_imported_initiative``), so it gets a public id, a timeline entry and its
+  ``initiative.imported.v1`` event, and the same schema validation (never trust a file).
+* A record that cannot be mapped (no id, no title, no lead entity, invalid after mapping, or a
+  duplicate id in the file) is skipped and reported with its line number and reason. A
+  record already imported (same ``source_ref``) is skipped, so re-running is harmless.
+* Lead entities and free-text partners become organisation records, reusing one organisation
+  per normalised name; the entity type becomes the stakeholder group; country names are matched
+  to ISO alpha-3 (names that are not countries, such as "European Commission", are warnings).
+* Work is committed in batches of ``batch_size`` records (progress callback after each).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.auth.service import SYSTEM, Principal
+from registry.initiatives.models import Initiative
+from registry.initiatives.schemas import InitiativeInputSchema
+from registry.initiatives.service import register_imported_initiative
+from registry.organizations.models import Organization
+from registry.organizations.service import find_or_create_organization
+from shared import reference
+from shared.problems import DomainError, field_errors
+
+SOURCE = "un-ocean-conference"
+
+_RESOURCE_TYPES = {label: code for code, label in reference.RESOURCE_TYPES.items()}
+_OCEAN_ID = re.compile(r"^#OceanAction\d{1,9}$")
+_ROLE_NOTE = re.compile(r"\s*\([^)]{0,120}\)\s*")
+_URL = re.compile(r"https?://|www\.", re.I)
+_AMOUNT = re.compile(r"^\s*(?:US\$|USD|\$)?\s*([0-9][0-9,.\s]*)\s*(?:USD|US\$|\$)?\s*$", re.I)
+MAX_PARTNERS = 60
+
+
+class MalformedFile(ValueError):
+    """The file is not JSON Lines; ``line`` is the 1-based line number of the first problem."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class UnmappableRecord(ValueError):
+    """A record that cannot become an initiative; the message says why."""
+
+
+@dataclass
+class RowProblem:
+    """A skipped record or a warning: 1-based line number, the record id if any, the reason."""
+
+    line: int
+    ref: str | None
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """Outcome of an import: counts, skipped rows and warnings (line numbers, reasons)."""
+
+    total: int = 0
+    imported: int = 0
+    already_present: int = 0
+    skipped: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
+
+
+def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """All records of a JSON Lines file as (line number, object); blank lines are ignored.
+
+    Raises :class:`MalformedFile` at the first line that is not a JSON object (and for a file
+    that is not UTF-8), so a broken file loads nothing.
+    """
+    records: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise MalformedFile(number, f"not valid JSON ({exc.msg} at column "
+                                                f"{exc.colno})") from exc
+                if not isinstance(value, dict):
+                    raise MalformedFile(number, "not a JSON object")
+                records.append((number, value))
+    except UnicodeDecodeError as exc:
+        raise MalformedFile(0, f"the file is not UTF-8 ({exc.reason})") from exc
+    return records
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UnmappableRecord(f"expected text, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        return None
+    return value[:limit] if limit else value
+
+
+def _date(value: Any, name: str, warnings: list[str]) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        warnings.append(f"{name} {value!r} is not an ISO date; left empty")
+        return None
+
+
+def split_partners(text: str | None, lead: str) -> list[str]:
+    """Organisation names in a free-text partner list (best effort).
+
+    Splits on ``;`` or new lines when present, else on commas; drops role notes in
+    parentheses, trailing country names, URLs, and the lead entity itself.
+    """
+    if not text:
+        return []
+    parts = re.split(r"[;\n]+", text) if re.search(r"[;\n]", text) else text.split(",")
+    names: list[str] = []
+    seen = {reference.normalize_name(lead)}
+    for part in parts:
+        name = _ROLE_NOTE.sub(" ", part).strip(" .,-–—:\t")
+        if "," in name:  # "Org name, Country" -> "Org name"
+            head, _, tail = name.rpartition(",")
+            if reference.country_by_name(tail.strip()) is not None:
+                name = head.strip(" .,")
+        if not name or _URL.search(name) or len(name) < 3 or len(name) > 150:
+            continue
+        if reference.country_by_name(name) is not None and "," not in part:
+            continue  # a bare country name is geography, not a partner
+        key = reference.normalize_name(name)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        names.append(name)
+    return names[:MAX_PARTNERS]
+
+
+def _amount(details: str | None) -> Decimal | None:
+    if not details:
+        return None
+    match = _AMOUNT.match(details)
+    if not match:
+        return None
+    digits = re.sub(r"[,\s]", "", match.group(1))
+    if digits.count(".") > 1:
+        digits = digits.replace(".", "")
+    try:
+        value = Decimal(digits)
+    except InvalidOperation:
+        return None
+    return value if 0 <= value < 10**15 else None
+
+
+@dataclass
+class MappedRecord:
+    """A record ready for the service: initiative fields, organisations to resolve, warnings."""
+
+    ref: str
+    url: str | None
+    data: dict[str, Any]
+    lead_name: str
+    lead_group: str
+    partner_names: list[str]
+    warnings: list[str]
+
+
+def map_record(record: dict[str, Any]) -> MappedRecord:
+    """Map one commitment to initiative fields; raises :class:`UnmappableRecord` with the reason.
+
+    Organisation ids are filled in later (they may not exist yet).
+    """
+    warnings: list[str] = []
+    ref = _text(record.get("ocean_action_id"))
+    if not ref or not _OCEAN_ID.match(ref):
+        raise UnmappableRecord(f"ocean_action_id {ref!r} is missing or not like #OceanAction123")
+    title = _text(record.get("title"), 500)
+    if not title or len(title) < 3:
+        raise UnmappableRecord("title is missing")
+    lead = _text(record.get("lead_entity"), 300)
+    if not lead:
+        raise UnmappableRecord("lead_entity is missing")
+    entity_types = record.get("entity_types") or []
+    if not isinstance(entity_types, list):
+        raise UnmappableRecord("entity_types is not a list")
+    group = "other"
+    if entity_types:
+        group = reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(str(entity_types[0]), "other")
+        if str(entity_types[0]) not in reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP:
+            warnings.append(f"unknown entity type {entity_types[0]!r}; stakeholder group other")
+
+    goals: set[int] = set()
+    for g in record.get("sdgs") or []:
+        if isinstance(g, int) and 1 <= g <= 17:
+            goals.add(g)
+        else:
+            warnings.append(f"SDG {g!r} is not a goal number 1-17; dropped")
+    targets: list[str] = []
+    for t in record.get("sdg14_targets") or []:
+        if isinstance(t, str) and t in reference.targets():
+            targets.append(t)
+        else:
+            warnings.append(f"SDG target {t!r} is not in the framework; dropped")
+
+    countries: list[str] = []
+    for name in record.get("countries") or []:
+        country = reference.country_by_name(str(name))
+        if country is None:
+            warnings.append(f"country {str(name)[:80]!r} not matched to UN M49; dropped")
+        elif country.iso_alpha3 not in countries:
+            countries.append(country.iso_alpha3)
+
+    start = _date(record.get("start_date"), "start_date", warnings)
+    end = _date(record.get("completion_date"), "completion_date", warnings)
+    if start and end and end < start:
+        warnings.append(f"completion_date {end} is before start_date {start}; left empty")
+        end = None
+
+    deliverables = []
+    for d in record.get("deliverables") or []:
+        if not isinstance(d, dict):
+            continue
+        text = _text(d.get("description"), 5000)
+        if text:
+            deliverables.append({"description": text,
+                                 "due_date": _date(d.get("date"), "deliverable date", warnings)})
+    resources = []
+    for r in record.get("resources") or []:
+        if not isinstance(r, dict):
+            continue
+        code = _RESOURCE_TYPES.get(r.get("type") or "", "other")
+        details = _text(r.get("details"), 5000)
+        resources.append({"type": code, "details": details,
+                          "amount_usd": _amount(details) if code == "financing" else None})
+
+    data = {
+        "title": title,
+        "description": _text(record.get("description"), 20_000),
+        "sdg_targets": targets,
+        "sdg_goals": sorted(goals),
+        "countries": countries,
+        "start_date": start,
+        "end_date": end,
+        "deliverables": deliverables[:200],
+        "resources": resources[:100],
+    }
+    return MappedRecord(ref=ref, url=_text(record.get("url"), 500), data=data, lead_name=lead,
+                        lead_group=group,
+                        partner_names=split_partners(_text(record.get("partners")), lead),
+                        warnings=warnings)
+
+
+def _validate(data: dict[str, Any]) -> dict[str, Any]:
+    """Run the API's input schema over mapped data (JSON round trip), as for any input."""
+    raw = json.loads(json.dumps(data, default=str))
+    try:
+        return InitiativeInputSchema().load(raw)
+    except SchemaError as exc:
+        problems = field_errors(exc.normalized_messages())
+        raise UnmappableRecord("; ".join(f"{p['field']}: {p['message']}"
+                                         for p in problems[:5])) from exc
+
+
+def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
+                       principal: Principal = SYSTEM, batch_size: int = 100,
+                       limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Import a commitments file (see the module docstring); returns the :class:`ImportReport`.
+
+    Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` for a
+    principal other than the system or the secretariat.
+    """
+    records = read_records(path)
+    if limit is not None:
+        records = records[:limit]
+    report = ImportReport(total=len(records))
+    seen_refs: set[str] = set()
+    session = session_factory()
+    org_ids: dict[str, Any] = {}
+    try:
+        existing = set(session.scalars(select(Initiative.source_ref).where(
+            Initiative.source == SOURCE)))
+        pending = 0
+        for done, (line, record) in enumerate(records, start=1):
+            ref = record.get("ocean_action_id") if isinstance(
+                record.get("ocean_action_id"), str) else None
+            try:
+                mapped = map_record(record)
+                if mapped.ref in seen_refs:
+                    raise UnmappableRecord(f"{mapped.ref} appears twice in the file")
+                seen_refs.add(mapped.ref)
+                if mapped.ref in existing:
+                    report.already_present += 1
+                    continue
+                data = _validate(mapped.data)
+                with session.begin_nested():
+                    lead = _organization(session, principal, mapped.lead_name, mapped.lead_group,
+                                         org_ids)
+                    data["lead_organization_id"] = lead.id
+                    data["partners"] = []
+                    for name in mapped.partner_names:
+                        org = _organization(session, principal, name, "other", org_ids)
+                        if org.id != lead.id and all(p["organization_id"] != org.id
+                                                     for p in data["partners"]):
+                            data["partners"].append({"organization_id": org.id,
+                                                     "role": "partner"})
+                    register_imported_initiative(db_session=session, principal=principal,
+                                                 data=data, source=SOURCE, source_ref=mapped.ref,
+                                                 source_url=mapped.url)
+                report.imported += 1
+                pending += 1
+                report.warnings.extend(RowProblem(line, mapped.ref, w) for w in mapped.warnings)
+            except UnmappableRecord as exc:
+                report.skipped.append(RowProblem(line, ref, str(exc)))
+            except DomainError as exc:
+                reasons = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+                report.skipped.append(RowProblem(line, ref, reasons or exc.detail))
+            if pending >= batch_size:
+                session.commit()
+                session.expunge_all()
+                pending = 0
+            if progress is not None and (done % batch_size == 0 or done == len(records)):
+                progress(done, len(records))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return report
+
+
+def _organization(session: Session, principal: Principal, name: str, group: str,
+                  org_ids: dict[str, Any]) -> Organization:
+    key = reference.normalize_name(name)
+    if key in org_ids:
+        org = session.get(Organization, org_ids[key])
+        if org is not None:
+            return org
+    org = find_or_create_organization(db_session=session, principal=principal, name=name,
+                                      stakeholder_group=group)
+    org_ids[key] = org.id
+    return org

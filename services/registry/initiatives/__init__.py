@@ -1,0 +1,1 @@
+"""Initiatives (partnerships, voluntary commitments): registration and secretariat review."""

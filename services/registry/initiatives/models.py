@@ -1,0 +1,218 @@
+"""Initiative tables: the initiative, its partners, SDG tags, geography, deliverables,
+resources, its activity timeline (audit), and the public id counter."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.db import Base
+from registry.organizations.models import Organization
+from shared.db import JSONType, UTCDateTime, new_uuid, utcnow
+
+
+class Initiative(Base):
+    """A partnership or voluntary commitment.
+
+    ``status`` is one of ``draft``, ``submitted``, ``changes_requested``, ``published``,
+    ``rejected`` (see ``policy.TRANSITIONS``). ``public_id`` (``PR-2026-00042``) is given on
+    publication and never changes. ``version`` counts changes (events carry it).
+    ``owner_token_id``/``owner_organization_id`` say which partner may edit and submit it.
+    ``source``/``source_ref`` name where an imported record came from (e.g.
+    ``un-ocean-conference`` / ``#OceanAction42217``), unique together.
+    """
+
+    __tablename__ = "initiatives"
+    __table_args__ = (UniqueConstraint("source", "source_ref"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(30), index=True, default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    lead_organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organizations.id"), index=True)
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    owner_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    owner_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    source: Mapped[str | None] = mapped_column(String(50))
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+    source_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    lead_organization: Mapped[Organization | None] = relationship(lazy="joined")
+    partners: Mapped[list[InitiativePartner]] = relationship(
+        cascade="all, delete-orphan", order_by="InitiativePartner.position", lazy="selectin")
+    targets: Mapped[list[InitiativeTarget]] = relationship(
+        cascade="all, delete-orphan", order_by="InitiativeTarget.target_code", lazy="selectin")
+    goals: Mapped[list[InitiativeGoal]] = relationship(
+        cascade="all, delete-orphan", order_by="InitiativeGoal.goal", lazy="selectin")
+    countries: Mapped[list[InitiativeCountry]] = relationship(
+        cascade="all, delete-orphan", order_by="InitiativeCountry.country", lazy="selectin")
+    regions: Mapped[list[InitiativeRegion]] = relationship(
+        cascade="all, delete-orphan", order_by="InitiativeRegion.region", lazy="selectin")
+    deliverables: Mapped[list[Deliverable]] = relationship(
+        cascade="all, delete-orphan", order_by="Deliverable.position", lazy="selectin")
+    resources: Mapped[list[Resource]] = relationship(
+        cascade="all, delete-orphan", order_by="Resource.position", lazy="selectin")
+
+    @property
+    def goal_codes(self) -> list[int]:
+        """SDG goal numbers, ascending."""
+        return [g.goal for g in self.goals]
+
+    @property
+    def target_codes(self) -> list[str]:
+        """SDG target codes, in framework order."""
+        from shared.reference import targets
+
+        order = {code: i for i, code in enumerate(targets())}
+        return sorted((t.target_code for t in self.targets), key=lambda c: order.get(c, 10**6))
+
+    @property
+    def country_codes(self) -> list[str]:
+        """ISO alpha-3 codes."""
+        return [c.country for c in self.countries]
+
+    @property
+    def region_codes(self) -> list[str]:
+        """M49 region codes."""
+        return [r.region for r in self.regions]
+
+
+class InitiativePartner(Base):
+    """An organisation taking part in an initiative, with its role (``partner``, ``funding``,
+    ``implementing``, ``accountable``, ``extending``: IATI OrganisationRole terms)."""
+
+    __tablename__ = "initiative_partners"
+    __table_args__ = (UniqueConstraint("initiative_id", "organization_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(30), default="partner")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+
+class InitiativeTarget(Base):
+    """An SDG target an initiative contributes to (official code, e.g. ``14.1``)."""
+
+    __tablename__ = "initiative_targets"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    target_code: Mapped[str] = mapped_column(String(10), primary_key=True, index=True)
+
+
+class InitiativeGoal(Base):
+    """An SDG goal (1-17) of an initiative: those of its targets plus goals tagged directly."""
+
+    __tablename__ = "initiative_goals"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    goal: Mapped[int] = mapped_column(SmallInteger, primary_key=True, index=True)
+
+
+class InitiativeCountry(Base):
+    """A country an initiative works in (ISO 3166-1 alpha-3)."""
+
+    __tablename__ = "initiative_countries"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True, index=True)
+
+
+class InitiativeRegion(Base):
+    """A UN M49 region an initiative covers (3-digit code, e.g. ``009`` Oceania)."""
+
+    __tablename__ = "initiative_regions"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(3), primary_key=True, index=True)
+
+
+class Deliverable(Base):
+    """A deliverable: what will be delivered and when (due date)."""
+
+    __tablename__ = "deliverables"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    description: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[date | None] = mapped_column(Date)
+
+
+class Resource(Base):
+    """A resource devoted to the initiative: type code (``financing``,
+    ``staff_technical_expertise``, ``in_kind_contribution``, ``other``), details, and for
+    financing an amount in US dollars when one is known."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    type: Mapped[str] = mapped_column(String(40))
+    details: Mapped[str | None] = mapped_column(Text)
+    amount_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+
+
+class InitiativeActivity(Base):
+    """The timeline and audit trail of an initiative: who did what, when (UTC), the status
+    before and after, the reviewer's comment, and the changed fields (``changes``:
+    ``{field: {"before": ..., "after": ...}}``)."""
+
+    __tablename__ = "initiative_activities"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str] = mapped_column(String(30))
+    comment: Mapped[str | None] = mapped_column(Text)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    actor_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_email: Mapped[str | None] = mapped_column(String(320))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class PublicIdCounter(Base):
+    """Last public-id number handed out per year (``PR-<year>-<number:05d>``)."""
+
+    __tablename__ = "public_id_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,245 @@
+"""API shapes of initiatives: input (strict, ``unknown = RAISE``) and output per audience.
+
+Public output never includes the contact e-mail, the owner or review comments; owners and the
+secretariat see them (``InitiativeDetailSchema``).
+"""
+
+from __future__ import annotations
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from registry.organizations.schemas import OrganizationSchema, validate_country
+from shared import reference
+from shared.events.types import INITIATIVE_STATUSES
+
+
+def validate_target(code: str) -> None:
+    """An official SDG target code of the framework (``14.1``, ``12.a``)."""
+    if code not in reference.targets():
+        raise ValidationError(f"Unknown SDG target {code!r}: use an official code such as "
+                              "'14.1' or '12.a'.")
+
+
+def validate_region(code: str) -> None:
+    """A UN M49 region code (``001`` World, ``002`` Africa, ``009`` Oceania, ``419`` …)."""
+    if code not in reference.regions():
+        raise ValidationError(f"Unknown M49 region {code!r}: see GET /api/v1/reference/regions.")
+
+
+class PartnerInputSchema(Schema):
+    """A partner: an existing organisation id and its role."""
+
+    class Meta:
+        unknown = RAISE
+
+    organization_id = fields.UUID(required=True)
+    role = fields.String(load_default="partner",
+                         validate=validate.OneOf(list(reference.PARTNER_ROLES)))
+
+
+class DeliverableInputSchema(Schema):
+    """A deliverable: description (1-5000 characters) and due date (ISO date)."""
+
+    class Meta:
+        unknown = RAISE
+
+    description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    due_date = fields.Date(load_default=None, allow_none=True)
+
+
+class ResourceInputSchema(Schema):
+    """A resource: type code, details, and for financing an optional amount in USD (>= 0)."""
+
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(required=True, validate=validate.OneOf(list(reference.RESOURCE_TYPES)))
+    details = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=5000))
+    amount_usd = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True,
+                                validate=validate.Range(min=0, max=10**15))
+
+
+_GOAL = fields.Integer(validate=validate.Range(min=1, max=17))
+
+
+class InitiativeInputSchema(Schema):
+    """Input of ``POST /api/v1/initiatives`` (a draft) and ``PATCH`` (partial).
+
+    Drafts save leniently: only ``title`` is required on creation; submitting checks the SMART
+    fields (see ``service.SUBMIT_REQUIREMENTS``). Dates are ISO ``YYYY-MM-DD``; ``end_date`` may
+    not precede ``start_date``. ``sdg_goals`` adds goals tagged without a target (goals of the
+    targets are derived).
+    """
+
+    class Meta:
+        unknown = RAISE
+
+    title = fields.String(required=True, validate=validate.Length(min=3, max=500))
+    description = fields.String(load_default=None, allow_none=True,
+                                validate=validate.Length(max=20_000))
+    lead_organization_id = fields.UUID(load_default=None, allow_none=True)
+    partners = fields.List(fields.Nested(PartnerInputSchema), load_default=None,
+                           validate=validate.Length(max=200))
+    sdg_targets = fields.List(fields.String(validate=validate_target), load_default=None,
+                              validate=validate.Length(max=169))
+    sdg_goals = fields.List(_GOAL, load_default=None, validate=validate.Length(max=17))
+    countries = fields.List(fields.String(validate=validate_country), load_default=None,
+                            validate=validate.Length(max=250),
+                            metadata={"description": "ISO 3166-1 alpha-3 codes"})
+    regions = fields.List(fields.String(validate=validate_region), load_default=None,
+                          validate=validate.Length(max=50),
+                          metadata={"description": "UN M49 region codes"})
+    start_date = fields.Date(load_default=None, allow_none=True)
+    end_date = fields.Date(load_default=None, allow_none=True)
+    deliverables = fields.List(fields.Nested(DeliverableInputSchema), load_default=None,
+                               validate=validate.Length(max=200))
+    resources = fields.List(fields.Nested(ResourceInputSchema), load_default=None,
+                            validate=validate.Length(max=100))
+    contact_email = fields.Email(load_default=None, allow_none=True,
+                                 validate=validate.Length(max=320))
+
+    @validates("countries")
+    def _unique_countries(self, value, **_kw):
+        if value and len(set(value)) != len(value):
+            raise ValidationError("Countries are listed more than once.")
+
+    @validates_schema
+    def _dates(self, data, **_kw):
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and end < start:
+            raise ValidationError(f"end_date {end} is before start_date {start}.", "end_date")
+
+
+class InitiativePatchSchema(InitiativeInputSchema):
+    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields."""
+
+    class Meta:
+        unknown = RAISE
+        partial = True
+
+    title = fields.String(validate=validate.Length(min=3, max=500))
+
+
+class ReviewSchema(Schema):
+    """Body of the review actions: the reviewer's ``comment`` (required to request changes or
+    reject; optional otherwise)."""
+
+    class Meta:
+        unknown = RAISE
+
+    comment = fields.String(load_default=None, allow_none=True,
+                            validate=validate.Length(max=10_000))
+
+
+class InitiativeQuerySchema(Schema):
+    """Filters of ``GET /api/v1/initiatives``: ``sdg`` goal 1-17, ``target`` code, ``country``
+    alpha-3, ``status``, ``q`` free text (title, description, lead entity, public id);
+    ``page`` from 1, ``per_page`` 1-100."""
+
+    class Meta:
+        unknown = RAISE
+
+    sdg = fields.Integer(load_default=None, validate=validate.Range(min=1, max=17))
+    target = fields.String(load_default=None, validate=validate_target)
+    country = fields.String(load_default=None, validate=validate_country)
+    region = fields.String(load_default=None, validate=validate_region)
+    status = fields.String(load_default=None, validate=validate.OneOf(INITIATIVE_STATUSES))
+    q = fields.String(load_default=None, validate=validate.Length(max=200))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class PartnerSchema(Schema):
+    """A partner as returned."""
+
+    organization = fields.Nested(OrganizationSchema)
+    role = fields.String()
+
+
+class DeliverableSchema(Schema):
+    """A deliverable as returned."""
+
+    description = fields.String()
+    due_date = fields.Date(allow_none=True)
+
+
+class ResourceSchema(Schema):
+    """A resource as returned."""
+
+    type = fields.String()
+    details = fields.String(allow_none=True)
+    amount_usd = fields.Decimal(allow_none=True, as_string=True)
+
+
+class InitiativeSummarySchema(Schema):
+    """An initiative in lists (public fields only)."""
+
+    id = fields.UUID()
+    public_id = fields.String(allow_none=True)
+    status = fields.String()
+    title = fields.String()
+    lead_organization = fields.Nested(OrganizationSchema, allow_none=True)
+    sdg_goals = fields.List(fields.Integer(), attribute="goal_codes")
+    sdg_targets = fields.List(fields.String(), attribute="target_codes")
+    countries = fields.List(fields.String(), attribute="country_codes")
+    regions = fields.List(fields.String(), attribute="region_codes")
+    start_date = fields.Date(allow_none=True)
+    end_date = fields.Date(allow_none=True)
+    published_at = fields.AwareDateTime(allow_none=True)
+    updated_at = fields.AwareDateTime()
+
+
+class InitiativePublicSchema(InitiativeSummarySchema):
+    """An initiative as anyone sees it."""
+
+    description = fields.String(allow_none=True)
+    partners = fields.List(fields.Nested(PartnerSchema))
+    deliverables = fields.List(fields.Nested(DeliverableSchema))
+    resources = fields.List(fields.Nested(ResourceSchema))
+    source = fields.String(allow_none=True)
+    source_ref = fields.String(allow_none=True)
+    source_url = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    version = fields.Integer()
+
+
+class ActivitySchema(Schema):
+    """One timeline entry."""
+
+    action = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    comment = fields.String(allow_none=True)
+    actor_role = fields.String()
+    actor_email = fields.String(allow_none=True)
+    changes = fields.Dict(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class InitiativeDetailSchema(InitiativePublicSchema):
+    """An initiative as its owner and the secretariat see it: plus contact, timeline and the
+    actions the caller may take now."""
+
+    contact_email = fields.String(allow_none=True)
+    owner_organization_id = fields.UUID(allow_none=True)
+    submitted_at = fields.AwareDateTime(allow_none=True)
+    timeline = fields.List(fields.Nested(ActivitySchema))
+    allowed_actions = fields.List(fields.String())
+
+
+class InitiativePageSchema(Schema):
+    """A page of initiatives: ``items``, ``page``, ``per_page``, ``total``."""
+
+    items = fields.List(fields.Nested(InitiativeSummarySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()

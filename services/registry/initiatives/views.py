@@ -1,0 +1,135 @@
+"""``/api/v1/initiatives``: parse with a schema, call the service, dump with a schema."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from registry import db
+from registry.auth.views import current_principal
+from registry.initiatives import policy, service
+from registry.initiatives.models import Initiative
+from registry.initiatives.schemas import (
+    InitiativeDetailSchema,
+    InitiativeInputSchema,
+    InitiativePageSchema,
+    InitiativePatchSchema,
+    InitiativePublicSchema,
+    InitiativeQuerySchema,
+    ReviewSchema,
+)
+
+blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
+                description="Initiatives (partnerships and voluntary commitments) and their "
+                            "review by the secretariat.")
+
+_SECURITY = [{"bearerAuth": []}]
+
+
+class _Detail:
+    """The initiative plus what depends on the caller (timeline, allowed actions)."""
+
+    def __init__(self, initiative: Initiative, timeline, allowed_actions):
+        self._initiative = initiative
+        self.timeline = timeline
+        self.allowed_actions = allowed_actions
+
+    def __getattr__(self, name):
+        return getattr(self._initiative, name)
+
+
+def _dump(initiative: Initiative, status: int = 200) -> Response:
+    """The initiative in the caller's audience schema (public, or owner/secretariat detail).
+
+    Returned as a finished response, so the ``@blp.response`` schema only documents the shape.
+    """
+    response = jsonify(_dump_data(initiative))
+    response.status_code = status
+    return response
+
+
+def _dump_data(initiative: Initiative) -> dict:
+    principal = current_principal()
+    if service.can_see_private(principal, initiative):
+        detail = _Detail(initiative, service.timeline(db_session=db.session(),
+                                                      initiative=initiative),
+                         policy.allowed_actions(principal, initiative))
+        return InitiativeDetailSchema().dump(detail)
+    return InitiativePublicSchema().dump(initiative)
+
+
+@blp.route("")
+class Initiatives(MethodView):
+    @blp.arguments(InitiativeQuerySchema, location="query")
+    @blp.response(200, InitiativePageSchema)
+    def get(self, args):
+        """List initiatives the caller may see (anonymous: published only), newest first."""
+        items, total = service.list_initiatives(db_session=db.session(),
+                                                principal=current_principal(), **args)
+        return {"items": items, "page": args["page"], "per_page": args["per_page"],
+                "total": total}
+
+    @blp.arguments(InitiativeInputSchema)
+    @blp.response(201, InitiativeDetailSchema)
+    @blp.doc(security=_SECURITY)
+    def post(self, data):
+        """Create a draft initiative (partner or secretariat)."""
+        session = db.session()
+        initiative = service.create_initiative(db_session=session,
+                                               principal=current_principal(), data=data)
+        session.commit()
+        return _dump(initiative, 201)
+
+
+@blp.route("/<uuid:initiative_id>")
+class InitiativeItem(MethodView):
+    @blp.response(200, InitiativeDetailSchema)
+    def get(self, initiative_id: uuid.UUID):
+        """One initiative (owner and secretariat also see contact, timeline, allowed actions)."""
+        initiative = service.get_initiative(db_session=db.session(),
+                                            principal=current_principal(),
+                                            initiative_id=initiative_id)
+        return _dump(initiative)
+
+    @blp.arguments(InitiativePatchSchema)
+    @blp.response(200, InitiativeDetailSchema)
+    @blp.doc(security=_SECURITY)
+    def patch(self, data, initiative_id: uuid.UUID):
+        """Edit a draft, or an initiative sent back for changes (owner)."""
+        session = db.session()
+        initiative = service.update_initiative(db_session=session,
+                                               principal=current_principal(),
+                                               initiative_id=initiative_id, data=data)
+        session.commit()
+        return _dump(initiative)
+
+
+def _action_view(action: str, summary: str):
+    @blp.arguments(ReviewSchema)
+    @blp.response(200, InitiativeDetailSchema)
+    @blp.doc(security=_SECURITY, summary=summary)
+    def view(data, initiative_id: uuid.UUID):
+        session = db.session()
+        initiative = service.transition(db_session=session, principal=current_principal(),
+                                        initiative_id=initiative_id, action=action,
+                                        comment=data.get("comment"))
+        session.commit()
+        return _dump(initiative)
+
+    view.__name__ = f"initiative_{action}"
+    view.__doc__ = summary
+    return view
+
+
+for _action, _path, _summary in (
+    ("submit", "submit", "Submit for review (owner; from draft or changes_requested)."),
+    ("approve", "approve", "Approve and publish (secretariat; from submitted)."),
+    ("request_changes", "request-changes",
+     "Send back for changes with a comment (secretariat; from submitted)."),
+    ("reject", "reject", "Reject with a comment (secretariat; from submitted)."),
+):
+    blp.route(f"/<uuid:initiative_id>/{_path}", methods=["POST"],
+              endpoint=f"initiative_{_action}")(_action_view(_action, _summary))

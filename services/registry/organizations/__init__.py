@@ -1,0 +1,1 @@
+"""Organisations: lead entities and partners, with their stakeholder group."""

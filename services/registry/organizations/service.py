@@ -1,0 +1,103 @@
+"""Organisation service functions (permissions checked here, not in views)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.auth.service import Principal
+from registry.organizations import policy
+from registry.organizations.models import Organization
+from registry.outbox.models import OutboxEvent
+from shared.events.types import ORGANIZATION_CREATED
+from shared.outbox import record_event
+from shared.problems import Conflict, NotAllowed, NotFound, Unauthenticated
+from shared.reference import normalize_name
+
+SOURCE = "/registry"
+
+
+def organization_ref(org: Organization) -> dict[str, Any]:
+    """The ``OrganizationRef`` shape carried by events."""
+    return {"id": str(org.id), "name": org.name, "acronym": org.acronym,
+            "stakeholder_group": org.stakeholder_group, "country": org.country}
+
+
+def _require(principal: Principal, action: str) -> None:
+    if not policy.can(principal, action):
+        if not principal.is_authenticated:
+            raise Unauthenticated(f"Sign in to {action} organisations.")
+        raise NotAllowed(f"A {principal.role} may not {action} organisations.")
+
+
+def create_organization(*, db_session: Session, principal: Principal,
+                        data: dict[str, Any]) -> Organization:
+    """Register an organisation and emit ``organization.created.v1``.
+
+    ``data``: name, acronym, stakeholder_group, country (validated by the schema).
+    Raises :class:`Conflict` (409) when an organisation with the same normalised name exists
+    (its id is in the problem's ``existing_id``), 401/403 without the right role.
+    """
+    _require(principal, "create")
+    normalized = normalize_name(data["name"])
+    existing = db_session.scalar(select(Organization).where(
+        Organization.normalized_name == normalized))
+    if existing is not None:
+        raise Conflict(f"An organisation named {existing.name!r} already exists.",
+                       extra={"existing_id": str(existing.id)})
+    org = Organization(name=data["name"].strip(), normalized_name=normalized,
+                       acronym=data.get("acronym"), stakeholder_group=data["stakeholder_group"],
+                       country=data.get("country"))
+    db_session.add(org)
+    db_session.flush()
+    record_event(db_session, OutboxEvent, ORGANIZATION_CREATED, source=SOURCE,
+                 subject=str(org.id), data={"organization": organization_ref(org)})
+    return org
+
+
+def find_or_create_organization(*, db_session: Session, principal: Principal, name: str,
+                                stakeholder_group: str, country: str | None = None,
+                                cache: dict[str, Organization] | None = None) -> Organization:
+    """The organisation with this normalised name, created when missing (imports use this)."""
+    normalized = normalize_name(name)
+    if cache is not None and normalized in cache:
+        return cache[normalized]
+    org = db_session.scalar(select(Organization).where(
+        Organization.normalized_name == normalized))
+    if org is None:
+        org = create_organization(db_session=db_session, principal=principal, data={
+            "name": name[:300], "stakeholder_group": stakeholder_group, "country": country})
+    if cache is not None:
+        cache[normalized] = org
+    return org
+
+
+def get_organization(*, db_session: Session, principal: Principal,
+                     organization_id: uuid.UUID) -> Organization:
+    """One organisation; raises :class:`NotFound`."""
+    _require(principal, "view")
+    org = db_session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound(f"No organisation with id {organization_id}.")
+    return org
+
+
+def list_organizations(*, db_session: Session, principal: Principal, q: str | None = None,
+                       stakeholder_group: str | None = None, country: str | None = None,
+                       page: int = 1, per_page: int = 20) -> tuple[list[Organization], int]:
+    """A page of organisations (by name) and the total count."""
+    _require(principal, "view")
+    query = select(Organization)
+    if q:
+        query = query.where(Organization.normalized_name.contains(normalize_name(q)))
+    if stakeholder_group:
+        query = query.where(Organization.stakeholder_group == stakeholder_group)
+    if country:
+        query = query.where(Organization.country == country)
+    total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = list(db_session.scalars(query.order_by(Organization.name)
+                                    .offset((page - 1) * per_page).limit(per_page)))
+    return items, total

@@ -1,0 +1,1 @@
+"""The registry's transactional outbox (see ``shared.outbox``)."""

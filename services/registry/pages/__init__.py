@@ -1,0 +1,1 @@
+"""Public, server-rendered pages of the published registry."""

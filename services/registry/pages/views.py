@@ -1,0 +1,63 @@
+"""Public pages: ``/`` (search, SDG filter, pagination) and ``/initiatives/<public id>``.
+
+Plain server-rendered HTML (Jinja2 autoescapes everything users wrote). Only published
+initiatives are shown, through the same service functions as the API.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import Blueprint, abort, render_template, request
+
+from registry import db
+from registry.auth.service import ANONYMOUS
+from registry.initiatives import service
+from shared import reference
+from shared.problems import NotFound
+
+bp = Blueprint("pages", __name__, template_folder="templates")
+
+PER_PAGE = 20
+
+
+def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.args.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return value if lo <= value <= hi else default
+
+
+@bp.get("/")
+def index():
+    """The published registry: search box, SDG filter, pagination."""
+    q = (request.args.get("q") or "").strip()[:200] or None
+    sdg = _int_arg("sdg", None, 1, 17)
+    page = _int_arg("page", 1, 1, 100_000) or 1
+    items, total = service.list_initiatives(db_session=db.session(), principal=ANONYMOUS,
+                                            status="published", q=q, sdg=sdg, page=page,
+                                            per_page=PER_PAGE)
+    pages = max(1, math.ceil(total / PER_PAGE))
+    return render_template("index.html", items=items, total=total, q=q or "", sdg=sdg,
+                           page=page, pages=pages, goals=reference.goals(),
+                           countries=reference.countries())
+
+
+@bp.get("/initiatives/<public_id>")
+def initiative(public_id: str):
+    """One published initiative."""
+    try:
+        item = service.get_initiative(db_session=db.session(), principal=ANONYMOUS,
+                                      public_id=public_id[:20])
+    except NotFound:
+        abort(404, description=f"No published initiative {public_id}.")
+    return render_template("initiative.html", item=item, goals=reference.goals(),
+                           targets=reference.targets(), countries=reference.countries(),
+                           regions=reference.regions(),
+                           resource_types=reference.RESOURCE_TYPES,
+                           groups=reference.STAKEHOLDER_GROUPS,
+                           roles=reference.PARTNER_ROLES)

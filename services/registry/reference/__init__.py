@@ -1,0 +1,1 @@
+"""Read-only reference data endpoints (SDG framework, UN M49, stakeholder groups)."""
