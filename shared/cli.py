@@ -37,6 +37,13 @@ def serve_app(app: Flask, host: str, port: int, on_stop: Callable[[], None] | No
             on_stop()
 
 
+def ensure_schema(app: Flask) -> None:
+    """Upgrade the app's database to the newest migration (commands that write call this, so
+    they work on a fresh clone before the first ``serve``)."""
+    service = app.config["SERVICE_NAME"]
+    migrate.upgrade(service, app.config.get("DATABASE_URL") or database_url(service))
+
+
 def service_cli(service: str, create_app: Callable[..., Flask],
                 start_workers: Callable[[Flask], object] | None, default_port: int) -> FlaskGroup:
     """The ``FlaskGroup`` of ``service`` with the common commands."""
@@ -48,19 +55,16 @@ def service_cli(service: str, create_app: Callable[..., Flask],
     @group.command("serve")
     @click.option("--host", default=lambda: setting("HOST"), show_default="$HOST or 127.0.0.1")
     @click.option("--port", type=int, default=default_port, show_default=True)
-    @click.option("--migrate/--no-migrate", default=True, show_default=True,
+    @click.option("--migrate/--no-migrate", "run_migrations", default=True, show_default=True,
                   help="Upgrade the database before serving.")
-    def serve(host: str, port: int, migrate_: bool = True, **_kw) -> None:
+    def serve(host: str, port: int, run_migrations: bool) -> None:
         """Serve the HTTP API (waitress) and, unless RUN_WORKERS=0, the background worker."""
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if migrate_:
+        if run_migrations:
             migrate.upgrade(service, app.config.get("DATABASE_URL") or database_url(service))
         workers = start_workers(app) if (start_workers and flag("RUN_WORKERS")) else None
         click.echo(f"{service} listening on http://{host}:{port}", err=True)
         serve_app(app, host, port, on_stop=(workers.stop if workers else None))
-
-    # click maps --migrate/--no-migrate to "migrate"; keep the python name unambiguous
-    serve.params[2].name = "migrate_"
 
     @group.group("db")
     def db() -> None:

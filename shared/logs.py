@@ -44,6 +44,7 @@ def configure_logging(service: str) -> None:
     root.addHandler(handler)
     root.setLevel(setting("LOG_LEVEL") or "INFO")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextmanager

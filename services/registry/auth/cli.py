@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 import click
+from flask import current_app
 from flask.cli import FlaskGroup
 
 from registry import db
 from registry.auth.service import ROLES, create_token
+from shared.cli import ensure_schema
 from shared.problems import DomainError
 
 
@@ -22,6 +24,7 @@ def register_commands(cli: FlaskGroup) -> None:
     @click.option("--email", default=None, help="Contact e-mail of the token holder.")
     def create_token_cmd(role: str, organization_id: uuid.UUID | None, email: str | None) -> None:
         """Print a new bearer token (stored hashed; shown only now)."""
+        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
         session = db.session()
         try:
             plain, _row = create_token(db_session=session, role=role,

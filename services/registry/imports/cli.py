@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 
 from registry.imports.service import MalformedFile, import_commitments
+from shared.cli import ensure_schema
 
 
 def register_commands(cli: FlaskGroup) -> None:
@@ -24,6 +25,7 @@ def register_commands(cli: FlaskGroup) -> None:
     def import_cmd(path: Path, limit: int | None, report_path: Path | None, quiet: bool) -> None:
         """Import UN Ocean Conference voluntary commitments (JSON Lines) as published
         initiatives, with their events."""
+        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
         factory = current_app.extensions["db_session_factory"]
         bar = None
         if not quiet:

@@ -1,0 +1,48 @@
+# Partnership Registry — the two commands a newcomer needs:
+#   make run    the whole product in one process on SQLite (embedded mode), http://127.0.0.1:5000
+#   make test   lint, start real PostgreSQL + Kafka (scripts/services.sh), run every test
+# Both work from a fresh clone: they create .venv and install the project first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint unit services-up services-down services-status bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the four packages and the console scripts
+
+run: $(STAMP) ## run registry + notifier + reporting in one process on SQLite under ./var
+	$(BIN)/partnership-registry
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+test: lint services-up ## everything: unit (SQLite), integration and end-to-end (PostgreSQL + Kafka)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) ## only the tests that need no server
+	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)
+
+services-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
+	bash scripts/services.sh up
+
+services-down: ## stop them
+	bash scripts/services.sh down
+
+services-status:
+	bash scripts/services.sh status
+
+bench: $(STAMP) ## benchmarks (print figures)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove the embedded mode's data (var/) — stops the services first
+	-bash scripts/services.sh down
+	rm -rf var
