@@ -126,9 +126,10 @@ def build(test_config: dict[str, dict] | None = None, *, start: bool = True) -> 
 
 def load_demo_data(app: Flask, path: Path = DEMO_FILE) -> int:
     """Import the demo records when the registry has no initiative yet; returns how many."""
+    from sqlalchemy import func, select
+
     from registry.imports.service import import_commitments
     from registry.initiatives.models import Initiative
-    from sqlalchemy import func, select
 
     factory = app.extensions["db_session_factory"]
     with factory() as session:
