@@ -38,8 +38,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAR_DIR", "var", "Folder for SQLite files, e-mails (.eml) and logs in embedded mode."),
     Setting("PORT", "5000", "Port of the one base URL in embedded mode (127.0.0.1)."),
     Setting("HOST", "127.0.0.1", "Address the HTTP server binds to."),
-    Setting("SMTP_URL", None, "smtp://[user:pass@]host:port for outgoing e-mail. Unset: "
-            "e-mails are written as .eml files under var/mail."),
+    Setting("SMTP_URL", None, "smtp://[user:pass@]host:port for outgoing e-mail (smtps:// "
+            "for implicit TLS, smtp+starttls:// for STARTTLS). Unset: e-mails are written as "
+            ".eml files under var/mail."),
     Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
     Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),

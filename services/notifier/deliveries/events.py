@@ -1,0 +1,16 @@
+"""Events of the deliveries domain: it consumes ``initiative.*.v1`` from ``registry.initiatives``
+and mails for the types in ``service.NOTIFICATIONS``; it emits none."""
+
+from notifier.deliveries.service import NOTIFICATIONS
+from shared.events.types import (
+    INITIATIVE_CREATED,
+    INITIATIVE_IMPORTED,
+    INITIATIVE_UPDATED,
+    TOPIC_INITIATIVES,
+)
+
+TOPICS = (TOPIC_INITIATIVES,)
+CONSUMES = tuple(NOTIFICATIONS)
+#: received on the same topic and deliberately ignored (no e-mail, no processed_events row)
+IGNORES = (INITIATIVE_CREATED, INITIATIVE_UPDATED, INITIATIVE_IMPORTED)
+EMITS: tuple[str, ...] = ()

@@ -1,0 +1,128 @@
+"""E-mails as data: which template and subject line each kind of message has, and how a
+message is built from an initiative event (plain text + HTML alternative, escaped).
+
+Templates live in ``templates/email/<name>.txt`` and ``<name>.html``; the HTML ones are
+autoescaped (titles, comments and names come from users), the text ones are plain text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+#: template name -> subject line (``str.format`` with ``title`` and ``public_id``)
+SUBJECTS: dict[str, str] = {
+    "submitted_contact": "Submitted for review: {title}",
+    "submitted_secretariat": "Submitted for review: {title}",
+    "approved": "Published: {title} ({public_id})",
+    "changes_requested": "Changes requested: {title}",
+    "rejected": "Not accepted: {title}",
+}
+
+SUBJECT_TITLE_MAX = 150
+
+_env = Environment(
+    loader=PackageLoader("notifier.deliveries", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """``MAIL_FROM`` (a From: header), ``SECRETARIAT_EMAIL``, ``PUBLIC_BASE_URL`` (no slash)."""
+
+    mail_from: str
+    secretariat_email: str
+    public_base_url: str
+
+    @property
+    def sender(self) -> str:
+        """The bare address of ``mail_from`` (SMTP envelope sender)."""
+        return parseaddr(self.mail_from)[1] or self.mail_from
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A rendered message: subject line, plain-text body and HTML body."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def one_line(value: str, limit: int = SUBJECT_TITLE_MAX) -> str:
+    """Collapse whitespace (no header injection through line breaks) and cut to ``limit``."""
+    flat = re.sub(r"\s+", " ", value or "").strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def mail_context(event_data: dict[str, Any], settings: MailSettings) -> dict[str, Any]:
+    """Template variables from a loaded ``InitiativeEventData``: initiative fields and links.
+
+    ``initiative_url`` (public page, only when the initiative has a ``public_id``) is
+    ``PUBLIC_BASE_URL/initiatives/<public_id>``; ``api_url`` is
+    ``PUBLIC_BASE_URL/api/v1/initiatives/<id>`` (the secretariat's view). Path parts are
+    percent-encoded.
+    """
+    initiative = event_data["initiative"]
+    base = settings.public_base_url.rstrip("/")
+    public_id = initiative.get("public_id")
+    lead = initiative.get("lead_organization") or {}
+    comment = (event_data.get("comment") or "").strip()
+    return {
+        "title": initiative["title"],
+        "public_id": public_id,
+        "lead_organization": lead.get("name"),
+        "comment": comment or None,
+        "from_status": event_data.get("from_status"),
+        "to_status": event_data["to_status"],
+        "initiative_url": f"{base}/initiatives/{quote(public_id, safe='')}" if public_id else None,
+        "api_url": f"{base}/api/v1/initiatives/{quote(initiative['id'], safe='')}",
+        "base_url": base,
+    }
+
+
+def render(template: str, context: dict[str, Any]) -> RenderedMail:
+    """Render ``template`` (a key of :data:`SUBJECTS`); raises ``KeyError`` for an unknown one."""
+    subject = SUBJECTS[template].format(
+        title=one_line(context["title"]), public_id=one_line(context.get("public_id") or "", 40))
+    text = _env.get_template(f"email/{template}.txt").render(subject=subject, **context)
+    html = _env.get_template(f"email/{template}.html").render(subject=subject, **context)
+    return RenderedMail(subject=subject, text=text, html=html)
+
+
+def message_id(event_id: str, recipient: str, settings: MailSettings) -> str:
+    """``<hash@domain>``: the same event and recipient always give the same Message-ID, so a
+    duplicate that slipped through is recognisable; domain from ``MAIL_FROM``."""
+    digest = hashlib.sha256(f"{event_id}\n{recipient.lower()}".encode()).hexdigest()[:40]
+    domain = settings.sender.rpartition("@")[2] or "partnership-registry.invalid"
+    return f"<{digest}@{re.sub(r'[^A-Za-z0-9.-]', '-', domain)}>"
+
+
+def build_message(mail: RenderedMail, *, recipient: str, msg_id: str,
+                  settings: MailSettings) -> EmailMessage:
+    """An RFC 5322 ``multipart/alternative`` message (text first, then HTML) with
+    ``Auto-Submitted: auto-generated`` (RFC 3834) so auto-responders stay quiet."""
+    msg = EmailMessage()
+    msg["Subject"] = mail.subject
+    msg["From"] = settings.mail_from
+    msg["To"] = recipient
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = msg_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(mail.text)
+    msg.add_alternative(mail.html, subtype="html")
+    return msg

@@ -1,0 +1,108 @@
+"""Fixtures of the notifier's tests: initiative events as the registry would publish them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.bus import Message
+from shared.config import var_dir
+from shared.events import CloudEvent, event_to_message, new_event, topic_name
+from shared.events.types import (
+    INITIATIVE_APPROVED,
+    INITIATIVE_CHANGES_REQUESTED,
+    INITIATIVE_REJECTED,
+    INITIATIVE_SUBMITTED,
+    TOPIC_INITIATIVES,
+    dump_data,
+)
+
+ACTION = {
+    INITIATIVE_SUBMITTED: ("submit", "draft", "submitted"),
+    INITIATIVE_APPROVED: ("approve", "submitted", "published"),
+    INITIATIVE_CHANGES_REQUESTED: ("request_changes", "submitted", "changes_requested"),
+    INITIATIVE_REJECTED: ("reject", "submitted", "rejected"),
+}
+
+MakeEvent = Callable[..., CloudEvent]
+
+
+@pytest.fixture
+def make_event() -> MakeEvent:
+    """Factory: an ``initiative.*.v1`` CloudEvent whose data went through ``dump_data``."""
+
+    def make(type_: str, *, title: str = "Clean Oceans Alliance",
+             contact_email: str | None = "contact@example.org", comment: str | None = None,
+             public_id: str | None = None, initiative_id: str | None = None,
+             action: tuple[str, str | None, str] | None = None) -> CloudEvent:
+        act, from_status, to_status = action or ACTION.get(type_, ("update", "draft", "draft"))
+        if type_ == INITIATIVE_APPROVED and public_id is None:
+            public_id = "PR-2026-00042"
+        now = datetime.now(UTC)
+        initiative: dict[str, Any] = {
+            "id": initiative_id or str(uuid.uuid4()), "public_id": public_id,
+            "status": to_status, "version": 3, "title": title,
+            "description": "Reduce marine plastic.",
+            "lead_organization": {"id": str(uuid.uuid4()), "name": "Blue Planet Trust",
+                                  "acronym": None, "stakeholder_group": "ngo",
+                                  "country": "KEN"},
+            "partners": [], "sdg_goals": [14], "sdg_targets": ["14.1"], "countries": ["KEN"],
+            "regions": [], "deliverables": [], "resources": [],
+            "contact_email": contact_email, "created_at": now, "updated_at": now,
+            "published_at": now if to_status == "published" else None,
+        }
+        data = {"action": act, "from_status": from_status, "to_status": to_status,
+                "comment": comment, "actor": {"role": "secretariat"}, "initiative": initiative}
+        return new_event(type_, source="/registry", subject=initiative["id"],
+                         data=dump_data(type_, data))
+
+    return make
+
+
+def _to_message(event: CloudEvent | dict[str, Any], topic: str | None = None) -> Message:
+    """A bus message in Kafka binary mode (as the outbox relay builds it)."""
+    envelope = event.to_dict() if isinstance(event, CloudEvent) else event
+    key, headers, value = event_to_message(envelope)
+    return Message(topic=topic or topic_name(TOPIC_INITIATIVES), key=key, value=value,
+                   headers=headers)
+
+
+def _read_mail_folder(folder: Path | None = None) -> list[tuple[Path, EmailMessage]]:
+    """The ``.eml`` files the file transport wrote, oldest first, parsed."""
+    folder = folder or var_dir() / "mail"
+    files = sorted(folder.glob("*.eml")) if folder.is_dir() else []
+    return [(f, message_from_bytes(f.read_bytes(), policy=policy.default))  # type: ignore[misc]
+            for f in files]
+
+
+@pytest.fixture
+def to_message() -> Callable[..., Message]:
+    """Function: CloudEvent (or structured dict) [, topic] -> Kafka-style bus message."""
+    return _to_message
+
+
+@pytest.fixture
+def read_mails() -> Callable[..., list[tuple[Path, EmailMessage]]]:
+    """Function: the parsed ``.eml`` files under VAR_DIR/mail (or a given folder)."""
+    return _read_mail_folder
+
+
+@pytest.fixture
+def notifier_app(sqlite_url):
+    """The notifier app on a migrated SQLite database (file transport: SMTP_URL is unset)."""
+    from notifier.app import create_app
+    from shared import migrate
+
+    migrate.upgrade("notifier", sqlite_url)
+    app = create_app({"DATABASE_URL": sqlite_url, "SECRETARIAT_EMAIL": "secretariat@un.example",
+                      "PUBLIC_BASE_URL": "https://registry.example/",
+                      "MAIL_FROM": "Partnership Registry <noreply@registry.example>"})
+    yield app
+    app.extensions["db_engine"].dispose()

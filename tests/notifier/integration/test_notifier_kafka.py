@@ -1,0 +1,218 @@
+"""The notifier against the real stack: Kafka consumer group, PostgreSQL, aiosmtpd SMTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from notifier.app import build_consumer, create_app, start_workers
+from notifier.deliveries.models import Delivery
+from notifier.dlt import replay_dead_letters
+from shared import migrate
+from shared.bus import KafkaPublisher, Message, ensure_topics
+from shared.events.types import (
+    INITIATIVE_APPROVED,
+    INITIATIVE_IMPORTED,
+    INITIATIVE_REJECTED,
+    INITIATIVE_SUBMITTED,
+    TOPIC_INITIATIVES,
+    topic_name,
+)
+from shared.runtime import group_id
+
+# kafka-python loads its protocol schemas with importlib.resources' legacy API; the warning is
+# attributed to importlib itself, so pyproject's "kafka.*" filter misses it
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:(open_text|read_text) is deprecated:DeprecationWarning")
+
+SETTINGS = {"SECRETARIAT_EMAIL": "secretariat@un.example",
+            "PUBLIC_BASE_URL": "https://registry.example",
+            "MAIL_FROM": "Partnership Registry <noreply@registry.example>"}
+
+
+@pytest.fixture
+def notifier_db(pg_url):
+    """A PostgreSQL database migrated to the notifier's head."""
+    migrate.upgrade("notifier", pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def smtp_env(smtp_server, monkeypatch):
+    """SMTP_URL pointing at the real aiosmtpd server, plus the mail settings."""
+    monkeypatch.setenv("SMTP_URL", smtp_server.url)
+    for name, value in SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    return smtp_server
+
+
+@pytest.fixture
+def app(notifier_db, kafka_env, smtp_env):
+    app = create_app({"DATABASE_URL": notifier_db})
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def publisher(kafka_env):
+    publisher = KafkaPublisher(kafka_env, client_id="notifier-tests")
+    yield publisher
+    publisher.close()
+
+
+def _read_topic(servers: list[str], topic: str, count: int, timeout: float = 30.0):
+    """Read ``count`` records of ``topic`` from the beginning, without a group."""
+    from kafka import KafkaConsumer
+
+    kc = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None,
+                       auto_offset_reset="earliest", enable_auto_commit=False)
+    records = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in kc.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        kc.close()
+    return records
+
+
+def _deliveries(app) -> list[Delivery]:
+    with app.extensions["db_session_factory"]() as s:
+        return list(s.scalars(select(Delivery)))
+
+
+def test_review_mails_arrive_once_and_offsets_are_committed(app, publisher, smtp_env,
+                                                            make_event, to_message):
+    initiative_id = str(uuid.uuid4())
+    submitted = make_event(INITIATIVE_SUBMITTED, initiative_id=initiative_id,
+                           title="Mangroves <for> Kenya")
+    imported = make_event(INITIATIVE_IMPORTED, initiative_id=initiative_id)
+    approved = make_event(INITIATIVE_APPROVED, initiative_id=initiative_id,
+                          title="Mangroves <for> Kenya", comment="Well documented.")
+    workers = start_workers(app)
+    try:
+        # one key -> one partition -> processed in this order; the approval arrives last, so
+        # once it is here the duplicate submission has been handled too
+        publisher.publish([to_message(submitted), to_message(imported), to_message(submitted)])
+        publisher.publish([to_message(approved)])
+
+        messages = smtp_env.wait_for(3)
+        time.sleep(1.0)
+    finally:
+        workers.stop()
+
+    assert len(smtp_env.messages) == 3
+    by_subject = {}
+    for msg in smtp_env.messages:
+        by_subject.setdefault(msg["Subject"], []).append(msg)
+    assert sorted(m["To"] for m in by_subject["Submitted for review: Mangroves <for> Kenya"]) == [
+        "contact@example.org", "secretariat@un.example"]
+    [published] = by_subject["Published: Mangroves <for> Kenya (PR-2026-00042)"]
+    assert published["To"] == "contact@example.org"
+    assert published["Auto-Submitted"] == "auto-generated"
+    text = published.get_body(("plain",)).get_content()
+    html = published.get_body(("html",)).get_content()
+    assert "https://registry.example/initiatives/PR-2026-00042" in text
+    assert "Well documented." in text and "Well documented." in html
+    assert "Mangroves &lt;for&gt; Kenya" in html and "<for>" not in html
+    assert sorted(rcpts[0] for _, rcpts in smtp_env.envelopes) == [
+        "contact@example.org", "contact@example.org", "secretariat@un.example"]
+    assert {m["Message-ID"] for m in messages} == {d.message_id for d in _deliveries(app)}
+    assert all(d.status == "sent" for d in _deliveries(app))
+
+    # offsets were committed: the same group id gets nothing old
+    from kafka import KafkaConsumer
+
+    kc = KafkaConsumer(topic_name(TOPIC_INITIATIVES), bootstrap_servers=app_servers(),
+                       group_id=group_id("notifier"), enable_auto_commit=False,
+                       auto_offset_reset="earliest")
+    try:
+        seen = []
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            for batch in kc.poll(timeout_ms=500).values():
+                seen.extend(batch)
+        assert kc.assignment(), "the check consumer never joined the group"
+    finally:
+        kc.close()
+    assert seen == []
+
+
+def app_servers() -> list[str]:
+    from shared.config import kafka_bootstrap_servers
+
+    return kafka_bootstrap_servers() or []
+
+
+def test_malformed_message_goes_to_the_dlt_and_the_next_event_is_processed(
+        app, publisher, smtp_env, kafka_env, make_event, to_message):
+    good = make_event(INITIATIVE_REJECTED, comment="Out of scope.")
+    template = to_message(good)
+    malformed = Message(topic=template.topic, key=template.key, value=b"\xff not json",
+                        headers=template.headers)
+    invalid_data = good.to_dict()
+    invalid_data["id"] = str(uuid.uuid4())
+    invalid_data["data"]["to_status"] = "archived"
+    workers = start_workers(app)
+    try:
+        publisher.publish([malformed, to_message(invalid_data), template])
+        [mail] = smtp_env.wait_for(1)
+    finally:
+        workers.stop()
+
+    assert mail["Subject"] == "Not accepted: Clean Oceans Alliance"
+    dead = _read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 2)
+    assert [r.value for r in dead] == [b"\xff not json", to_message(invalid_data).value]
+    headers = [dict(r.headers) for r in dead]
+    assert b"not JSON" in headers[0]["dlt_error"]
+    assert b"to_status" in headers[1]["dlt_error"]
+    assert all(h["dlt_consumer"] == b"notifier" for h in headers)
+    assert all(h["dlt_original_topic"] == topic_name(TOPIC_INITIATIVES).encode()
+               for h in headers)
+
+
+def _dead_letter(message: Message, consumer: str) -> Message:
+    return Message(topic=message.topic + ".dlt", key=message.key, value=message.value,
+                   headers=message.headers + [
+                       ("dlt_error", b"simulated"), ("dlt_consumer", consumer.encode()),
+                       ("dlt_original_topic", message.topic.encode()),
+                       ("dlt_original_partition", b"0"), ("dlt_original_offset", b"7")])
+
+
+def test_dlt_replay_rehandles_the_notifiers_dead_letters(app, publisher, smtp_env, kafka_env,
+                                                         make_event, to_message):
+    topic = topic_name(TOPIC_INITIATIVES)
+    ensure_topics(kafka_env, [topic, topic + ".dlt"], partitions=1)
+    good = to_message(make_event(INITIATIVE_APPROVED))
+    bad = Message(topic=topic, key=good.key, value=b"[]", headers=good.headers)
+    others = to_message(make_event(INITIATIVE_REJECTED))
+    publisher.publish([_dead_letter(good, "notifier"), _dead_letter(bad, "notifier"),
+                       _dead_letter(others, "reporting")])
+    from notifier.cli import cli
+
+    # the command runs on this test's app (whose engine the fixture disposes)
+    result = app.test_cli_runner().invoke(cli, ["dlt", "replay", "--timeout", "30"])
+
+    assert result.exit_code == 0, result.output
+    assert "replayed 1, failed again 1, skipped 1" in result.output
+    [mail] = smtp_env.wait_for(1)
+    assert mail["Subject"] == "Published: Clean Oceans Alliance (PR-2026-00042)"
+    # the replay group committed its progress: only the letter that failed again is new
+    again = replay_dead_letters(build_consumer(app), kafka_env, TOPIC_INITIATIVES, timeout=30)
+    assert (again.replayed, again.failed, again.skipped) == (0, 1, 0)
+    everything = replay_dead_letters(build_consumer(app), kafka_env, TOPIC_INITIATIVES,
+                                     from_beginning=True, timeout=30)
+    assert (everything.replayed, everything.failed, everything.skipped) == (1, 3, 1)
+    assert len(smtp_env.messages) == 1  # the replayed approval was already processed
+    with app.extensions["db_session_factory"]() as s:
+        assert s.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def test_migrations_match_the_models_on_postgresql(pg_url):
+    migrate.upgrade("notifier", pg_url)
+
+    migrate.check("notifier", pg_url)
