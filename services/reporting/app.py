@@ -1,0 +1,74 @@
+"""The reporting service: a read model built only from initiative events, and its reports.
+
+It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps its own tables
+(``report_*``, see ``reporting.readmodel.models``); it never reads the registry's database.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from reporting.db import close_session, import_models
+from shared.bus import InProcessBus
+from shared.config import database_url, kafka_bootstrap_servers
+from shared.consumer import EventConsumer
+from shared.db import make_engine, make_session_factory
+from shared.runtime import Workers, attach_consumer
+from shared.web import create_base_app, database_check, kafka_check
+
+CONSUMER_NAME = "reporting"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Reporting's WSGI app. ``test_config`` may set ``DATABASE_URL``, ``IN_PROCESS_BUS`` and
+    any Flask key; otherwise the database comes from ``REPORTING_DATABASE_URL`` /
+    ``DATABASE_URL`` (SQLite ``var/reporting.db`` when unset)."""
+    app, api = create_base_app(
+        "reporting", title="Partnership Registry reports API", docs_prefix="/api/v1/reports",
+        description="Reports over SDG partnerships and voluntary commitments, computed from "
+                    "the registry's events: counts of published initiatives by SDG goal, UN "
+                    "M49 region and stakeholder group, and of all initiatives by status.",
+        test_config=test_config,
+    )
+    app.json.sort_keys = False  # keep "1".."17" and the regions in their documented order
+    import_models()
+    url = app.config.get("DATABASE_URL") or database_url("reporting")
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_session_factory"] = factory
+    app.teardown_appcontext(close_session)
+
+    app.extensions["readiness_checks"]["database"] = database_check(factory)
+    servers = kafka_bootstrap_servers()
+    if servers and not app.config.get("IN_PROCESS_BUS"):
+        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+
+    from reporting.summaries.views import blp as summaries_blp
+
+    api.register_blueprint(summaries_blp)
+    return app
+
+
+def build_consumer(app: Flask) -> EventConsumer:
+    """The ``reporting`` :class:`~shared.consumer.EventConsumer` of ``app``: every
+    ``initiative.*.v1`` type of ``registry.initiatives`` (base topic name) -> the read model."""
+    from reporting.readmodel.events import TOPICS
+    from reporting.readmodel.models import ProcessedEvent
+    from reporting.readmodel.service import initiative_handlers
+
+    return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
+                         initiative_handlers(), list(TOPICS))
+
+
+def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
+    """Start the ``reporting`` consumer group (on ``bus`` in embedded mode, else on Kafka).
+
+    The consumer is kept in ``app.extensions["reporting_consumer"]``. Raises ``RuntimeError``
+    when there is neither a bus nor ``KAFKA_BOOTSTRAP_SERVERS``.
+    """
+    workers = Workers()
+    consumer = build_consumer(app)
+    attach_consumer(consumer, workers, bus)
+    app.extensions["reporting_consumer"] = consumer
+    return workers

@@ -1,0 +1,69 @@
+"""``reporting`` console script: serve, consume, summary, db, settings."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from flask import current_app
+from sqlalchemy import inspect
+
+from reporting.app import create_app, start_workers
+from shared.cli import service_cli
+from shared.config import kafka_bootstrap_servers
+
+cli = service_cli("reporting", create_app, start_workers, default_port=5003)
+
+
+@cli.command("consume")
+def consume() -> None:
+    """Run only the reporting consumer group (Kafka) until SIGTERM or Ctrl-C."""
+    if not kafka_bootstrap_servers():
+        raise click.UsageError("KAFKA_BOOTSTRAP_SERVERS is unset: in the embedded mode "
+                               "reporting consumes the in-process bus of `partnership-registry`.")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    workers = start_workers(app)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("reporting: consuming registry.initiatives", err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    workers.stop()
+
+
+@cli.command("summary")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json",
+              show_default=True, help="Rendering (the same as the API's).")
+@click.option("--output", "output", default="-", show_default=True,
+              type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              help="File to write (UTF-8); '-' for standard output.")
+def summary(fmt: str, output: str) -> None:
+    """Write the summary report (what GET /api/v1/reports/summary[.csv|.html] serves)."""
+    from reporting.readmodel.models import ReportInitiative
+    from reporting.summaries.rendering import render
+    from reporting.summaries.service import compute_summary
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    engine = app.extensions["db_engine"]
+    if not inspect(engine).has_table(ReportInitiative.__tablename__):
+        raise click.ClickException("the reporting database has no read model yet: run "
+                                   "`reporting db upgrade` (or `reporting serve`) first")
+    with app.extensions["db_session_factory"]() as session:
+        body = render(compute_summary(db_session=session), fmt)
+    if output == "-":
+        sys.stdout.write(body)
+        return
+    path = Path(output)
+    # newline="" keeps the CSV's CRLF row ends as written
+    path.write_text(body, encoding="utf-8", newline="")
+    click.echo(f"reporting: summary ({fmt}) written to {path}", err=True)
+
+
+def main() -> None:
+    """Entry point of the ``reporting`` console script."""
+    cli.main(prog_name="reporting")

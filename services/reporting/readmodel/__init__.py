@@ -1,0 +1,1 @@
+"""The read model of initiatives, built only from ``registry.initiatives`` events."""

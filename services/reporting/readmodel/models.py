@@ -1,0 +1,115 @@
+"""The read model: what reports need of each initiative, as the latest snapshot carried it.
+
+Tables (all owned by reporting, all prefixed ``report_`` so that the services could even share
+one database without name clashes — ``shared.migrate`` allows that):
+
+* ``report_initiatives`` — one row per initiative id, the scalar fields of the newest snapshot;
+* ``report_initiative_goals`` / ``_targets`` / ``_countries`` / ``_regions`` — one row per tag
+  (primary key ``(initiative_id, value)``, so a tag repeated in a snapshot counts once);
+* ``report_initiative_region_names`` — the top-level UN M49 region names derived from the
+  countries and regions when the snapshot was applied (``Africa`` … ``Oceania``, ``World``,
+  or ``Unspecified``), so that the by-region breakdown is one ``GROUP BY`` in SQL;
+* ``report_processed_events`` — the consumer's idempotency record (``shared.consumer``).
+
+Child tables instead of JSON columns: aggregation is then plain ``JOIN … GROUP BY``, which runs
+the same on PostgreSQL and SQLite (no ``jsonb_array_elements`` / ``json_each`` dialects).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from reporting.db import Base
+from shared.consumer import ProcessedEventMixin
+from shared.db import UTCDateTime, utcnow
+
+#: Region name for published initiatives with no country or region that maps to an M49 region.
+UNSPECIFIED_REGION = "Unspecified"
+
+
+class ReportInitiative(Base):
+    """An initiative as its newest applied snapshot describes it.
+
+    ``id`` is the registry's initiative id (UUID string, the event ``subject``); ``version`` the
+    snapshot's version (a snapshot with a version <= this one is ignored). ``lead_*`` are null
+    when the initiative has no lead organisation; ``lead_country`` is ISO 3166-1 alpha-3.
+    Times are UTC; ``applied_at`` is when this row last changed.
+    """
+
+    __tablename__ = "report_initiatives"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    public_id: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    lead_organization_name: Mapped[str | None] = mapped_column(String(500))
+    lead_stakeholder_group: Mapped[str | None] = mapped_column(String(100))
+    lead_country: Mapped[str | None] = mapped_column(String(3))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def _initiative_fk() -> ForeignKey:
+    return ForeignKey("report_initiatives.id", ondelete="CASCADE")
+
+
+class ReportInitiativeGoal(Base):
+    """An SDG goal (1-17) an initiative is tagged with."""
+
+    __tablename__ = "report_initiative_goals"
+
+    initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
+    goal: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class ReportInitiativeTarget(Base):
+    """An SDG target code (``14.1``) an initiative is tagged with."""
+
+    __tablename__ = "report_initiative_targets"
+
+    initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
+    target: Mapped[str] = mapped_column(String(10), primary_key=True)
+
+
+class ReportInitiativeCountry(Base):
+    """A country (ISO 3166-1 alpha-3) an initiative is tagged with."""
+
+    __tablename__ = "report_initiative_countries"
+
+    initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
+    country: Mapped[str] = mapped_column(String(3), primary_key=True)
+
+
+class ReportInitiativeRegion(Base):
+    """A UN M49 region code (3 digits, ``001`` = World) an initiative is tagged with explicitly."""
+
+    __tablename__ = "report_initiative_regions"
+
+    initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(3), primary_key=True)
+
+
+class ReportInitiativeRegionName(Base):
+    """A top-level M49 region name derived from the initiative's countries and regions.
+
+    Derived with ``shared.reference.region_names_for`` when the snapshot is applied (so it
+    follows the reference data of that moment); ``Unspecified`` when nothing maps.
+    """
+
+    __tablename__ = "report_initiative_region_names"
+
+    initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
+    region_name: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class ProcessedEvent(ProcessedEventMixin, Base):
+    """Events the ``reporting`` consumer group already applied (see ``shared.consumer``)."""
+
+    __tablename__ = "report_processed_events"

@@ -1,0 +1,1 @@
+"""The summary report: counts of published initiatives by goal, region, stakeholder group."""

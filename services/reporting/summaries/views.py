@@ -1,0 +1,52 @@
+"""``/api/v1/reports/summary`` in JSON, CSV and HTML: compute -> render. Public: aggregates of
+published initiatives only (plus the count per workflow status)."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from reporting import db
+from reporting.summaries.rendering import MEDIA_TYPES, render_csv, render_html
+from reporting.summaries.schemas import SummarySchema
+from reporting.summaries.service import Summary, compute_summary
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+                description="Reports over the initiatives, built from the registry's events.")
+
+_TEXT = {"schema": {"type": "string"}}
+
+
+@blp.get("/summary")
+@blp.response(200, SummarySchema)
+def summary() -> Summary:
+    """Summary of published initiatives by SDG goal, region and stakeholder group, and of all
+    initiatives by status."""
+    return compute_summary(db_session=db.session())
+
+
+def _download(body: str, fmt: str, summary_: Summary) -> Response:
+    stamp = summary_.generated_at.strftime("%Y%m%dT%H%M%SZ")
+    response = Response(body, content_type=MEDIA_TYPES[fmt])
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="partnership-registry-summary-{stamp}.{fmt}"')
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@blp.get("/summary.csv")
+@blp.doc(responses={"200": {"description": "CSV (UTF-8, header row): dimension,key,label,count",
+                            "content": {"text/csv": _TEXT}}})
+def summary_csv() -> Response:
+    """The summary as CSV: one row per count, columns ``dimension,key,label,count``."""
+    summary_ = compute_summary(db_session=db.session())
+    return _download(render_csv(summary_), "csv", summary_)
+
+
+@blp.get("/summary.html")
+@blp.doc(responses={"200": {"description": "A self-contained HTML page with tables and charts",
+                            "content": {"text/html": _TEXT}}})
+def summary_html() -> Response:
+    """The summary as a readable page: tables with bar charts, goals by short title."""
+    summary_ = compute_summary(db_session=db.session())
+    return _download(render_html(summary_), "html", summary_)
