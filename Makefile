@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint unit services-up services-down services-status bench clean
+.PHONY: run test test-deps install lint unit services-up services-down services-status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,16 @@ run: $(STAMP) ## run registry + notifier + reporting in one process on SQLite un
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
-test: lint services-up ## everything: unit (SQLite), integration and end-to-end (PostgreSQL + Kafka)
+test: lint services-up test-deps ## everything: unit (SQLite), integration and end-to-end (PostgreSQL + Kafka)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP) ## only the tests that need no server
 	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)
+
+test-deps: ## Debian's Chromium for the page tests (installed when missing)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 services-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
 	bash scripts/services.sh up

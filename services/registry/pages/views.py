@@ -14,7 +14,7 @@ from registry import db
 from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
 from shared import reference
-from shared.problems import NotFound
+from shared.problems import NotFound, problem
 
 bp = Blueprint("pages", __name__, template_folder="templates")
 
@@ -30,6 +30,14 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     except ValueError:
         return default
     return value if lo <= value <= hi else default
+
+
+@bp.app_errorhandler(404)
+def not_found(exc):
+    """An HTML 404 for page URLs; API paths keep their problem+json answer."""
+    if request.path.startswith("/api/"):
+        return problem(404, "Not Found", getattr(exc, "description", None))
+    return render_template("not_found.html", message=getattr(exc, "description", "")), 404
 
 
 @bp.get("/")
