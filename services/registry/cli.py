@@ -1,20 +1,19 @@
-"""``registry`` console script: serve, relay, db, create-token, import."""
+"""``registry`` console script: serve, relay, db, create-token, import, settings."""
 
 from __future__ import annotations
 
 from registry.app import create_app, start_workers
+from registry.auth.cli import register_commands as auth_commands
+from registry.imports.cli import register_commands as import_commands
+from registry.outbox.cli import register_commands as outbox_commands
 from shared.cli import service_cli
 
 cli = service_cli("registry", create_app, start_workers, default_port=5001)
+auth_commands(cli)
+import_commands(cli)
+outbox_commands(cli)
 
 
 def main() -> None:
     """Entry point of the ``registry`` console script."""
-    from registry.auth.cli import register_commands as auth_commands
-    from registry.imports.cli import register_commands as import_commands
-    from registry.outbox.cli import register_commands as outbox_commands
-
-    auth_commands(cli)
-    import_commands(cli)
-    outbox_commands(cli)
     cli.main(prog_name="registry")
