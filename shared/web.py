@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -97,6 +97,44 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
                        checks=results), (200 if ok else 503)
 
     return app, api
+
+
+def attach_database(app: Flask) -> sessionmaker[Session]:
+    """Give ``app`` its database: engine and session factory in ``app.extensions``
+    (``db_engine``, ``db_session_factory``), request sessions closed at teardown, and the
+    readiness checks (the database; Kafka too in Kafka mode).
+
+    The URL is ``app.config["DATABASE_URL"]`` or the service's from the environment.
+    """
+    from shared.config import database_url, kafka_bootstrap_servers
+    from shared.db import make_engine, make_session_factory
+
+    service = app.config["SERVICE_NAME"]
+    engine = make_engine(app.config.get("DATABASE_URL") or database_url(service))
+    factory = make_session_factory(engine)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_session_factory"] = factory
+    app.teardown_appcontext(close_request_session)
+    app.extensions["readiness_checks"]["database"] = database_check(factory)
+    servers = kafka_bootstrap_servers()
+    if servers and not app.config.get("IN_PROCESS_BUS"):
+        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+    return factory
+
+
+def request_session() -> Session:
+    """The current request's (or app context's) session, created on first use."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["db_session_factory"]()
+    return g.db_session
+
+
+def close_request_session(_exc: BaseException | None = None) -> None:
+    """Teardown: roll back anything uncommitted and close the context's session."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.rollback()
+        session.close()
 
 
 def run_readiness_checks(app: Flask) -> dict[str, str]:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from notifier.db import close_session, import_models
+from notifier.db import import_models
 from notifier.deliveries.transport import MailTransport
 from shared.bus import InProcessBus
-from shared.config import database_url, kafka_bootstrap_servers, setting
+from shared.config import setting
 from shared.consumer import EventConsumer
-from shared.db import make_engine, make_session_factory
 from shared.runtime import Workers, attach_consumer
-from shared.web import create_base_app, database_check, kafka_check
+from shared.web import attach_database, create_base_app
 
 CONSUMER_NAME = "notifier"
 
@@ -32,17 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         test_config=test_config,
     )
     import_models()
-    url = app.config.get("DATABASE_URL") or database_url("notifier")
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    app.extensions["db_engine"] = engine
-    app.extensions["db_session_factory"] = factory
-    app.teardown_appcontext(close_session)
-
-    app.extensions["readiness_checks"]["database"] = database_check(factory)
-    servers = kafka_bootstrap_servers()
-    if servers and not app.config.get("IN_PROCESS_BUS"):
-        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+    attach_database(app)
 
     from notifier.deliveries.views import blp as channels_blp
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from registry.db import close_session, import_models
+from registry.db import import_models
 from shared.bus import InProcessBus
-from shared.config import database_url, kafka_bootstrap_servers
-from shared.db import make_engine, make_session_factory
 from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay
-from shared.web import create_base_app, database_check, kafka_check
+from shared.web import attach_database, create_base_app
 
 SOURCE = "/registry"
 
@@ -25,17 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         test_config=test_config,
     )
     import_models()
-    url = app.config.get("DATABASE_URL") or database_url("registry")
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    app.extensions["db_engine"] = engine
-    app.extensions["db_session_factory"] = factory
-    app.teardown_appcontext(close_session)
-
-    app.extensions["readiness_checks"]["database"] = database_check(factory)
-    servers = kafka_bootstrap_servers()
-    if servers and not app.config.get("IN_PROCESS_BUS"):
-        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+    attach_database(app)
 
     from registry.auth.views import register_auth
     from registry.initiatives.views import blp as initiatives_blp

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata
+from shared.web import close_request_session as close_session
+from shared.web import request_session as session
 
 
 class Base(DeclarativeBase):
@@ -21,17 +22,4 @@ def import_models() -> None:
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
 
-
-def session() -> Session:
-    """The current request's session (created on first use, closed at teardown)."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["db_session_factory"]()
-    return g.db_session
-
-
-def close_session(_exc: BaseException | None = None) -> None:
-    """Teardown: roll back anything uncommitted and close the request's session."""
-    s = g.pop("db_session", None)
-    if s is not None:
-        s.rollback()
-        s.close()
+__all__ = ["Base", "close_session", "import_models", "session"]

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from reporting.db import close_session, import_models
+from reporting.db import import_models
 from shared.bus import InProcessBus
-from shared.config import database_url, kafka_bootstrap_servers
 from shared.consumer import EventConsumer
-from shared.db import make_engine, make_session_factory
 from shared.runtime import Workers, attach_consumer
-from shared.web import create_base_app, database_check, kafka_check
+from shared.web import attach_database, create_base_app
 
 CONSUMER_NAME = "reporting"
 
@@ -32,17 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.json.sort_keys = False  # keep "1".."17" and the regions in their documented order
     import_models()
-    url = app.config.get("DATABASE_URL") or database_url("reporting")
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    app.extensions["db_engine"] = engine
-    app.extensions["db_session_factory"] = factory
-    app.teardown_appcontext(close_session)
-
-    app.extensions["readiness_checks"]["database"] = database_check(factory)
-    servers = kafka_bootstrap_servers()
-    if servers and not app.config.get("IN_PROCESS_BUS"):
-        app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
+    attach_database(app)
 
     from reporting.summaries.views import blp as summaries_blp
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import new_metadata
+from shared.web import close_request_session as close_session
+from shared.web import request_session as session
 
 
 class Base(DeclarativeBase):
@@ -18,17 +19,4 @@ def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
     from reporting.readmodel import models as _readmodel  # noqa: F401
 
-
-def session() -> Session:
-    """The current request's session (created on first use, closed at teardown)."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["db_session_factory"]()
-    return g.db_session
-
-
-def close_session(_exc: BaseException | None = None) -> None:
-    """Teardown: roll back anything uncommitted and close the request's session."""
-    s = g.pop("db_session", None)
-    if s is not None:
-        s.rollback()
-        s.close()
+__all__ = ["Base", "close_session", "import_models", "session"]
