@@ -106,16 +106,26 @@ class KafkaPublisher:
 
     def publish(self, messages: Sequence[Message]) -> None:
         """Send and wait for the broker's acknowledgement of every message (in order)."""
-        futures = [
-            self._producer.send(m.topic, key=m.key, value=m.value, headers=list(m.headers))
-            for m in messages
-        ]
-        self._producer.flush(timeout=self.timeout)
+        futures = []
+        failure: Exception | None = None
+        for m in messages:
+            try:  # send() itself raises when no metadata arrives in max_block_ms (broker down)
+                futures.append(self._producer.send(m.topic, key=m.key, value=m.value,
+                                                   headers=list(m.headers)))
+            except Exception as exc:
+                failure = exc
+                break
+        try:
+            self._producer.flush(timeout=self.timeout)
+        except Exception:  # noqa: S110 - each future below reports its own outcome
+            pass
         for done, fut in enumerate(futures):
             try:
                 fut.get(timeout=self.timeout)
             except Exception as exc:
                 raise PublishError(f"broker did not acknowledge: {exc!r}", done) from exc
+        if failure is not None:
+            raise PublishError(f"could not send: {failure!r}", len(futures)) from failure
 
     def close(self) -> None:
         """Flush and close the producer."""

@@ -91,3 +91,63 @@ def service_cli(service: str, create_app: Callable[..., Flask],
             click.echo(f"{s.name}={setting(s.name) or ''}\t# {s.meaning}")
 
     return group
+
+
+def add_consumer_commands(group: FlaskGroup, build_consumer: Callable[[Flask], object],
+                          start_workers: Callable[[Flask], object], base_topic: str) -> None:
+    """Add ``consume`` and ``dlt replay`` to the CLI of a service with a consumer group."""
+    import sys
+    import threading
+
+    from shared.config import kafka_bootstrap_servers
+
+    service = group.name
+
+    def require_kafka() -> list[str]:
+        servers = kafka_bootstrap_servers()
+        if not servers:
+            raise click.UsageError(
+                f"KAFKA_BOOTSTRAP_SERVERS is unset: in the embedded mode the {service} "
+                "consumes the in-process bus of `partnership-registry`.")
+        return servers
+
+    @group.command("consume")
+    def consume() -> None:
+        """Run only this service's consumer group (Kafka) until SIGTERM or Ctrl-C."""
+        require_kafka()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        workers = start_workers(app)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"{service}: consuming {base_topic}", err=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        workers.stop()  # type: ignore[attr-defined]
+
+    @group.group("dlt")
+    def dlt() -> None:
+        """Dead letters of this consumer group (``<prefix><topic>.dlt``)."""
+
+    @dlt.command("replay")
+    @click.option("--from-beginning", is_flag=True,
+                  help="Start at the topic's first record, not where the last replay stopped.")
+    @click.option("--all-consumers", is_flag=True,
+                  help="Also replay letters other consumer groups dead-lettered.")
+    @click.option("--timeout", type=float, default=60.0, show_default=True,
+                  help="Seconds to wait for the records present when the replay started.")
+    def dlt_replay(from_beginning: bool, all_consumers: bool, timeout: float) -> None:
+        """Hand each dead letter back to the consumer once; report replayed / failed again."""
+        from shared.dlt import replay_dead_letters
+
+        servers = require_kafka()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        result = replay_dead_letters(build_consumer(app), servers, base_topic,
+                                     from_beginning=from_beginning,
+                                     all_consumers=all_consumers, timeout=timeout)
+        click.echo(f"replayed {result.replayed}, failed again {result.failed}, "
+                   f"skipped {result.skipped} (other consumers)")
+        if result.stopped:
+            click.echo(f"stopped early by a transient error: {result.stopped}", err=True)
+            sys.exit(1)

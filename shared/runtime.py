@@ -87,17 +87,25 @@ def attach_consumer(consumer: EventConsumer, workers: Workers,
     workers.spawn(f"consumer-{consumer.name}", loop)
 
 
+def make_relay(relay_factory: Callable[[object], OutboxRelay], topics: list[str],
+               bus: InProcessBus | None = None) -> OutboxRelay:
+    """An outbox relay publishing to ``bus`` or, without one, to Kafka (topics created first).
+
+    Raises ``RuntimeError`` when there is neither a bus nor ``KAFKA_BOOTSTRAP_SERVERS``.
+    """
+    if bus is not None:
+        return relay_factory(bus)
+    servers = kafka_bootstrap_servers()
+    if not servers:
+        raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus")
+    ensure_topics(servers, [topic_name(t) for t in topics])
+    return relay_factory(KafkaPublisher(servers))
+
+
 def attach_relay(relay_factory: Callable[[object], OutboxRelay], workers: Workers,
                  topics: list[str], bus: InProcessBus | None = None) -> OutboxRelay:
-    """Start the outbox relay publishing to ``bus`` or, without one, to Kafka."""
+    """Start the outbox relay in a thread of ``workers`` (see :func:`make_relay`)."""
     poll = float(setting("OUTBOX_POLL_SECONDS") or 0.5)
-    if bus is not None:
-        relay = relay_factory(bus)
-    else:
-        servers = kafka_bootstrap_servers()
-        if not servers:
-            raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus")
-        ensure_topics(servers, [topic_name(t) for t in topics])
-        relay = relay_factory(KafkaPublisher(servers))
+    relay = make_relay(relay_factory, topics, bus)
     workers.spawn("outbox-relay", lambda stop: relay.run(stop, poll))
     return relay

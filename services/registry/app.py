@@ -8,7 +8,7 @@ from registry.db import import_models
 from shared.bus import InProcessBus
 from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
-from shared.runtime import Workers, attach_relay
+from shared.runtime import Workers, attach_relay, make_relay
 from shared.web import attach_database, create_base_app
 
 SOURCE = "/registry"
@@ -39,13 +39,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
-    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka)."""
+RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS]
+
+
+def _relay_factory(app: Flask):
     from registry.outbox.models import OutboxEvent
 
-    workers = Workers()
     factory = app.extensions["db_session_factory"]
-    app.extensions["outbox_relay"] = attach_relay(
-        lambda publisher: OutboxRelay(factory, OutboxEvent, publisher), workers,
-        [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS], bus)
+    return lambda publisher: OutboxRelay(factory, OutboxEvent, publisher)
+
+
+def build_relay(app: Flask, bus: InProcessBus | None = None) -> OutboxRelay:
+    """The registry's outbox relay, publishing to ``bus`` or to Kafka (no thread started)."""
+    return make_relay(_relay_factory(app), RELAY_TOPICS, bus)
+
+
+def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
+    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka)."""
+    workers = Workers()
+    app.extensions["outbox_relay"] = attach_relay(_relay_factory(app), workers, RELAY_TOPICS,
+                                                  bus)
     return workers

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
 from flask import current_app
 from sqlalchemy import inspect
 
-from reporting.app import create_app, start_workers
-from shared.cli import service_cli
-from shared.config import kafka_bootstrap_servers
+from reporting.app import build_consumer, create_app, start_workers
+from shared.cli import add_consumer_commands, service_cli
+from shared.events.types import TOPIC_INITIATIVES
 
 cli = service_cli("reporting", create_app, start_workers, default_port=5003)
-
-
-@cli.command("consume")
-def consume() -> None:
-    """Run only the reporting consumer group (Kafka) until SIGTERM or Ctrl-C."""
-    if not kafka_bootstrap_servers():
-        raise click.UsageError("KAFKA_BOOTSTRAP_SERVERS is unset: in the embedded mode "
-                               "reporting consumes the in-process bus of `partnership-registry`.")
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    workers = start_workers(app)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo("reporting: consuming registry.initiatives", err=True)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    workers.stop()
+add_consumer_commands(cli, build_consumer, start_workers, TOPIC_INITIATIVES)
 
 
 @cli.command("summary")

@@ -9,6 +9,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
+from shared.config import kafka_bootstrap_servers, setting
+
 
 def register_commands(cli: FlaskGroup) -> None:
     """Add ``relay`` to the registry CLI."""
@@ -16,20 +18,23 @@ def register_commands(cli: FlaskGroup) -> None:
     @cli.command("relay")
     @click.option("--once", is_flag=True, help="Publish what is waiting, then exit.")
     def relay(once: bool) -> None:
-        """Publish the outbox to the bus (Kafka with KAFKA_BOOTSTRAP_SERVERS)."""
-        from registry.app import start_workers
+        """Publish the outbox to Kafka (KAFKA_BOOTSTRAP_SERVERS) until SIGTERM, or --once."""
+        from registry.app import build_relay
 
+        if not kafka_bootstrap_servers():
+            raise click.UsageError("KAFKA_BOOTSTRAP_SERVERS is unset: in the embedded mode the "
+                                   "relay runs inside `partnership-registry`.")
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        workers = start_workers(app)
-        if once:
-            workers.stop()
-            sent = app.extensions["outbox_relay"].drain()
-            click.echo(f"published {sent} event(s)")
-            return
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        outbox_relay = build_relay(app)
         try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-        workers.stop()
+            if once:
+                click.echo(f"published {outbox_relay.drain()} event(s)")
+                return
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                outbox_relay.run(stop, float(setting("OUTBOX_POLL_SECONDS") or 0.5))
+            except KeyboardInterrupt:
+                pass
+        finally:
+            outbox_relay.publisher.close()

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from notifier.app import build_consumer, create_app, start_workers
 from notifier.deliveries.models import Delivery
-from notifier.dlt import replay_dead_letters
 from shared import migrate
 from shared.bus import KafkaPublisher, Message, ensure_topics
+from shared.dlt import replay_dead_letters
 from shared.events.types import (
     INITIATIVE_APPROVED,
     INITIATIVE_IMPORTED,

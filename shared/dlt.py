@@ -1,10 +1,10 @@
-"""Replaying the dead-letter topic: ``notifier dlt replay``.
+"""Replaying a dead-letter topic: ``notifier dlt replay``, ``reporting dlt replay``.
 
 Dead letters of ``<prefix>registry.initiatives`` sit on ``<prefix>registry.initiatives.dlt``
 with ``dlt_*`` headers (``shared.consumer``). A replay reads that topic with its own consumer
-group (``<group prefix>notifier-dlt-replay``), from its last committed offset (or the beginning:
-first run, or ``from_beginning``) up to the end offsets seen when it started, and hands each of
-the notifier's own dead letters back to the consumer as if it came from the original topic.
+group (``<group prefix><consumer>-dlt-replay``), from its last committed offset (or the
+beginning: first run, or ``from_beginning``) up to the end offsets seen when it started, and
+hands each of the consumer's own dead letters back to it as if it came from the original topic.
 Repeated events change nothing (``processed_events``); a letter that fails again goes back to
 the DLT with fresh error headers, after the end point, so one run never loops.
 """
@@ -21,8 +21,6 @@ from shared.events.types import topic_name
 from shared.runtime import group_id
 
 log = logging.getLogger(__name__)
-
-REPLAY_GROUP = "notifier-dlt-replay"
 
 
 @dataclass
@@ -77,7 +75,8 @@ def replay_dead_letters(consumer: EventConsumer, bootstrap_servers: list[str], b
         publisher.publish(messages)
 
     consumer.dead_letter = dead_letter
-    kc = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id(REPLAY_GROUP),
+    kc = KafkaConsumer(bootstrap_servers=bootstrap_servers,
+                       group_id=group_id(f"{consumer.name}-dlt-replay"),
                        enable_auto_commit=False, auto_offset_reset="earliest",
                        client_id=f"{consumer.name}-dlt-replay")
     try:
