@@ -44,7 +44,7 @@ from registry.initiatives.service import register_imported_initiative
 from registry.organizations.models import Organization
 from registry.organizations.service import find_or_create_organization
 from shared import reference
-from shared.problems import DomainError, field_errors
+from shared.problems import DomainError, NotAllowed, field_errors
 
 SOURCE = "un-ocean-conference"
 
@@ -298,6 +298,9 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` for a
     principal other than the system or the secretariat.
     """
+    if principal.role not in ("system", "secretariat"):
+        # checked up front: per record, the service's refusal would only skip every record
+        raise NotAllowed(f"A {principal.role} may not import initiatives.")
     records = read_records(path)
     if limit is not None:
         records = records[:limit]

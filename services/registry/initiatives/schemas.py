@@ -124,9 +124,14 @@ class InitiativePatchSchema(InitiativeInputSchema):
 
     class Meta:
         unknown = RAISE
-        partial = True
 
     title = fields.String(validate=validate.Length(min=3, max=500))
+
+    def __init__(self, *args, **kwargs):
+        # marshmallow has no ``Meta.partial``: without ``partial=True`` every omitted field
+        # would load as its ``load_default`` (None) and a PATCH would wipe it.
+        kwargs.setdefault("partial", True)
+        super().__init__(*args, **kwargs)
 
 
 class ReviewSchema(Schema):

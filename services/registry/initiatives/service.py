@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.auth.service import Principal
@@ -191,12 +192,13 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
             for i, p in enumerate(data["partners"])]
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
+    # goals derived from the targets held BEFORE this change (read before replacing them)
+    derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
     if targets is not None:
         initiative.targets = [InitiativeTarget(target_code=t) for t in dict.fromkeys(targets)]
     if targets is not None or goals is not None:
         explicit = set(goals if goals is not None else [])
         if goals is None:  # keep goals tagged without a target
-            derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
             explicit = {g.goal for g in initiative.goals} - derived_before
         derived = {reference.goal_of_target(t.target_code) for t in initiative.targets}
         initiative.goals = [InitiativeGoal(goal=g) for g in sorted(derived | explicit)]
@@ -316,8 +318,15 @@ def submission_errors(initiative: Initiative) -> list[dict[str, str]]:
 def _next_public_id(db_session: Session, year: int) -> str:
     counter = db_session.get(PublicIdCounter, year, with_for_update=True)
     if counter is None:
-        counter = PublicIdCounter(year=year, last_number=0)
-        db_session.add(counter)
+        # the year's first number: a concurrent transaction may insert the row too, so insert
+        # in a savepoint and, if it lost that race, lock the row the other one committed
+        try:
+            with db_session.begin_nested():
+                db_session.add(PublicIdCounter(year=year, last_number=0))
+        except IntegrityError:
+            pass
+        counter = db_session.get(PublicIdCounter, year, with_for_update=True,
+                                 populate_existing=True)
     counter.last_number += 1
     return f"PR-{year}-{counter.last_number:05d}"
 
