@@ -71,12 +71,20 @@ class OutboxRelay:
         self.batch_size = batch_size
 
     def relay_once(self) -> int:
-        """Publish one batch; returns how many rows were marked sent (0 when none waited)."""
+        """Publish one batch; returns how many rows were marked sent (0 when none waited).
+
+        PostgreSQL: the batch is claimed ``FOR UPDATE SKIP LOCKED`` and marked in the same
+        transaction, so concurrent relays never publish a row twice. SQLite (embedded mode,
+        one relay per process): the batch is read, the transaction ended, and the rows marked
+        in a second short one, so the database's single write lock is not held while the
+        in-process consumers work (web requests would queue behind it).
+        """
         session = self.session_factory()
         try:
+            claim = session.get_bind().dialect.name == "postgresql"
             query = (select(self.model).where(self.model.published_at.is_(None))
                      .order_by(self.model.seq).limit(self.batch_size))
-            if session.get_bind().dialect.name == "postgresql":
+            if claim:
                 query = query.with_for_update(skip_locked=True)
             rows = list(session.scalars(query))
             if not rows:
@@ -87,6 +95,8 @@ class OutboxRelay:
                 key, headers, value = event_to_message(row.envelope)
                 messages.append(Message(topic=topic_name(row.topic), key=key, value=value,
                                         headers=headers))
+            if not claim:
+                session.commit()  # end the read (nothing changed); rows stay loaded
             acknowledged, error = len(rows), None
             try:
                 self.publisher.publish(messages)

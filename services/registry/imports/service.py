@@ -42,7 +42,7 @@ from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
 from registry.initiatives.service import register_imported_initiative
 from registry.organizations.models import Organization
-from registry.organizations.service import find_or_create_organization
+from registry.organizations.service import adopt_stakeholder_group, find_or_create_organization
 from shared import reference
 from shared.problems import DomainError, NotAllowed, field_errors
 
@@ -367,6 +367,7 @@ def _organization(session: Session, principal: Principal, name: str, group: str,
     if key in org_ids:
         org = session.get(Organization, org_ids[key])
         if org is not None:
+            adopt_stakeholder_group(org, group)
             return org
     org = find_or_create_organization(db_session=session, principal=principal, name=name,
                                       stakeholder_group=group)

@@ -7,6 +7,7 @@ import uuid
 from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from registry import db
 from registry.auth.views import current_principal
@@ -63,7 +64,7 @@ def _dump_data(initiative: Initiative) -> dict:
 
 @blp.route("")
 class Initiatives(MethodView):
-    @blp.arguments(InitiativeQuerySchema, location="query")
+    @blp.arguments(InitiativeQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, InitiativePageSchema)
     def get(self, args):
         """List initiatives the caller may see (anonymous: published only), newest first."""

@@ -70,9 +70,18 @@ def find_or_create_organization(*, db_session: Session, principal: Principal, na
     if org is None:
         org = create_organization(db_session=db_session, principal=principal, data={
             "name": name[:300], "stakeholder_group": stakeholder_group, "country": country})
+    else:
+        adopt_stakeholder_group(org, stakeholder_group)
     if cache is not None:
         cache[normalized] = org
     return org
+
+
+def adopt_stakeholder_group(org: Organization, stakeholder_group: str) -> None:
+    """Give ``org`` a known group when it had none yet (``other``: first seen as a free-text
+    partner of an imported record)."""
+    if org.stakeholder_group == "other" and stakeholder_group != "other":
+        org.stakeholder_group = stakeholder_group
 
 
 def get_organization(*, db_session: Session, principal: Principal,

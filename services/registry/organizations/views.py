@@ -6,6 +6,7 @@ import uuid
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from registry import db
 from registry.auth.views import current_principal
@@ -23,7 +24,7 @@ blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
 
 @blp.route("")
 class Organizations(MethodView):
-    @blp.arguments(OrganizationQuerySchema, location="query")
+    @blp.arguments(OrganizationQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, OrganizationPageSchema)
     def get(self, args):
         """List organisations (filters: q, stakeholder_group, country; paginated)."""

@@ -192,3 +192,12 @@ def test_readiness_is_503_naming_an_unreachable_database(tmp_path):
     assert resp.json["checks"]["database"].startswith("error:")
     assert app.test_client().get("/healthz").status_code == 200
     app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("path, name", [("/api/v1/initiatives?sdgs=14", "sdgs"),
+                                        ("/api/v1/organizations?groups=ngo", "groups")])
+def test_unknown_query_parameter_is_a_422_naming_it(registry, path, name):
+    """A misspelt filter must not silently return everything."""
+    resp = registry.get(path)
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json["errors"]] == [name]

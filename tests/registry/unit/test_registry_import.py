@@ -396,3 +396,20 @@ def test_import_command(registry, sample_path, tmp_path):
     assert result.exit_code == 1
     assert "line 2" in result.output and "Nothing was imported" in result.output
     assert registry.count(Initiative) == 94
+
+
+def test_partner_seen_first_gets_its_stakeholder_group_when_it_leads(registry, tmp_path):
+    """An organisation first named in free text (group unknown: other) takes the group of the
+    entity type when it later appears as a lead entity."""
+    path = _write(tmp_path, [
+        _record(1, partners="Reef Science Institute; Island Council"),
+        _record(2, lead_entity="Reef Science Institute",
+                entity_types=["Academic institution"]),
+    ])
+    report = _run(registry, path)
+    assert report.imported == 2
+    with registry.session() as s:
+        org = s.scalar(select(Organization).where(Organization.name == "Reef Science Institute"))
+        council = s.scalar(select(Organization).where(Organization.name == "Island Council"))
+    assert org.stakeholder_group == "academic_institution"
+    assert council.stakeholder_group == "other"
