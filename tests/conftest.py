@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,6 +111,36 @@ def kafka_env(kafka_servers, monkeypatch) -> list[str]:
     monkeypatch.setenv("KAFKA_TOPIC_PREFIX", prefix)
     monkeypatch.setenv("KAFKA_CONSUMER_GROUP_PREFIX", prefix)
     return kafka_servers
+
+
+def _read_topic(servers: list[str], topic: str, count: int, *, timeout: float = 30.0,
+                linger: float = 0.0) -> list:
+    """Records of ``topic`` from its beginning, read without a consumer group, until ``count``
+    arrived (or ``timeout`` seconds); then ``linger`` seconds more, so that records beyond the
+    count (duplicates) would show."""
+    from kafka import KafkaConsumer
+
+    kc = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None,
+                       auto_offset_reset="earliest", enable_auto_commit=False)
+    records: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in kc.poll(timeout_ms=500).values():
+                records.extend(batch)
+        end = time.monotonic() + linger
+        while time.monotonic() < end:
+            for batch in kc.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        kc.close()
+    return records
+
+
+@pytest.fixture
+def read_topic() -> Callable[..., list]:
+    """``read_topic(servers, topic, count, timeout=30, linger=0)``: see :func:`_read_topic`."""
+    return _read_topic
 
 
 @pytest.fixture(autouse=True)

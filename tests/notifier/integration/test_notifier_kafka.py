@@ -63,23 +63,6 @@ def publisher(kafka_env):
     publisher.close()
 
 
-def _read_topic(servers: list[str], topic: str, count: int, timeout: float = 30.0):
-    """Read ``count`` records of ``topic`` from the beginning, without a group."""
-    from kafka import KafkaConsumer
-
-    kc = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None,
-                       auto_offset_reset="earliest", enable_auto_commit=False)
-    records = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < count and time.monotonic() < deadline:
-            for batch in kc.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        kc.close()
-    return records
-
-
 def _deliveries(app) -> list[Delivery]:
     with app.extensions["db_session_factory"]() as s:
         return list(s.scalars(select(Delivery)))
@@ -148,7 +131,7 @@ def app_servers() -> list[str]:
     return kafka_bootstrap_servers() or []
 
 
-def test_malformed_message_goes_to_the_dlt_and_the_next_event_is_processed(
+def test_malformed_message_goes_to_the_dlt_and_the_next_event_is_processed(read_topic,
         app, publisher, smtp_env, kafka_env, make_event, to_message):
     good = make_event(INITIATIVE_REJECTED, comment="Out of scope.")
     template = to_message(good)
@@ -165,7 +148,7 @@ def test_malformed_message_goes_to_the_dlt_and_the_next_event_is_processed(
         workers.stop()
 
     assert mail["Subject"] == "Not accepted: Clean Oceans Alliance"
-    dead = _read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 2)
+    dead = read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 2)
     assert [r.value for r in dead] == [b"\xff not json", to_message(invalid_data).value]
     headers = [dict(r.headers) for r in dead]
     assert b"not JSON" in headers[0]["dlt_error"]

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-import uuid
 
 import pytest
 
@@ -18,30 +16,6 @@ from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
 
 
-def _consume(servers: list[str], topic: str, expected: int, timeout: float = 60.0) -> list:
-    """Every record of ``topic`` from the beginning, in a fresh consumer group."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=servers,
-                             group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
-                             auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=2000)
-    records = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-        # anything more than expected (duplicates) would arrive now
-        end = time.monotonic() + 2
-        while time.monotonic() < end:
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
-
-
 @pytest.fixture
 def kafka_registry(kafka_env, pg_url, registry_on):
     """The registry on PostgreSQL with its topics created under the test's prefix."""
@@ -49,7 +23,7 @@ def kafka_registry(kafka_env, pg_url, registry_on):
     return registry_on(pg_url)
 
 
-def test_relay_publishes_the_outbox_to_kafka(kafka_registry, kafka_env, complete):
+def test_relay_publishes_the_outbox_to_kafka(read_topic, kafka_registry, kafka_env, complete):
     registry = kafka_registry
     partner = registry.token("partner")
     sec = registry.token("secretariat")
@@ -72,7 +46,7 @@ def test_relay_publishes_the_outbox_to_kafka(kafka_registry, kafka_env, complete
 
     topic = topic_name(TOPIC_INITIATIVES)
     assert topic == os.environ["KAFKA_TOPIC_PREFIX"] + "registry.initiatives"
-    records = _consume(kafka_env, topic, expected=len(initiative_rows))
+    records = read_topic(kafka_env, topic, linger=2.0, count=len(initiative_rows))
     assert len(records) == len(initiative_rows)  # each row exactly once
     stored = {r.event_id: r for r in initiative_rows}
     for rec in records:
@@ -92,13 +66,14 @@ def test_relay_publishes_the_outbox_to_kafka(kafka_registry, kafka_env, complete
         assert got == [r.event_id for r in initiative_rows if r.subject == subject]
         assert len({r.partition for r in records if r.key == subject.encode()}) == 1
 
-    orgs = _consume(kafka_env, topic_name(TOPIC_ORGANIZATIONS),
-                    expected=len(rows) - len(initiative_rows))
+    orgs = read_topic(kafka_env, topic_name(TOPIC_ORGANIZATIONS), linger=2.0,
+                      count=len(rows) - len(initiative_rows))
     assert {dict(r.headers)["ce_id"].decode() for r in orgs} == {
         r.event_id for r in rows if r.topic == TOPIC_ORGANIZATIONS}
 
 
-def test_two_relays_draining_one_outbox_publish_each_row_once(kafka_registry, kafka_env):
+def test_two_relays_draining_one_outbox_publish_each_row_once(read_topic, kafka_registry,
+                                                              kafka_env):
     registry = kafka_registry
     partner = registry.token("partner")
     for i in range(40):
@@ -126,7 +101,7 @@ def test_two_relays_draining_one_outbox_publish_each_row_once(kafka_registry, ka
         for p in publishers:
             p.close()
     assert sum(sent) == 40
-    records = _consume(kafka_env, topic_name(TOPIC_INITIATIVES), expected=40)
+    records = read_topic(kafka_env, topic_name(TOPIC_INITIATIVES), linger=2.0, count=40)
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
     assert len(ids) == 40 and len(set(ids)) == 40
     assert set(ids) == {r.event_id for r in registry.outbox()}

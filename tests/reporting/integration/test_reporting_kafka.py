@@ -65,25 +65,8 @@ def _settled(app, done: Callable[[dict[str, Any]], bool], timeout: float = 90.0,
     return last or {}
 
 
-def _read_topic(servers: list[str], topic: str, count: int, timeout: float = 30.0):
-    """Read ``count`` records of ``topic`` from the beginning, without a group."""
-    from kafka import KafkaConsumer
-
-    kc = KafkaConsumer(topic, bootstrap_servers=servers, group_id=None,
-                       auto_offset_reset="earliest", enable_auto_commit=False)
-    records = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < count and time.monotonic() < deadline:
-            for batch in kc.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        kc.close()
-    return records
-
-
-def test_summary_is_built_from_kafka_events(app, workers, publisher, kafka_env, make_snapshot,
-                                            make_event, to_message):
+def test_summary_is_built_from_kafka_events(read_topic, app, workers, publisher, kafka_env,
+                                            make_snapshot, make_event, to_message):
     from reporting.readmodel.models import ProcessedEvent
 
     a = make_snapshot(version=1, status="draft", goals=[1])
@@ -111,7 +94,7 @@ def test_summary_is_built_from_kafka_events(app, workers, publisher, kafka_env, 
     assert body["by_stakeholder_group"]["government"] == 1
     assert body["by_status"] == {"draft": 0, "submitted": 0, "changes_requested": 0,
                                  "published": 2, "rejected": 1}
-    [letter] = _read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 1)
+    [letter] = read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 1)
     headers = dict(letter.headers)
     assert headers["dlt_consumer"] == b"reporting"
     assert b"version" in headers["dlt_error"]
