@@ -307,10 +307,13 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     report = ImportReport(total=len(records))
     seen_refs: set[str] = set()
     session = session_factory()
-    org_ids: dict[str, Any] = {}
     try:
         existing = set(session.scalars(select(Initiative.source_ref).where(
             Initiative.source == SOURCE)))
+        # one query for the organisations already known, instead of one per name
+        org_ids: dict[str, Any] = {
+            name: oid for name, oid in session.execute(select(Organization.normalized_name,
+                                                              Organization.id))}
         pending = 0
         for done, (line, record) in enumerate(records, start=1):
             ref = record.get("ocean_action_id") if isinstance(
@@ -325,16 +328,18 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
                     continue
                 data = _validate(mapped.data)
                 with session.begin_nested():
-                    lead = _organization(session, principal, mapped.lead_name, mapped.lead_group,
-                                         org_ids)
-                    data["lead_organization_id"] = lead.id
-                    data["partners"] = []
-                    for name in mapped.partner_names:
-                        org = _organization(session, principal, name, "other", org_ids)
-                        if org.id != lead.id and all(p["organization_id"] != org.id
-                                                     for p in data["partners"]):
-                            data["partners"].append({"organization_id": org.id,
-                                                     "role": "partner"})
+                    with session.no_autoflush:  # new organisations are flushed together below
+                        lead = _organization(session, principal, mapped.lead_name,
+                                             mapped.lead_group, org_ids)
+                        data["lead_organization_id"] = lead.id
+                        data["partners"] = []
+                        for name in mapped.partner_names:
+                            org = _organization(session, principal, name, "other", org_ids)
+                            if org.id != lead.id and all(p["organization_id"] != org.id
+                                                         for p in data["partners"]):
+                                data["partners"].append({"organization_id": org.id,
+                                                         "role": "partner"})
+                    session.flush()
                     register_imported_initiative(db_session=session, principal=principal,
                                                  data=data, source=SOURCE, source_ref=mapped.ref,
                                                  source_url=mapped.url)
@@ -363,9 +368,13 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
 
 def _organization(session: Session, principal: Principal, name: str, group: str,
                   org_ids: dict[str, Any]) -> Organization:
+    """The organisation for ``name`` (``org_ids``: normalised name -> id, known so far)."""
     key = reference.normalize_name(name)
     if key in org_ids:
         org = session.get(Organization, org_ids[key])
+        if org is None:  # created in this record's block, not flushed yet
+            org = next((o for o in session.new if isinstance(o, Organization)
+                        and o.id == org_ids[key]), None)
         if org is not None:
             adopt_stakeholder_group(org, group)
             return org

@@ -12,6 +12,7 @@ from registry.auth.service import Principal
 from registry.organizations import policy
 from registry.organizations.models import Organization
 from registry.outbox.models import OutboxEvent
+from shared.db import new_uuid
 from shared.events.types import ORGANIZATION_CREATED
 from shared.outbox import record_event
 from shared.problems import Conflict, NotAllowed, NotFound, Unauthenticated
@@ -48,11 +49,10 @@ def create_organization(*, db_session: Session, principal: Principal,
     if existing is not None:
         raise Conflict(f"An organisation named {existing.name!r} already exists.",
                        extra={"existing_id": str(existing.id)})
-    org = Organization(name=data["name"].strip(), normalized_name=normalized,
+    org = Organization(id=new_uuid(), name=data["name"].strip(), normalized_name=normalized,
                        acronym=data.get("acronym"), stakeholder_group=data["stakeholder_group"],
                        country=data.get("country"))
-    db_session.add(org)
-    db_session.flush()
+    db_session.add(org)  # inserted at the next flush, with the rest of the unit of work
     record_event(db_session, OutboxEvent, ORGANIZATION_CREATED, source=SOURCE,
                  subject=str(org.id), data={"organization": organization_ref(org)})
     return org
