@@ -33,8 +33,8 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
                     description: str = "", test_config: dict | None = None) -> tuple[Flask, Api]:
     """A configured Flask app and its flask-smorest ``Api``.
 
-    ``docs_prefix`` is where the OpenAPI document (``<prefix>/openapi.json``) and the ReDoc /
-    Swagger UI pages (``<prefix>/docs``, ``<prefix>/swagger``) are served.
+    ``docs_prefix`` is where the OpenAPI document (``<prefix>/openapi.json``) and the Swagger UI
+    page (``<prefix>/docs``, its files served locally) are.
     """
     configure_logging(service)
     app = Flask(service)
@@ -43,13 +43,12 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         MAX_CONTENT_LENGTH=int(setting("MAX_CONTENT_LENGTH") or 1_048_576),
         API_TITLE=title,
         API_VERSION=version,
-        OPENAPI_VERSION="3.1.0",
+        # 3.0.3: the Swagger UI we serve ourselves (swagger-ui-bundle, 4.15) renders 3.0
+        OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=docs_prefix,
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
-        OPENAPI_SWAGGER_UI_PATH="swagger",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=f"{docs_prefix}/swagger-ui-assets/",
         API_SPEC_OPTIONS={
             "info": {"description": description},
             "components": {"securitySchemes": {
@@ -61,6 +60,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
     if test_config:
         app.config.update(test_config)
     api = Api(app)
+    _serve_swagger_ui_assets(app, docs_prefix)
     register_error_handlers(app)
     app.extensions["readiness_checks"] = {}
 
@@ -97,6 +97,17 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
                        checks=results), (200 if ok else 503)
 
     return app, api
+
+
+def _serve_swagger_ui_assets(app: Flask, docs_prefix: str) -> None:
+    """Serve Swagger UI's files from the swagger-ui-bundle package under
+    ``<docs_prefix>/swagger-ui-assets/``, so the API pages work without internet access."""
+    from flask import Blueprint
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.register_blueprint(Blueprint(
+        "swagger_ui_assets", __name__, static_folder=swagger_ui_path,
+        static_url_path=f"{docs_prefix}/swagger-ui-assets"))
 
 
 def attach_database(app: Flask) -> sessionmaker[Session]:

@@ -98,3 +98,12 @@ def test_demo_file_exists():
     from shared.embedded import DEMO_FILE
 
     assert Path(DEMO_FILE).is_file()
+
+
+def test_api_docs_render_offline_in_chromium(server, chromium):
+    """Swagger UI's files come from our own server (no CDN), so the docs render offline."""
+    base, _stack = server
+    dom = chromium(f"{base}/api/v1/docs", "--dump-dom", "--virtual-time-budget=8000")
+    assert "/api/v1/swagger-ui-assets/swagger-ui-bundle.js" in dom
+    assert "Partnership Registry API" in dom  # rendered by Swagger UI from openapi.json
+    assert "/api/v1/initiatives/{initiative_id}/request-changes" in dom

@@ -123,7 +123,7 @@ def test_openapi_document_lists_the_endpoints(registry):
     resp = registry.get("/api/v1/openapi.json")
     assert resp.status_code == 200
     doc = resp.json
-    assert doc["openapi"].startswith("3.1")
+    assert doc["openapi"].startswith("3.0")  # what the self-served Swagger UI renders
     paths = doc["paths"]
     expected = {
         "/api/v1/initiatives": {"get", "post"},
