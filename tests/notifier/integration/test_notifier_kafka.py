@@ -193,9 +193,3 @@ def test_dlt_replay_rehandles_the_notifiers_dead_letters(app, publisher, smtp_en
     assert len(smtp_env.messages) == 1  # the replayed approval was already processed
     with app.extensions["db_session_factory"]() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
-
-
-def test_migrations_match_the_models_on_postgresql(pg_url):
-    migrate.upgrade("notifier", pg_url)
-
-    migrate.check("notifier", pg_url)

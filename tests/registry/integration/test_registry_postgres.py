@@ -15,17 +15,10 @@ from sqlalchemy import select
 from registry.imports.service import import_commitments
 from registry.initiatives.models import Initiative, PublicIdCounter
 from registry.outbox.models import OutboxEvent
-from shared import migrate
 from shared.bus import Message
 from shared.events import types as ev
 from shared.events.types import load_data
 from shared.outbox import OutboxRelay
-
-
-def test_models_and_migrations_agree_on_postgresql(pg_url):
-    migrate.upgrade("registry", pg_url)
-    migrate.check("registry", pg_url)
-    migrate.upgrade("registry", pg_url)  # idempotent
 
 
 def test_workflow_on_postgresql(pg_url, registry_on, complete, problem):
