@@ -43,8 +43,6 @@ TRANSITIONS: dict[str, Transition] = {t.action: t for t in [
 #: States in which the owner may edit the content.
 EDITABLE_STATES = frozenset({"draft", "changes_requested"})
 
-#: Non-transition actions and who may take them.
-ACTIONS = ("view", "update", *TRANSITIONS)
 
 
 def is_owner(principal: Principal, initiative: Initiative) -> bool:
@@ -118,6 +116,3 @@ def _is_actor(principal: Principal, who: str, initiative: Initiative) -> bool:
     if who == "secretariat":
         return principal.role == "secretariat"
     return False
-
-
-__all__ = ["ACTIONS", "TRANSITIONS", "Transition", "allowed_actions", "can"]
