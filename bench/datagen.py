@@ -118,6 +118,7 @@ class _Model:
     sentences: list[str]
     description_sentences: list[list[str]]
     deliverable_texts: list[str]
+    lead_names: list[str]
     zh_words: _Weighted
 
 
@@ -165,6 +166,8 @@ def _model() -> _Model:
         groups=_Weighted(groups), title_words=_Weighted(title_words),
         sentences=sentences or ["Protect the ocean."],
         description_sentences=description_sentences or [["Protect the ocean."]],
+        lead_names=sorted({(r.get("lead_entity") or "").strip()[:200] for r in records}
+                          - {""}) or ["Ocean Alliance"],
         deliverable_texts=deliverables or
         ["Report on progress."], zh_words=_Weighted(_ZH_WORDS))
 
@@ -186,12 +189,9 @@ def _description(m: _Model, rng: random.Random) -> str:
 
 
 def organization_name(i: int, rng: random.Random) -> str:
-    """A unique synthetic organisation name (``i`` makes it unique)."""
-    m = _model()
-    words = " ".join(w.strip(",.:;()") for w in m.title_words.draw(rng, 2))
-    kind = rng.choice(["Foundation", "Institute", "Ministry", "Alliance", "Network", "Trust",
-                       "Association", "Council", "Company", "University"])
-    return f"{words.title()} {kind} {i}"
+    """A unique synthetic organisation name: a real lead entity's name and a number (so words
+    like "coral" occur in names as often as in the file's lead entities)."""
+    return f"{rng.choice(_model().lead_names)} {i}"
 
 
 def generate_organizations(count: int, *, seed: int = 1) -> list[dict[str, Any]]:

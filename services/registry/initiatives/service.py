@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    any_,
     cast,
     column,
     func,
@@ -434,6 +435,9 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
 #: (``total_is_estimate``). Counting every match of a common filter at 100,000+ records costs
 #: more than the page itself.
 EXACT_COUNT_LIMIT = 1000
+#: Shortest ``q`` also searched in lead entity names: a trigram index serves 3 characters
+#: and more; shorter ones would scan every organisation (full text still finds "海洋").
+MIN_NAME_SEARCH = 3
 
 
 @dataclass(frozen=True)
@@ -660,38 +664,46 @@ def can_see_private(principal: Principal, initiative: Initiative) -> bool:
     return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
 
 
-def _search_ids(dialect: str, q: str) -> Select | None:
-    """Ids of initiatives matching ``q``: a UNION of index-served branches (full text,
-    public id / source reference, lead organisation name), never one OR across them."""
+def _search_conditions(dialect: str, q: str) -> list[Any]:
+    """The branches of a search for ``q``, each a condition one index serves: the public id,
+    the source reference, the lead organisation's name (``ILIKE``, trigram index on
+    PostgreSQL; wildcards escaped), full text (GIN / FTS5). Callers run them as separate
+    queries and UNION the results, never one OR across them (which no index can serve)."""
     term = q.strip()
     if not term:
-        return None
-    branches: list[Select] = [
-        select(Initiative.id).where(Initiative.public_id == term.upper()),
-        select(Initiative.id).where(Initiative.source_ref == term),
-        select(Initiative.id).where(Initiative.lead_organization_id.in_(
-            select(Organization.id).where(Organization.name.icontains(term,
-                                                                      autoescape=True)))),
-    ]
+        return []
+    conditions: list[Any] = [Initiative.public_id == term.upper(),
+                             Initiative.source_ref == term]
+    if len(term) >= MIN_NAME_SEARCH:
+        organizations = select(Organization.id).where(Organization.name.icontains(
+            term, autoescape=True))
+        if dialect == "postgresql":
+            # = ANY(ARRAY(sub-query)): the organisations first (trigram index), then their
+            # initiatives by ix_initiatives_lead_organization_id; as IN (...) the planner
+            # may walk the ordering index instead, probing every row
+            conditions.append(Initiative.lead_organization_id == any_(func.array(
+                organizations.scalar_subquery())))
+        else:
+            conditions.append(Initiative.lead_organization_id.in_(organizations))
     if dialect == "postgresql":
         tsquery = search.pg_tsquery(term)
         if tsquery:
-            branches.append(select(Initiative.id).where(
-                Initiative.search_document.op("@@")(cast(literal(tsquery), TSQUERY))))
+            conditions.append(Initiative.search_document.op("@@")(
+                cast(literal(tsquery), TSQUERY)))
     else:
         match = search.fts5_query(term)
         if match:
             fts = text("SELECT rowid FROM initiatives_fts WHERE initiatives_fts MATCH "
                        ":fts_match").bindparams(fts_match=match).columns(column("rowid"))
-            branches.append(select(Initiative.id).where(
-                literal_column("initiatives.rowid").in_(fts)))
-    return union(*branches)
+            conditions.append(literal_column("initiatives.rowid").in_(fts))
+    return conditions
 
 
-def _filtered(principal: Principal, dialect: str, *, sdg: int | None, target: str | None,
-              country: str | None, region: str | None, status: str | None,
-              q: str | None) -> Select:
-    query = select(Initiative.id).where(policy.visible_filter(principal))
+def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
+              country: str | None, region: str | None, status: str | None) -> Select:
+    """The visible initiatives after the structured filters (ids and ordering columns)."""
+    query = select(Initiative.id, Initiative.published_at, Initiative.updated_at).where(
+        policy.visible_filter(principal))
     if sdg is not None:
         query = query.where(Initiative.goals.any(InitiativeGoal.goal == sdg))
     if target:
@@ -704,10 +716,6 @@ def _filtered(principal: Principal, dialect: str, *, sdg: int | None, target: st
             InitiativeCoveredRegion.region == region))
     if status:
         query = query.where(Initiative.status == status)
-    if q:
-        ids = _search_ids(dialect, q)
-        if ids is not None:
-            query = query.where(Initiative.id.in_(ids))
     return query
 
 
@@ -720,21 +728,48 @@ def _ordering(dialect: str, columns: Any) -> list[Any]:
     return [published, columns.updated_at.desc(), columns.id]
 
 
-def _count(db_session: Session, dialect: str, query: Select) -> tuple[int, bool]:
-    """(total, is_estimate): exact up to EXACT_COUNT_LIMIT, else the planner's estimate
-    (PostgreSQL; SQLite, the embedded mode, always counts exactly)."""
-    if dialect != "postgresql":
-        return db_session.scalar(select(func.count()).select_from(query.subquery())) or 0, False
-    capped = db_session.scalar(select(func.count()).select_from(
-        query.limit(EXACT_COUNT_LIMIT + 1).subquery())) or 0
-    if capped <= EXACT_COUNT_LIMIT:
-        return capped, False
+def _union(parts: list[Select]) -> Any:
+    """UNION of ``parts`` (each wrapped, since SQLite allows no ORDER BY/LIMIT in a member)."""
+    wrapped = []
+    for part in parts:
+        sub = part.subquery()
+        wrapped.append(select(sub.c.id, sub.c.published_at, sub.c.updated_at))
+    return union(*wrapped).subquery("u")
+
+
+def _explain_rows(db_session: Session, query: Select) -> int:
+    """The planner's row estimate for ``query`` (PostgreSQL ``EXPLAIN``, nothing executed)."""
     compiled = query.compile(dialect=db_session.get_bind().dialect,
                              compile_kwargs={"render_postcompile": True})
     plan = db_session.connection().exec_driver_sql(
         f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _count(db_session: Session, dialect: str, base: Select,
+           conditions: list[Any]) -> tuple[int, bool]:
+    """(total, is_estimate). PostgreSQL: the planner's estimate when it is past
+    EXACT_COUNT_LIMIT; else a count stopped at EXACT_COUNT_LIMIT + 1 (exact below it, else
+    the estimate). SQLite (the embedded mode, small registries) always counts exactly."""
+    def matches(limit: int | None) -> Select:
+        if not conditions:
+            return base.limit(limit) if limit else base
+        parts = [base.where(c).limit(limit) if limit else base.where(c) for c in conditions]
+        u = _union(parts)
+        query = select(u.c.id)
+        return query.limit(limit) if limit else query
+
+    if dialect != "postgresql":
+        return db_session.scalar(select(func.count()).select_from(
+            matches(None).subquery())) or 0, False
+    estimate = _explain_rows(db_session, matches(None))
+    if estimate > EXACT_COUNT_LIMIT:
+        return estimate, True
+    capped = db_session.scalar(select(func.count()).select_from(
+        matches(EXACT_COUNT_LIMIT + 1).subquery())) or 0
+    if capped <= EXACT_COUNT_LIMIT:
+        return capped, False
     return max(estimate, EXACT_COUNT_LIMIT + 1), True
 
 
@@ -749,25 +784,39 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
     (initiatives covering it: a country in it or the region or one inside it tagged,
     ``shared.reference.region_codes_for``), ``status``, ``q`` (full text over title and
     description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
-    public id, a source reference, part of the lead entity's name).
+    public id, a source reference, part of the lead entity's name — from 3 characters).
 
-    Two statements (the page, then the count only when the page is full; on PostgreSQL a
-    third, an EXPLAIN, when more than ``EXACT_COUNT_LIMIT`` match). Items are
-    :class:`InitiativeSummary` (codes read as JSON aggregates, no child rows loaded).
+    With ``q``, each search branch takes its own first ``page * per_page`` rows in the public
+    ordering (so each is served by its index, or walks the ordering index when its term is
+    common) and the page is cut from their UNION. Statements: the page, then (only when the
+    page is full) on PostgreSQL an EXPLAIN for the estimate and a count stopped past
+    ``EXACT_COUNT_LIMIT``. Items are :class:`InitiativeSummary` (codes read as JSON
+    aggregates; no child rows loaded).
     """
     dialect = db_session.get_bind().dialect.name
-    query = _filtered(principal, dialect, sdg=sdg, target=target, country=country,
-                      region=region, status=status, q=q)
+    base = _filtered(principal, sdg=sdg, target=target, country=country, region=region,
+                     status=status)
+    conditions = _search_conditions(dialect, q) if q else []
+    offset = (page - 1) * per_page
+    if conditions:
+        top = offset + per_page
+        u = _union([base.where(c).order_by(*_ordering(dialect, Initiative)).limit(top)
+                    for c in conditions])
+        page_rows = (select(u.c.id, u.c.published_at, u.c.updated_at)
+                     .order_by(*_ordering(dialect, u.c)).offset(offset).limit(per_page))
+    else:
+        page_rows = (base.order_by(*_ordering(dialect, Initiative))
+                     .offset(offset).limit(per_page))
+    p = page_rows.subquery("p")
     columns = (Initiative.id, Initiative.public_id, Initiative.status, Initiative.title,
                Initiative.start_date, Initiative.end_date, Initiative.published_at,
-               Initiative.updated_at, Initiative.lead_organization_id)
-    page_rows = (query.with_only_columns(*columns)
-                 .order_by(*_ordering(dialect, Initiative))
-                 .offset((page - 1) * per_page).limit(per_page).subquery("p"))
-    statement = (select(page_rows, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
-                        *(_children_column(dialect, name, "p.id") for name in _CODES))
-                 .outerjoin(Organization, Organization.id == page_rows.c.lead_organization_id)
-                 .order_by(*_ordering(dialect, page_rows.c)))
+               Initiative.updated_at)
+    statement = (select(*columns, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
+                        *(_children_column(dialect, name, "initiatives.id")
+                          for name in _CODES))
+                 .join(p, p.c.id == Initiative.id)
+                 .outerjoin(Organization, Organization.id == Initiative.lead_organization_id)
+                 .order_by(*_ordering(dialect, p.c)))
     items = []
     for row in db_session.execute(statement):
         codes = {name: _parse_children(name, getattr(row, f"children_{name}"))
@@ -779,8 +828,8 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
             region_codes=codes["regions"], start_date=row.start_date, end_date=row.end_date,
             published_at=row.published_at, updated_at=row.updated_at))
     if len(items) < per_page and (items or page == 1):
-        return InitiativePage(items, (page - 1) * per_page + len(items))
-    total, estimate = _count(db_session, dialect, query)
+        return InitiativePage(items, offset + len(items))
+    total, estimate = _count(db_session, dialect, base, conditions)
     return InitiativePage(items, total, estimate)
 
 
