@@ -125,7 +125,8 @@ class _Model:
 @cache
 def _model() -> _Model:
     path = FULL_FILE if FULL_FILE.exists() else SAMPLE_FILE
-    records = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    with path.open(encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
     resource_codes = {label: code for code, label in reference.RESOURCE_TYPES.items()}
     goal_lists, target_lists, country_lists = [], [], []
     title_words: Counter = Counter()
@@ -408,12 +409,18 @@ def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started) -> N
                         "ON CONFLICT (year) DO UPDATE SET last_number = GREATEST("
                         "public_id_counters.last_number, EXCLUDED.last_number)",
                         (_offset_for(seed) + n,))
+            loaded = time.perf_counter()
             cur.execute("SET maintenance_work_mem = '256MB'")
             for _name, definition in indexes:
                 cur.execute(definition)
+            indexed = time.perf_counter()
         conn.commit()
         conn.autocommit = True
-        conn.execute("ANALYZE")
+        for table in _TABLES:
+            conn.execute(f"ANALYZE {table}")
+        if progress:
+            print(f"  rows {loaded - started:.1f} s, indexes {indexed - loaded:.1f} s, "
+                  f"analyse {time.perf_counter() - indexed:.1f} s", file=sys.stderr)
 
 
 def _copy(cur, table: str, rows: list[tuple]) -> None:
