@@ -163,17 +163,20 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def _check_organizations(db_session: Session, data: dict[str, Any]) -> None:
+def _check_organizations(db_session: Session,
+                         data: dict[str, Any]) -> dict[uuid.UUID, Organization]:
+    """The organisations ``data`` names, by id, read in one statement; ValidationError for
+    an unknown or repeated one."""
     wanted: dict[uuid.UUID, str] = {}
     if data.get("lead_organization_id"):
         wanted[data["lead_organization_id"]] = "lead_organization_id"
     for i, partner in enumerate(data.get("partners") or []):
         wanted.setdefault(partner["organization_id"], f"partners.{i}.organization_id")
     if not wanted:
-        return
-    # whole rows: they land in the identity map, so the session.get() calls below and the
-    # event snapshot need no further statement
-    found = {o.id for o in db_session.scalars(select(Organization).where(
+        return {}
+    # whole rows, kept (the identity map holds them weakly): the content and the event
+    # snapshot need no further statement
+    found = {o.id: o for o in db_session.scalars(select(Organization).where(
         Organization.id.in_(list(wanted))))}
     errors = [{"field": name, "message": f"No organisation with id {oid}."}
               for oid, name in wanted.items() if oid not in found]
@@ -186,6 +189,7 @@ def _check_organizations(db_session: Session, data: dict[str, Any]) -> None:
                 "field": f"partners.{i}.organization_id",
                 "message": "This organisation is already a partner."}])
         seen.add(partner["organization_id"])
+    return found
 
 
 def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, Any],
@@ -196,12 +200,10 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
     bulk import), so none is read here.
     """
     if organizations is None:
-        _check_organizations(db_session, data)
+        organizations = _check_organizations(db_session, data)
 
     def organization(oid: uuid.UUID) -> Organization | None:
-        if organizations is not None:
-            return organizations[oid]
-        return db_session.get(Organization, oid)
+        return organizations[oid]
 
     for name in ("title", "description", "lead_organization_id", "start_date", "end_date",
                  "contact_email"):
@@ -409,6 +411,10 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
                                   errors=errors)
     from_status = initiative.status
     now = utcnow()
+    public_id = initiative.public_id
+    if action == "approve" and public_id is None:
+        # before the row changes: the counter's SELECT ... FOR UPDATE would autoflush it
+        public_id = _next_public_id(db_session, now.year)
     initiative.status = rule.target
     initiative.version += 1
     initiative.updated_at = now
@@ -416,8 +422,7 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
         initiative.submitted_at = now
     if action == "approve":
         initiative.published_at = now
-        if initiative.public_id is None:
-            initiative.public_id = _next_public_id(db_session, now.year)
+        initiative.public_id = public_id
     _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
     return view
 
