@@ -881,7 +881,7 @@ def _search_conditions(dialect: str, q: str) -> list[Any]:
     the source reference, the lead organisation's name (``ILIKE``, trigram index on
     PostgreSQL; wildcards escaped), full text (GIN / FTS5). Callers run them as separate
     queries and UNION the results, never one OR across them (which no index can serve)."""
-    term = q.strip()
+    term = q.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
     if not term:
         return []
     conditions: list[Any] = [Initiative.public_id == term.upper(),

@@ -74,6 +74,9 @@ def test_public_id_source_and_lead_entity_are_separate_branches(published):
     assert _ids(registry, "100%") == {items["ocean"]["id"]}
     assert _ids(registry, "%") == set()
     assert _ids(registry, "_") == set()
+    # characters that mean something to tsquery / FTS5 / PostgreSQL are plain text here
+    for q in ("\x00", "a\x00b", "'", "\\", 'a:b & !c | (d) "x"*', "😀"):
+        _ids(registry, q)
 
 
 def test_search_combines_with_filters_and_pages(published):
