@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,84 +191,71 @@ def _due(now: datetime):
     return and_(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
 
 
-def claim_due_deliveries(session_factory: sessionmaker[Session], *, limit: int,
+def claim_due_deliveries(conn: Connection, *, limit: int,
                          claim_seconds: float) -> list[ClaimedDelivery]:
-    """Claim up to ``limit`` due deliveries, oldest due first, in one committed transaction.
+    """Claim up to ``limit`` due deliveries, oldest due first, in ONE statement, committed.
 
-    Each becomes ``sending`` with ``attempts + 1`` and its claim expiring ``claim_seconds``
-    from now (stored in ``next_attempt_at``). PostgreSQL: the rows are selected ``FOR UPDATE
-    SKIP LOCKED``, so concurrent workers (threads or notifier processes) never claim the same
-    row; SQLite serialises writers (``BEGIN IMMEDIATE``).
+    ``UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING …``: each becomes ``sending`` with ``attempts + 1`` and its claim expiring
+    ``claim_seconds`` from now (stored in ``next_attempt_at``). On PostgreSQL concurrent
+    workers (threads or notifier processes) skip each other's rows; SQLite serialises writers
+    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection (autocommit on PostgreSQL).
     """
     now = utcnow()
     expires = now + timedelta(seconds=claim_seconds)
-    with session_factory() as session:
-        ids = list(session.scalars(
-            select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at)
-            .limit(limit).with_for_update(skip_locked=True)))
-        if not ids:
-            session.rollback()
-            return []
-        rows = session.execute(
-            update(Delivery).where(Delivery.id.in_(ids))
-            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
-            .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
-                       Delivery.subject, Delivery.body_text, Delivery.body_html,
-                       Delivery.message_id, Delivery.attempts)
-            .execution_options(synchronize_session=False)).all()
-        session.commit()
-    claimed = [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
-    claimed.sort(key=lambda c: ids.index(c.id))
-    return claimed
+    due = (select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at)
+           .limit(limit).with_for_update(skip_locked=True).scalar_subquery())
+    rows = conn.execute(
+        update(Delivery).where(Delivery.id.in_(due))
+        .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
+        .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
+                   Delivery.subject, Delivery.body_text, Delivery.body_html,
+                   Delivery.message_id, Delivery.attempts)).all()
+    conn.commit()
+    return [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
 
 
-def _finish(session_factory: sessionmaker[Session], delivery_id: uuid.UUID,
-            **values: Any) -> None:
-    """Set the outcome of a claimed delivery (only while it is still ``sending``) and commit."""
-    with session_factory() as session:
-        session.execute(update(Delivery)
-                        .where(Delivery.id == delivery_id, Delivery.status == "sending")
-                        .values(**values).execution_options(synchronize_session=False))
-        session.commit()
+def _finish(conn: Connection, delivery_id: uuid.UUID, **values: Any) -> None:
+    """Set the outcome of a claimed delivery (only while it is still ``sending``) and commit:
+    one statement (on PostgreSQL ``conn`` is in autocommit: one round trip)."""
+    conn.execute(update(Delivery)
+                 .where(Delivery.id == delivery_id, Delivery.status == "sending")
+                 .values(**values))
+    conn.commit()
 
 
-def record_sent(session_factory: sessionmaker[Session], delivery_id: uuid.UUID) -> None:
+def record_sent(conn: Connection, delivery_id: uuid.UUID) -> None:
     """The server accepted it: ``sent`` with ``sent_at`` now (committed at once)."""
-    _finish(session_factory, delivery_id, status="sent", sent_at=utcnow(), error=None,
+    _finish(conn, delivery_id, status="sent", sent_at=utcnow(), error=None,
             next_attempt_at=None)
 
 
-def record_refused(session_factory: sessionmaker[Session], delivery_id: uuid.UUID,
-                   error: str) -> None:
+def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str) -> None:
     """Refused for good (5xx, or the message could not be built): ``failed``, never retried."""
-    _finish(session_factory, delivery_id, status="failed", error=error[:ERROR_MAX],
-            next_attempt_at=None)
+    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None)
 
 
-def record_transient_failure(session_factory: sessionmaker[Session], claimed: ClaimedDelivery,
-                             error: str, *, max_attempts: int, delay_seconds: float) -> str:
+def record_transient_failure(conn: Connection, claimed: ClaimedDelivery, error: str, *,
+                             max_attempts: int, delay_seconds: float) -> str:
     """A temporary failure (4xx, server unreachable): back to ``pending``, due in
     ``delay_seconds``, or ``dead`` when this was attempt ``max_attempts``. Returns the status."""
     if claimed.attempts >= max_attempts:
-        _finish(session_factory, claimed.id, status="dead", error=error[:ERROR_MAX],
-                next_attempt_at=None)
+        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None)
         return "dead"
-    _finish(session_factory, claimed.id, status="pending", error=error[:ERROR_MAX],
+    _finish(conn, claimed.id, status="pending", error=error[:ERROR_MAX],
             next_attempt_at=utcnow() + timedelta(seconds=delay_seconds))
     return "pending"
 
 
-def release_claims(session_factory: sessionmaker[Session], ids: list[uuid.UUID]) -> None:
+def release_claims(conn: Connection, ids: list[uuid.UUID]) -> None:
     """Give back claimed deliveries that were not tried (due now, the attempt not counted)."""
     if not ids:
         return
-    with session_factory() as session:
-        session.execute(update(Delivery)
-                        .where(Delivery.id.in_(ids), Delivery.status == "sending")
-                        .values(status="pending", attempts=Delivery.attempts - 1,
-                                next_attempt_at=utcnow())
-                        .execution_options(synchronize_session=False))
-        session.commit()
+    conn.execute(update(Delivery)
+                 .where(Delivery.id.in_(ids), Delivery.status == "sending")
+                 .values(status="pending", attempts=Delivery.attempts - 1,
+                         next_attempt_at=utcnow()))
+    conn.commit()
 
 
 def next_due_at(session_factory: sessionmaker[Session]) -> datetime | None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, wait_exponential_jitter
 
@@ -134,25 +136,37 @@ class DeliveryWorker:
         return min(self.policy.poll_seconds, max(0.0, (due - utcnow()).total_seconds()))
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Claim and send due deliveries until none is due; returns how many were tried."""
+        """Claim and send due deliveries until none is due; returns how many were tried.
+
+        One database connection (autocommit on PostgreSQL: each claim and each outcome is one
+        statement, one round trip) and one transport session (one SMTP connection) per pass.
+        """
         tried = 0
         margin = float(getattr(self.transport, "timeout", SMTP_TIMEOUT_SECONDS)) + 5.0
-        while stop is None or not stop.is_set():
-            batch = claim_due_deliveries(self.session_factory, limit=self.policy.batch_size,
-                                         claim_seconds=self.policy.claim_seconds)
-            if not batch:
-                break
-            for i, claimed in enumerate(batch):
-                late = (claimed.claim_expires_at - utcnow()).total_seconds() < margin
-                if late or (stop is not None and stop.is_set()):
-                    release_claims(self.session_factory, [c.id for c in batch[i:]])
+        engine = self.session_factory.kw["bind"]
+        opener = getattr(self.transport, "open", None)
+        with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
+                as transport:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            while stop is None or not stop.is_set():
+                batch = claim_due_deliveries(conn, limit=self.policy.batch_size,
+                                             claim_seconds=self.policy.claim_seconds)
+                if not batch:
                     break
-                self.send(claimed)
-                tried += 1
+                for i, claimed in enumerate(batch):
+                    late = (claimed.claim_expires_at - utcnow()).total_seconds() < margin
+                    if late or (stop is not None and stop.is_set()):
+                        release_claims(conn, [c.id for c in batch[i:]])
+                        break
+                    self.send(claimed, conn=conn, transport=transport)
+                    tried += 1
         return tried
 
-    def send(self, claimed: ClaimedDelivery) -> str:
-        """Send one claimed delivery and commit its outcome; returns the new status."""
+    def send(self, claimed: ClaimedDelivery, *, conn: Connection,
+             transport: MailTransport | None = None) -> str:
+        """Send one claimed delivery and commit its outcome on ``conn``; returns the status."""
+        transport = transport or self.transport
         with event_context(claimed.event_id, claimed.event_type):
             try:
                 message = build_message(
@@ -162,31 +176,31 @@ class DeliveryWorker:
                     settings=self.settings)
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
-                return self._refused(claimed, f"message could not be built: {exc!r}")
+                return self._refused(conn, claimed, f"message could not be built: {exc!r}")
             try:
-                self.transport.send(message, sender=self.settings.sender,
-                                    recipient=claimed.recipient, event_id=claimed.event_id)
+                transport.send(message, sender=self.settings.sender,
+                               recipient=claimed.recipient, event_id=claimed.event_id)
             except DeliveryRefused as exc:
-                return self._refused(claimed, str(exc))
+                return self._refused(conn, claimed, str(exc))
             except TransientError as exc:
-                return self._transient(claimed, str(exc))
+                return self._transient(conn, claimed, str(exc))
             except Exception as exc:  # unexpected: retried too, but bounded like the rest
                 log.exception("unexpected error while sending")
-                return self._transient(claimed, repr(exc))
-            record_sent(self.session_factory, claimed.id)
+                return self._transient(conn, claimed, repr(exc))
+            record_sent(conn, claimed.id)
             log.info("e-mail sent", extra={"delivery_id": str(claimed.id),
                                            "attempt": claimed.attempts})
             return "sent"
 
-    def _refused(self, claimed: ClaimedDelivery, error: str) -> str:
-        record_refused(self.session_factory, claimed.id, error)
+    def _refused(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
+        record_refused(conn, claimed.id, error)
         log.warning("e-mail refused for good", extra={"delivery_id": str(claimed.id),
                                                       "error": error[:500]})
         return "failed"
 
-    def _transient(self, claimed: ClaimedDelivery, error: str) -> str:
+    def _transient(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
         delay = self.policy.delay(claimed.attempts)
-        status = record_transient_failure(self.session_factory, claimed, error,
+        status = record_transient_failure(conn, claimed, error,
                                           max_attempts=self.policy.max_attempts,
                                           delay_seconds=delay)
         log.warning("e-mail not sent, temporary failure",
