@@ -85,6 +85,9 @@ _TAG_TABLES = (
     (ReportInitiativeRegionName, "region_name", "region_names"),
 )
 
+#: ``session.info`` key set when a transaction changed the read model (see ``reporting.app``)
+CHANGED_KEY = "reporting.read_model_changed"
+
 # NUL (PostgreSQL text cannot hold it) and lone surrogates (no UTF-8 form): dropped from text
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -204,6 +207,7 @@ def apply_initiative_snapshot(snapshot: dict[str, Any], *, db_session: Session) 
             db_session.execute(insert(model), [{"initiative_id": initiative_id, column: v}
                                                for v in tags[key]])
     _upsert_counts(db_session, deltas)
+    db_session.info[CHANGED_KEY] = True  # after commit: drop this process's cached summary
     return True
 
 
