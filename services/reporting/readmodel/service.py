@@ -136,23 +136,23 @@ def _stored_tags(db_session: Session, initiative_id: str) -> dict[str, list]:
 
 
 def _upsert_counts(db_session: Session, deltas: Counter) -> None:
-    """Add ``deltas`` to ``report_summary_counts`` (one multi-row INSERT … ON CONFLICT DO
-    UPDATE, rows in key order so concurrent transactions lock them in the same order)."""
+    """Add ``deltas`` to ``report_summary_counts`` (one INSERT … ON CONFLICT DO UPDATE,
+    executemany, rows in key order so concurrent transactions lock them in the same order)."""
     rows = [{"dimension": d, "key": k, "count": n} for (d, k), n in sorted(deltas.items()) if n]
     if not rows:
         return
     dialect = db_session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
     table = ReportSummaryCount.__table__
-    stmt = module.insert(table).values(rows)  # one multi-row statement: one round trip
+    stmt = module.insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=["dimension", "key"],
                                       set_={"count": table.c.count + stmt.excluded.count})
-    db_session.execute(stmt)
+    db_session.connection().execute(stmt, rows)  # executemany, pipelined by psycopg
 
 
 #: ``session.info`` key: snapshots handled in this transaction, applied before it commits
 PENDING_KEY = "reporting.pending_snapshots"
-_CHUNK = 500  # rows per multi-row statement (well under the drivers' parameter limits)
+_CHUNK = 500  # ids per IN (…) list
 _PARENT_COLUMNS = ("public_id", "status", "version", "title", "lead_organization_name",
                    "lead_stakeholder_group", "lead_country", "start_date", "end_date",
                    "published_at", "updated_at", "applied_at", "tags")
@@ -216,16 +216,18 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
     in the list) is ignored. Tag lists are replaced as a whole (duplicates collapse); a list
     that did not change is not rewritten. NUL characters and lone surrogates are dropped from
     text fields. Does not commit: the caller's transaction (the consumer's) does, so the
-    counters always match the rows. SQL, whatever the number of snapshots (up to 500 rows per
-    statement): one ``SELECT … FOR UPDATE`` of the rows concerned, one multi-row
+    counters always match the rows. SQL, whatever the number of snapshots (up to 500 ids per
+    ``IN`` list): one ``SELECT … FOR UPDATE`` of the rows concerned, one executemany
     ``INSERT … ON CONFLICT DO UPDATE`` of the rows, per changed tag table one DELETE and one
-    multi-row INSERT, one upsert of the counters — Core statements, no ORM flush.
+    executemany INSERT, one executemany upsert of the counters — Core statements compiled
+    once (psycopg pipelines an executemany: one round trip), no ORM flush.
     """
     table = ReportInitiative.__table__
+    conn = db_session.connection()  # Core on the session's connection: no ORM statement path
     ids = sorted({s["id"] for s in snapshots})  # one lock order for concurrent consumers
     held: dict[str, tuple[int, str, str | None, dict[str, list] | None]] = {}
     for chunk in _chunks(ids):
-        for row in db_session.execute(
+        for row in conn.execute(
                 select(table.c.id, table.c.version, table.c.status,
                        table.c.lead_stakeholder_group, table.c.tags)
                 .where(table.c.id.in_(chunk)).order_by(table.c.id).with_for_update()):
@@ -254,22 +256,21 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
         changed[iid] = values
     if not changed:
         return 0
-    insert_ = _dialect_insert(db_session)
-    for chunk in _chunks(list(changed.values())):
-        stmt = insert_(table).values(chunk)
-        db_session.execute(stmt.on_conflict_do_update(
-            index_elements=["id"], set_={c: stmt.excluded[c] for c in _PARENT_COLUMNS}))
+    stmt = _dialect_insert(db_session)(table)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["id"], set_={c: stmt.excluded[c] for c in _PARENT_COLUMNS}),
+        list(changed.values()))
     empty: dict[str, list] = {}
     for model, column, key in _TAG_TABLES:
         rewrite = [iid for iid, values in changed.items()
                    if values["tags"][key] != original_tags.get(iid, empty).get(key, [])]
         stale = [iid for iid in rewrite if iid in original_tags]
         for chunk in _chunks(stale):
-            db_session.execute(delete(model).where(model.initiative_id.in_(chunk)))
+            conn.execute(delete(model).where(model.initiative_id.in_(chunk)))
         rows = [{"initiative_id": iid, column: v} for iid in rewrite
                 for v in changed[iid]["tags"][key]]
-        for chunk in _chunks(rows):
-            db_session.execute(insert(model).values(chunk))
+        if rows:
+            conn.execute(insert(model), rows)
     _upsert_counts(db_session, deltas)
     db_session.info[CHANGED_KEY] = True  # after commit: drop this process's cached summary
     return len(changed)
