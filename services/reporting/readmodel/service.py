@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -136,18 +136,24 @@ def _stored_tags(db_session: Session, initiative_id: str) -> dict[str, list]:
 
 
 def _upsert_counts(db_session: Session, deltas: Counter) -> None:
-    """Add ``deltas`` to ``report_summary_counts`` (one INSERT … ON CONFLICT DO UPDATE,
-    executemany, rows in key order so concurrent transactions lock them in the same order)."""
-    rows = [{"dimension": d, "key": k, "count": n} for (d, k), n in sorted(deltas.items()) if n]
+    """Add ``deltas`` to ``report_summary_counts``: one INSERT … ON CONFLICT DO UPDATE (arrays
+    on PostgreSQL, executemany on SQLite), rows in key order so concurrent transactions lock
+    them in the same order."""
+    rows = [(d, k, n) for (d, k), n in sorted(deltas.items()) if n]
     if not rows:
         return
-    dialect = db_session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
+    conn = db_session.connection()
     table = ReportSummaryCount.__table__
-    stmt = module.insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=["dimension", "key"],
-                                      set_={"count": table.c.count + stmt.excluded.count})
-    db_session.connection().execute(stmt, rows)  # executemany, pipelined by psycopg
+    if conn.dialect.name == "postgresql":
+        _insert_unnest(conn, table.name,
+                       {"dimension": "varchar", "key": "varchar", "count": "integer"}, rows,
+                       "ON CONFLICT (dimension, key) DO UPDATE "
+                       "SET count = report_summary_counts.count + excluded.count")
+        return
+    stmt = sqlite.insert(table)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=["dimension", "key"], set_={"count": table.c.count + stmt.excluded.count}),
+        [{"dimension": d, "key": k, "count": n} for d, k, n in rows])
 
 
 #: ``session.info`` key: snapshots handled in this transaction, applied before it commits
@@ -198,6 +204,23 @@ def _row_values(snapshot: dict[str, Any], tags: dict[str, list], now) -> dict[st
     }
 
 
+#: PostgreSQL array types of the tag tables' value columns
+_PG_TYPES = {"goal": "integer", "target": "varchar", "country": "varchar",
+             "region_code": "varchar", "region_name": "varchar"}
+
+
+def _insert_unnest(conn, table: str, columns: dict[str, str], rows: list[tuple],
+                   suffix: str = "") -> None:
+    """PostgreSQL: ``INSERT INTO table (…) SELECT * FROM unnest(:c0::type[], …) suffix`` — all
+    rows in one statement with one array parameter per column (one round trip, one cached
+    statement, whatever the number of rows). Names come from this module, never from input."""
+    names = list(columns)
+    arrays = ", ".join(f"CAST(:c{i} AS {columns[n]}[])" for i, n in enumerate(names))
+    conn.execute(text(f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 - constants
+                      f"SELECT * FROM unnest({arrays}) {suffix}"),
+                 {f"c{i}": [row[i] for row in rows] for i in range(len(names))})
+
+
 def _chunks(rows: list) -> list[list]:
     return [rows[i:i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
 
@@ -219,8 +242,10 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
     counters always match the rows. SQL, whatever the number of snapshots (up to 500 ids per
     ``IN`` list): one ``SELECT … FOR UPDATE`` of the rows concerned, one executemany
     ``INSERT … ON CONFLICT DO UPDATE`` of the rows, per changed tag table one DELETE and one
-    executemany INSERT, one executemany upsert of the counters — Core statements compiled
-    once (psycopg pipelines an executemany: one round trip), no ORM flush.
+    INSERT, one upsert of the counters — Core statements compiled once, no ORM flush. On
+    PostgreSQL the tag rows and counters go as arrays (``INSERT … SELECT * FROM unnest(…)``):
+    one statement and one round trip for any number of rows, where an executemany still
+    costs the driver a query per row.
     """
     table = ReportInitiative.__table__
     conn = db_session.connection()  # Core on the session's connection: no ORM statement path
@@ -267,10 +292,12 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
         stale = [iid for iid in rewrite if iid in original_tags]
         for chunk in _chunks(stale):
             conn.execute(delete(model).where(model.initiative_id.in_(chunk)))
-        rows = [{"initiative_id": iid, column: v} for iid in rewrite
-                for v in changed[iid]["tags"][key]]
-        if rows:
-            conn.execute(insert(model), rows)
+        rows = [(iid, v) for iid in rewrite for v in changed[iid]["tags"][key]]
+        if rows and conn.dialect.name == "postgresql":
+            _insert_unnest(conn, model.__tablename__,
+                           {"initiative_id": "varchar", column: _PG_TYPES[column]}, rows)
+        elif rows:
+            conn.execute(insert(model), [{"initiative_id": i, column: v} for i, v in rows])
     _upsert_counts(db_session, deltas)
     db_session.info[CHANGED_KEY] = True  # after commit: drop this process's cached summary
     return len(changed)
