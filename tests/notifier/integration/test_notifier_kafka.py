@@ -334,3 +334,38 @@ def test_dlt_replay_of_a_delivered_event_sends_nothing(app, publisher, smtp_env,
     assert build_delivery_worker(app).run_once() == 0
     assert len(smtp_env.messages) == 1
     assert [d.status for d in _deliveries(app)] == ["sent"]
+
+
+def test_two_workers_never_send_the_same_delivery(notifier_db, smtp_env, make_event,
+                                                  to_message):
+    """Two workers (as two notifier processes would) claim with FOR UPDATE SKIP LOCKED: every
+    delivery is sent once, by one of them."""
+    import threading
+
+    app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_BATCH_SIZE": 5})
+    try:
+        consumer = build_consumer(app)
+        for i in range(60):
+            consumer.handle(to_message(make_event(INITIATIVE_APPROVED,
+                                                  contact_email=f"w{i}@example.org")))
+        workers = [build_delivery_worker(app) for _ in range(2)]
+        tried = [0, 0]
+        start = threading.Barrier(2)
+
+        def run(k: int) -> None:
+            start.wait()
+            tried[k] = workers[k].run_once()
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        messages = smtp_env.wait_for(60)
+        rows = _deliveries(app)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    assert sum(tried) == 60, tried  # together they tried each delivery exactly once
+    assert len(messages) == 60 and len({m["Message-ID"] for m in messages}) == 60
+    assert {(d.status, d.attempts) for d in rows} == {("sent", 1)}
