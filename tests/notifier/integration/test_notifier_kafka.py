@@ -217,12 +217,12 @@ def _by_recipient(app) -> dict[str, Delivery]:
 @pytest.fixture
 def busy_app(notifier_db, kafka_env, busy_smtp_server, monkeypatch):
     """The notifier on PostgreSQL and Kafka, mailing through the server that answers 450 for
-    busy@example.org; small retry settings: 3 attempts, waits of 2-4 s then 4-6 s."""
+    busy@example.org; small retry settings: 3 attempts, waits of 3-6 s then 6-9 s."""
     monkeypatch.setenv("SMTP_URL", busy_smtp_server.url)
     for name, value in SETTINGS.items():
         monkeypatch.setenv(name, value)
     app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_MAX_ATTEMPTS": 3,
-                      "DELIVERY_BACKOFF_SECONDS": 2, "DELIVERY_POLL_SECONDS": 1})
+                      "DELIVERY_BACKOFF_SECONDS": 3, "DELIVERY_POLL_SECONDS": 1})
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -254,7 +254,7 @@ def test_a_450_recipient_does_not_hold_up_fifty_others_and_ends_dead(
     assert dead.attempts == 3 and "450" in dead.error and dead.sent_at is None
     assert len(smtp.refused_at) == 3  # bounded: exactly max attempts, then no more
     gaps = [b - a for a, b in zip(smtp.refused_at, smtp.refused_at[1:], strict=False)]
-    assert gaps[0] >= 2.0 and gaps[1] >= 4.0, gaps  # exponential backoff: 2-4 s, 4-6 s
+    assert gaps[0] >= 3.0 and gaps[1] >= 6.0, gaps  # exponential backoff: 3-6 s, 6-9 s
     assert sorted(m["To"] for m in smtp.messages) == sorted(f"c{i}@example.org"
                                                             for i in range(50))
     rows = _by_recipient(busy_app)
