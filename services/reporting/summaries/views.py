@@ -3,13 +3,13 @@ published initiatives only (plus the count per workflow status)."""
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from reporting import db
 from reporting.summaries.rendering import MEDIA_TYPES, render_csv, render_html
 from reporting.summaries.schemas import SummarySchema
-from reporting.summaries.service import Summary, compute_summary
+from reporting.summaries.service import Summary, SummaryCache, compute_summary
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                 description="Reports over the initiatives, built from the registry's events.")
@@ -19,10 +19,22 @@ _TEXT = {"schema": {"type": "string"}}
 
 @blp.get("/summary")
 @blp.response(200, SummarySchema)
-def summary() -> Summary:
+def summary() -> Response:
     """Summary of published initiatives by SDG goal, region and stakeholder group, and of all
     initiatives by status."""
-    return compute_summary(db_session=db.session())
+    summary_ = _current_summary()
+    body = _cache().rendered(summary_, "json", lambda: current_app.json.dumps(
+        SummarySchema().dump(summary_)) + "\n")  # as jsonify() would write it
+    return Response(body, content_type="application/json")
+
+
+def _cache() -> SummaryCache:
+    return current_app.extensions["reporting_summary_cache"]
+
+
+def _current_summary() -> Summary:
+    """The summary via this process's :class:`SummaryCache` (the database only on a miss)."""
+    return _cache().get(lambda: compute_summary(db_session=db.session()))
 
 
 def _download(body: str, fmt: str, summary_: Summary) -> Response:
@@ -39,8 +51,9 @@ def _download(body: str, fmt: str, summary_: Summary) -> Response:
                             "content": {"text/csv": _TEXT}}})
 def summary_csv() -> Response:
     """The summary as CSV: one row per count, columns ``dimension,key,label,count``."""
-    summary_ = compute_summary(db_session=db.session())
-    return _download(render_csv(summary_), "csv", summary_)
+    summary_ = _current_summary()
+    return _download(_cache().rendered(summary_, "csv", lambda: render_csv(summary_)), "csv",
+                     summary_)
 
 
 @blp.get("/summary.html")
@@ -48,5 +61,6 @@ def summary_csv() -> Response:
                             "content": {"text/html": _TEXT}}})
 def summary_html() -> Response:
     """The summary as a readable page: tables with bar charts, goals by short title."""
-    summary_ = compute_summary(db_session=db.session())
-    return _download(render_html(summary_), "html", summary_)
+    summary_ = _current_summary()
+    return _download(_cache().rendered(summary_, "html", lambda: render_html(summary_)),
+                     "html", summary_)
