@@ -346,13 +346,25 @@ def serve_reference(database_url_: str, *, port: int | None = None,
 _DONE_HOOK = r"""
 function done(summary, latency, requests)
   local e = summary.errors
+  -- with ONCE scripts: the span from the first request to the last response over all threads
+  -- (wrk's own duration is always -d, even when every thread stopped early)
+  local active_us = -1
+  if bench_threads then
+    local first, last = nil, nil
+    for _, t in ipairs(bench_threads) do
+      local f, l = t:get("first_us"), t:get("last_us")
+      if f and (not first or f < first) then first = f end
+      if l and (not last or l > last) then last = l end
+    end
+    if first and last then active_us = last - first end
+  end
   io.write(string.format(
     'WRK_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
     '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,' ..
-    '"mean_us":%.1f,"max_us":%d}\n',
+    '"mean_us":%.1f,"max_us":%d,"active_us":%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
+    latency:percentile(99), latency.mean, latency.max, active_us))
 end
 """
 
@@ -362,10 +374,23 @@ end
 # draft to submit). With CAPTURE, the "id" of each 2xx response body is appended to
 # CAPTURE.<thread> (one id a line).
 _REQUESTS_LUA = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local bench_ts = ffi.new("bench_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, bench_ts)  -- CLOCK_MONOTONIC
+  return tonumber(bench_ts.tv_sec) * 1000000 + math.floor(tonumber(bench_ts.tv_nsec) / 1000)
+end
+
 local thread_count = 0
+bench_threads = {}
 function setup(thread)
   thread:set("tid", thread_count)
   thread_count = thread_count + 1
+  bench_threads[#bench_threads + 1] = thread
 end
 
 local reqs = {}
@@ -390,6 +415,7 @@ function init(args)
 end
 
 function request()
+  if not first_us then first_us = now_us() end
   idx = idx + 1
   if idx > #reqs then
     if ONCE then
@@ -403,9 +429,10 @@ function request()
 end
 """
 
-_CAPTURE_LUA = r"""
+_RESPONSE_LUA = r"""
 function response(status, headers, body)
-  if status >= 200 and status < 300 and body then
+  last_us = now_us()
+  if capture and status >= 200 and status < 300 and body then
     local id = body:match('^%s*{.-"id"%s*:%s*"([%x%-]+)"')
     if id then capture:write(id, "\n") end
   end
@@ -469,7 +496,8 @@ def requests_script(requests: Iterable[HttpRequest], *, once: bool = False,
         f"CAPTURE = {_lua_str(str(capture_prefix)) if capture_prefix else 'nil'}",
         *(f"wrk.headers[{_lua_str(k)}] = {_lua_str(v)}" for k, v in all_headers.items()),
         _REQUESTS_LUA,
-        _CAPTURE_LUA if capture else "",
+        # response() makes wrk hand over each body: only when ids are captured or used up
+        _RESPONSE_LUA if (capture or once) else "",
     ])
     return WrkScript(lua, lines_file, capture_prefix,
                      f"{count} requests{' once' if once else ' rotating'}")
@@ -481,7 +509,9 @@ def _lua_str(value: str) -> str:
 
 @dataclass
 class WrkResult:
-    """Figures of one wrk run. ``req_s`` counts only 2xx/3xx responses; latencies in ms."""
+    """Figures of one wrk run. ``req_s`` counts only 2xx/3xx responses over ``duration_s``
+    (wrk's ``-d``, or for a ``once`` script that used up its requests, the span from the first
+    request to the last response); latencies in ms."""
 
     requests: int
     ok_requests: int
@@ -533,6 +563,8 @@ def wrk(url: str, duration: float, threads: int = 2, connections: int = 16,
     errors["non_2xx_3xx"] = non2xx
     ok = max(data["requests"] - non2xx, 0)
     seconds = data["duration_us"] / 1e6
+    if data["active_us"] > 0:  # a ONCE script: the requests may have been used up early
+        seconds = min(seconds, data["active_us"] / 1e6)
     if data["requests"] == 0:
         raise RuntimeError(f"wrk completed no request against {url}: {out[-2000:]}")
     params = (f"wrk -t{threads} -c{connections} -d{seconds_}s"
