@@ -45,14 +45,18 @@ def _render_item(type_: str, obj, autogen_context):
     return False
 
 
-def run_env(context, target_metadata: MetaData) -> None:
-    """Body of a service's ``env.py`` (online mode only; offline SQL generation also works)."""
+def run_env(context, target_metadata: MetaData, **options) -> None:
+    """Body of a service's ``env.py`` (online mode only; offline SQL generation also works).
+
+    ``options`` go to ``context.configure`` (e.g. ``include_name`` / ``include_object`` for
+    dialect-specific objects that only migrations create).
+    """
     cfg = context.config
     service = cfg.attributes.get("service") or cfg.config_ini_section
     url = cfg.get_main_option("sqlalchemy.url") or database_url(service)
     opts = dict(target_metadata=target_metadata, version_table=f"alembic_version_{service}",
                 compare_type=True, render_as_batch=url.startswith("sqlite"),
-                render_item=_render_item)
+                render_item=_render_item, **options)
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **opts)
         with context.begin_transaction():

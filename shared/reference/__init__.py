@@ -166,22 +166,43 @@ def top_region(region_code: str) -> Region | None:
     return region if region is not None and region.level == "region" else None
 
 
+def region_codes_for(countries_: list[str], regions_: list[str]) -> set[str]:
+    """The M49 region codes an initiative covers, derived in ONE place for every service.
+
+    ``countries_``: ISO alpha-3 codes; ``regions_``: explicitly tagged M49 region codes.
+    Each country contributes its region, sub-region and intermediate region (e.g. ``FJI`` ->
+    ``009`` Oceania, ``054`` Melanesia); each tagged region contributes itself and the regions
+    enclosing it (``053`` -> ``053``, ``009``), but not World (``001``), which is covered
+    only when tagged. Unknown codes are ignored. Source: UNSD M49 (``m49_countries.csv``).
+    """
+    codes: set[str] = set()
+    table = countries()
+    for c in countries_:
+        country = table.get(c)
+        if country is None:
+            continue
+        codes.update(code for code in (country.region_code, country.subregion_code,
+                                       country.intermediate_region_code) if code)
+    for code in regions_:
+        region = regions().get(code)
+        if region is None:
+            continue
+        codes.add(code)
+        while region is not None and region.parent and region.parent != "001":
+            codes.add(region.parent)
+            region = regions().get(region.parent)
+    return codes
+
+
 def region_names_for(countries_: list[str], regions_: list[str]) -> list[str]:
     """Distinct top-level M49 region names (``Africa``, ``Americas``, ``Asia``, ``Europe``,
-    ``Oceania``) of the given ISO alpha-3 countries and M49 region codes; ``World`` when the only
-    tag is the World region. Unknown codes are ignored."""
-    names: set[str] = set()
-    for c in countries_:
-        country = countries().get(c)
-        if country and country.region_en:
-            names.add(country.region_en)
-    for code in regions_:
-        if code == "001":
-            names.add("World")
-            continue
-        top = top_region(code)
-        if top:
-            names.add(top.name_en)
+    ``Oceania``) of the given ISO alpha-3 countries and M49 region codes, plus ``World`` when
+    the World region is tagged. Unknown codes are ignored. Same derivation as the registry's
+    region filter (:func:`region_codes_for`)."""
+    table = regions()
+    names = {"World" if code == "001" else table[code].name_en
+             for code in region_codes_for(countries_, regions_)
+             if code == "001" or table[code].level == "region"}
     return sorted(names)
 
 

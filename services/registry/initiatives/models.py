@@ -19,11 +19,24 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import Base
 from registry.organizations.models import Organization
 from shared.db import JSONType, UTCDateTime, new_uuid, utcnow
+
+#: The search document (``registry.initiatives.search``): ``tsvector`` on PostgreSQL (GIN
+#: index ``ix_initiatives_search_document``, created by the migration), text indexed by the
+#: FTS5 table ``initiatives_fts`` on SQLite.
+SearchDocument = Text().with_variant(TSVECTOR(), "postgresql")
+
+#: Index names managed by migrations only (dialect-specific), ignored by the drift check.
+MIGRATION_ONLY_INDEXES = frozenset({"ix_initiatives_search_document",
+                                    "ix_initiatives_public_order",
+                                    "ix_organizations_name_trgm"})
+#: Tables that are not models: SQLite's FTS5 table and its shadow tables.
+MIGRATION_ONLY_TABLE_PREFIX = "initiatives_fts"
 
 
 class Initiative(Base):
@@ -38,6 +51,8 @@ class Initiative(Base):
     """
 
     __tablename__ = "initiatives"
+    # ix_initiatives_public_order (migration 0002): the public ordering (newest first) over
+    # the published rows only; it serves the list and the filters that walk it
     __table_args__ = (UniqueConstraint("source", "source_ref"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
@@ -54,28 +69,32 @@ class Initiative(Base):
     owner_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     owner_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     source: Mapped[str | None] = mapped_column(String(50))
-    source_ref: Mapped[str | None] = mapped_column(String(100))
+    source_ref: Mapped[str | None] = mapped_column(String(100), index=True)
     source_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    search_document: Mapped[str | None] = mapped_column(SearchDocument, deferred=True)
 
-    lead_organization: Mapped[Organization | None] = relationship(lazy="joined")
+    # Nothing is eager: each query loads what its response shows (service.py).
+    lead_organization: Mapped[Organization | None] = relationship(lazy="select")
     partners: Mapped[list[InitiativePartner]] = relationship(
-        cascade="all, delete-orphan", order_by="InitiativePartner.position", lazy="selectin")
+        cascade="all, delete-orphan", order_by="InitiativePartner.position", lazy="select")
     targets: Mapped[list[InitiativeTarget]] = relationship(
-        cascade="all, delete-orphan", order_by="InitiativeTarget.target_code", lazy="selectin")
+        cascade="all, delete-orphan", order_by="InitiativeTarget.target_code", lazy="select")
     goals: Mapped[list[InitiativeGoal]] = relationship(
-        cascade="all, delete-orphan", order_by="InitiativeGoal.goal", lazy="selectin")
+        cascade="all, delete-orphan", order_by="InitiativeGoal.goal", lazy="select")
     countries: Mapped[list[InitiativeCountry]] = relationship(
-        cascade="all, delete-orphan", order_by="InitiativeCountry.country", lazy="selectin")
+        cascade="all, delete-orphan", order_by="InitiativeCountry.country", lazy="select")
     regions: Mapped[list[InitiativeRegion]] = relationship(
-        cascade="all, delete-orphan", order_by="InitiativeRegion.region", lazy="selectin")
+        cascade="all, delete-orphan", order_by="InitiativeRegion.region", lazy="select")
     deliverables: Mapped[list[Deliverable]] = relationship(
-        cascade="all, delete-orphan", order_by="Deliverable.position", lazy="selectin")
+        cascade="all, delete-orphan", order_by="Deliverable.position", lazy="select")
     resources: Mapped[list[Resource]] = relationship(
-        cascade="all, delete-orphan", order_by="Resource.position", lazy="selectin")
+        cascade="all, delete-orphan", order_by="Resource.position", lazy="select")
+    covered_regions: Mapped[list[InitiativeCoveredRegion]] = relationship(
+        cascade="all, delete-orphan", lazy="select")
 
     @property
     def goal_codes(self) -> list[int]:
@@ -152,6 +171,18 @@ class InitiativeRegion(Base):
     """A UN M49 region an initiative covers (3-digit code, e.g. ``009`` Oceania)."""
 
     __tablename__ = "initiative_regions"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(3), primary_key=True, index=True)
+
+
+class InitiativeCoveredRegion(Base):
+    """An M49 region an initiative covers, derived from its countries and tagged regions by
+    ``shared.reference.region_codes_for`` (the region filter's index; reporting derives its
+    regions with the same function)."""
+
+    __tablename__ = "initiative_covered_regions"
 
     initiative_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
