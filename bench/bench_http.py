@@ -60,7 +60,7 @@ def _lead_organization_bodies(organization_ids: list, lead: str, n: int = 8) -> 
                ["6.3", "12.5", "14.1"], ["14.2", "15.1"], ["14.c"], ["17.17", "14.a"]]
     countries = [["FJI", "PLW"], ["PRT"], ["CHN", "PHL", "IDN"], ["KEN", "TZA"], ["CHL"],
                  ["NOR", "ISL"], ["WSM", "TON", "VUT"], ["BRA"]]
-    others = [str(o) for o in organization_ids if str(o) != lead][:16] or []
+    others = [o for o in organization_ids if o != lead][:16]
     bodies = []
     for i in range(n):
         zh = i % 4 == 3
@@ -150,14 +150,14 @@ class Suite:
 
 def run_suite(suite: Suite, info, partner: str, secretariat: str) -> None:
     """Every row of one size (list, detail, create, submit, approve, search)."""
-    ids = [str(i) for i in info.initiative_ids][:5000]
+    ids = info.initiative_ids[:5000]
     auth_partner = {"Authorization": f"Bearer {partner}"}
     auth_secretariat = {"Authorization": f"Bearer {secretariat}"}
     list_p = requests_script([HttpRequest("/api/v1/initiatives")])
     list_r = requests_script([HttpRequest("/ref/list")])
     detail_p = requests_script([HttpRequest(f"/api/v1/initiatives/{i}") for i in ids])
     detail_r = requests_script([HttpRequest(f"/ref/item/{i}") for i in ids])
-    lead = str(info.organization_ids[0])
+    lead = info.organization_ids[0]
     bodies = _lead_organization_bodies(info.organization_ids, lead)
     create_p = requests_script([HttpRequest("/api/v1/initiatives", "POST", b) for b in bodies],
                                capture=True, headers=auth_partner)
@@ -236,21 +236,23 @@ def search_rows(suite: Suite) -> None:
             f"[{time.perf_counter() - t0:.0f} s]")
 
 
-def prepare(url: str, size: int) -> tuple[object, str, str]:
-    """Migrate, load ``size`` initiatives, make a partner and a secretariat token."""
-    from datagen import load_registry
-
-    t0 = time.perf_counter()
-    harness.migrate("registry", url)
-    info = load_registry(url, size, seed=1)
-    say(f"  loaded {size:,} initiatives in {info.seconds:.1f} s "
-        f"(with migration {time.perf_counter() - t0:.1f} s)")
+def tokens(url: str, info: harness.LoadedData) -> tuple[str, str]:
+    """A partner token (of the first loaded organisation) and a secretariat token, made by
+    ``registry create-token``."""
     partner = harness.run_cli("registry", [
-        "create-token", "--role", "partner", "--organization", str(info.organization_ids[0]),
+        "create-token", "--role", "partner", "--organization", info.organization_ids[0],
         "--email", "bench.partner@example.org"], url).splitlines()[-1]
     secretariat = harness.run_cli("registry", ["create-token", "--role", "secretariat"],
                                   url).splitlines()[-1]
-    return info, partner, secretariat
+    return partner, secretariat
+
+
+def loaded_note(info: harness.LoadedData, seconds: float) -> str:
+    """How the data came: cloned from a template (loaded earlier) or loaded now."""
+    if info.from_template:
+        return (f"  {info.count:,} initiatives ready in {seconds:.1f} s (clone of "
+                f"{info.from_template}, which datagen loaded in {info.seconds:.1f} s)")
+    return f"  loaded {info.count:,} initiatives in {info.seconds:.1f} s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     duration = args.duration or (2.0 if args.smoke else 5.0)
     started = time.perf_counter()
     say(f"bench_http: {args.size:,} initiatives, {rounds} round(s) of {duration:g} s per side")
-    with harness.fresh_database("http") as url:
-        info, partner, secretariat = prepare(url, args.size)
+    t0 = time.perf_counter()
+    with harness.registry_data("http", args.size) as (url, info):
+        say(loaded_note(info, time.perf_counter() - t0))
+        partner, secretariat = tokens(url, info)
         with harness.serve_service("registry", url) as product, \
                 harness.serve_reference(url) as reference:
             suite = Suite(url, args.size, product, reference, rounds=rounds, duration=duration)
@@ -276,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.with_million:
         t0 = time.perf_counter()
         say(f"bench_http: {MILLION:,} initiatives (list only)")
-        with harness.fresh_database("http1m") as url:
-            info, _partner, _secretariat = prepare(url, MILLION)
+        with harness.registry_data("http", MILLION) as (url, info):
+            say(loaded_note(info, time.perf_counter() - t0))
             with harness.serve_service("registry", url) as product, \
                     harness.serve_reference(url) as reference:
                 suite = Suite(url, MILLION, product, reference, rounds=rounds,

@@ -218,6 +218,135 @@ def migrate(service: str, database_url_: str) -> None:
     run_cli(service, ["db", "upgrade"], database_url_)
 
 
+# What the loaded registry data depends on: a template is reused only while these are unchanged.
+_DATA_INPUTS = ("bench/datagen.py", "migrations/registry/versions/*.py",
+                "migrations/registry/env.py", "services/registry/initiatives/search.py",
+                "shared/reference/__init__.py", "shared/reference/data/*")
+
+
+def _data_key(n: int, seed: int) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(f"{n}:{seed}".encode())
+    for pattern in _DATA_INPUTS:
+        for path in sorted(ROOT.glob(pattern)):
+            if path.is_file():
+                digest.update(path.relative_to(ROOT).as_posix().encode())
+                digest.update(path.read_bytes())
+    full_file = ROOT.parent / "shared" / "data" / "ocean-commitments" / "ocean_commitments.jsonl"
+    digest.update(b"full" if full_file.is_file() else b"sample")
+    return digest.hexdigest()[:12]
+
+
+@dataclass
+class LoadedData:
+    """What a registry database was loaded with (``bench/datagen.py``'s ``LoadInfo``, as
+    strings): samples of ids, the load's seconds, and whether it came from a template."""
+
+    initiative_ids: list[str]
+    public_ids: list[str]
+    organization_ids: list[str]
+    seconds: float
+    count: int
+    from_template: str | None = None
+
+
+@contextlib.contextmanager
+def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL
+                  ) -> Iterator[tuple[str, LoadedData]]:
+    """A fresh registry database with ``n`` published initiatives from ``bench/datagen.py``
+    (migrated by ``registry db upgrade`` first); yields ``(url, loaded)`` and drops it after.
+
+    The first run loads a template database ``bench_tpl_<n>_<key>`` (``key``: a hash of
+    datagen, the registry migrations and the reference data, so a change reloads); later runs
+    clone it with ``CREATE DATABASE … TEMPLATE`` (seconds, where 1,000,000 rows take minutes to
+    generate). Older templates of the same size are dropped. ``BENCH_NO_TEMPLATE=1`` loads
+    straight into the run's database instead.
+    """
+    import psycopg
+
+    dsn = _psycopg_dsn(admin_url)
+    if os.environ.get("BENCH_NO_TEMPLATE", "") in ("1", "true", "yes"):
+        with fresh_database(label, admin_url=admin_url) as url:
+            yield url, _load(url, n, seed)
+        return
+    template = f"bench_tpl_{n}_{_data_key(n, seed)}"
+    loaded = _template_info(dsn, template)
+    if loaded is None:
+        loaded = _make_template(dsn, template, n, seed, admin_url)
+    name = f"bench_{label}_{uuid.uuid4().hex[:8]}".lower()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    loaded.from_template = template
+    try:
+        yield database_url(name, admin_url=admin_url), loaded
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _load(url: str, n: int, seed: int) -> LoadedData:
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    from datagen import load_registry
+
+    migrate("registry", url)
+    info = load_registry(url, n, seed=seed)
+    return LoadedData([str(i) for i in info.initiative_ids], [str(p) for p in info.public_ids],
+                      [str(o) for o in info.organization_ids], round(info.seconds, 1), n)
+
+
+def _template_info(dsn: str, template: str) -> LoadedData | None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                           "WHERE datname = %s", (template,)).fetchone()
+    if not row or not row[0]:
+        return None
+    try:
+        return LoadedData(**json.loads(row[0]))
+    except (ValueError, TypeError):
+        return None
+
+
+def _make_template(dsn: str, template: str, n: int, seed: int, admin_url: str) -> LoadedData:
+    import psycopg
+
+    loading = f"{template}_loading_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{loading}"')
+    try:
+        loaded = _load(database_url(loading, admin_url=admin_url), n, seed)
+        say(f"  loaded {n:,} initiatives into template {template} in {loaded.seconds:.1f} s")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'COMMENT ON DATABASE "{loading}" IS '
+                         + _sql_literal(json.dumps(loaded.__dict__)))
+            stale = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s "
+                "AND datname NOT LIKE %s",
+                (f"bench\\_tpl\\_{n}\\_%", template, "%\\_loading\\_%")).fetchall()]
+            for old in stale:
+                conn.execute(f'ALTER DATABASE "{old}" IS_TEMPLATE false')
+                conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+            try:
+                conn.execute(f'ALTER DATABASE "{loading}" RENAME TO "{template}"')
+            except psycopg.errors.DuplicateDatabase:  # a concurrent run made it first
+                pass
+            else:
+                loading = ""
+                conn.execute(f'ALTER DATABASE "{template}" IS_TEMPLATE true')
+    finally:
+        if loading:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{loading}" WITH (FORCE)')
+    return _template_info(dsn, template) or loaded
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 # -- servers -------------------------------------------------------------------------------------
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
