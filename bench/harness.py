@@ -27,6 +27,7 @@ Python generator (locust) would take most of a core from the server it measures.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import inspect
 import json
@@ -61,6 +62,28 @@ ROW_KEYS = ("name", "unit", "product", "reference", "ratio", "goal", "met", "dat
             "backend", "notes", "cpu_ms_per_req_service", "cpu_ms_per_req_postgres")
 BACKENDS = ("postgresql", "sqlite", "kafka", "in-process")
 ROW_PREFIX = "BENCH_ROW "
+
+#: Temporary files and folders of this run (server logs, wrk scripts, VAR_DIRs), removed at
+#: exit unless BENCH_KEEP_FILES=1 (to read a server's log after a run).
+_TEMP_PATHS: list[Path] = []
+
+
+@atexit.register
+def _remove_temp_paths() -> None:
+    if os.environ.get("BENCH_KEEP_FILES", "") in ("1", "true", "yes"):
+        return
+    for path in _TEMP_PATHS:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _temp_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    _TEMP_PATHS.append(path)
+    return path
+
 
 _GOAL = re.compile(r"^\s*(>=|<=)\s*([0-9]*\.?[0-9]+)\s*(x|\S.*)?$")
 
@@ -195,7 +218,7 @@ def service_env(service: str, database_url_: str, **extra: str) -> dict[str, str
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "DATABASE_URL", "REGISTRY_", "NOTIFIER_", "REPORTING_"))}
     env.update({f"{service.upper()}_DATABASE_URL": database_url_, "RUN_WORKERS": "0",
-                "VAR_DIR": env.get("VAR_DIR") or tempfile.mkdtemp(prefix="bench-var-")})
+                "VAR_DIR": env.get("VAR_DIR") or str(_temp_dir("bench-var-"))})
     env.update(extra)
     return env
 
@@ -283,6 +306,16 @@ def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMI
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def template_ready(n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL) -> bool:
+    """Whether :func:`registry_data` would clone ``n`` initiatives from a current template
+    (instead of loading them now); ``False`` when PostgreSQL is unreachable."""
+    try:
+        return _template_info(_psycopg_dsn(admin_url), f"bench_tpl_{n}_{_data_key(n, seed)}"
+                              ) is not None
+    except Exception:  # a question, not a failure
+        return False
 
 
 def _load(url: str, n: int, seed: int) -> LoadedData:
@@ -394,7 +427,7 @@ def serve(name: str, argv: Sequence[str], *, port: int, env: dict[str, str] | No
 
     Raises ``RuntimeError`` with the server's log when it exits or is not ready in time.
     """
-    log = Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
+    log = _temp_dir(f"bench-{name}-") / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(list(argv), env=env, stdout=out, stderr=subprocess.STDOUT,
                                    cwd=ROOT, start_new_session=True)
@@ -605,7 +638,7 @@ def requests_script(requests: Iterable[HttpRequest], *, once: bool = False,
     spread over the ``threads`` wrk threads, then stops); with ``capture`` it records the
     ``id`` of each 2xx JSON response. ``headers`` are added to every request (the
     ``Content-Type: application/json`` of bodies is added automatically)."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
+    folder = _temp_dir("bench-wrk-")
     lines_file = folder / "requests.tsv"
     count = 0
     with lines_file.open("w", encoding="utf-8") as f:
@@ -652,6 +685,8 @@ class WrkResult:
     errors: dict[str, int]
     params: str
     output: str = field(repr=False, default="")
+    #: No request completed within the run: the latencies are the run's length, a lower bound.
+    latency_is_lower_bound: bool = False
 
 
 def wrk(url: str, duration: float, threads: int = 2, connections: int = 16,
@@ -661,8 +696,9 @@ def wrk(url: str, duration: float, threads: int = 2, connections: int = 16,
 
     ``lua_script``: a :class:`WrkScript` (:func:`requests_script`) or Lua source (which must
     not define ``done``); ``headers`` go to ``-H``. Requests slower than ``timeout`` seconds
-    count as timeouts; both are rounded up to whole seconds (wrk's unit).
-    Raises ``RuntimeError`` when wrk fails or no request completed.
+    count as timeouts; both are rounded up to whole seconds (wrk's unit). When no request
+    completed, ``req_s`` is 0 and the latencies are the run's length (a lower bound).
+    Raises ``RuntimeError`` when wrk fails.
     """
     exe = shutil.which("wrk")
     if exe is None:
@@ -694,10 +730,13 @@ def wrk(url: str, duration: float, threads: int = 2, connections: int = 16,
     seconds = data["duration_us"] / 1e6
     if data["active_us"] > 0:  # a ONCE script: the requests may have been used up early
         seconds = min(seconds, data["active_us"] / 1e6)
-    if data["requests"] == 0:
-        raise RuntimeError(f"wrk completed no request against {url}: {out[-2000:]}")
     params = (f"wrk -t{threads} -c{connections} -d{seconds_}s"
               + (f" ({lua_script.description})" if isinstance(lua_script, WrkScript) else ""))
+    if data["requests"] == 0:  # every request took longer than the run: latency >= the run
+        floor = data["duration_us"] / 1000
+        return WrkResult(requests=0, ok_requests=0, duration_s=seconds, req_s=0.0,
+                         p50_ms=floor, p95_ms=floor, p99_ms=floor, errors=errors,
+                         params=params, output=out, latency_is_lower_bound=True)
     return WrkResult(requests=data["requests"], ok_requests=ok, duration_s=seconds,
                      req_s=ok / seconds if seconds else 0.0,
                      p50_ms=data["p50_us"] / 1000, p95_ms=data["p95_us"] / 1000,
@@ -855,8 +894,9 @@ class Measured:
         return sum(v for r in self.rounds for k, v in r.errors.items() if k != "status")
 
     def summary(self) -> str:
-        """``1234 req/s p50/p95/p99 1.2/3.4/5.6 ms``."""
-        return (f"{self.req_s:,.0f} req/s p50/p95/p99 {self.latency('p50_ms'):.1f}/"
+        """``1234 req/s p50/p95/p99 1.2/3.4/5.6 ms`` (``>=`` when a round completed nothing)."""
+        floor = ">=" if any(r.latency_is_lower_bound for r in self.rounds) else ""
+        return (f"{self.req_s:,.1f} req/s p50/p95/p99 {floor}{self.latency('p50_ms'):.1f}/"
                 f"{self.latency('p95_ms'):.1f}/{self.latency('p99_ms'):.1f} ms")
 
 
