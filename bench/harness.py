@@ -318,6 +318,19 @@ def template_ready(n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL) -> b
         return False
 
 
+def drop_templates(*, admin_url: str = PG_ADMIN_URL) -> list[str]:
+    """Drop every ``bench_tpl_*`` template database (the next run loads again); their names."""
+    import psycopg
+
+    with psycopg.connect(_psycopg_dsn(admin_url), autocommit=True) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_tpl\\_%'").fetchall()]
+        for name in names:
+            conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
+
+
 def _load(url: str, n: int, seed: int) -> LoadedData:
     if str(BENCH_DIR) not in sys.path:
         sys.path.insert(0, str(BENCH_DIR))

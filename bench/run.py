@@ -179,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="bench_http's list at 1,000,000 initiatives: auto (default) = "
                              "only when its template database is loaded already (loading "
                              "takes ~20 min on 2 cores); yes = load it if needed")
+    parser.add_argument("--drop-templates", action="store_true",
+                        help="drop the template databases of loaded data (bench_tpl_*) and exit")
     args = parser.parse_args(argv)
+    if args.drop_templates:
+        harness.say(f"dropped: {', '.join(harness.drop_templates()) or 'none'}")
+        return 0
     results_dir = args.results_dir or (Path(tempfile.mkdtemp(prefix="bench-smoke-"))
                                        if args.smoke else RESULTS_DIR)
     scripts = discover(args.only)
