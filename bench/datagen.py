@@ -118,13 +118,15 @@ class _Model:
     sentences: list[str]
     description_sentences: list[list[str]]
     deliverable_texts: list[str]
+    lead_names: list[str]
     zh_words: _Weighted
 
 
 @cache
 def _model() -> _Model:
     path = FULL_FILE if FULL_FILE.exists() else SAMPLE_FILE
-    records = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    with path.open(encoding="utf-8") as fh:
+        records = [json.loads(line) for line in fh if line.strip()]
     resource_codes = {label: code for code, label in reference.RESOURCE_TYPES.items()}
     goal_lists, target_lists, country_lists = [], [], []
     title_words: Counter = Counter()
@@ -165,6 +167,8 @@ def _model() -> _Model:
         groups=_Weighted(groups), title_words=_Weighted(title_words),
         sentences=sentences or ["Protect the ocean."],
         description_sentences=description_sentences or [["Protect the ocean."]],
+        lead_names=sorted({(r.get("lead_entity") or "").strip()[:200] for r in records}
+                          - {""}) or ["Ocean Alliance"],
         deliverable_texts=deliverables or
         ["Report on progress."], zh_words=_Weighted(_ZH_WORDS))
 
@@ -186,12 +190,9 @@ def _description(m: _Model, rng: random.Random) -> str:
 
 
 def organization_name(i: int, rng: random.Random) -> str:
-    """A unique synthetic organisation name (``i`` makes it unique)."""
-    m = _model()
-    words = " ".join(w.strip(",.:;()") for w in m.title_words.draw(rng, 2))
-    kind = rng.choice(["Foundation", "Institute", "Ministry", "Alliance", "Network", "Trust",
-                       "Association", "Council", "Company", "University"])
-    return f"{words.title()} {kind} {i}"
+    """A unique synthetic organisation name: a real lead entity's name and a number (so words
+    like "coral" occur in names as often as in the file's lead entities)."""
+    return f"{rng.choice(_model().lead_names)} {i}"
 
 
 def generate_organizations(count: int, *, seed: int = 1) -> list[dict[str, Any]]:
@@ -408,12 +409,18 @@ def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started) -> N
                         "ON CONFLICT (year) DO UPDATE SET last_number = GREATEST("
                         "public_id_counters.last_number, EXCLUDED.last_number)",
                         (_offset_for(seed) + n,))
+            loaded = time.perf_counter()
             cur.execute("SET maintenance_work_mem = '256MB'")
             for _name, definition in indexes:
                 cur.execute(definition)
+            indexed = time.perf_counter()
         conn.commit()
         conn.autocommit = True
-        conn.execute("ANALYZE")
+        for table in _TABLES:
+            conn.execute(f"ANALYZE {table}")
+        if progress:
+            print(f"  rows {loaded - started:.1f} s, indexes {indexed - loaded:.1f} s, "
+                  f"analyse {time.perf_counter() - indexed:.1f} s", file=sys.stderr)
 
 
 def _copy(cur, table: str, rows: list[tuple]) -> None:

@@ -76,7 +76,7 @@ def make_engine(url: str, **kwargs) -> Engine:
     SAVEPOINTs, and deferred transactions that read then write fail at once under concurrent
     writers (the web app, the outbox relay and an import share the file), whereas an immediate
     one waits for the lock (SQLAlchemy docs, "Serializable isolation / Savepoints /
-    Transactional DDL" for pysqlite).
+    Transactional DDL" for pysqlite). PostgreSQL connections run with ``jit = off``.
     """
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
@@ -98,6 +98,15 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        # JIT compiles plans for queries the planner thinks costly; for the services' short
+        # queries that compilation (tens to hundreds of ms) is pure loss (issue 6: 186 ms of
+        # a search request)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        options = connect_args.get("options", "")
+        if "jit" not in options:
+            connect_args["options"] = f"{options} -c jit=off".strip()
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

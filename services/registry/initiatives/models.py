@@ -239,6 +239,10 @@ class InitiativeActivity(Base):
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
+    # set when written, so the unit of work inserts the initiative first (one flush); never
+    # loaded from here
+    initiative: Mapped[Initiative] = relationship(lazy="raise")
+
 
 class PublicIdCounter(Base):
     """Last public-id number handed out per year (``PR-<year>-<number:05d>``)."""

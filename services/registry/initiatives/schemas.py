@@ -242,9 +242,18 @@ class InitiativeDetailSchema(InitiativePublicSchema):
 
 
 class InitiativePageSchema(Schema):
-    """A page of initiatives: ``items``, ``page``, ``per_page``, ``total``."""
+    """A page of initiatives: ``items``, ``page``, ``per_page``, ``total`` and
+    ``total_is_estimate``.
+
+    ``total`` is the exact number of matches up to 1,000; past that (PostgreSQL) it is the
+    query planner's estimate and ``total_is_estimate`` is true: counting every match of a
+    common filter at 100,000+ records would cost more than the page.
+    """
 
     items = fields.List(fields.Nested(InitiativeSummarySchema))
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "Matches: exact, or an estimate past "
+                                                    "1,000 when total_is_estimate is true."})
+    total_is_estimate = fields.Boolean(metadata={
+        "description": "True when total is the planner's estimate (more than 1,000 matches)."})

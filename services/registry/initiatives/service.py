@@ -11,22 +11,37 @@ actions allowed in it), :class:`~shared.problems.ValidationError` (422, per fiel
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import (
+    Select,
+    any_,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    union,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.auth.service import Principal
-from registry.initiatives import policy
+from registry.initiatives import policy, search
 from registry.initiatives.models import (
     Deliverable,
     Initiative,
     InitiativeActivity,
     InitiativeCountry,
+    InitiativeCoveredRegion,
     InitiativeGoal,
     InitiativePartner,
     InitiativeRegion,
@@ -38,7 +53,7 @@ from registry.organizations.models import Organization
 from registry.organizations.service import organization_ref
 from registry.outbox.models import OutboxEvent
 from shared import reference
-from shared.db import utcnow
+from shared.db import new_uuid, utcnow
 from shared.events import types as ev
 from shared.outbox import record_event
 from shared.problems import (
@@ -155,8 +170,10 @@ def _check_organizations(db_session: Session, data: dict[str, Any]) -> None:
         wanted.setdefault(partner["organization_id"], f"partners.{i}.organization_id")
     if not wanted:
         return
-    found = set(db_session.scalars(select(Organization.id).where(
-        Organization.id.in_(list(wanted)))))
+    # whole rows: they land in the identity map, so the session.get() calls below and the
+    # event snapshot need no further statement
+    found = {o.id for o in db_session.scalars(select(Organization).where(
+        Organization.id.in_(list(wanted))))}
     errors = [{"field": name, "message": f"No organisation with id {oid}."}
               for oid, name in wanted.items() if oid not in found]
     if errors:
@@ -207,6 +224,12 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
             data["countries"])]
     if data.get("regions") is not None:
         initiative.regions = [InitiativeRegion(region=r) for r in dict.fromkeys(data["regions"])]
+    if data.get("countries") is not None or data.get("regions") is not None:
+        covered = reference.region_codes_for(initiative.country_codes, initiative.region_codes)
+        initiative.covered_regions = [InitiativeCoveredRegion(region=r) for r in sorted(covered)]
+    if "title" in data or "description" in data:
+        initiative.search_document = search.search_document(initiative.title,
+                                                            initiative.description)
     if data.get("deliverables") is not None:
         initiative.deliverables = [
             Deliverable(description=d["description"].strip(), due_date=d.get("due_date"),
@@ -219,11 +242,12 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
 
 def _record(db_session: Session, initiative: Initiative, principal: Principal, action: str,
             from_status: str | None, comment: str | None = None,
-            changes: dict[str, Any] | None = None) -> None:
-    """Timeline entry + outbox event for a change (same transaction)."""
-    db_session.flush()
+            changes: dict[str, Any] | None = None,
+            view: InitiativeView | None = None) -> None:
+    """Timeline entry + outbox event for a change (same transaction; flushed with the change,
+    in one unit of work, at commit)."""
     db_session.add(InitiativeActivity(
-        initiative_id=initiative.id, action=action, from_status=from_status,
+        initiative=initiative, initiative_id=initiative.id, action=action, from_status=from_status,
         to_status=initiative.status, comment=comment, actor_role=principal.role,
         actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
         actor_email=principal.email, changes=changes or None))
@@ -231,7 +255,8 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
                  subject=str(initiative.id), data={
                      "action": action, "from_status": from_status,
                      "to_status": initiative.status, "comment": comment,
-                     "actor": principal.as_event_actor(), "initiative": snapshot(initiative)})
+                     "actor": principal.as_event_actor(),
+                     "initiative": snapshot(view if view is not None else initiative)})
 
 
 def create_initiative(*, db_session: Session, principal: Principal,
@@ -245,22 +270,28 @@ def create_initiative(*, db_session: Session, principal: Principal,
             raise Unauthenticated("Sign in (Authorization: Bearer <token>) to register an "
                                   "initiative.")
         raise NotAllowed(f"A {principal.role} may not create initiatives.")
-    initiative = Initiative(status="draft", version=1, title=data["title"].strip(),
-                            owner_token_id=principal.token_id,
+    now = utcnow()
+    initiative = Initiative(id=new_uuid(), status="draft", version=1,
+                            title=data["title"].strip(), owner_token_id=principal.token_id,
                             owner_organization_id=principal.organization_id,
-                            partners=[], targets=[], goals=[], countries=[], regions=[],
-                            deliverables=[], resources=[])
+                            created_at=now, updated_at=now, search_document=None,
+                            lead_organization=None, partners=[], targets=[], goals=[],
+                            countries=[], regions=[], covered_regions=[], deliverables=[],
+                            resources=[])
     db_session.add(initiative)
     _apply_content(db_session, initiative, data)
-    db_session.flush()
     _record(db_session, initiative, principal, "create", None,
             changes=_diff({}, _content(initiative)))
     return initiative
 
 
 def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUID,
-              action: str) -> Initiative:
-    initiative = db_session.get(Initiative, initiative_id)
+              action: str, *, as_view: bool = False) -> Any:
+    """The initiative (``as_view``: an :class:`InitiativeView`, one statement) if ``principal``
+    may take ``action`` on it; else NotFound / Unauthenticated / NotAllowed /
+    InvalidTransition."""
+    initiative = (_load_view(db_session, initiative_id=initiative_id) if as_view
+                  else db_session.get(Initiative, initiative_id))
     if initiative is None or not policy.can_view(principal, initiative):
         raise NotFound(f"No initiative with id {initiative_id}.")
     if not policy.can(principal, action, initiative):
@@ -298,8 +329,8 @@ def submission_errors(initiative: Initiative) -> list[dict[str, str]]:
     present = {
         "description": bool(initiative.description and initiative.description.strip()),
         "lead_organization_id": initiative.lead_organization_id is not None,
-        "sdg_targets": bool(initiative.targets or initiative.goals),
-        "countries": bool(initiative.countries or initiative.regions),
+        "sdg_targets": bool(initiative.target_codes or initiative.goal_codes),
+        "countries": bool(initiative.country_codes or initiative.region_codes),
         "start_date": initiative.start_date is not None,
         "end_date": initiative.end_date is not None,
         "deliverables": bool(initiative.deliverables),
@@ -332,24 +363,27 @@ def _next_public_id(db_session: Session, year: int) -> str:
 
 
 def transition(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
-               action: str, comment: str | None = None) -> Initiative:
+               action: str, comment: str | None = None) -> InitiativeView:
     """Take a workflow ``action`` (``submit``, ``approve``, ``request_changes``, ``reject``).
 
     Submitting checks the SMART requirements (422 listing each missing field). Approving
     publishes the initiative and gives it its public id ``PR-<year>-<nnnnn>`` (year of
     publication, numbered from 1 each year). Emits the matching ``initiative.*.v1`` event.
+    Returns the initiative as an :class:`InitiativeView` (read in one statement; the response
+    needs no re-read).
     """
     rule = policy.TRANSITIONS.get(action)
     if rule is None:
         raise NotFound(f"Unknown action {action!r}.")
-    initiative = _load_for(db_session, principal, initiative_id, action)
+    view = _load_for(db_session, principal, initiative_id, action, as_view=True)
+    initiative = view.entity
     comment = comment.strip() if comment else None
     if rule.comment_required and not comment:
         raise ValidationError("A comment is required.", errors=[{
             "field": "comment",
             "message": f"Say why, so the partner can act on it ({action.replace('_', ' ')})."}])
     if action == "submit":
-        errors = submission_errors(initiative)
+        errors = submission_errors(view)
         if errors:
             raise ValidationError("The initiative is not complete enough to submit.",
                                   errors=errors)
@@ -364,27 +398,32 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
         initiative.published_at = now
         if initiative.public_id is None:
             initiative.public_id = _next_public_id(db_session, now.year)
-    _record(db_session, initiative, principal, action, from_status, comment=comment)
-    return initiative
+    _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
+    return view
 
 
 def register_imported_initiative(*, db_session: Session, principal: Principal,
                                  data: dict[str, Any], source: str, source_ref: str,
-                                 source_url: str | None = None) -> Initiative:
+                                 source_url: str | None = None,
+                                 public_id: str | None = None) -> Initiative:
     """Register an already-published record from another registry (system or secretariat).
 
     ``data`` has the ``InitiativeInputSchema`` fields (validated by the caller). The record is
-    published at once with a new public id; emits ``initiative.imported.v1`` (which notifies
+    published at once with a new public id (or ``public_id``, one the caller reserved with
+    :func:`reserve_public_ids`); emits ``initiative.imported.v1`` (which notifies
     nobody). Raises :class:`NotAllowed` for other principals.
     """
     if principal.role not in ("system", "secretariat"):
         raise NotAllowed("Only the secretariat may import initiatives.")
     now = utcnow()
-    initiative = Initiative(status="published", version=1, title=data["title"].strip(),
-                            source=source, source_ref=source_ref, source_url=source_url,
-                            partners=[], targets=[], goals=[], countries=[], regions=[],
-                            deliverables=[], resources=[], published_at=now,
-                            public_id=_next_public_id(db_session, now.year))
+    initiative = Initiative(id=new_uuid(), status="published", version=1,
+                            title=data["title"].strip(), source=source, source_ref=source_ref,
+                            source_url=source_url, created_at=now, updated_at=now,
+                            search_document=None, lead_organization=None, partners=[],
+                            targets=[], goals=[], countries=[], regions=[],
+                            covered_regions=[], deliverables=[], resources=[],
+                            published_at=now,
+                            public_id=public_id or _next_public_id(db_session, now.year))
     db_session.add(initiative)
     _apply_content(db_session, initiative, data)
     _record(db_session, initiative, principal, "import", None)
@@ -392,15 +431,222 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
 
 
 # -- reading ---------------------------------------------------------------------------------
+#: Up to this many matches ``total`` is an exact count; past it, PostgreSQL's estimate
+#: (``total_is_estimate``). Counting every match of a common filter at 100,000+ records costs
+#: more than the page itself.
+EXACT_COUNT_LIMIT = 1000
+#: Shortest ``q`` also searched in lead entity names: a trigram index serves 3 characters
+#: and more; shorter ones would scan every organisation (full text still finds "海洋").
+MIN_NAME_SEARCH = 3
+
+
+@dataclass(frozen=True)
+class OrganizationView:
+    """An organisation as read with an initiative (the fields ``OrganizationSchema`` shows)."""
+
+    id: uuid.UUID
+    name: str
+    acronym: str | None
+    stakeholder_group: str
+    country: str | None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PartnerView:
+    """A partner as read: the organisation and its role."""
+
+    organization: OrganizationView
+    role: str
+
+
+@dataclass(frozen=True)
+class DeliverableView:
+    """A deliverable as read."""
+
+    description: str
+    due_date: date | None
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """A resource as read (``amount_usd`` with 2 decimals)."""
+
+    type: str
+    details: str | None
+    amount_usd: Decimal | None
+
+
+class InitiativeView:
+    """An initiative read in ONE statement: the row (``entity``, its scalar attributes are
+    readable here) plus its lead organisation, partners, codes, deliverables and resources.
+
+    ``snapshot()``, ``submission_errors()``, the policy and the output schemas accept it in
+    place of the ORM object; nothing on it loads lazily.
+    """
+
+    def __init__(self, entity: Initiative, lead_organization: OrganizationView | None,
+                 children: dict[str, list[Any]]):
+        self.entity = entity
+        self.lead_organization = lead_organization
+        self.partners: list[PartnerView] = children["partners"]
+        self.goal_codes: list[int] = children["goals"]
+        self.target_codes: list[str] = _target_order(children["targets"])
+        self.country_codes: list[str] = children["countries"]
+        self.region_codes: list[str] = children["regions"]
+        self.deliverables: list[DeliverableView] = children["deliverables"]
+        self.resources: list[ResourceView] = children["resources"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.entity, name)
+
+
+@dataclass
+class InitiativeSummary:
+    """An initiative in a list: what ``InitiativeSummarySchema`` shows, nothing more."""
+
+    id: uuid.UUID
+    public_id: str | None
+    status: str
+    title: str
+    lead_organization: OrganizationView | None
+    goal_codes: list[int]
+    target_codes: list[str]
+    country_codes: list[str]
+    region_codes: list[str]
+    start_date: date | None
+    end_date: date | None
+    published_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def countries(self) -> list[str]:
+        """Alias of ``country_codes`` (templates test it for emptiness)."""
+        return self.country_codes
+
+
+@dataclass
+class InitiativePage:
+    """A page of summaries; ``total`` is exact unless ``total_is_estimate``."""
+
+    items: list[InitiativeSummary]
+    total: int
+    total_is_estimate: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _target_order(codes: list[str]) -> list[str]:
+    order = _target_positions()
+    return sorted(codes, key=lambda c: order.get(c, 10**6))
+
+
+_TARGET_POSITIONS: dict[str, int] = {}
+
+
+def _target_positions() -> dict[str, int]:
+    if not _TARGET_POSITIONS:
+        _TARGET_POSITIONS.update({code: i for i, code in enumerate(reference.targets())})
+    return _TARGET_POSITIONS
+
+
+#: Child collections read as JSON arrays by correlated sub-queries:
+#: name -> (FROM clause, foreign key, ORDER BY, [(key, SQL expression)]).
+_CHILDREN: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
+    "partners": ("initiative_partners cp JOIN organizations co ON co.id = cp.organization_id",
+                 "cp.initiative_id", "cp.position",
+                 [("role", "cp.role"), ("id", "co.id"), ("name", "co.name"),
+                  ("acronym", "co.acronym"), ("stakeholder_group", "co.stakeholder_group"),
+                  ("country", "co.country"), ("created_at", "co.created_at")]),
+    "goals": ("initiative_goals cg", "cg.initiative_id", "cg.goal", [("v", "cg.goal")]),
+    "targets": ("initiative_targets ct", "ct.initiative_id", "ct.target_code",
+                [("v", "ct.target_code")]),
+    "countries": ("initiative_countries cc", "cc.initiative_id", "cc.country",
+                  [("v", "cc.country")]),
+    "regions": ("initiative_regions cr", "cr.initiative_id", "cr.region", [("v", "cr.region")]),
+    "deliverables": ("deliverables cd", "cd.initiative_id", "cd.position",
+                     [("description", "cd.description"), ("due_date", "cd.due_date")]),
+    "resources": ("resources cs", "cs.initiative_id", "cs.position",
+                  [("type", "cs.type"), ("details", "cs.details"),
+                   ("amount_usd", "CAST(cs.amount_usd AS TEXT)")]),
+}
+_CODES = ("goals", "targets", "countries", "regions")
+
+
+def _children_column(dialect: str, name: str, outer_id: str):
+    """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON."""
+    from_, fk, order, columns = _CHILDREN[name]
+    inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "
+             f"WHERE {fk} = {outer_id} ORDER BY {order}")
+    if dialect == "postgresql":
+        value = "t.v" if name in _CODES else "t"
+        sql = f"(SELECT coalesce(json_agg({value}), '[]') FROM ({inner}) t)"
+    else:
+        value = "t.v" if name in _CODES else (
+            "json_object(" + ", ".join(f"'{key}', t.{key}" for key, _ in columns) + ")")
+        sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"
+    return literal_column(sql).label(f"children_{name}")
+
+
+def _aware(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _parse_children(name: str, raw: Any) -> list[Any]:
+    rows = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    if name in _CODES:
+        return [int(v) for v in rows] if name == "goals" else rows
+    if name == "partners":
+        return [PartnerView(OrganizationView(uuid.UUID(str(r["id"])), r["name"], r["acronym"],
+                                             r["stakeholder_group"], r["country"],
+                                             _aware(r["created_at"])), r["role"])
+                for r in rows]
+    if name == "deliverables":
+        return [DeliverableView(r["description"], date.fromisoformat(r["due_date"][:10])
+                                if r["due_date"] else None) for r in rows]
+    return [ResourceView(r["type"], r["details"], Decimal(r["amount_usd"]).quantize(
+        Decimal("0.01")) if r["amount_usd"] is not None else None) for r in rows]
+
+
+_ORG_COLUMNS = (Organization.id, Organization.name, Organization.acronym,
+                Organization.stakeholder_group, Organization.country, Organization.created_at)
+
+
+def _organization_view(row: Any, prefix: str = "org_") -> OrganizationView | None:
+    oid = getattr(row, f"{prefix}id")
+    if oid is None:
+        return None
+    return OrganizationView(oid, getattr(row, f"{prefix}name"), getattr(row, f"{prefix}acronym"),
+                            getattr(row, f"{prefix}stakeholder_group"),
+                            getattr(row, f"{prefix}country"),
+                            getattr(row, f"{prefix}created_at"))
+
+
+def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
+               public_id: str | None = None) -> InitiativeView | None:
+    """The initiative with everything its detail shows, in one statement; None if absent."""
+    dialect = db_session.get_bind().dialect.name
+    query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
+                    *(_children_column(dialect, name, "initiatives.id") for name in _CHILDREN))
+             .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
+    query = query.where(Initiative.public_id == public_id if public_id is not None
+                        else Initiative.id == initiative_id)
+    row = db_session.execute(query).first()
+    if row is None:
+        return None
+    children = {name: _parse_children(name, getattr(row, f"children_{name}"))
+                for name in _CHILDREN}
+    return InitiativeView(row[0], _organization_view(row), children)
+
+
 def get_initiative(*, db_session: Session, principal: Principal,
                    initiative_id: uuid.UUID | None = None,
-                   public_id: str | None = None) -> Initiative:
-    """One initiative by id or public id; :class:`NotFound` when absent or not visible."""
-    if public_id is not None:
-        initiative = db_session.scalar(select(Initiative).where(
-            Initiative.public_id == public_id))
-    else:
-        initiative = db_session.get(Initiative, initiative_id)
+                   public_id: str | None = None) -> InitiativeView:
+    """One initiative by id or public id, as an :class:`InitiativeView` (one statement);
+    :class:`NotFound` when absent or not visible."""
+    initiative = _load_view(db_session, initiative_id=initiative_id, public_id=public_id)
     if initiative is None or not policy.can_view(principal, initiative):
         raise NotFound(f"No initiative {public_id or initiative_id}.")
     return initiative
@@ -418,10 +664,46 @@ def can_see_private(principal: Principal, initiative: Initiative) -> bool:
     return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
 
 
+def _search_conditions(dialect: str, q: str) -> list[Any]:
+    """The branches of a search for ``q``, each a condition one index serves: the public id,
+    the source reference, the lead organisation's name (``ILIKE``, trigram index on
+    PostgreSQL; wildcards escaped), full text (GIN / FTS5). Callers run them as separate
+    queries and UNION the results, never one OR across them (which no index can serve)."""
+    term = q.strip()
+    if not term:
+        return []
+    conditions: list[Any] = [Initiative.public_id == term.upper(),
+                             Initiative.source_ref == term]
+    if len(term) >= MIN_NAME_SEARCH:
+        organizations = select(Organization.id).where(Organization.name.icontains(
+            term, autoescape=True))
+        if dialect == "postgresql":
+            # = ANY(ARRAY(sub-query)): the organisations first (trigram index), then their
+            # initiatives by ix_initiatives_lead_organization_id; as IN (...) the planner
+            # may walk the ordering index instead, probing every row
+            conditions.append(Initiative.lead_organization_id == any_(func.array(
+                organizations.scalar_subquery())))
+        else:
+            conditions.append(Initiative.lead_organization_id.in_(organizations))
+    if dialect == "postgresql":
+        tsquery = search.pg_tsquery(term)
+        if tsquery:
+            conditions.append(Initiative.search_document.op("@@")(
+                cast(literal(tsquery), TSQUERY)))
+    else:
+        match = search.fts5_query(term)
+        if match:
+            fts = text("SELECT rowid FROM initiatives_fts WHERE initiatives_fts MATCH "
+                       ":fts_match").bindparams(fts_match=match).columns(column("rowid"))
+            conditions.append(literal_column("initiatives.rowid").in_(fts))
+    return conditions
+
+
 def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
-              country: str | None, region: str | None, status: str | None,
-              q: str | None) -> Select:
-    query = select(Initiative).where(policy.visible_filter(principal))
+              country: str | None, region: str | None, status: str | None) -> Select:
+    """The visible initiatives after the structured filters (ids and ordering columns)."""
+    query = select(Initiative.id, Initiative.published_at, Initiative.updated_at).where(
+        policy.visible_filter(principal))
     if sdg is not None:
         query = query.where(Initiative.goals.any(InitiativeGoal.goal == sdg))
     if target:
@@ -429,37 +711,129 @@ def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
     if country:
         query = query.where(Initiative.countries.any(InitiativeCountry.country == country))
     if region:
-        query = query.where(Initiative.regions.any(InitiativeRegion.region == region))
+        # the regions covered (derived from countries and tagged regions), not only the tags
+        query = query.where(Initiative.covered_regions.any(
+            InitiativeCoveredRegion.region == region))
     if status:
         query = query.where(Initiative.status == status)
-    if q:
-        term = q.strip()
-        query = query.where(or_(
-            Initiative.title.icontains(term, autoescape=True),
-            Initiative.description.icontains(term, autoescape=True),
-            Initiative.public_id == term.upper(),
-            Initiative.source_ref == term,
-            Initiative.lead_organization.has(Organization.name.icontains(term,
-                                                                         autoescape=True)),
-        ))
     return query
 
 
-def list_initiatives(*, db_session: Session, principal: Principal, sdg: int | None = None,
-                     target: str | None = None, country: str | None = None,
-                     region: str | None = None, status: str | None = None,
-                     q: str | None = None, page: int = 1,
-                     per_page: int = 20) -> tuple[list[Initiative], int]:
-    """A page of the initiatives ``principal`` may see, newest first, and the total count.
+def _ordering(dialect: str, columns: Any) -> list[Any]:
+    """The public ordering (newest publication first), as ix_initiatives_public_order has it
+    (SQLite puts NULLs last in DESC already and has no NULLS LAST in indexes)."""
+    published = columns.published_at.desc()
+    if dialect == "postgresql":
+        published = published.nulls_last()
+    return [published, columns.updated_at.desc(), columns.id]
 
-    Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code,
-    ``status``, ``q`` (title, description, lead entity name, public id or source reference).
+
+def _union(parts: list[Select]) -> Any:
+    """UNION of ``parts`` (each wrapped, since SQLite allows no ORDER BY/LIMIT in a member)."""
+    wrapped = []
+    for part in parts:
+        sub = part.subquery()
+        wrapped.append(select(sub.c.id, sub.c.published_at, sub.c.updated_at))
+    return union(*wrapped).subquery("u")
+
+
+def _explain_rows(db_session: Session, query: Select) -> int:
+    """The planner's row estimate for ``query`` (PostgreSQL ``EXPLAIN``, nothing executed)."""
+    compiled = query.compile(dialect=db_session.get_bind().dialect,
+                             compile_kwargs={"render_postcompile": True})
+    plan = db_session.connection().exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _count(db_session: Session, dialect: str, base: Select,
+           conditions: list[Any]) -> tuple[int, bool]:
+    """(total, is_estimate). PostgreSQL: the planner's estimate when it is past
+    EXACT_COUNT_LIMIT; else a count stopped at EXACT_COUNT_LIMIT + 1 (exact below it, else
+    the estimate). SQLite (the embedded mode, small registries) always counts exactly."""
+    def matches(limit: int | None) -> Select:
+        if not conditions:
+            return base.limit(limit) if limit else base
+        parts = [base.where(c).limit(limit) if limit else base.where(c) for c in conditions]
+        u = _union(parts)
+        query = select(u.c.id)
+        return query.limit(limit) if limit else query
+
+    if dialect != "postgresql":
+        return db_session.scalar(select(func.count()).select_from(
+            matches(None).subquery())) or 0, False
+    estimate = _explain_rows(db_session, matches(None))
+    if estimate > EXACT_COUNT_LIMIT:
+        return estimate, True
+    capped = db_session.scalar(select(func.count()).select_from(
+        matches(EXACT_COUNT_LIMIT + 1).subquery())) or 0
+    if capped <= EXACT_COUNT_LIMIT:
+        return capped, False
+    return max(estimate, EXACT_COUNT_LIMIT + 1), True
+
+
+def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | None = None,
+                       target: str | None = None, country: str | None = None,
+                       region: str | None = None, status: str | None = None,
+                       q: str | None = None, page: int = 1,
+                       per_page: int = 20) -> InitiativePage:
+    """A page of the initiatives ``principal`` may see, newest publication first.
+
+    Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code
+    (initiatives covering it: a country in it or the region or one inside it tagged,
+    ``shared.reference.region_codes_for``), ``status``, ``q`` (full text over title and
+    description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
+    public id, a source reference, part of the lead entity's name — from 3 characters).
+
+    With ``q``, each search branch takes its own first ``page * per_page`` rows in the public
+    ordering (so each is served by its index, or walks the ordering index when its term is
+    common) and the page is cut from their UNION. Statements: the page, then (only when the
+    page is full) on PostgreSQL an EXPLAIN for the estimate and a count stopped past
+    ``EXACT_COUNT_LIMIT``. Items are :class:`InitiativeSummary` (codes read as JSON
+    aggregates; no child rows loaded).
     """
-    query = _filtered(principal, sdg=sdg, target=target, country=country, region=region,
-                      status=status, q=q)
-    total = db_session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(db_session.scalars(
-        query.order_by(Initiative.published_at.desc().nulls_last(),
-                       Initiative.updated_at.desc(), Initiative.id)
-        .offset((page - 1) * per_page).limit(per_page)))
-    return items, total
+    dialect = db_session.get_bind().dialect.name
+    base = _filtered(principal, sdg=sdg, target=target, country=country, region=region,
+                     status=status)
+    conditions = _search_conditions(dialect, q) if q else []
+    offset = (page - 1) * per_page
+    if conditions:
+        top = offset + per_page
+        u = _union([base.where(c).order_by(*_ordering(dialect, Initiative)).limit(top)
+                    for c in conditions])
+        page_rows = (select(u.c.id, u.c.published_at, u.c.updated_at)
+                     .order_by(*_ordering(dialect, u.c)).offset(offset).limit(per_page))
+    else:
+        page_rows = (base.order_by(*_ordering(dialect, Initiative))
+                     .offset(offset).limit(per_page))
+    p = page_rows.subquery("p")
+    columns = (Initiative.id, Initiative.public_id, Initiative.status, Initiative.title,
+               Initiative.start_date, Initiative.end_date, Initiative.published_at,
+               Initiative.updated_at)
+    statement = (select(*columns, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
+                        *(_children_column(dialect, name, "initiatives.id")
+                          for name in _CODES))
+                 .join(p, p.c.id == Initiative.id)
+                 .outerjoin(Organization, Organization.id == Initiative.lead_organization_id)
+                 .order_by(*_ordering(dialect, p.c)))
+    items = []
+    for row in db_session.execute(statement):
+        codes = {name: _parse_children(name, getattr(row, f"children_{name}"))
+                 for name in _CODES}
+        items.append(InitiativeSummary(
+            id=row.id, public_id=row.public_id, status=row.status, title=row.title,
+            lead_organization=_organization_view(row), goal_codes=codes["goals"],
+            target_codes=_target_order(codes["targets"]), country_codes=codes["countries"],
+            region_codes=codes["regions"], start_date=row.start_date, end_date=row.end_date,
+            published_at=row.published_at, updated_at=row.updated_at))
+    if len(items) < per_page and (items or page == 1):
+        return InitiativePage(items, offset + len(items))
+    total, estimate = _count(db_session, dialect, base, conditions)
+    return InitiativePage(items, total, estimate)
+
+
+def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
+    """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
+    result = search_initiatives(**kwargs)
+    return result.items, result.total

@@ -68,10 +68,10 @@ class Initiatives(MethodView):
     @blp.response(200, InitiativePageSchema)
     def get(self, args):
         """List initiatives the caller may see (anonymous: published only), newest first."""
-        items, total = service.list_initiatives(db_session=db.session(),
-                                                principal=current_principal(), **args)
-        return {"items": items, "page": args["page"], "per_page": args["per_page"],
-                "total": total}
+        result = service.search_initiatives(db_session=db.session(),
+                                            principal=current_principal(), **args)
+        return {"items": result.items, "page": args["page"], "per_page": args["per_page"],
+                "total": result.total, "total_is_estimate": result.total_is_estimate}
 
     @blp.arguments(InitiativeInputSchema)
     @blp.response(201, InitiativeDetailSchema)

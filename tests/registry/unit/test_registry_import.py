@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from registry.auth.service import Principal
 from registry.imports.service import (
@@ -265,8 +267,9 @@ def test_unknown_target_is_dropped_and_end_before_start_left_empty(registry, tmp
     assert any(line == 1 and "99" in r and "goal" in r for line, r in reasons)
     assert any(line == 2 and "completion_date" in r for line, r in reasons)
     assert any(line == 3 and "start_date" in r for line, r in reasons)
-    with registry.session() as s:
-        by_ref = {i.source_ref: i for i in s.scalars(select(Initiative))}
+    with registry.session() as s:  # collections load only when asked for (no eager default)
+        by_ref = {i.source_ref: i for i in s.scalars(select(Initiative).options(
+            selectinload(Initiative.targets), selectinload(Initiative.goals)))}
     assert by_ref["#OceanAction1"].target_codes == ["14.4"]
     assert by_ref["#OceanAction1"].goal_codes == [14]
     assert by_ref["#OceanAction2"].start_date.isoformat() == "2024-06-01"
@@ -413,3 +416,43 @@ def test_partner_seen_first_gets_its_stakeholder_group_when_it_leads(registry, t
         council = s.scalar(select(Organization).where(Organization.name == "Island Council"))
     assert org.stakeholder_group == "academic_institution"
     assert council.stakeholder_group == "other"
+
+
+def test_region_filter_counts_initiatives_by_their_countries(imported):
+    """``?region=009`` (Oceania) returned 0 after an import while reporting counted the
+    Oceanian records: imports tag countries, not regions. The filter now uses the regions
+    derived from countries and tags (``shared.reference.region_codes_for``), as reporting
+    does."""
+    from registry.initiatives.models import InitiativeCountry, InitiativeRegion
+    from shared import reference
+
+    registry, _report = imported
+    with registry.session() as s:
+        countries: dict = {}
+        for iid, code in s.execute(select(InitiativeCountry.initiative_id,
+                                          InitiativeCountry.country)):
+            countries.setdefault(iid, []).append(code)
+        tags: dict = {}
+        for iid, code in s.execute(select(InitiativeRegion.initiative_id,
+                                          InitiativeRegion.region)):
+            tags.setdefault(iid, []).append(code)
+    ids = set(countries) | set(tags)
+    oceania = {iid for iid in ids
+               if any(reference.countries()[c].region_code == "009"
+                      for c in countries.get(iid, []) if c in reference.countries())
+               or "009" in tags.get(iid, [])}
+    assert len(oceania) >= 5  # the sample has Pacific commitments
+    resp = registry.get("/api/v1/initiatives?region=009&per_page=100")
+    assert resp.status_code == 200
+    assert resp.json["total"] == len(oceania)
+    assert {uuid.UUID(i["id"]) for i in resp.json["items"]} == oceania
+    # a sub-region works the same way (Melanesia: Fiji, Papua New Guinea, ...)
+    melanesia = {iid for iid in ids if any(
+        reference.countries()[c].subregion_code == "054"
+        for c in countries.get(iid, []) if c in reference.countries())}
+    assert registry.get("/api/v1/initiatives?region=054&per_page=100").json["total"] == \
+        len(melanesia)
+    # and reporting's regions come from the same derivation
+    for iid in oceania:
+        assert "Oceania" in reference.region_names_for(countries.get(iid, []),
+                                                       tags.get(iid, []))
