@@ -86,6 +86,7 @@ def run_script(script: Path, args: list[str], timeout: float) -> dict:
         returncode = proc.wait()
     finally:
         watchdog.cancel()
+        proc.stdout.close()
     timed_out = killed.is_set()
     text = "\n".join(lines)
     rows = [r | {"script": script.name} for r in harness.parse_rows(text)]

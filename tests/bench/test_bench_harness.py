@@ -132,3 +132,35 @@ def test_smoke_rows_are_well_formed_with_positive_figures(smoke_run):
         row = by_name[name]
         assert row["unit"] == "ms" and row["reference"] is None and row["ratio"] is None
         assert row["goal"] in ("<=50 ms", "<=300 ms")
+
+
+# -- run.py: collecting rows, skips, carrying rows over --------------------------------------
+def test_run_script_collects_rows_and_a_skip_reason(tmp_path, capsys):
+    import run
+
+    script = tmp_path / "bench_fake.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
+        "import harness\n"
+        "harness.emit(harness.make_row('fake.req_s', 'req/s', 10, reference=20, goal='>=0.5x'))\n"
+        "print('BENCH_SKIP kafka part: no broker')\n")
+    result = run.run_script(script, ["--smoke"], timeout=60)
+    assert result["returncode"] == 0 and result["rows"] == 1
+    assert result["skipped"] == "kafka part: no broker"
+    (row,) = result["_rows"]
+    assert row["name"] == "fake.req_s" and row["ratio"] == 0.5 and row["met"] is True
+    assert row["script"] == "bench_fake.py"
+    assert "fake.req_s" in capsys.readouterr().out  # the script's output is echoed
+
+
+def test_only_some_scripts_carry_the_other_rows_over_from_latest(tmp_path):
+    import run
+
+    header = {"started_at": "2026-12-01T10:00:00+00:00"}
+    rows = [harness.make_row("a.x", "ms", 1) | {"script": "bench_a.py"},
+            harness.make_row("b.x", "ms", 2) | {"script": "bench_b.py"}]
+    (tmp_path / "latest.json").write_text(json.dumps({"header": header, "rows": rows}))
+    kept = run.carried_over(tmp_path, {"bench_a.py"})
+    assert [r["name"] for r in kept] == ["b.x"]
+    assert kept[0]["carried_over_from"] == header["started_at"]
