@@ -193,7 +193,10 @@ def transition_rows(suite: Suite, drafts: list[str], action: str, auth: dict,
                     insert_r) -> list[str]:
     """Rows of ``action`` over ``drafts`` (split over the rounds, each id used once); returns
     the ids the action succeeded on."""
-    share = max(len(drafts) // suite.rounds, 1)
+    share = len(drafts) // suite.rounds
+    if share < 2:  # each of wrk's 2 threads needs an id
+        raise RuntimeError(f"only {len(drafts)} initiatives to {action}: the previous step "
+                           "failed (see the errors in its notes)")
     scripts = [requests_script([HttpRequest(f"/api/v1/initiatives/{i}/{action}", "POST", {})
                                 for i in drafts[n * share:(n + 1) * share]],
                                once=True, capture=True, headers=auth)

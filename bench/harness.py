@@ -604,6 +604,8 @@ function request()
 end
 """
 
+# The id is the first "id" key of the body: the top-level one as long as the product's JSON
+# puts it before any nested object with an id (Flask sorts keys: "id" < "lead_organization").
 _RESPONSE_LUA = r"""
 function response(status, headers, body)
   last_us = now_us()
@@ -660,8 +662,9 @@ def requests_script(requests: Iterable[HttpRequest], *, once: bool = False,
                                                         separators=(",", ":"))
             f.write(f"{r.method}\t{r.path}\t{body}\n")
             count += 1
-    if count == 0:
-        raise ValueError("a wrk script needs at least one request")
+    if count < (threads if once else 1):
+        raise ValueError(f"a wrk script needs at least {threads if once else 1} request(s), "
+                         f"got {count}")
     capture_prefix = folder / "captured" if capture else None
     all_headers = {"Content-Type": "application/json", **(headers or {})}
     lua = "\n".join([
