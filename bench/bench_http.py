@@ -22,7 +22,8 @@ http.list_1m.req_s          list at 1,000,000 (--with-million)           GET /re
 Goals from issue 6 ("Goals"). The drafts that submit and approve act on are the ones the create
 rounds made (their ids captured from the responses), topped up by unmeasured create runs when
 too few. Search runs at ``-t1 -c2`` (two concurrent clients, one per core): its goal is a
-latency, not a saturation figure.
+latency, not a saturation figure; when a probe round finishes fewer than 10 searches, one
+longer round (up to 30 s) is measured instead (not with ``--smoke``).
 
     .venv/bin/python bench/bench_http.py [--smoke] [--size N] [--with-million]
 """
