@@ -49,6 +49,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,6 +242,10 @@ def migrate(service: str, database_url_: str) -> None:
     run_cli(service, ["db", "upgrade"], database_url_)
 
 
+#: Templates of other data versions are dropped once they are this old (hours); younger ones
+#: may belong to another worktree's runs.
+TEMPLATE_KEEP_HOURS = 6
+
 # What the loaded registry data depends on: a template is reused only while these are unchanged.
 _DATA_INPUTS = ("bench/datagen.py", "migrations/registry/versions/*.py",
                 "migrations/registry/env.py", "services/registry/initiatives/search.py",
@@ -272,6 +277,7 @@ class LoadedData:
     seconds: float
     count: int
     from_template: str | None = None
+    loaded_at: str | None = None
 
 
 @contextlib.contextmanager
@@ -283,7 +289,8 @@ def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMI
     The first run loads a template database ``bench_tpl_<n>_<key>`` (``key``: a hash of
     datagen, the registry migrations and the reference data, so a change reloads); later runs
     clone it with ``CREATE DATABASE … TEMPLATE`` (seconds, where 1,000,000 rows take minutes to
-    generate). Older templates of the same size are dropped. ``BENCH_NO_TEMPLATE=1`` loads
+    generate). Templates of the same size loaded more than ``TEMPLATE_KEEP_HOURS`` ago for
+    other data versions are dropped when a new one is made. ``BENCH_NO_TEMPLATE=1`` loads
     straight into the run's database instead.
     """
     import psycopg
@@ -294,12 +301,21 @@ def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMI
             yield url, _load(url, n, seed)
         return
     template = f"bench_tpl_{n}_{_data_key(n, seed)}"
-    loaded = _template_info(dsn, template)
-    if loaded is None:
-        loaded = _make_template(dsn, template, n, seed, admin_url)
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}".lower()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    for attempt in range(3):  # another worktree's run may drop a stale template meanwhile
+        loaded = _template_info(dsn, template)
+        if loaded is None:
+            loaded = _make_template(dsn, template, n, seed, admin_url)
+        try:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" '
+                             "STRATEGY FILE_COPY")
+            break
+        except psycopg.Error as exc:
+            if attempt == 2:
+                raise
+            say(f"  cloning {template} failed ({str(exc).strip()[:200]}); again")
+            time.sleep(2)
     loaded.from_template = template
     try:
         yield database_url(name, admin_url=admin_url), loaded
@@ -339,7 +355,8 @@ def _load(url: str, n: int, seed: int) -> LoadedData:
     migrate("registry", url)
     info = load_registry(url, n, seed=seed)
     return LoadedData([str(i) for i in info.initiative_ids], [str(p) for p in info.public_ids],
-                      [str(o) for o in info.organization_ids], round(info.seconds, 1), n)
+                      [str(o) for o in info.organization_ids], round(info.seconds, 1), n,
+                      loaded_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _template_info(dsn: str, template: str) -> LoadedData | None:
@@ -368,10 +385,14 @@ def _make_template(dsn: str, template: str, n: int, seed: int, admin_url: str) -
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'COMMENT ON DATABASE "{loading}" IS '
                          + _sql_literal(json.dumps(loaded.__dict__)))
+            # other worktrees may still use theirs: drop only those loaded long ago
             stale = [r[0] for r in conn.execute(
                 "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s "
-                "AND datname NOT LIKE %s",
-                (f"bench\\_tpl\\_{n}\\_%", template, "%\\_loading\\_%")).fetchall()]
+                "AND datname NOT LIKE %s AND coalesce(shobj_description(oid, 'pg_database')"
+                "::jsonb ->> 'loaded_at', '') < %s",
+                (f"bench\\_tpl\\_{n}\\_%", template, "%\\_loading\\_%",
+                 (datetime.now(UTC) - timedelta(hours=TEMPLATE_KEEP_HOURS)).isoformat())
+            ).fetchall()]
             for old in stale:
                 conn.execute(f'ALTER DATABASE "{old}" IS_TEMPLATE false')
                 conn.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
