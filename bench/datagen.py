@@ -50,7 +50,7 @@ for _p in (ROOT / "services", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from registry.initiatives.search import search_document  # noqa: E402
+from registry.initiatives.search import tokens as search_tokens  # noqa: E402
 from shared import reference  # noqa: E402
 
 FULL_FILE = ROOT.parent / "shared" / "data" / "ocean-commitments" / "ocean_commitments.jsonl"
@@ -181,12 +181,19 @@ def _zh_text(m: _Model, rng: random.Random, words: int) -> str:
     return "".join(m.zh_words.draw(rng, words))
 
 
-def _description(m: _Model, rng: random.Random) -> str:
-    # the sentences of one real description, reshuffled: keeps the per-record co-occurrence
-    # of terms (drawing sentences from the whole file would spread "coral" over many more)
-    sentences = list(rng.choice(m.description_sentences))
+def _description(m: _Model, rng: random.Random) -> tuple[str, list[str]]:
+    """The sentences of one real description, reshuffled (keeps the per-record co-occurrence
+    of terms; drawing sentences from the whole file would spread "coral" over many more),
+    and its search tokens (the same set whatever the order: computed once per source)."""
+    index = rng.randrange(len(m.description_sentences))
+    sentences = list(m.description_sentences[index])
     rng.shuffle(sentences)
-    return " ".join(sentences)
+    return " ".join(sentences), _description_tokens(index)
+
+
+@cache
+def _description_tokens(index: int) -> list[str]:
+    return search_tokens(" ".join(_model().description_sentences[index]))
 
 
 def organization_name(i: int, rng: random.Random) -> str:
@@ -246,9 +253,13 @@ def generate(n: int, *, seed: int = 1, organization_ids: list[uuid.UUID] | None 
             title = _zh_text(m, rng, rng.randint(4, 12))
             description = "。".join(_zh_text(m, rng, rng.randint(8, 25))
                                    for _ in range(rng.randint(2, 12))) + "。"
+            description_tokens = search_tokens(description)
         else:
             title = " ".join(m.title_words.draw(rng, rng.choice(m.title_lengths)))[:500]
-            description = _description(m, rng)[:20_000]
+            description, description_tokens = _description(m, rng)
+            if len(description) > 20_000:
+                description = description[:20_000]
+                description_tokens = search_tokens(description)
         idx = rng.randrange(len(m.goal_lists))
         goals, targets = m.goal_lists[idx], m.target_lists[idx]
         countries = rng.choice(m.country_lists)
@@ -280,7 +291,9 @@ def generate(n: int, *, seed: int = 1, organization_ids: list[uuid.UUID] | None 
             "covered_regions": sorted(reference.region_codes_for(countries, regions)),
             "start_date": start_date, "end_date": end_date, "deliverables": deliverables,
             "resources": resources, "published_at": published, "updated_at": published,
-            "search_document": search_document(title, description),
+            # = search_document(title, description): the same distinct tokens
+            "search_document": " ".join(dict.fromkeys(search_tokens(title)
+                                                      + description_tokens)),
         }
 
 

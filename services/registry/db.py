@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from shared.db import new_metadata
 from shared.web import close_request_session as close_session
@@ -22,4 +25,21 @@ def import_models() -> None:
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
 
-__all__ = ["Base", "close_session", "import_models", "session"]
+def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts holding every column) into ``table`` in the session's
+    transaction: ``COPY`` on PostgreSQL (an executemany runs one INSERT per row on the
+    server), ``executemany`` on SQLite (in-process, per-row cost is small). Bulk imports
+    only: no ORM bookkeeping, no defaults applied."""
+    if not rows:
+        return
+    if db_session.get_bind().dialect.name != "postgresql":
+        db_session.execute(table.insert(), rows)
+        return
+    names = [c.name for c in table.columns]
+    cursor = db_session.connection().connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[n] for n in names])
+
+
+__all__ = ["Base", "bulk_insert", "close_session", "import_models", "session"]

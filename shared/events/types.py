@@ -16,6 +16,7 @@ Consumers load with ``unknown = EXCLUDE`` so added fields never break them.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -170,10 +171,17 @@ def load_data(type_: str, data: Any) -> dict[str, Any]:
     messages) for bad data.
     """
     _, schema = EVENT_TYPES[type_]
-    return schema().load(data)
+    return _schema(schema).load(data)
 
 
 def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:
     """Serialize ``data`` for ``type_`` through its schema (JSON-ready); producers use this."""
     _, schema = EVENT_TYPES[type_]
-    return schema().dump(data)
+    return _schema(schema).dump(data)
+
+
+@cache
+def _schema(schema: type[Schema]) -> Schema:
+    """One instance per payload schema: building a marshmallow schema (and its nested ones)
+    costs more than dumping an event with it; instances keep no per-call state."""
+    return schema()

@@ -10,16 +10,18 @@ Rules:
 
 * A file that is not valid JSON Lines (a line that is not a JSON object) loads NOTHING:
   :class:`MalformedFile` names the line.
-* Each record goes through the same service functions as the API
-  (``register_imported_initiative``), so it gets a public id, a timeline entry and its
-  ``initiative.imported.v1`` event, and the same schema validation (never trust a file).
+* Each record goes through the same input schema as the API (never trust a file) and the
+  initiatives service (``import_initiatives``, the bulk form of
+  ``register_imported_initiative``), so it gets a public id, a timeline entry and its
+  ``initiative.imported.v1`` event.
 * A record that cannot be mapped (no id, no title, no lead entity, invalid after mapping, or a
   duplicate id in the file) is skipped and reported with its line number and reason. A
   record already imported (same ``source_ref``) is skipped, so re-running is harmless.
 * Lead entities and free-text partners become organisation records, reusing one organisation
   per normalised name; the entity type becomes the stakeholder group; country names are matched
   to ISO alpha-3 (names that are not countries, such as "European Commission", are warnings).
-* Work is committed in batches of ``batch_size`` records (progress callback after each).
+* Work is committed in batches of ``batch_size`` records, each written in one unit of work
+  (progress callback after each).
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.auth.service import SYSTEM, Principal
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
-from registry.initiatives.service import register_imported_initiative
+from registry.initiatives.service import ImportedRecord, import_initiatives
 from registry.organizations.models import Organization
-from registry.organizations.service import adopt_stakeholder_group, find_or_create_organization
+from registry.organizations.service import add_organizations, adopt_stakeholder_group
 from shared import reference
-from shared.problems import DomainError, NotAllowed, field_errors
+from shared.problems import NotAllowed, field_errors
 
 SOURCE = "un-ocean-conference"
 
@@ -278,22 +280,40 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
                         warnings=warnings)
 
 
+_INPUT_SCHEMA = InitiativeInputSchema()
+
+
 def _validate(data: dict[str, Any]) -> dict[str, Any]:
     """Run the API's input schema over mapped data (JSON round trip), as for any input."""
     raw = json.loads(json.dumps(data, default=str))
     try:
-        return InitiativeInputSchema().load(raw)
+        return _INPUT_SCHEMA.load(raw)
     except SchemaError as exc:
         problems = field_errors(exc.normalized_messages())
         raise UnmappableRecord("; ".join(f"{p['field']}: {p['message']}"
                                          for p in problems[:5])) from exc
 
 
+@dataclass
+class _Ready:
+    """A record mapped and validated, waiting for its batch to be written."""
+
+    line: int
+    mapped: MappedRecord
+    data: dict[str, Any]
+
+
 def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
-                       principal: Principal = SYSTEM, batch_size: int = 100,
+                       principal: Principal = SYSTEM, batch_size: int = 200,
                        limit: int | None = None,
                        progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import a commitments file (see the module docstring); returns the :class:`ImportReport`.
+
+    Records are mapped and validated first; then each batch of ``batch_size`` records is
+    written in one unit of work: the organisations it names read in one query (the known
+    names are read once up front), new ones added with their events, a block of public ids
+    reserved, the initiatives with their children, timeline entries and events flushed
+    together at the batch's commit.
 
     Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` for a
     principal other than the system or the secretariat.
@@ -310,11 +330,11 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     try:
         existing = set(session.scalars(select(Initiative.source_ref).where(
             Initiative.source == SOURCE)))
-        # one query for the organisations already known, instead of one per name
+        # every known organisation once (normalised name -> id), instead of a query per name
         org_ids: dict[str, Any] = {
             name: oid for name, oid in session.execute(select(Organization.normalized_name,
                                                               Organization.id))}
-        pending = 0
+        batch: list[_Ready] = []
         for done, (line, record) in enumerate(records, start=1):
             ref = record.get("ocean_action_id") if isinstance(
                 record.get("ocean_action_id"), str) else None
@@ -325,36 +345,15 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
                 seen_refs.add(mapped.ref)
                 if mapped.ref in existing:
                     report.already_present += 1
-                    continue
-                data = _validate(mapped.data)
-                with session.begin_nested():
-                    with session.no_autoflush:  # new organisations are flushed together below
-                        lead = _organization(session, principal, mapped.lead_name,
-                                             mapped.lead_group, org_ids)
-                        data["lead_organization_id"] = lead.id
-                        data["partners"] = []
-                        for name in mapped.partner_names:
-                            org = _organization(session, principal, name, "other", org_ids)
-                            if org.id != lead.id and all(p["organization_id"] != org.id
-                                                         for p in data["partners"]):
-                                data["partners"].append({"organization_id": org.id,
-                                                         "role": "partner"})
-                    session.flush()
-                    register_imported_initiative(db_session=session, principal=principal,
-                                                 data=data, source=SOURCE, source_ref=mapped.ref,
-                                                 source_url=mapped.url)
-                report.imported += 1
-                pending += 1
-                report.warnings.extend(RowProblem(line, mapped.ref, w) for w in mapped.warnings)
+                else:
+                    batch.append(_Ready(line, mapped, _validate(mapped.data)))
             except UnmappableRecord as exc:
                 report.skipped.append(RowProblem(line, ref, str(exc)))
-            except DomainError as exc:
-                reasons = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
-                report.skipped.append(RowProblem(line, ref, reasons or exc.detail))
-            if pending >= batch_size:
+            if len(batch) >= batch_size or (done == len(records) and batch):
+                _write_batch(session, principal, batch, org_ids, report)
                 session.commit()
                 session.expunge_all()
-                pending = 0
+                batch = []
             if progress is not None and (done % batch_size == 0 or done == len(records)):
                 progress(done, len(records))
         session.commit()
@@ -366,19 +365,60 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     return report
 
 
-def _organization(session: Session, principal: Principal, name: str, group: str,
-                  org_ids: dict[str, Any]) -> Organization:
-    """The organisation for ``name`` (``org_ids``: normalised name -> id, known so far)."""
+def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
+                 org_ids: dict[str, Any], report: ImportReport) -> None:
+    """Write a batch of validated records: its organisations (read in one query, new ones
+    added with their events and flushed), then its initiatives in bulk."""
+    keys = {reference.normalize_name(r.mapped.lead_name) for r in batch}
+    for r in batch:
+        keys.update(reference.normalize_name(n) for n in r.mapped.partner_names)
+    known = [org_ids[k] for k in keys if k in org_ids]
+    orgs: dict[str, Organization] = {}
+    for start in range(0, len(known), 500):  # SQLite allows a few hundred parameters per IN
+        for org in session.scalars(select(Organization).where(
+                Organization.id.in_(known[start:start + 500]))):
+            orgs[org.normalized_name] = org
+    new: dict[str, dict[str, Any]] = {}  # organisations first named in this batch
+    for ready in batch:
+        _name_organization(ready.mapped.lead_name, ready.mapped.lead_group, orgs, new)
+        for name in ready.mapped.partner_names:
+            _name_organization(name, "other", orgs, new)
+    if new:
+        for org in add_organizations(db_session=session, principal=principal,
+                                     items=list(new.values())):
+            orgs[org.normalized_name] = org
+            org_ids[org.normalized_name] = org.id
+    records = []
+    for ready in batch:
+        mapped, data = ready.mapped, ready.data
+        lead = orgs[reference.normalize_name(mapped.lead_name)]
+        data["lead_organization_id"] = lead.id
+        data["partners"] = []
+        by_id = {lead.id: lead}
+        for name in mapped.partner_names:
+            org = orgs[reference.normalize_name(name)]
+            if org.id not in by_id:
+                by_id[org.id] = org
+                data["partners"].append({"organization_id": org.id, "role": "partner"})
+        records.append(ImportedRecord(data=data, source=SOURCE, source_ref=mapped.ref,
+                                      source_url=mapped.url, organizations=by_id))
+    import_initiatives(db_session=session, principal=principal, records=records)
+    report.imported += len(records)
+    for ready in batch:
+        report.warnings.extend(RowProblem(ready.line, ready.mapped.ref, w)
+                               for w in ready.mapped.warnings)
+
+
+def _name_organization(name: str, group: str, orgs: dict[str, Organization],
+                       new: dict[str, dict[str, Any]]) -> None:
+    """Note ``name``: a known organisation may adopt ``group``; an unknown one joins ``new``
+    (normalised name -> fields; the first group seen other than ``other`` wins)."""
     key = reference.normalize_name(name)
-    if key in org_ids:
-        org = session.get(Organization, org_ids[key])
-        if org is None:  # created in this record's block, not flushed yet
-            org = next((o for o in session.new if isinstance(o, Organization)
-                        and o.id == org_ids[key]), None)
-        if org is not None:
-            adopt_stakeholder_group(org, group)
-            return org
-    org = find_or_create_organization(db_session=session, principal=principal, name=name,
-                                      stakeholder_group=group)
-    org_ids[key] = org.id
-    return org
+    org = orgs.get(key)
+    if org is not None:
+        adopt_stakeholder_group(org, group)
+    elif key not in new:
+        new[key] = {"name": name[:300], "normalized_name": key, "stakeholder_group": group,
+                    "country": None}
+    elif new[key]["stakeholder_group"] == "other":
+        new[key]["stakeholder_group"] = group

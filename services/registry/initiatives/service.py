@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     column,
     func,
+    inspect,
     literal,
     literal_column,
     select,
@@ -32,9 +33,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from registry.auth.service import Principal
+from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
     Deliverable,
@@ -162,17 +168,20 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def _check_organizations(db_session: Session, data: dict[str, Any]) -> None:
+def _check_organizations(db_session: Session,
+                         data: dict[str, Any]) -> dict[uuid.UUID, Organization]:
+    """The organisations ``data`` names, by id, read in one statement; ValidationError for
+    an unknown or repeated one."""
     wanted: dict[uuid.UUID, str] = {}
     if data.get("lead_organization_id"):
         wanted[data["lead_organization_id"]] = "lead_organization_id"
     for i, partner in enumerate(data.get("partners") or []):
         wanted.setdefault(partner["organization_id"], f"partners.{i}.organization_id")
     if not wanted:
-        return
-    # whole rows: they land in the identity map, so the session.get() calls below and the
-    # event snapshot need no further statement
-    found = {o.id for o in db_session.scalars(select(Organization).where(
+        return {}
+    # whole rows, kept (the identity map holds them weakly): the content and the event
+    # snapshot need no further statement
+    found = {o.id: o for o in db_session.scalars(select(Organization).where(
         Organization.id.in_(list(wanted))))}
     errors = [{"field": name, "message": f"No organisation with id {oid}."}
               for oid, name in wanted.items() if oid not in found]
@@ -185,18 +194,29 @@ def _check_organizations(db_session: Session, data: dict[str, Any]) -> None:
                 "field": f"partners.{i}.organization_id",
                 "message": "This organisation is already a partner."}])
         seen.add(partner["organization_id"])
+    return found
 
 
-def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, Any]) -> None:
-    """Set the fields present in ``data`` (a loaded ``InitiativeInputSchema``)."""
-    _check_organizations(db_session, data)
+def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, Any],
+                   organizations: dict[uuid.UUID, Organization] | None = None) -> None:
+    """Set the fields present in ``data`` (a loaded ``InitiativeInputSchema``).
+
+    ``organizations``: every organisation ``data`` names, already checked by the caller (a
+    bulk import), so none is read here.
+    """
+    if organizations is None:
+        organizations = _check_organizations(db_session, data)
+
+    def organization(oid: uuid.UUID) -> Organization | None:
+        return organizations[oid]
+
     for name in ("title", "description", "lead_organization_id", "start_date", "end_date",
                  "contact_email"):
         if name in data:
             setattr(initiative, name, data[name].strip() if isinstance(data[name], str)
                     else data[name])
     if "lead_organization_id" in data:
-        initiative.lead_organization = (db_session.get(Organization, data["lead_organization_id"])
+        initiative.lead_organization = (organization(data["lead_organization_id"])
                                         if data["lead_organization_id"] else None)
     start, end = initiative.start_date, initiative.end_date
     if start and end and end < start:
@@ -204,8 +224,9 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
         initiative.partners = [
-            InitiativePartner(organization_id=p["organization_id"], role=p["role"], position=i,
-                              organization=db_session.get(Organization, p["organization_id"]))
+            InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
+                              role=p["role"], position=i,
+                              organization=organization(p["organization_id"]))
             for i, p in enumerate(data["partners"])]
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
@@ -232,12 +253,14 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
                                                             initiative.description)
     if data.get("deliverables") is not None:
         initiative.deliverables = [
-            Deliverable(description=d["description"].strip(), due_date=d.get("due_date"),
-                        position=i) for i, d in enumerate(data["deliverables"])]
+            Deliverable(id=new_uuid(), description=d["description"].strip(),
+                        due_date=d.get("due_date"), position=i)
+            for i, d in enumerate(data["deliverables"])]
     if data.get("resources") is not None:
         initiative.resources = [
-            Resource(type=r["type"], details=r.get("details"), amount_usd=r.get("amount_usd"),
-                     position=i) for i, r in enumerate(data["resources"])]
+            Resource(id=new_uuid(), type=r["type"], details=r.get("details"),
+                     amount_usd=r.get("amount_usd"), position=i)
+            for i, r in enumerate(data["resources"])]
 
 
 def _record(db_session: Session, initiative: Initiative, principal: Principal, action: str,
@@ -272,17 +295,58 @@ def create_initiative(*, db_session: Session, principal: Principal,
         raise NotAllowed(f"A {principal.role} may not create initiatives.")
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="draft", version=1,
-                            title=data["title"].strip(), owner_token_id=principal.token_id,
+                            title=data["title"].strip(), description=None,
+                            lead_organization_id=None, contact_email=None, start_date=None,
+                            end_date=None, owner_token_id=principal.token_id,
                             owner_organization_id=principal.organization_id,
-                            created_at=now, updated_at=now, search_document=None,
+                            public_id=None, source=None, source_ref=None, source_url=None,
+                            created_at=now, updated_at=now, submitted_at=None,
+                            published_at=None, search_document=None,
                             lead_organization=None, partners=[], targets=[], goals=[],
                             countries=[], regions=[], covered_regions=[], deliverables=[],
                             resources=[])
-    db_session.add(initiative)
     _apply_content(db_session, initiative, data)
-    _record(db_session, initiative, principal, "create", None,
-            changes=_diff({}, _content(initiative)))
+    activity = InitiativeActivity(
+        id=new_uuid(), initiative_id=initiative.id, action="create", from_status=None,
+        to_status="draft", comment=None, actor_role=principal.role,
+        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
+        actor_email=principal.email, changes=_diff({}, _content(initiative)) or None,
+        created_at=now)
+    children = [*initiative.partners, *initiative.targets, *initiative.goals,
+                *initiative.countries, *initiative.regions, *initiative.covered_regions,
+                *initiative.deliverables, *initiative.resources]
+    for child in children:  # what the unit of work would copy from the parent at flush
+        child.initiative_id = initiative.id
+    # the rows in one statement (the objects stay out of the session: no unit of work)
+    _insert_graph(db_session, [initiative, *children, activity])
+    record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["create"], source=SOURCE,
+                 subject=str(initiative.id), data={
+                     "action": "create", "from_status": None, "to_status": "draft",
+                     "comment": None, "actor": principal.as_event_actor(),
+                     "initiative": snapshot(initiative)})
+    initiative.known_timeline = [activity]  # the response needs no read
     return initiative
+
+
+def _insert_graph(db_session: Session, objects: list[Any]) -> None:
+    """INSERT new, fully-populated ORM objects (parents before children) as rows.
+
+    PostgreSQL: ONE statement (data-modifying CTEs, one per table; foreign keys are checked
+    at its end), instead of one round trip per table. SQLite (in-process): one executemany
+    per table.
+    """
+    tables: dict[Any, list[dict[str, Any]]] = {}
+    for obj in objects:
+        mapper = inspect(type(obj))
+        tables.setdefault(mapper.local_table, []).append(
+            {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs})
+    if db_session.get_bind().dialect.name != "postgresql":
+        for table, rows in tables.items():
+            db_session.execute(table.insert(), rows)
+        return
+    *first, (last_table, last_rows) = list(tables.items())
+    ctes = [table.insert().values(rows).cte(f"insert_{table.name}") for table, rows in first]
+    db_session.execute(last_table.insert().values(last_rows).add_cte(*ctes))
 
 
 def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUID,
@@ -347,6 +411,12 @@ def submission_errors(initiative: Initiative) -> list[dict[str, str]]:
 
 
 def _next_public_id(db_session: Session, year: int) -> str:
+    return reserve_public_ids(db_session, year, 1)[0]
+
+
+def reserve_public_ids(db_session: Session, year: int, count: int) -> list[str]:
+    """``count`` consecutive public ids ``PR-<year>-<nnnnn>`` (the year's counter row is
+    locked until the transaction ends, so concurrent reservations never overlap)."""
     counter = db_session.get(PublicIdCounter, year, with_for_update=True)
     if counter is None:
         # the year's first number: a concurrent transaction may insert the row too, so insert
@@ -358,8 +428,9 @@ def _next_public_id(db_session: Session, year: int) -> str:
             pass
         counter = db_session.get(PublicIdCounter, year, with_for_update=True,
                                  populate_existing=True)
-    counter.last_number += 1
-    return f"PR-{year}-{counter.last_number:05d}"
+    first = counter.last_number + 1
+    counter.last_number += count
+    return [f"PR-{year}-{n:05d}" for n in range(first, first + count)]
 
 
 def transition(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
@@ -389,6 +460,10 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
                                   errors=errors)
     from_status = initiative.status
     now = utcnow()
+    public_id = initiative.public_id
+    if action == "approve" and public_id is None:
+        # before the row changes: the counter's SELECT ... FOR UPDATE would autoflush it
+        public_id = _next_public_id(db_session, now.year)
     initiative.status = rule.target
     initiative.version += 1
     initiative.updated_at = now
@@ -396,8 +471,7 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
         initiative.submitted_at = now
     if action == "approve":
         initiative.published_at = now
-        if initiative.public_id is None:
-            initiative.public_id = _next_public_id(db_session, now.year)
+        initiative.public_id = public_id
     _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
     return view
 
@@ -405,13 +479,18 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
 def register_imported_initiative(*, db_session: Session, principal: Principal,
                                  data: dict[str, Any], source: str, source_ref: str,
                                  source_url: str | None = None,
-                                 public_id: str | None = None) -> Initiative:
+                                 public_id: str | None = None,
+                                 organizations: dict[uuid.UUID, Organization] | None = None,
+                                 ) -> Initiative:
     """Register an already-published record from another registry (system or secretariat).
 
     ``data`` has the ``InitiativeInputSchema`` fields (validated by the caller). The record is
     published at once with a new public id (or ``public_id``, one the caller reserved with
     :func:`reserve_public_ids`); emits ``initiative.imported.v1`` (which notifies
-    nobody). Raises :class:`NotAllowed` for other principals.
+    nobody). ``organizations``: the lead and partner organisations by id when the caller
+    has them (a bulk import), else they are read and checked here. Nothing is flushed: the
+    caller's commit writes a whole batch in one unit of work. Raises :class:`NotAllowed` for
+    other principals.
     """
     if principal.role not in ("system", "secretariat"):
         raise NotAllowed("Only the secretariat may import initiatives.")
@@ -424,10 +503,139 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             covered_regions=[], deliverables=[], resources=[],
                             published_at=now,
                             public_id=public_id or _next_public_id(db_session, now.year))
-    db_session.add(initiative)
-    _apply_content(db_session, initiative, data)
+    _apply_content(db_session, initiative, data, organizations)
+    db_session.add(initiative)  # after the checks: a refused record adds nothing
     _record(db_session, initiative, principal, "import", None)
     return initiative
+
+
+@dataclass
+class ImportedRecord:
+    """An already-published record for :func:`import_initiatives`: ``data`` has the
+    ``InitiativeInputSchema`` fields (validated, with ``lead_organization_id`` and
+    ``partners`` filled in), ``organizations`` every organisation they name, by id."""
+
+    data: dict[str, Any]
+    source: str
+    source_ref: str
+    source_url: str | None
+    organizations: dict[uuid.UUID, Organization]
+
+
+def import_initiatives(*, db_session: Session, principal: Principal,
+                       records: list[ImportedRecord]) -> list[uuid.UUID]:
+    """Register a batch of already-published records from another registry (system or
+    secretariat): what :func:`register_imported_initiative` does for one, in bulk.
+
+    Each gets a public id (one block reserved), its children, covered regions and search
+    document, an ``import`` timeline entry and its ``initiative.imported.v1`` event, the rows
+    written in bulk per table (``registry.db.bulk_insert``: COPY on PostgreSQL). The
+    organisations must be in the database (flushed) already. Returns the new ids in order.
+    Raises :class:`NotAllowed` for other principals, :class:`ValidationError` when an
+    ``end_date`` precedes its ``start_date`` (nothing of the batch is added then).
+    """
+    if principal.role not in ("system", "secretariat"):
+        raise NotAllowed("Only the secretariat may import initiatives.")
+    for record in records:
+        start, end = record.data.get("start_date"), record.data.get("end_date")
+        if start and end and end < start:
+            raise ValidationError("end_date is before start_date.", errors=[{
+                "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
+    if not records:
+        return []
+    now = utcnow()
+    public_ids = reserve_public_ids(db_session, now.year, len(records))
+    rows: dict[Any, list[dict[str, Any]]] = {table: [] for table in (
+        Initiative.__table__, InitiativePartner.__table__, InitiativeTarget.__table__,
+        InitiativeGoal.__table__, InitiativeCountry.__table__, InitiativeRegion.__table__,
+        InitiativeCoveredRegion.__table__, Deliverable.__table__, Resource.__table__,
+        InitiativeActivity.__table__)}
+    events = []
+    ids = []
+    for record, public_id in zip(records, public_ids, strict=True):
+        data, orgs = record.data, record.organizations
+        iid = new_uuid()
+        ids.append(iid)
+        title = data["title"].strip()
+        description = data["description"].strip() if data.get("description") else None
+        targets = list(dict.fromkeys(data.get("sdg_targets") or []))
+        goals = sorted({reference.goal_of_target(t) for t in targets}
+                       | set(data.get("sdg_goals") or []))
+        countries = list(dict.fromkeys(data.get("countries") or []))
+        regions = list(dict.fromkeys(data.get("regions") or []))
+        lead_id = data.get("lead_organization_id")
+        partners = [PartnerView(orgs[p["organization_id"]], p["role"])
+                    for p in data.get("partners") or []]
+        deliverables = [DeliverableView(d["description"].strip(), d.get("due_date"))
+                        for d in data.get("deliverables") or []]
+        resources = [ResourceView(r["type"], r.get("details"), r.get("amount_usd"))
+                     for r in data.get("resources") or []]
+        row = {"id": iid, "public_id": public_id, "status": "published", "version": 1,
+               "title": title, "description": description, "lead_organization_id": lead_id,
+               "contact_email": data.get("contact_email"), "start_date": data.get("start_date"),
+               "end_date": data.get("end_date"), "owner_token_id": None,
+               "owner_organization_id": None, "source": record.source,
+               "source_ref": record.source_ref, "source_url": record.source_url,
+               "created_at": now, "updated_at": now, "submitted_at": None,
+               "published_at": now,
+               "search_document": search.search_document(title, description)}
+        rows[Initiative.__table__].append(row)
+        rows[InitiativePartner.__table__].extend(
+            {"id": new_uuid(), "initiative_id": iid, "organization_id": p.organization.id,
+             "role": p.role, "position": i} for i, p in enumerate(partners))
+        rows[InitiativeTarget.__table__].extend(
+            {"initiative_id": iid, "target_code": t} for t in targets)
+        rows[InitiativeGoal.__table__].extend({"initiative_id": iid, "goal": g} for g in goals)
+        rows[InitiativeCountry.__table__].extend(
+            {"initiative_id": iid, "country": c} for c in countries)
+        rows[InitiativeRegion.__table__].extend(
+            {"initiative_id": iid, "region": r} for r in regions)
+        rows[InitiativeCoveredRegion.__table__].extend(
+            {"initiative_id": iid, "region": r}
+            for r in sorted(reference.region_codes_for(countries, regions)))
+        rows[Deliverable.__table__].extend(
+            {"id": new_uuid(), "initiative_id": iid, "position": i,
+             "description": d.description, "due_date": d.due_date}
+            for i, d in enumerate(deliverables))
+        rows[Resource.__table__].extend(
+            {"id": new_uuid(), "initiative_id": iid, "position": i, "type": r.type,
+             "details": r.details, "amount_usd": r.amount_usd}
+            for i, r in enumerate(resources))
+        rows[InitiativeActivity.__table__].append(
+            {"id": new_uuid(), "initiative_id": iid, "action": "import", "from_status": None,
+             "to_status": "published", "comment": None, "actor_role": principal.role,
+             "actor_token_id": principal.token_id,
+             "actor_organization_id": principal.organization_id,
+             "actor_email": principal.email, "changes": None, "created_at": now})
+        view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
+                             _target_order(targets), countries, regions, deliverables,
+                             resources)
+        events.append((iid, snapshot(view)))  # type: ignore[arg-type]
+    for table, table_rows in rows.items():
+        bulk_insert(db_session, table, table_rows)
+    for iid, snap in events:
+        record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["import"], source=SOURCE,
+                     subject=str(iid), data={
+                         "action": "import", "from_status": None, "to_status": "published",
+                         "comment": None, "actor": principal.as_event_actor(),
+                         "initiative": snap})
+    return ids
+
+
+class _ImportedView:
+    """What :func:`snapshot` reads, for a row written by :func:`import_initiatives`."""
+
+    def __init__(self, row, lead, partners, goals, targets, countries, regions, deliverables,
+                 resources):
+        self.__dict__.update(row)
+        self.lead_organization = lead
+        self.partners = partners
+        self.goal_codes = goals
+        self.target_codes = targets
+        self.country_codes = countries
+        self.region_codes = regions
+        self.deliverables = deliverables
+        self.resources = resources
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -653,7 +861,11 @@ def get_initiative(*, db_session: Session, principal: Principal,
 
 
 def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeActivity]:
-    """The initiative's activities, oldest first."""
+    """The initiative's activities, oldest first (those just written when the caller created
+    it: no read)."""
+    known = getattr(initiative, "known_timeline", None)
+    if known is not None:
+        return list(known)
     return list(db_session.scalars(select(InitiativeActivity).where(
         InitiativeActivity.initiative_id == initiative.id).order_by(
         InitiativeActivity.created_at)))
@@ -669,7 +881,7 @@ def _search_conditions(dialect: str, q: str) -> list[Any]:
     the source reference, the lead organisation's name (``ILIKE``, trigram index on
     PostgreSQL; wildcards escaped), full text (GIN / FTS5). Callers run them as separate
     queries and UNION the results, never one OR across them (which no index can serve)."""
-    term = q.strip()
+    term = q.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
     if not term:
         return []
     conditions: list[Any] = [Initiative.public_id == term.upper(),
@@ -737,12 +949,29 @@ def _union(parts: list[Select]) -> Any:
     return union(*wrapped).subquery("u")
 
 
+class _Explain(Executable, ClauseElement):
+    """``EXPLAIN (FORMAT JSON) <select>`` as a statement SQLAlchemy compiles once and caches
+    like any other (compiling the query by hand for every request cost milliseconds)."""
+
+    inherit_cache = True
+    _traverse_internals = [("element", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, element: Select):
+        self.element = element
+
+    @property
+    def _all_selected_columns(self) -> list[Any]:  # one column: the plan (for the result)
+        return [column("QUERY PLAN")]
+
+
+@compiles(_Explain, "postgresql")
+def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.element, **kw)
+
+
 def _explain_rows(db_session: Session, query: Select) -> int:
     """The planner's row estimate for ``query`` (PostgreSQL ``EXPLAIN``, nothing executed)."""
-    compiled = query.compile(dialect=db_session.get_bind().dialect,
-                             compile_kwargs={"render_postcompile": True})
-    plan = db_session.connection().exec_driver_sql(
-        f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    plan = db_session.execute(_Explain(query)).scalar()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
 

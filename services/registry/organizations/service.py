@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.service import Principal
+from registry.db import bulk_insert
 from registry.organizations import policy
 from registry.organizations.models import Organization
 from registry.outbox.models import OutboxEvent
-from shared.db import new_uuid
+from shared.db import new_uuid, utcnow
 from shared.events.types import ORGANIZATION_CREATED
 from shared.outbox import record_event
 from shared.problems import Conflict, NotAllowed, NotFound, Unauthenticated
@@ -56,6 +57,29 @@ def create_organization(*, db_session: Session, principal: Principal,
     record_event(db_session, OutboxEvent, ORGANIZATION_CREATED, source=SOURCE,
                  subject=str(org.id), data={"organization": organization_ref(org)})
     return org
+
+
+def add_organizations(*, db_session: Session, principal: Principal,
+                      items: list[dict[str, Any]]) -> list[Organization]:
+    """Register organisations in bulk (imports) with their ``organization.created.v1``
+    events. ``items``: ``name``, ``normalized_name`` (the caller knows it is free: it holds
+    every known name), ``stakeholder_group``, ``country``. The rows are written at once
+    (``registry.db.bulk_insert``); the returned objects are not in the session (read-only
+    references for event snapshots)."""
+    _require(principal, "create")
+    now = utcnow()
+    orgs = [Organization(id=new_uuid(), name=i["name"].strip(),
+                         normalized_name=i["normalized_name"], acronym=i.get("acronym"),
+                         stakeholder_group=i["stakeholder_group"], country=i.get("country"),
+                         created_at=now, updated_at=now) for i in items]
+    bulk_insert(db_session, Organization.__table__, [
+        {"id": o.id, "name": o.name, "normalized_name": o.normalized_name,
+         "acronym": o.acronym, "stakeholder_group": o.stakeholder_group,
+         "country": o.country, "created_at": now, "updated_at": now} for o in orgs])
+    for org in orgs:
+        record_event(db_session, OutboxEvent, ORGANIZATION_CREATED, source=SOURCE,
+                     subject=str(org.id), data={"organization": organization_ref(org)})
+    return orgs
 
 
 def find_or_create_organization(*, db_session: Session, principal: Principal, name: str,

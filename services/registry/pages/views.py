@@ -46,11 +46,13 @@ def index():
     q = (request.args.get("q") or "").strip()[:200] or None
     sdg = _int_arg("sdg", None, 1, 17)
     page = _int_arg("page", 1, 1, 100_000) or 1
-    items, total = service.list_initiatives(db_session=db.session(), principal=ANONYMOUS,
-                                            status="published", q=q, sdg=sdg, page=page,
-                                            per_page=PER_PAGE)
+    result = service.search_initiatives(db_session=db.session(), principal=ANONYMOUS,
+                                        status="published", q=q, sdg=sdg, page=page,
+                                        per_page=PER_PAGE)
+    items, total = result.items, result.total
     pages = max(1, math.ceil(total / PER_PAGE))
-    return render_template("index.html", items=items, total=total, q=q or "", sdg=sdg,
+    return render_template("index.html", items=items, total=total,
+                           total_is_estimate=result.total_is_estimate, q=q or "", sdg=sdg,
                            page=page, pages=pages, goals=reference.goals(),
                            countries=reference.countries())
 
