@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--million", choices=("auto", "yes", "no"), default="auto",
                         help="bench_http's list at 1,000,000 initiatives: auto (default) = "
                              "only when its template database is loaded already (loading "
-                             "takes ~20 min on 2 cores); yes = load it if needed")
+                             "takes ~10-20 min on 2 cores); yes = load it if needed")
     parser.add_argument("--drop-templates", action="store_true",
                         help="drop the template databases of loaded data (bench_tpl_*) and exit")
     args = parser.parse_args(argv)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                                          and harness.template_ready(bench_http.MILLION))
     if args.million == "auto" and not args.smoke and http and not million:
         harness.say("bench_http: list at 1,000,000 not measured (no loaded template yet; "
-                    "`make bench BENCH_ARGS='--million yes'` loads it once, ~20 min)")
+                    "`make bench BENCH_ARGS='--million yes'` loads it once, ~10-20 min)")
     runs = [run_script(s, script_args(s, args.smoke, million), timeout) for s in scripts]
     rows = [r for run in runs for r in run.pop("_rows")]
     if args.only:
