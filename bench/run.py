@@ -146,7 +146,8 @@ def markdown(header: dict, rows: list[dict]) -> str:
         f"Commit `{header['git']['commit'][:12]}` ({header['git']['branch']}"
         f"{', uncommitted changes' if header['git']['dirty'] else ''}); "
         f"{m['cpu_model']}, {m['cores']} cores, {m['memory_mib']:,} MiB; "
-        f"PostgreSQL {pg.get('version', '?')} (shared_buffers {pg.get('shared_buffers', '?')}, "
+        f"PostgreSQL {pg.get('version', '?')} (server settings: shared_buffers "
+        f"{pg.get('shared_buffers', '?')}, "
         f"jit {pg.get('jit', '?')}); waitress threads {settings.get('waitress_threads')}; "
         f"{settings.get('wrk')}; "
         f"run took {header['elapsed_s'] / 60:.1f} min.",
