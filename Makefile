@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps install lint unit services-up services-down services-status bench clean
+.PHONY: run test test-deps bench-deps install lint unit services-up services-down services-status bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,15 @@ test: lint services-up test-deps ## everything: unit (SQLite), integration and e
 unit: $(STAMP) ## only the tests that need no server
 	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)
 
-test-deps: ## Debian's Chromium for the page tests (installed when missing)
+test-deps: bench-deps ## Debian's Chromium (page tests) and wrk (benchmark smoke), installed when missing
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+bench-deps: ## Debian's wrk, the load generator of the benchmarks (installed when missing)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
 services-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
 	bash scripts/services.sh up
@@ -45,8 +50,10 @@ services-down: ## stop them
 services-status:
 	bash scripts/services.sh status
 
-bench: $(STAMP) ## benchmarks (print figures)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+BENCH_ARGS ?=
+
+bench: services-up bench-deps ## every bench/bench_*.py beside the bare reference -> bench/results/latest.{json,md} (< 30 min on 2 cores)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean: ## remove the embedded mode's data (var/) — stops the services first
 	-bash scripts/services.sh down
