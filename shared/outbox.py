@@ -249,8 +249,8 @@ class OutboxRelay:
             conn = None
             try:
                 pooled = engine.raw_connection()
-                pooled.detach()  # a connection of its own, never returned to the pool
                 conn = pooled.driver_connection
+                pooled.detach()  # a connection of its own, never returned to the pool
                 conn.autocommit = True
                 conn.execute(f"LISTEN {channel}")
                 self.signal.notify()  # catch up with commits made while not listening
