@@ -253,13 +253,29 @@ class EventConsumer:
                 prepared.append((i, message, event, self._load(event)))
             except PoisonEvent:
                 prepared.append((i, message, event, None))  # fails the batch: handled alone
-        if not prepared:
-            return
+        while prepared:
+            failed_at: list[int] = []
+            try:
+                self._apply_together(prepared, failed_at)
+                return
+            except Exception as exc:
+                log.info("batch transaction failed; the failing event goes alone",
+                         extra={"error": repr(exc)[:500], "size": len(prepared)})
+            if not failed_at:  # failed at the commit: no culprit known, one by one
+                self._one_by_one([(i, m) for i, m, _e, _d in prepared], retry_transient,
+                                 parsed={i: e for i, _m, e, _d in prepared})
+                return
+            k = failed_at[0]
+            if k:  # the events before the culprit, together again (they applied fine)
+                self._apply_or_one_by_one(prepared[:k], retry_transient)
+            i, message, event, _data = prepared[k]
+            self._one_by_one([(i, message)], retry_transient, parsed={i: event})
+            prepared = prepared[k + 1:]
+
+    def _apply_or_one_by_one(self, prepared, retry_transient: bool) -> None:
         try:
-            self._apply_together(prepared)
-        except Exception as exc:
-            log.info("batch transaction failed; applying its events one by one",
-                     extra={"error": repr(exc)[:500], "size": len(prepared)})
+            self._apply_together(prepared, [])
+        except Exception:
             self._one_by_one([(i, m) for i, m, _e, _d in prepared], retry_transient,
                              parsed={i: e for i, _m, e, _d in prepared})
 
@@ -280,7 +296,10 @@ class EventConsumer:
                 raise BatchInterrupted(i, exc) from exc
 
     def _apply_together(self, prepared: list[tuple[int, Message, CloudEvent,
-                                                   dict[str, Any] | None]]) -> None:
+                                                   dict[str, Any] | None]],
+                        failed_at: list[int]) -> None:
+        """Apply ``prepared`` in one transaction; on a handler error, ``failed_at`` gets the
+        position (in ``prepared``) of the event being applied."""
         pm = self.processed_model
         session = self.session_factory()
         try:
@@ -288,17 +307,19 @@ class EventConsumer:
             seen = set(session.scalars(select(pm.event_id).where(pm.consumer == self.name,
                                                                  pm.event_id.in_(ids))))
             applied = repeated = 0
-            for _i, _m, event, data in prepared:
+            for position, (_i, _m, event, data) in enumerate(prepared):
                 if event.id in seen:
                     repeated += 1
                     continue
                 seen.add(event.id)
+                failed_at[:] = [position]
                 if data is None:
                     raise PoisonEvent("invalid data")  # handled alone by the fallback
                 with event_context(event.id, event.type):
                     self.handlers[event.type](session, event, data)
                 session.add(pm(consumer=self.name, event_id=event.id, event_type=event.type))
                 applied += 1
+            failed_at.clear()
             session.commit()
             self.counters["applied"] += applied
             self.counters["repeated"] += repeated
