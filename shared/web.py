@@ -8,6 +8,7 @@ OpenAPI document and pages live under the service's own path prefix, and ``/heal
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -214,6 +215,10 @@ def register_database_error_handlers(app: Flask) -> None:
     app.register_error_handler(sa_exc.TimeoutError, _database_error)
 
 
+_EXITING = threading.Event()
+atexit.register(_EXITING.set)  # monitors stop checking (and logging) when the process ends
+
+
 class ReadinessMonitor:
     """Runs an app's readiness checks in the background and keeps the last result, so that
     ``/readyz`` answers quickly and never holds request threads on a dependency.
@@ -231,7 +236,7 @@ class ReadinessMonitor:
     """
 
     def __init__(self, checks: dict[str, ReadinessCheck], *, timeout: float = 2.5,
-                 interval: float = 1.0, idle_seconds: float = 30.0):
+                 interval: float = 1.0, idle_seconds: float = 20.0):
         self.checks = checks
         self.timeout = timeout
         self.interval = interval
@@ -278,7 +283,8 @@ class ReadinessMonitor:
                 if time.monotonic() - self._last_probe > self.idle_seconds:
                     self._thread = None
                     return
-            time.sleep(self.interval)
+            if _EXITING.wait(self.interval):
+                return
 
     def _run_once(self) -> dict[str, str]:
         outcomes: dict[str, str] = {}
