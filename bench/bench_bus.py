@@ -12,7 +12,8 @@ Measured in one run, each beside a bare reference where one exists:
   ``consumer.kafka.trivial_per_event.events_per_s`` is the same loop with one transaction per
   event (how consumers ran before batching, and how the notifier still runs).
 * ``consumer.kafka.reporting.events_per_s`` — the reporting service's own consumer (its read
-  model handlers) on the same records.
+  model handlers) on the same records; ``consumer.kafka.notifier.events_per_s`` the notifier's
+  (these events mail nobody, so it only checks and acknowledges them).
 * ``approve_to_mail.{in-process,kafka}.{paced,20_per_s}.p95_ms`` — approve (registry API,
   in-process WSGI) -> e-mail accepted by a local aiosmtpd sink, p95 over the approvals, paced
   at 5/s and at 20/s; embedded mode (SQLite, in-process bus) and Kafka mode (PostgreSQL +
@@ -339,6 +340,22 @@ def bench_consumers(topic: str, n: int) -> None:
         goal=">=2000 events/s", met=product >= 2000, data_size=n, backend="kafka",
         notes="reporting's consumer (its read-model handlers) on initiative.created events "
               "vs a bare KafkaConsumer poll loop")
+
+    from notifier.app import build_consumer as notifier_consumer
+    from notifier.app import create_app as notifier_app
+
+    with pg_database("notifier") as url:
+        migrate.upgrade("notifier", url)
+        app = notifier_app({"DATABASE_URL": url})
+        consumer = notifier_consumer(app)
+        consumer.topics = [topic]
+        product = _run_until(consumer, n, lambda: sum(consumer.counters.values()))
+        app.extensions["db_engine"].dispose()
+    row("consumer.kafka.notifier.events_per_s", "events/s", product, reference=reference,
+        goal=">=2000 events/s", met=product >= 2000, data_size=n, backend="kafka",
+        notes="notifier's consumer on initiative.created events, which mail nobody (declared, "
+              "no handler: envelope checked, then acknowledged); e-mail events are bound by "
+              "SMTP")
 
 
 # -- approve -> e-mail -----------------------------------------------------------------------------
