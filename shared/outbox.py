@@ -116,9 +116,8 @@ def record_event(session: Session, model: type[OutboxMixin], type_: str, *, sour
     pending: set[str] = session.info.setdefault(_PENDING, set())
     if table not in pending:
         pending.add(table)
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"NOTIFY {notify_channel(table)}")
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection().exec_driver_sql(f"NOTIFY {notify_channel(table)}")
     return event
 
 
