@@ -6,7 +6,6 @@ It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps it
 
 from __future__ import annotations
 
-import inspect
 import os
 
 from flask import Flask
@@ -89,13 +88,6 @@ def _attach_summary_cache(app: Flask) -> None:
         discard_pending_snapshots(session)
 
 
-def batch_options() -> dict[str, bool]:
-    """``{"atomic_batches": True}`` when ``shared.consumer.EventConsumer`` can apply a polled
-    batch in one transaction (its handlers here only use the session they are given and never
-    commit), else ``{}``."""
-    params = inspect.signature(EventConsumer.__init__).parameters
-    return {"atomic_batches": True} if "atomic_batches" in params else {}
-
 
 def build_consumer(app: Flask) -> EventConsumer:
     """The ``reporting`` :class:`~shared.consumer.EventConsumer` of ``app``: every
@@ -104,8 +96,9 @@ def build_consumer(app: Flask) -> EventConsumer:
     from reporting.readmodel.models import ProcessedEvent
     from reporting.readmodel.service import initiative_handlers
 
+    # the read-model handlers only use the consumer's session: a polled batch is one transaction
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(), list(TOPICS), **batch_options())
+                         initiative_handlers(), list(TOPICS), atomic_batches=True)
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:

@@ -62,8 +62,11 @@ class CloudEvent:
         """Validate a structured-mode object; raises :class:`InvalidEvent` naming the attributes."""
         if not isinstance(raw, dict):
             raise InvalidEvent("event is not a JSON object")
+        fast = _well_formed(raw)
+        if fast is not None:
+            return fast
         try:
-            loaded = _EnvelopeSchema().load(raw)
+            loaded = _ENVELOPE_SCHEMA.load(raw)
         except ValidationError as exc:
             raise InvalidEvent("invalid CloudEvents envelope", exc.normalized_messages()) from exc
         return cls(**loaded)
@@ -84,6 +87,34 @@ class _EnvelopeSchema(Schema):
     data = fields.Dict(required=True)
 
 
+_ENVELOPE_SCHEMA = _EnvelopeSchema()  # built once, reused (schemas keep no per-load state)
+_TEXT_ATTRS = ("id", "source", "type", "subject")
+
+
+def _well_formed(raw: dict[str, Any]) -> CloudEvent | None:
+    """The event when ``raw`` plainly satisfies :class:`_EnvelopeSchema` (the common case,
+    checked in a few microseconds), else None: the schema then decides and names the errors."""
+    for name in _TEXT_ATTRS:
+        value = raw.get(name)
+        if not isinstance(value, str) or not 1 <= len(value) <= 200:
+            return None
+    if raw.get("specversion") != "1.0" or not isinstance(raw.get("data"), dict):
+        return None
+    if raw.get("datacontenttype", "application/json") != "application/json":
+        return None
+    stamp = raw.get("time")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return CloudEvent(type=raw["type"], source=raw["source"], subject=raw["subject"],
+                      data=raw["data"], id=raw["id"], time=when)
+
+
 def new_event(type_: str, *, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:
     """A new event with a fresh UUID id and the current UTC time."""
     return CloudEvent(type=type_, source=source, subject=str(subject), data=data)
@@ -92,12 +123,23 @@ def new_event(type_: str, *, source: str, subject: str, data: dict[str, Any]) ->
 _ATTRS = ("id", "source", "specversion", "type", "subject", "time")
 
 
+#: the context attributes carried as ``ce_*`` headers, in header order
+MESSAGE_ATTRIBUTES = _ATTRS
+
+
+def binary_message(attributes: dict[str, Any], data_json: str
+                   ) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
+    """Kafka ``(key, headers, value)`` in binary content mode from the context attributes
+    (``MESSAGE_ATTRIBUTES``) and the JSON text of ``data`` (used as the value as it is)."""
+    headers = [(f"ce_{a}", str(attributes[a]).encode()) for a in _ATTRS]
+    headers.append(("content-type", b"application/json"))
+    return str(attributes["subject"]).encode(), headers, data_json.encode()
+
+
 def event_to_message(event: dict[str, Any]) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
     """Structured event -> Kafka ``(key, headers, value)`` in binary content mode."""
-    headers = [(f"ce_{a}", str(event[a]).encode()) for a in _ATTRS]
-    headers.append(("content-type", b"application/json"))
-    value = json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")).encode()
-    return str(event["subject"]).encode(), headers, value
+    return binary_message(event, json.dumps(event["data"], ensure_ascii=False,
+                                            separators=(",", ":")))
 
 
 def event_from_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:

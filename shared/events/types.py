@@ -16,7 +16,6 @@ Consumers load with ``unknown = EXCLUDE`` so added fields never break them.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -164,24 +163,27 @@ EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
 }
 
 
+_SCHEMAS: dict[str, Schema] = {}
+
+
+def _schema(type_: str) -> Schema:
+    """The payload schema instance of ``type_`` (built once: building a nested marshmallow
+    schema costs more than loading with it). Raises ``KeyError`` for an unknown type."""
+    schema = _SCHEMAS.get(type_)
+    if schema is None:
+        schema = _SCHEMAS[type_] = EVENT_TYPES[type_][1]()
+    return schema
+
+
 def load_data(type_: str, data: Any) -> dict[str, Any]:
     """Validate and deserialize ``data`` of a known event type.
 
     Raises ``KeyError`` for an unknown type and ``marshmallow.ValidationError`` (with per-field
     messages) for bad data.
     """
-    _, schema = EVENT_TYPES[type_]
-    return _schema(schema).load(data)
+    return _schema(type_).load(data)
 
 
 def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:
     """Serialize ``data`` for ``type_`` through its schema (JSON-ready); producers use this."""
-    _, schema = EVENT_TYPES[type_]
-    return _schema(schema).dump(data)
-
-
-@cache
-def _schema(schema: type[Schema]) -> Schema:
-    """One instance per payload schema: building a marshmallow schema (and its nested ones)
-    costs more than dumping an event with it; instances keep no per-call state."""
-    return schema()
+    return _schema(type_).dump(data)
