@@ -62,6 +62,22 @@ SETTINGS: tuple[Setting, ...] = (
             "(topic creation, producer and consumer start) while it is unreachable."),
     Setting("READYZ_TIMEOUT_SECONDS", "2.5", "Bound of each readiness check (/readyz answers "
             "from the last background check, never waiting longer)."),
+    # notifier: delivery worker (services/notifier/deliveries/worker.py)
+    Setting("DELIVERY_MAX_ATTEMPTS", "10", "Sends tried per e-mail before it is `dead` "
+            "(temporary failures: 4xx replies, SMTP server unreachable)."),
+    Setting("DELIVERY_BACKOFF_SECONDS", "60", "Wait after the first failed attempt; doubles "
+            "with each attempt, plus a random 0..this much (jitter)."),
+    Setting("DELIVERY_BACKOFF_MAX_SECONDS", "21600", "Longest wait between two attempts."),
+    Setting("DELIVERY_BATCH_SIZE", "20", "Deliveries a worker claims per transaction."),
+    Setting("DELIVERY_POLL_SECONDS", "5", "Longest sleep of the delivery worker when nothing "
+            "wakes it (retries made by `notifier deliveries retry` start within this time)."),
+    Setting("DELIVERY_CLAIM_SECONDS", "300", "How long a claimed delivery stays claimed; a "
+            "claim left by a crashed notifier is sent again after it."),
+    # reporting
+
+    Setting("SUMMARY_CACHE_SECONDS", "1", "Longest time a reporting process reuses its last "
+            "summary (dropped at once when its own consumer applies a change); bounds how "
+            "late changes applied by a separate `reporting consume` show. 0: no cache."),
     Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
             "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
             "apart)."),

@@ -8,8 +8,6 @@ consumer runs a delivery worker thread that sends what the consumer planned
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
 from sqlalchemy import event as sa_event
 
@@ -17,7 +15,7 @@ from notifier.db import import_models
 from notifier.deliveries.transport import MailTransport
 from notifier.deliveries.worker import DeliveryPolicy, DeliveryWorker
 from shared.bus import InProcessBus
-from shared.config import Setting, setting
+from shared.config import SETTINGS, Setting, setting
 from shared.consumer import EventConsumer
 from shared.runtime import Workers, attach_consumer
 from shared.web import attach_database, create_base_app
@@ -26,18 +24,8 @@ CONSUMER_NAME = "notifier"
 
 #: The notifier's own settings (environment variables; a Flask config key of the same name, e.g.
 #: from ``create_app(test_config)``, wins). Defaults and meaning as in ``DeliveryPolicy``.
-DELIVERY_SETTINGS: tuple[Setting, ...] = (
-    Setting("DELIVERY_MAX_ATTEMPTS", "10", "Sends tried per e-mail before it is `dead` "
-            "(temporary failures: 4xx replies, SMTP server unreachable)."),
-    Setting("DELIVERY_BACKOFF_SECONDS", "60", "Wait after the first failed attempt; doubles "
-            "with each attempt, plus a random 0..this much (jitter)."),
-    Setting("DELIVERY_BACKOFF_MAX_SECONDS", "21600", "Longest wait between two attempts."),
-    Setting("DELIVERY_BATCH_SIZE", "20", "Deliveries a worker claims per transaction."),
-    Setting("DELIVERY_POLL_SECONDS", "5", "Longest sleep of the delivery worker when nothing "
-            "wakes it (retries made by `notifier deliveries retry` start within this time)."),
-    Setting("DELIVERY_CLAIM_SECONDS", "300", "How long a claimed delivery stays claimed; a "
-            "claim left by a crashed notifier is sent again after it."),
-)
+DELIVERY_SETTINGS: tuple[Setting, ...] = tuple(
+    s for s in SETTINGS if s.name.startswith("DELIVERY_"))
 _POLICY_FIELDS = {"DELIVERY_MAX_ATTEMPTS": ("max_attempts", int),
                   "DELIVERY_BACKOFF_SECONDS": ("backoff_seconds", float),
                   "DELIVERY_BACKOFF_MAX_SECONDS": ("backoff_max_seconds", float),
@@ -77,7 +65,7 @@ def delivery_policy(app: Flask) -> DeliveryPolicy:
     naming the setting when one is not a positive number."""
     values = {}
     for s in DELIVERY_SETTINGS:
-        raw = app.config.get(s.name, os.environ.get(s.name) or s.default)
+        raw = app.config.get(s.name, setting(s.name))
         field, kind = _POLICY_FIELDS[s.name]
         try:
             value = kind(raw)

@@ -6,26 +6,18 @@ It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps it
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
 from sqlalchemy import event as sa_event
 
 from reporting.db import import_models
 from shared.bus import InProcessBus
-from shared.config import Setting
+from shared.config import setting
 from shared.consumer import EventConsumer
 from shared.runtime import Workers, attach_consumer
 from shared.web import attach_database, create_base_app
 
 CONSUMER_NAME = "reporting"
 
-#: Reporting's own settings (environment variables; a Flask config key of the same name wins).
-REPORTING_SETTINGS: tuple[Setting, ...] = (
-    Setting("SUMMARY_CACHE_SECONDS", "1", "Longest time a reporting process reuses its last "
-            "summary (dropped at once when its own consumer applies a change); bounds how "
-            "late changes applied by a separate `reporting consume` show. 0: no cache."),
-)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -61,8 +53,7 @@ def _attach_summary_cache(app: Flask) -> None:
     )
     from reporting.summaries.service import SummaryCache
 
-    raw = app.config.get("SUMMARY_CACHE_SECONDS",
-                         os.environ.get("SUMMARY_CACHE_SECONDS") or "1")
+    raw = app.config.get("SUMMARY_CACHE_SECONDS", setting("SUMMARY_CACHE_SECONDS"))
     try:
         max_age = float(raw)
     except (TypeError, ValueError):
