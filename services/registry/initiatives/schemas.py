@@ -19,6 +19,7 @@ from marshmallow import (
 from registry.organizations.schemas import OrganizationSchema, validate_country
 from shared import reference
 from shared.events.types import INITIATIVE_STATUSES
+from shared.inputs import InputSchema
 
 
 def validate_target(code: str) -> None:
@@ -34,7 +35,7 @@ def validate_region(code: str) -> None:
         raise ValidationError(f"Unknown M49 region {code!r}: see GET /api/v1/reference/regions.")
 
 
-class PartnerInputSchema(Schema):
+class PartnerInputSchema(InputSchema):
     """A partner: an existing organisation id and its role."""
 
     class Meta:
@@ -45,7 +46,7 @@ class PartnerInputSchema(Schema):
                          validate=validate.OneOf(list(reference.PARTNER_ROLES)))
 
 
-class DeliverableInputSchema(Schema):
+class DeliverableInputSchema(InputSchema):
     """A deliverable: description (1-5000 characters) and due date (ISO date)."""
 
     class Meta:
@@ -55,7 +56,7 @@ class DeliverableInputSchema(Schema):
     due_date = fields.Date(load_default=None, allow_none=True)
 
 
-class ResourceInputSchema(Schema):
+class ResourceInputSchema(InputSchema):
     """A resource: type code, details, and for financing an optional amount in USD (>= 0)."""
 
     class Meta:
@@ -71,7 +72,7 @@ class ResourceInputSchema(Schema):
 _GOAL = fields.Integer(validate=validate.Range(min=1, max=17))
 
 
-class InitiativeInputSchema(Schema):
+class InitiativeInputSchema(InputSchema):
     """Input of ``POST /api/v1/initiatives`` (a draft) and ``PATCH`` (partial).
 
     Drafts save leniently: only ``title`` is required on creation; submitting checks the SMART
@@ -134,7 +135,7 @@ class InitiativePatchSchema(InitiativeInputSchema):
         super().__init__(*args, **kwargs)
 
 
-class ReviewSchema(Schema):
+class ReviewSchema(InputSchema):
     """Body of the review actions: the reviewer's ``comment`` (required to request changes or
     reject; optional otherwise)."""
 
@@ -145,7 +146,7 @@ class ReviewSchema(Schema):
                             validate=validate.Length(max=10_000))
 
 
-class InitiativeQuerySchema(Schema):
+class InitiativeQuerySchema(InputSchema):
     """Filters of ``GET /api/v1/initiatives``: ``sdg`` goal 1-17, ``target`` code, ``country``
     alpha-3, ``status``, ``q`` free text (title, description, lead entity, public id);
     ``page`` from 1, ``per_page`` 1-100."""

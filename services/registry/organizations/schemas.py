@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from shared import reference
+from shared.inputs import InputSchema
 
 
 def validate_country(value: str | None) -> None:
@@ -14,7 +15,7 @@ def validate_country(value: str | None) -> None:
                               "(e.g. KEN, FJI).")
 
 
-class OrganizationCreateSchema(Schema):
+class OrganizationCreateSchema(InputSchema):
     """Input of ``POST /api/v1/organizations``."""
 
     class Meta:
@@ -45,7 +46,7 @@ class OrganizationSchema(Schema):
     created_at = fields.AwareDateTime(dump_only=True)
 
 
-class OrganizationQuerySchema(Schema):
+class OrganizationQuerySchema(InputSchema):
     """Query of ``GET /api/v1/organizations``."""
 
     class Meta:

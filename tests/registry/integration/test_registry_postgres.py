@@ -215,3 +215,21 @@ def test_a_relay_with_the_broker_unreachable_leaves_rows_unpublished(
         assert all(r.attempts == 0 for r in rows[1:])
     finally:
         publisher.close()
+
+
+def test_nul_and_lone_surrogates_are_422_on_postgresql(pg_url, registry_on, problem):
+    # PostgreSQL's text type cannot hold NUL: this answered 500 before the input schemas
+    # checked every string
+    from registry.initiatives.models import Initiative
+
+    registry = registry_on(pg_url)
+    partner = registry.token("partner")
+    problem(registry.post("/api/v1/initiatives", {"title": "Kelp\x00"}, partner), 422, "title")
+    problem(registry.post("/api/v1/initiatives", {"title": "Kelp", "description": "\udfff"},
+                          partner), 422, "description")
+    problem(registry.post("/api/v1/organizations", {"name": "Reef\x00 Trust",
+                                                    "stakeholder_group": "ngo"}, partner),
+            422, "name")
+    assert registry.count(Initiative) == 0
+    assert registry.post("/api/v1/initiatives", {"title": "Kelp forests"}, partner
+                         ).status_code == 201

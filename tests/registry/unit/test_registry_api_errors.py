@@ -201,3 +201,18 @@ def test_unknown_query_parameter_is_a_422_naming_it(registry, path, name):
     resp = registry.get(path)
     assert resp.status_code == 422
     assert [e["field"] for e in resp.json["errors"]] == [name]
+
+
+@pytest.mark.parametrize("body, fields", [
+    ({"title": "Reefs\x00 of Lau"}, ["title"]),
+    ({"title": "Reefs", "description": "bad \ud800 half"}, ["description"]),
+    ({"title": "Reefs", "deliverables": [{"description": "ok", "due_date": None},
+                                         {"description": "40 ha\x00"}]},
+     ["deliverables.1.description"]),
+])
+def test_text_a_database_cannot_store_is_422_naming_the_field(registry, partner, problem, body,
+                                                                fields):
+    # PostgreSQL's text cannot hold NUL and no encoder writes a lone surrogate: both used to
+    # reach the database and answer 500
+    problem(registry.post("/api/v1/initiatives", body, partner), 422, *fields)
+    assert registry.count(Initiative) == 0
