@@ -65,27 +65,42 @@ class Record:
 
 
 class TopicTail:
-    """Reads topics from their beginning without a consumer group and keeps every record;
-    ``poll()`` fetches what arrived since (returns quickly while the broker is down)."""
+    """Reads topics from their beginning without a consumer group and keeps every record once
+    (by topic, partition, offset); ``poll()`` fetches what arrived since.
+
+    ``close()`` before stopping the broker: a consumer left open through an outage leaks the
+    sockets of its reconnection attempts. The next ``poll()`` opens a new consumer, which reads
+    from the beginning again (records already kept are skipped).
+    """
 
     def __init__(self, servers: list[str], topics: list[str]):
-        from kafka import KafkaConsumer
-
-        self.consumer = KafkaConsumer(*topics, bootstrap_servers=servers, group_id=None,
-                                      auto_offset_reset="earliest", enable_auto_commit=False,
-                                      metadata_max_age_ms=2000, request_timeout_ms=5000)
+        self.servers = servers
+        self.topics = topics
+        self.consumer = None
         self.records: list[Record] = []
+        self._seen: set[tuple[str, int, int]] = set()
 
     def poll(self, rounds: int = 3) -> None:
+        if self.consumer is None:
+            from kafka import KafkaConsumer
+
+            self.consumer = KafkaConsumer(
+                *self.topics, bootstrap_servers=self.servers, group_id=None,
+                auto_offset_reset="earliest", enable_auto_commit=False,
+                metadata_max_age_ms=2000, request_timeout_ms=5000)
         for _ in range(rounds):
             got = 0
             for batch in self.consumer.poll(timeout_ms=300, max_records=5000).values():
                 for rec in batch:
+                    got += 1
+                    where = (rec.topic, rec.partition, rec.offset)
+                    if where in self._seen:
+                        continue
+                    self._seen.add(where)
                     headers = {k: (v or b"").decode("utf-8", "replace")
                                for k, v in (rec.headers or [])}
                     self.records.append(Record(rec.topic, rec.partition, rec.offset, rec.key,
                                                rec.value, headers))
-                    got += 1
             if not got:
                 return
 
@@ -93,7 +108,9 @@ class TopicTail:
         return [r for r in self.records if r.topic == topic]
 
     def close(self) -> None:
-        self.consumer.close()
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None
 
 
 @dataclass

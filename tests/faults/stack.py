@@ -123,6 +123,7 @@ class SmtpSink:
     host: str = "127.0.0.1"
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: int = 0
     _controller: object | None = None
 
     @property
@@ -131,6 +132,7 @@ class SmtpSink:
 
     def start(self) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import SMTP
 
         sink = self
 
@@ -141,14 +143,37 @@ class SmtpSink:
                     sink.messages.append(msg)  # type: ignore[arg-type]
                 return "250 OK"
 
-        controller = Controller(Handler(), hostname=self.host, port=self.port)
+        class CountedSMTP(SMTP):
+            def connection_made(self, transport):
+                with sink.lock:
+                    sink.sessions += 1
+                super().connection_made(transport)
+
+            def connection_lost(self, exc):
+                super().connection_lost(exc)
+                with sink.lock:
+                    sink.sessions -= 1
+
+        class CountingController(Controller):
+            def factory(self):
+                return CountedSMTP(self.handler, **self.SMTP_kwargs)
+
+        controller = CountingController(Handler(), hostname=self.host, port=self.port)
         controller.start()
         self._controller = controller
 
     def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()  # type: ignore[attr-defined]
-            self._controller = None
+        """Stop as an operator stops a mail server: refuse new connections, let the sessions
+        in progress finish (a message whose 250 reply was not sent is not accepted), then end
+        the server."""
+        controller = self._controller
+        if controller is None:
+            return
+        controller.loop.call_soon_threadsafe(controller.server.close)
+        wait_until(lambda: self.sessions == 0, 30, "SMTP sessions in progress to end",
+                   interval=0.05)
+        controller.stop()
+        self._controller = None
 
     def received(self) -> list[EmailMessage]:
         with self.lock:

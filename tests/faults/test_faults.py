@@ -88,6 +88,7 @@ def test_kafka_outage(stack, workload, reconciler, record_convergence):
     during the outage serves HTTP at once; after Kafka is back everything is delivered once."""
     workload.start()
     workload.wait_flows(3)
+    reconciler.tail.close()  # reopened by the reconciliation, once the broker is back
     stack.stop_kafka()
     down = time.monotonic()
     for name in ("registry", "notifier", "reporting"):

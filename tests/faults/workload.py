@@ -24,6 +24,9 @@ ORGANIZATIONS = (("ngo", "FJI"), ("private_sector", "KEN"), ("academic_instituti
 TAGS = ((["14.1", "13.2"], ["FJI"]), (["14.2"], ["KEN", "TZA"]), (["6.1", "14.5"], ["BRA"]),
         (["13.1"], ["FRA", "IND"]), (["12.5", "14.1"], ["AUS"]))
 REVIEWS = ("approve", "approve", "request-changes", "approve", "approve", "reject")
+#: seconds between two flows: a steady ~10 requests/s, so a 15 s outage spans ~50 writes and
+#: the services (on a shared 2-core machine) are loaded but not saturated
+FLOW_PACE_S = 0.25
 
 
 @dataclass
@@ -129,6 +132,7 @@ class Workload:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.flow()
+            self._stop.wait(FLOW_PACE_S)
 
     def start(self) -> None:
         """Run flows in a background thread until :meth:`stop`."""
