@@ -44,7 +44,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
     Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
     Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),
-    Setting("OUTBOX_POLL_SECONDS", "0.5", "How often the outbox relay looks for new events."),
+    Setting("OUTBOX_POLL_SECONDS", "0.5", "Fallback: how often the outbox relay looks for new "
+            "events when no commit woke it (it is woken on commit: PostgreSQL LISTEN/NOTIFY, "
+            "or in-process)."),
+    Setting("OUTBOX_BATCH_SIZE", "1000", "Outbox rows the relay claims and publishes at once."),
+    Setting("KAFKA_LINGER_MS", "5", "Producer linger.ms: how long a record waits to fill a batch."),
+    Setting("KAFKA_COMPRESSION", "lz4", "Producer compression codec: lz4, gzip, zstd (needs "
+            "zstandard), snappy (needs python-snappy) or none."),
+    Setting("KAFKA_SESSION_TIMEOUT_MS", "10000", "Consumer session timeout: a consumer killed "
+            "without leaving its group holds its partitions this long (kafka-python: 45000); "
+            "heartbeats every fifth of it."),
+    Setting("KAFKA_MAX_POLL_INTERVAL_MS", "120000", "Longest time a consumer may spend on one "
+            "polled batch before the group reassigns its partitions."),
+    Setting("KAFKA_MAX_POLL_RECORDS", "500", "Records a consumer applies per batch (one "
+            "transaction, one offset commit)."),
+    Setting("KAFKA_RETRY_MAX_SECONDS", "30", "Longest back-off between attempts to reach Kafka "
+            "(topic creation, producer and consumer start) while it is unreachable."),
+    Setting("READYZ_TIMEOUT_SECONDS", "2.5", "Bound of each readiness check (/readyz answers "
+            "from the last background check, never waiting longer)."),
     Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
             "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
             "apart)."),
@@ -91,6 +108,15 @@ def kafka_bootstrap_servers() -> list[str] | None:
     if not raw:
         return None
     return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def number(name: str) -> float:
+    """A numeric setting as a float; raises ``ValueError`` naming the setting when malformed."""
+    raw = setting(name)
+    try:
+        return float(raw or 0)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
 
 
 def flag(name: str) -> bool:

@@ -5,6 +5,12 @@ A service that emits events declares a model ``class OutboxEvent(OutboxMixin, Ba
 are committed together or not at all. :class:`OutboxRelay` publishes unsent rows in order and
 marks them sent only after the bus acknowledged them (Kafka ``acks=all``). On PostgreSQL rows
 are claimed with ``FOR UPDATE SKIP LOCKED`` so several relays never publish a row twice at once.
+
+The relay is woken on commit rather than by polling alone: :func:`record_event` issues
+``NOTIFY outbox_<table>`` on PostgreSQL in the writing transaction (delivered only if it
+commits; once per transaction), which the relay LISTENs to on a connection of its own; and a
+commit in the same process signals the relay's :class:`OutboxSignal` directly (the embedded
+mode on SQLite has no NOTIFY). ``OUTBOX_POLL_SECONDS`` stays as the fallback poll.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, Text, select
+from sqlalchemy import BigInteger, Integer, String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from shared.bus import Message, PublishError
@@ -23,6 +29,8 @@ from shared.events.envelope import event_to_message, new_event
 from shared.events.types import EVENT_TYPES, dump_data, topic_name
 
 log = logging.getLogger(__name__)
+
+_PENDING = "outbox_pending_tables"  # Session.info key: outbox tables written in this transaction
 
 
 class OutboxMixin:
@@ -42,18 +50,74 @@ class OutboxMixin:
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class OutboxSignal:
+    """A commit counter relays wait on: :meth:`notify` after a commit that added outbox rows,
+    :meth:`wait` until the counter moved past what the relay saw (or a timeout)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.count = 0
+
+    def notify(self) -> None:
+        """Count one commit and wake every waiting relay."""
+        with self._cond:
+            self.count += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for ``count != seen``; True when it moved."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.count != seen, timeout)
+
+
+_signals: dict[str, OutboxSignal] = {}
+_signals_lock = threading.Lock()
+
+
+def outbox_signal(table: str) -> OutboxSignal:
+    """The process-wide :class:`OutboxSignal` of outbox table ``table``."""
+    with _signals_lock:
+        return _signals.setdefault(table, OutboxSignal())
+
+
+def notify_channel(table: str) -> str:
+    """PostgreSQL NOTIFY channel of outbox table ``table`` (``outbox_<table>``)."""
+    return f"outbox_{table}"
+
+
 def record_event(session: Session, model: type[OutboxMixin], type_: str, *, source: str,
                  subject: str, data: dict[str, Any]) -> dict[str, Any]:
     """Add one CloudEvent of a declared ``type_`` to the outbox in ``session``'s transaction.
 
     ``data`` is dumped through the type's payload schema (``shared.events.types``). Returns the
-    structured event. Raises ``KeyError`` for an undeclared type.
+    structured event. Raises ``KeyError`` for an undeclared type. The first event of a
+    transaction also issues ``NOTIFY outbox_<table>`` on PostgreSQL (one statement, no flush),
+    and the commit wakes a relay in this process.
     """
     base_topic, _ = EVENT_TYPES[type_]
     event = new_event(type_, source=source, subject=subject, data=dump_data(type_, data)).to_dict()
     session.add(model(event_id=event["id"], topic=base_topic, event_type=type_,
                       subject=str(subject), envelope=event, attempts=0))
+    table = model.__tablename__  # type: ignore[attr-defined]
+    pending: set[str] = session.info.setdefault(_PENDING, set())
+    if table not in pending:
+        pending.add(table)
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"NOTIFY {notify_channel(table)}")
     return event
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    for table in session.info.pop(_PENDING, ()):
+        outbox_signal(table).notify()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 class OutboxRelay:
@@ -64,55 +128,67 @@ class OutboxRelay:
     """
 
     def __init__(self, session_factory: sessionmaker[Session], model: type[OutboxMixin],
-                 publisher, *, batch_size: int = 200):
+                 publisher, *, batch_size: int = 1000, retry_max_seconds: float = 30.0):
         self.session_factory = session_factory
         self.model = model
         self.publisher = publisher
         self.batch_size = batch_size
+        self.retry_max_seconds = retry_max_seconds
+        self.table = model.__tablename__  # type: ignore[attr-defined]
+        self.signal = outbox_signal(self.table)
+        self.failing = False
 
     def relay_once(self) -> int:
         """Publish one batch; returns how many rows were marked sent (0 when none waited).
 
-        PostgreSQL: the batch is claimed ``FOR UPDATE SKIP LOCKED`` and marked in the same
-        transaction, so concurrent relays never publish a row twice. SQLite (embedded mode,
-        one relay per process): the batch is read, the transaction ended, and the rows marked
-        in a second short one, so the database's single write lock is not held while the
-        in-process consumers work (web requests would queue behind it).
+        PostgreSQL: the batch is claimed ``FOR UPDATE SKIP LOCKED`` and marked (one UPDATE) in
+        the same transaction, so concurrent relays never publish a row twice. SQLite (embedded
+        mode, one relay per process): the batch is read, the transaction ended, and the rows
+        marked in a second short one, so the database's single write lock is not held while
+        the in-process consumers work (web requests would queue behind it). A failed publish
+        is recorded on the first unacknowledged row (``attempts``, ``last_error``) and sets
+        ``failing``.
         """
+        m = self.model
         session = self.session_factory()
         try:
             claim = session.get_bind().dialect.name == "postgresql"
-            query = (select(self.model).where(self.model.published_at.is_(None))
-                     .order_by(self.model.seq).limit(self.batch_size))
+            query = (select(m.seq, m.topic, m.envelope).where(m.published_at.is_(None))
+                     .order_by(m.seq).limit(self.batch_size))
             if claim:
                 query = query.with_for_update(skip_locked=True)
-            rows = list(session.scalars(query))
+            rows = session.execute(query).all()
             if not rows:
                 session.rollback()
                 return 0
             messages = []
-            for row in rows:
-                key, headers, value = event_to_message(row.envelope)
-                messages.append(Message(topic=topic_name(row.topic), key=key, value=value,
+            for _seq, topic, envelope in rows:
+                key, headers, value = event_to_message(envelope)
+                messages.append(Message(topic=topic_name(topic), key=key, value=value,
                                         headers=headers))
             if not claim:
-                session.commit()  # end the read (nothing changed); rows stay loaded
-            acknowledged, error = len(rows), None
+                session.commit()  # end the read (nothing changed)
+            acknowledged, failure = len(rows), None
             try:
                 self.publisher.publish(messages)
             except PublishError as exc:
-                acknowledged, error = exc.acknowledged, str(exc)
-            now = utcnow()
-            for row in rows[:acknowledged]:
-                row.published_at = now
-                row.attempts += 1
-            if error is not None:
-                failed = rows[acknowledged]
-                failed.attempts += 1
-                failed.last_error = error[:2000]
-                log.warning("outbox publish failed", extra={"event_id": failed.event_id,
-                                                            "error": error})
+                acknowledged, failure = exc.acknowledged, exc
+            sent = [r[0] for r in rows[:acknowledged]]
+            no_sync = {"synchronize_session": False}
+            if sent:
+                session.execute(update(m).where(m.seq.in_(sent))
+                                .values(published_at=utcnow(), attempts=m.attempts + 1)
+                                .execution_options(**no_sync))
+            if failure is not None:
+                failed_seq = rows[acknowledged][0]
+                session.execute(update(m).where(m.seq == failed_seq)
+                                .values(attempts=m.attempts + 1,
+                                        last_error=str(failure)[:2000])
+                                .execution_options(**no_sync))
+                log.warning("outbox publish failed", extra={"seq": failed_seq,
+                                                            "error": str(failure)[:500]})
             session.commit()
+            self.failing = failure is not None
             return acknowledged
         except BaseException:
             session.rollback()
@@ -132,12 +208,64 @@ class OutboxRelay:
         return total
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.5) -> None:
-        """Relay until ``stop`` is set, sleeping ``poll_seconds`` when idle or after an error."""
+        """Relay until ``stop`` is set: drain, then sleep until a commit wakes it (or
+        ``poll_seconds``). After a failed publish it backs off exponentially up to
+        ``retry_max_seconds``. On PostgreSQL a listener thread turns NOTIFYs into wake-ups."""
+        if self._dialect() == "postgresql":
+            threading.Thread(target=self._listen, args=(stop,), daemon=True,
+                             name=f"outbox-listen-{self.table}").start()
+        failures = 0
         while not stop.is_set():
+            seen = self.signal.count
+            connect = getattr(self.publisher, "connect", None)
             try:
+                if connect is not None:
+                    connect()
                 sent = self.drain()
-            except Exception:
-                log.exception("outbox relay error")
-                sent = 0
-            if not sent:
-                stop.wait(poll_seconds)
+                if self.failing:
+                    raise PublishError("the last batch was not acknowledged", sent)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                delay = min(self.retry_max_seconds, poll_seconds * 2 ** min(failures, 10))
+                log.warning("outbox relay cannot publish; retrying",
+                            extra={"error": repr(exc)[:500], "retry_in_s": round(delay, 1)})
+                stop.wait(delay)
+                continue
+            if sent < self.batch_size:
+                self.signal.wait(seen, poll_seconds)
+
+    def _dialect(self) -> str:
+        with self.session_factory() as session:
+            return session.get_bind().dialect.name
+
+    def _listen(self, stop: threading.Event) -> None:
+        """LISTEN on ``outbox_<table>`` and signal the relay on every NOTIFY; reconnects."""
+        channel = notify_channel(self.table)
+        with self.session_factory() as session:
+            engine = session.get_bind()
+        backoff = 0.5
+        while not stop.is_set():
+            conn = None
+            try:
+                pooled = engine.raw_connection()
+                conn = pooled.driver_connection
+                pooled.detach()  # a connection of its own, never returned to the pool
+                conn.autocommit = True
+                conn.execute(f"LISTEN {channel}")
+                self.signal.notify()  # catch up with commits made while not listening
+                backoff = 0.5
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0):
+                        self.signal.notify()
+            except Exception as exc:
+                log.warning("outbox LISTEN connection lost; reconnecting",
+                            extra={"error": repr(exc)[:300], "retry_in_s": backoff})
+                stop.wait(backoff)
+                backoff = min(self.retry_max_seconds, backoff * 2)
+            finally:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except Exception:  # noqa: S110 - already broken
+                        pass

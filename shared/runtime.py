@@ -12,8 +12,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from shared.bus import InProcessBus, KafkaPublisher, ensure_topics
-from shared.config import kafka_bootstrap_servers, setting
+from shared.bus import InProcessBus, KafkaPublisher, Message, ensure_topics, kafka_backoff
+from shared.config import kafka_bootstrap_servers, number, setting
 from shared.consumer import EventConsumer, run_kafka_consumer
 from shared.events.types import topic_name
 from shared.outbox import OutboxRelay
@@ -62,25 +62,38 @@ def attach_consumer(consumer: EventConsumer, workers: Workers,
     topics = [topic_name(t) for t in consumer.topics]
     if bus is not None:
         consumer.dead_letter = bus.publish
-        bus.subscribe(consumer.name, topics,
-                      lambda m: consumer.handle(m, retry_transient=False))
+        bus.subscribe(consumer.name, topics, batch_handler=lambda messages:
+                      consumer.handle_batch(messages, retry_transient=False))
         return
     servers = kafka_bootstrap_servers()
     if not servers:
         raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus given")
-    ensure_topics(servers, topics + [f"{t}.dlt" for t in topics])
-    dlt_publisher = KafkaPublisher(servers, client_id=f"{consumer.name}-dlt")
-    consumer.dead_letter = dlt_publisher.publish
     consumer.topics = topics
+    # the DLT producer and the topics are reached lazily, in the worker thread (never before
+    # the HTTP port opens): a service starts while Kafka is unreachable
+    dlt_publisher = KafkaPublisher(servers, client_id=f"{consumer.name}-dlt",
+                                   topics=[f"{t}.dlt" for t in topics])
+
+    def dead_letter(messages: list[Message]) -> None:
+        for attempt in kafka_backoff(f"{consumer.name}-dlt", workers.stop_event):
+            with attempt:
+                dlt_publisher.publish(messages)
+
+    consumer.dead_letter = dead_letter
+    consumer.stop_event = workers.stop_event
 
     def loop(stop: threading.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
+            for attempt in kafka_backoff(f"{consumer.name}-topics", stop):
+                with attempt:
+                    ensure_topics(servers, topics + [f"{t}.dlt" for t in topics], timeout=0)
+            for attempt in kafka_backoff(f"consumer-{consumer.name}", stop):
+                with attempt:
+                    # returns when stop is set; raises (and is retried) when Kafka fails
                     run_kafka_consumer(consumer, servers, stop, group_id=group_id(consumer.name))
-                except Exception:
-                    log.exception("consumer loop failed; restarting in 2 s")
-                    stop.wait(2.0)
+        except Exception:
+            if not stop.is_set():
+                raise
         finally:
             dlt_publisher.close()
 
@@ -89,7 +102,8 @@ def attach_consumer(consumer: EventConsumer, workers: Workers,
 
 def make_relay(relay_factory: Callable[[object], OutboxRelay], topics: list[str],
                bus: InProcessBus | None = None) -> OutboxRelay:
-    """An outbox relay publishing to ``bus`` or, without one, to Kafka (topics created first).
+    """An outbox relay publishing to ``bus`` or, without one, to Kafka (topics created on the
+    first publish, so this never waits for Kafka).
 
     Raises ``RuntimeError`` when there is neither a bus nor ``KAFKA_BOOTSTRAP_SERVERS``.
     """
@@ -98,14 +112,22 @@ def make_relay(relay_factory: Callable[[object], OutboxRelay], topics: list[str]
     servers = kafka_bootstrap_servers()
     if not servers:
         raise RuntimeError("no bus: KAFKA_BOOTSTRAP_SERVERS is unset and no in-process bus")
-    ensure_topics(servers, [topic_name(t) for t in topics])
-    return relay_factory(KafkaPublisher(servers))
+    # topics and producer are created on the relay's first publish, with back-off (not here)
+    return relay_factory(KafkaPublisher(servers, topics=[topic_name(t) for t in topics]))
 
 
 def attach_relay(relay_factory: Callable[[object], OutboxRelay], workers: Workers,
                  topics: list[str], bus: InProcessBus | None = None) -> OutboxRelay:
     """Start the outbox relay in a thread of ``workers`` (see :func:`make_relay`)."""
-    poll = float(setting("OUTBOX_POLL_SECONDS") or 0.5)
+    poll = number("OUTBOX_POLL_SECONDS") or 0.5
     relay = make_relay(relay_factory, topics, bus)
-    workers.spawn("outbox-relay", lambda stop: relay.run(stop, poll))
+
+    def run(stop: threading.Event) -> None:
+        try:
+            relay.run(stop, poll)
+        finally:
+            if bus is None:
+                relay.publisher.close()
+
+    workers.spawn("outbox-relay", run)
     return relay

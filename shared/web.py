@@ -8,8 +8,11 @@ OpenAPI document and pages live under the service's own path prefix, and ``/heal
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -62,6 +65,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
     api = Api(app)
     _serve_swagger_ui_assets(app, docs_prefix)
     register_error_handlers(app)
+    register_database_error_handlers(app)
     app.extensions["readiness_checks"] = {}
 
     @app.before_request
@@ -90,11 +94,21 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
 
     @app.get("/readyz")
     def readyz():
-        """Readiness: every registered dependency reachable (200), else 503 naming the failures."""
+        """Readiness: every registered dependency reachable (200), else 503 naming the failures.
+
+        Answered from the last background check (never waits for a dependency, see
+        :class:`ReadinessMonitor`); ``counters`` adds the consumer counters when the app runs one.
+        """
         results = run_readiness_checks(app)
         ok = all(v == "ok" for v in results.values())
-        return jsonify(status="ok" if ok else "unavailable", service=service,
-                       checks=results), (200 if ok else 503)
+        body = {"status": "ok" if ok else "unavailable", "service": service, "checks": results}
+        from shared.consumer import EventConsumer
+
+        counters = {c.name: dict(c.counters) for c in list(app.extensions.values())
+                    if isinstance(c, EventConsumer)}
+        if counters:
+            body["counters"] = counters
+        return jsonify(body), (200 if ok else 503)
 
     return app, api
 
@@ -141,41 +155,216 @@ def request_session() -> Session:
 
 
 def close_request_session(_exc: BaseException | None = None) -> None:
-    """Teardown: roll back anything uncommitted and close the context's session."""
+    """Teardown: roll back anything uncommitted and close the context's session.
+
+    A failure here (the database restarted and the connection is dead) is logged and
+    swallowed: the response, e.g. of a request that committed, is already decided.
+    """
     session = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.rollback()
+    except Exception as exc:
+        log.warning("request session rollback failed at teardown",
+                    extra={"error": exc.__class__.__name__})
+    try:
         session.close()
+    except Exception as exc:
+        log.warning("request session close failed at teardown",
+                    extra={"error": exc.__class__.__name__})
+
+
+#: seconds a client is asked to wait (``Retry-After``) while the database is unreachable
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for SQLAlchemy errors meaning the database cannot be reached right now (server
+    down or restarting, connection lost, pool exhausted), as opposed to a bad statement."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def register_database_error_handlers(app: Flask) -> None:
+    """Answer 503 problem+json with ``Retry-After`` when the database is unreachable (not 500);
+    the driver's message (host, role) is logged, never answered."""
+    from sqlalchemy import exc as sa_exc
+
+    from shared.problems import problem
+
+    def _database_error(exc: Exception):
+        if not is_database_unavailable(exc):
+            log.exception("unhandled database error")
+            return problem(500, "Internal server error",
+                           "Something went wrong on our side; the request id is in the logs.")
+        log.warning("database unavailable", extra={"error": str(exc).splitlines()[0][:300]
+                                                   if str(exc) else exc.__class__.__name__})
+        response = problem(503, "Service unavailable",
+                           "The database is not reachable; try again shortly.",
+                           slug="database-unavailable")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
+    app.register_error_handler(sa_exc.DBAPIError, _database_error)
+    app.register_error_handler(sa_exc.TimeoutError, _database_error)
+
+
+_EXITING = threading.Event()
+atexit.register(_EXITING.set)  # monitors stop checking (and logging) when the process ends
+
+
+class ReadinessMonitor:
+    """Runs an app's readiness checks in the background and keeps the last result, so that
+    ``/readyz`` answers quickly and never holds request threads on a dependency.
+
+    Started by a probe; while probes keep coming (within ``idle_seconds``) it re-runs the
+    checks every ``interval`` seconds, each check in a thread of its own bounded by ``timeout``
+    seconds (``READYZ_TIMEOUT_SECONDS``, 2.5): a check still running then answers
+    ``error: timeout`` and is not started again until it ends (no piling up). When the last
+    result is fresh, a probe answers it at once. When it is missing or stale (the monitor was
+    idle), ONE probe waits for the next result, at most ``timeout`` + 0.5 s (≤ 3 s), and
+    concurrent probes answer the stale result (or ``error: checking``) at once, so ten probes
+    during a Kafka outage hold at most one request thread, for at most 3 s. Failure details
+    are logged when a check's state changes; answers only say ``ok``, ``error: unavailable``
+    or ``error: timeout``.
+    """
+
+    def __init__(self, checks: dict[str, ReadinessCheck], *, timeout: float = 2.5,
+                 interval: float = 1.0, idle_seconds: float = 20.0):
+        self.checks = checks
+        self.timeout = timeout
+        self.interval = interval
+        self.idle_seconds = idle_seconds
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._running: dict[str, threading.Thread] = {}
+        self._result: dict[str, str] | None = None
+        self._result_at = 0.0
+        self._generation = 0
+        self._last_probe = 0.0
+        self._waiting = False
+
+    def results(self) -> dict[str, str]:
+        """The newest results ``{check: "ok" | "error: ..."}``; see the class docstring."""
+        now = self._last_probe = time.monotonic()
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="readiness-monitor")
+                self._thread.start()
+            fresh = (self._result is not None
+                     and now - self._result_at <= self.interval + self.timeout + 0.5)
+            if not fresh and not self._waiting:
+                self._waiting = True
+                generation = self._generation
+                try:
+                    self._cond.wait_for(lambda: self._generation != generation,
+                                        self.timeout + 0.5)
+                finally:
+                    self._waiting = False
+            result = self._result
+        if result is None:
+            return dict.fromkeys(self.checks, "error: checking")
+        return dict(result)
+
+    def _loop(self) -> None:
+        while True:
+            result = self._run_once()
+            with self._cond:
+                self._result, self._result_at = result, time.monotonic()
+                self._generation += 1
+                self._cond.notify_all()
+                if time.monotonic() - self._last_probe > self.idle_seconds:
+                    self._thread = None
+                    return
+            if _EXITING.wait(self.interval):
+                return
+
+    def _run_once(self) -> dict[str, str]:
+        outcomes: dict[str, str] = {}
+        for name, check in self.checks.items():
+            if name in self._running and self._running[name].is_alive():
+                continue  # the previous run is still stuck: do not pile up threads
+            box: dict[str, BaseException | None] = {}
+            thread = threading.Thread(target=self._run_check, args=(check, box), daemon=True,
+                                      name=f"readiness-{name}")
+            thread.box = box  # type: ignore[attr-defined]
+            thread.start()
+            self._running[name] = thread
+        deadline = time.monotonic() + self.timeout
+        for name in self.checks:
+            thread = self._running[name]
+            thread.join(max(0.0, deadline - time.monotonic()))
+            box = thread.box  # type: ignore[attr-defined]
+            if thread.is_alive():
+                outcomes[name] = "error: timeout"
+                detail = f"no answer within {self.timeout} s"
+            elif box.get("error") is not None:
+                outcomes[name] = "error: unavailable"
+                detail = repr(box["error"])[:500]
+            else:
+                outcomes[name] = "ok"
+                detail = ""
+            previous = (self._result or {}).get(name)
+            if outcomes[name] != previous and outcomes[name] != "ok":
+                log.warning("readiness check failed",
+                            extra={"check": name, "outcome": outcomes[name], "error": detail})
+            elif outcomes[name] != previous and previous is not None:
+                log.info("readiness check recovered", extra={"check": name})
+        return outcomes
+
+    @staticmethod
+    def _run_check(check: ReadinessCheck, box: dict[str, BaseException | None]) -> None:
+        try:
+            check()
+            box["error"] = None
+        except BaseException as exc:  # a readiness probe reports, it does not raise
+            box["error"] = exc
+
+
+def readiness_monitor(app: Flask) -> ReadinessMonitor:
+    """``app``'s :class:`ReadinessMonitor` (created on first use over its registered checks)."""
+    from shared.config import number
+
+    monitor = app.extensions.get("readiness_monitor")
+    if monitor is None:
+        monitor = ReadinessMonitor(app.extensions["readiness_checks"],
+                                   timeout=number("READYZ_TIMEOUT_SECONDS") or 2.5)
+        app.extensions["readiness_monitor"] = monitor
+    return monitor
 
 
 def run_readiness_checks(app: Flask) -> dict[str, str]:
-    """Run ``app``'s readiness checks: ``{name: "ok" | "error: ..."}``."""
-    results: dict[str, str] = {}
-    for name, check in app.extensions["readiness_checks"].items():
-        try:
-            check()
-            results[name] = "ok"
-        except Exception as exc:  # a readiness probe reports, it does not raise
-            results[name] = f"error: {exc.__class__.__name__}: {str(exc)[:200]}"
-    return results
+    """``app``'s readiness: ``{name: "ok" | "error: unavailable" | "error: timeout" | ...}``
+    from its :class:`ReadinessMonitor` (answers within 3 s, at once after the first time)."""
+    return readiness_monitor(app).results()
 
 
-def database_check(factory: sessionmaker[Session]) -> ReadinessCheck:
-    """A readiness check that runs ``SELECT 1`` on the service's database."""
+def database_check(factory: sessionmaker[Session], timeout: float = 2.0) -> ReadinessCheck:
+    """A readiness check that runs ``SELECT 1`` on the service's database (on PostgreSQL with
+    a ``timeout`` s statement timeout; the monitor bounds the connection attempt)."""
 
     def check() -> None:
         with factory() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
             session.execute(text("SELECT 1"))
 
     return check
 
 
-def kafka_check(bootstrap_servers: list[str]) -> ReadinessCheck:
-    """A readiness check that asks the Kafka cluster for its topics."""
+def kafka_check(bootstrap_servers: list[str], timeout: float = 2.0) -> ReadinessCheck:
+    """A readiness check that asks the Kafka cluster for its topics within ``timeout`` s."""
     from shared.bus import kafka_ready
 
     def check() -> None:
-        if not kafka_ready(bootstrap_servers, timeout=3.0):
-            raise ConnectionError(f"no Kafka broker answers at {','.join(bootstrap_servers)}")
+        if not kafka_ready(bootstrap_servers, timeout=timeout):
+            raise ConnectionError("no Kafka broker answers")
 
     return check

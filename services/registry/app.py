@@ -6,6 +6,7 @@ from flask import Flask
 
 from registry.db import import_models
 from shared.bus import InProcessBus
+from shared.config import number
 from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay, make_relay
@@ -46,7 +47,9 @@ def _relay_factory(app: Flask):
     from registry.outbox.models import OutboxEvent
 
     factory = app.extensions["db_session_factory"]
-    return lambda publisher: OutboxRelay(factory, OutboxEvent, publisher)
+    return lambda publisher: OutboxRelay(
+        factory, OutboxEvent, publisher, batch_size=int(number("OUTBOX_BATCH_SIZE") or 1000),
+        retry_max_seconds=number("KAFKA_RETRY_MAX_SECONDS") or 30.0)
 
 
 def build_relay(app: Flask, bus: InProcessBus | None = None) -> OutboxRelay:

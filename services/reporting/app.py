@@ -45,8 +45,9 @@ def build_consumer(app: Flask) -> EventConsumer:
     from reporting.readmodel.models import ProcessedEvent
     from reporting.readmodel.service import initiative_handlers
 
+    # the read-model handlers only use the consumer's session: a polled batch is one transaction
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(), list(TOPICS))
+                         initiative_handlers(), list(TOPICS), atomic_batches=True)
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:

@@ -62,8 +62,11 @@ class CloudEvent:
         """Validate a structured-mode object; raises :class:`InvalidEvent` naming the attributes."""
         if not isinstance(raw, dict):
             raise InvalidEvent("event is not a JSON object")
+        fast = _well_formed(raw)
+        if fast is not None:
+            return fast
         try:
-            loaded = _EnvelopeSchema().load(raw)
+            loaded = _ENVELOPE_SCHEMA.load(raw)
         except ValidationError as exc:
             raise InvalidEvent("invalid CloudEvents envelope", exc.normalized_messages()) from exc
         return cls(**loaded)
@@ -82,6 +85,34 @@ class _EnvelopeSchema(Schema):
     datacontenttype = fields.String(load_default="application/json",
                                     validate=validate.Equal("application/json"))
     data = fields.Dict(required=True)
+
+
+_ENVELOPE_SCHEMA = _EnvelopeSchema()  # built once, reused (schemas keep no per-load state)
+_TEXT_ATTRS = ("id", "source", "type", "subject")
+
+
+def _well_formed(raw: dict[str, Any]) -> CloudEvent | None:
+    """The event when ``raw`` plainly satisfies :class:`_EnvelopeSchema` (the common case,
+    checked in a few microseconds), else None: the schema then decides and names the errors."""
+    for name in _TEXT_ATTRS:
+        value = raw.get(name)
+        if not isinstance(value, str) or not 1 <= len(value) <= 200:
+            return None
+    if raw.get("specversion") != "1.0" or not isinstance(raw.get("data"), dict):
+        return None
+    if raw.get("datacontenttype", "application/json") != "application/json":
+        return None
+    stamp = raw.get("time")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return CloudEvent(type=raw["type"], source=raw["source"], subject=raw["subject"],
+                      data=raw["data"], id=raw["id"], time=when)
 
 
 def new_event(type_: str, *, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:

@@ -163,17 +163,27 @@ EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
 }
 
 
+_SCHEMAS: dict[str, Schema] = {}
+
+
+def _schema(type_: str) -> Schema:
+    """The payload schema instance of ``type_`` (built once: building a nested marshmallow
+    schema costs more than loading with it). Raises ``KeyError`` for an unknown type."""
+    schema = _SCHEMAS.get(type_)
+    if schema is None:
+        schema = _SCHEMAS[type_] = EVENT_TYPES[type_][1]()
+    return schema
+
+
 def load_data(type_: str, data: Any) -> dict[str, Any]:
     """Validate and deserialize ``data`` of a known event type.
 
     Raises ``KeyError`` for an unknown type and ``marshmallow.ValidationError`` (with per-field
     messages) for bad data.
     """
-    _, schema = EVENT_TYPES[type_]
-    return schema().load(data)
+    return _schema(type_).load(data)
 
 
 def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:
     """Serialize ``data`` for ``type_`` through its schema (JSON-ready); producers use this."""
-    _, schema = EVENT_TYPES[type_]
-    return schema().dump(data)
+    return _schema(type_).dump(data)
