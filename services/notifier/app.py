@@ -1,28 +1,56 @@
 """The notifier service: e-mails initiative contacts and the secretariat on review steps.
 
 It consumes ``registry.initiatives`` (consumer group ``notifier``) and keeps its own tables
-(``deliveries``, ``processed_events``); it never reads the registry's database.
+(``deliveries``, ``processed_events``); it never reads the registry's database. Beside the
+consumer runs a delivery worker thread that sends what the consumer planned
+(``notifier.deliveries.worker``).
 """
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
+from sqlalchemy import event as sa_event
 
 from notifier.db import import_models
 from notifier.deliveries.transport import MailTransport
+from notifier.deliveries.worker import DeliveryPolicy, DeliveryWorker
 from shared.bus import InProcessBus
-from shared.config import setting
+from shared.config import Setting, setting
 from shared.consumer import EventConsumer
 from shared.runtime import Workers, attach_consumer
 from shared.web import attach_database, create_base_app
 
 CONSUMER_NAME = "notifier"
 
+#: The notifier's own settings (environment variables; a Flask config key of the same name, e.g.
+#: from ``create_app(test_config)``, wins). Defaults and meaning as in ``DeliveryPolicy``.
+DELIVERY_SETTINGS: tuple[Setting, ...] = (
+    Setting("DELIVERY_MAX_ATTEMPTS", "10", "Sends tried per e-mail before it is `dead` "
+            "(temporary failures: 4xx replies, SMTP server unreachable)."),
+    Setting("DELIVERY_BACKOFF_SECONDS", "60", "Wait after the first failed attempt; doubles "
+            "with each attempt, plus a random 0..this much (jitter)."),
+    Setting("DELIVERY_BACKOFF_MAX_SECONDS", "21600", "Longest wait between two attempts."),
+    Setting("DELIVERY_BATCH_SIZE", "20", "Deliveries a worker claims per transaction."),
+    Setting("DELIVERY_POLL_SECONDS", "5", "Longest sleep of the delivery worker when nothing "
+            "wakes it (retries made by `notifier deliveries retry` start within this time)."),
+    Setting("DELIVERY_CLAIM_SECONDS", "300", "How long a claimed delivery stays claimed; a "
+            "claim left by a crashed notifier is sent again after it."),
+)
+_POLICY_FIELDS = {"DELIVERY_MAX_ATTEMPTS": ("max_attempts", int),
+                  "DELIVERY_BACKOFF_SECONDS": ("backoff_seconds", float),
+                  "DELIVERY_BACKOFF_MAX_SECONDS": ("backoff_max_seconds", float),
+                  "DELIVERY_BATCH_SIZE": ("batch_size", int),
+                  "DELIVERY_POLL_SECONDS": ("poll_seconds", float),
+                  "DELIVERY_CLAIM_SECONDS": ("claim_seconds", float)}
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The notifier's WSGI app. ``test_config`` may set ``DATABASE_URL``, ``SMTP_URL``,
-    ``MAIL_FROM``, ``SECRETARIAT_EMAIL``, ``PUBLIC_BASE_URL`` and any Flask key; otherwise
-    they come from the environment (``shared.config.SETTINGS``)."""
+    ``MAIL_FROM``, ``SECRETARIAT_EMAIL``, ``PUBLIC_BASE_URL``, the ``DELIVERY_*`` settings
+    and any Flask key; otherwise they come from the environment (``shared.config.SETTINGS``,
+    :data:`DELIVERY_SETTINGS`)."""
     app, api = create_base_app(
         "notifier", title="Partnership Registry notifications API",
         docs_prefix="/api/v1/subscriptions",
@@ -32,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     import_models()
     attach_database(app)
+    _wake_workers_on_commit(app)
 
     from notifier.deliveries.views import blp as channels_blp
 
@@ -43,37 +72,110 @@ def _config(app: Flask, name: str) -> str | None:
     return app.config.get(name) or setting(name)
 
 
-def build_consumer(app: Flask, transport: MailTransport | None = None) -> EventConsumer:
-    """The ``notifier`` :class:`~shared.consumer.EventConsumer` of ``app`` (base topic names).
+def delivery_policy(app: Flask) -> DeliveryPolicy:
+    """The :class:`DeliveryPolicy` from the ``DELIVERY_*`` settings; raises ``ValueError``
+    naming the setting when one is not a positive number."""
+    values = {}
+    for s in DELIVERY_SETTINGS:
+        raw = app.config.get(s.name, os.environ.get(s.name) or s.default)
+        field, kind = _POLICY_FIELDS[s.name]
+        try:
+            value = kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{s.name} must be a number, not {raw!r}") from None
+        if value <= 0:
+            raise ValueError(f"{s.name} must be positive, not {raw!r}")
+        values[field] = value
+    return DeliveryPolicy(**values)
 
-    ``transport`` defaults to the one ``SMTP_URL`` names (``.eml`` files when unset); raises
-    ``ValueError`` for a malformed ``SMTP_URL``.
-    """
-    from notifier.deliveries.events import TOPICS
-    from notifier.deliveries.models import ProcessedEvent
+
+def _mail_settings(app: Flask):
     from notifier.deliveries.rendering import MailSettings
-    from notifier.deliveries.service import initiative_handlers
-    from notifier.deliveries.transport import transport_from_url
 
-    settings = MailSettings(
+    return MailSettings(
         mail_from=_config(app, "MAIL_FROM") or "",
         secretariat_email=_config(app, "SECRETARIAT_EMAIL") or "",
         public_base_url=_config(app, "PUBLIC_BASE_URL") or "",
     )
+
+
+def build_consumer(app: Flask) -> EventConsumer:
+    """The ``notifier`` :class:`~shared.consumer.EventConsumer` of ``app`` (base topic names).
+
+    It only writes pending deliveries (no SMTP); see ``notifier.deliveries.service``.
+    """
+    from notifier.deliveries.events import TOPICS
+    from notifier.deliveries.models import ProcessedEvent
+    from notifier.deliveries.service import initiative_handlers
+
+    return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
+                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS))
+
+
+def build_delivery_worker(app: Flask, transport: MailTransport | None = None) -> DeliveryWorker:
+    """The :class:`DeliveryWorker` of ``app`` (not started). ``transport`` defaults to the one
+    ``SMTP_URL`` names (``.eml`` files when unset); raises ``ValueError`` for a malformed
+    ``SMTP_URL`` or ``DELIVERY_*`` setting."""
+    from notifier.deliveries.transport import transport_from_url
+
     if transport is None:
         transport = transport_from_url(_config(app, "SMTP_URL"))
-    return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(transport=transport, settings=settings),
-                         list(TOPICS))
+    return DeliveryWorker(app.extensions["db_session_factory"], transport, _mail_settings(app),
+                          delivery_policy(app))
 
 
-def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
-    """Start the ``notifier`` consumer group (on ``bus`` in embedded mode, else on Kafka).
+def _wake_workers_on_commit(app: Flask) -> None:
+    """After a commit that wrote deliveries (``PLANNED_KEY`` in ``session.info``), wake the
+    app's running delivery workers. Only a wake-up of a local thread — the deliveries
+    themselves were written by the service function, in the consumer's transaction."""
+    from notifier.deliveries.service import PLANNED_KEY
 
-    The consumer is kept in ``app.extensions["notifier_consumer"]``.
+    workers: list[DeliveryWorker] = app.extensions.setdefault("notifier_delivery_workers", [])
+    factory = app.extensions["db_session_factory"]
+
+    @sa_event.listens_for(factory, "after_commit")
+    def _after_commit(session):
+        if session.info.pop(PLANNED_KEY, False):
+            for worker in list(workers):
+                worker.wake()
+
+    @sa_event.listens_for(factory, "after_rollback")
+    def _after_rollback(session):
+        session.info.pop(PLANNED_KEY, None)
+
+
+class NotifierWorkers(Workers):
+    """The consumer thread and the delivery worker thread; ``stop()`` wakes the worker too."""
+
+    def __init__(self, app: Flask, delivery_worker: DeliveryWorker):
+        super().__init__()
+        self.app = app
+        self.delivery_worker = delivery_worker
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Signal both threads, wake the worker from its sleep, wait for them."""
+        self.stop_event.set()
+        self.delivery_worker.wake()
+        super().stop(timeout)
+        running = self.app.extensions.get("notifier_delivery_workers", [])
+        if self.delivery_worker in running:
+            running.remove(self.delivery_worker)
+
+
+def start_workers(app: Flask, bus: InProcessBus | None = None,
+                  transport: MailTransport | None = None) -> Workers:
+    """Start the ``notifier`` consumer group (on ``bus`` in embedded mode, else on Kafka) and
+    the delivery worker thread (``transport`` as in :func:`build_delivery_worker`).
+
+    The consumer is kept in ``app.extensions["notifier_consumer"]``, the worker in
+    ``app.extensions["notifier_delivery_worker"]``.
     """
-    workers = Workers()
+    worker = build_delivery_worker(app, transport)
+    workers = NotifierWorkers(app, worker)
     consumer = build_consumer(app)
-    attach_consumer(consumer, workers, bus)
+    attach_consumer(consumer, workers, bus)  # raises when there is no bus: nothing started
     app.extensions["notifier_consumer"] = consumer
+    app.extensions["notifier_delivery_workers"].append(worker)
+    app.extensions["notifier_delivery_worker"] = worker
+    workers.spawn("notifier-deliveries", worker.run)  # its first pass sends what is due
     return workers

@@ -6,15 +6,26 @@ It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps it
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
+from sqlalchemy import event as sa_event
 
 from reporting.db import import_models
 from shared.bus import InProcessBus
+from shared.config import Setting
 from shared.consumer import EventConsumer
 from shared.runtime import Workers, attach_consumer
 from shared.web import attach_database, create_base_app
 
 CONSUMER_NAME = "reporting"
+
+#: Reporting's own settings (environment variables; a Flask config key of the same name wins).
+REPORTING_SETTINGS: tuple[Setting, ...] = (
+    Setting("SUMMARY_CACHE_SECONDS", "1", "Longest time a reporting process reuses its last "
+            "summary (dropped at once when its own consumer applies a change); bounds how "
+            "late changes applied by a separate `reporting consume` show. 0: no cache."),
+)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -31,11 +42,38 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False  # keep "1".."17" and the regions in their documented order
     import_models()
     attach_database(app)
+    _attach_summary_cache(app)
 
     from reporting.summaries.views import blp as summaries_blp
 
     api.register_blueprint(summaries_blp)
     return app
+
+
+def _attach_summary_cache(app: Flask) -> None:
+    """``app.extensions["reporting_summary_cache"]``, dropped after each commit that changed
+    the read model (``CHANGED_KEY`` in ``session.info``, set by the consumer's service)."""
+    from reporting.readmodel.service import CHANGED_KEY
+    from reporting.summaries.service import SummaryCache
+
+    raw = app.config.get("SUMMARY_CACHE_SECONDS",
+                         os.environ.get("SUMMARY_CACHE_SECONDS") or "1")
+    try:
+        max_age = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"SUMMARY_CACHE_SECONDS must be a number, not {raw!r}") from None
+    cache = SummaryCache(max(0.0, max_age))
+    app.extensions["reporting_summary_cache"] = cache
+    factory = app.extensions["db_session_factory"]
+
+    @sa_event.listens_for(factory, "after_commit")
+    def _after_commit(session):
+        if session.info.pop(CHANGED_KEY, False):
+            cache.invalidate()
+
+    @sa_event.listens_for(factory, "after_rollback")
+    def _after_rollback(session):
+        session.info.pop(CHANGED_KEY, None)
 
 
 def build_consumer(app: Flask) -> EventConsumer:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -106,3 +110,63 @@ def notifier_app(sqlite_url):
                       "MAIL_FROM": "Partnership Registry <noreply@registry.example>"})
     yield app
     app.extensions["db_engine"].dispose()
+
+
+@dataclass
+class BusySmtpServer:
+    """A real aiosmtpd server that answers ``450`` to RCPT TO of the addresses in ``busy``
+    (a temporary refusal) and accepts every other; ``refused_at`` holds the monotonic time of
+    each refusal, ``messages`` the accepted messages (parsed)."""
+
+    host: str
+    port: int
+    busy: set[str]
+    messages: list[EmailMessage] = field(default_factory=list)
+    refused_at: list[float] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        """Wait until at least ``count`` messages were accepted; returns them all."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            return list(self.messages)
+
+
+@pytest.fixture
+def busy_smtp_server() -> Iterator[BusySmtpServer]:
+    """Start a :class:`BusySmtpServer` refusing ``busy@example.org`` for one test."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = BusySmtpServer("127.0.0.1", port, busy={"busy@example.org"})
+
+    class Handler:
+        async def handle_RCPT(self, _srv, _session, envelope, address,  # noqa: N802
+                              _rcpt_options):
+            if address in server.busy:
+                with server.arrived:
+                    server.refused_at.append(time.monotonic())
+                    server.arrived.notify_all()
+                return "450 4.2.1 Mailbox busy, try again later"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, _srv, _session, envelope):  # noqa: N802
+            msg = message_from_bytes(envelope.original_content, policy=policy.default)
+            with server.arrived:
+                server.messages.append(msg)  # type: ignore[arg-type]
+                server.arrived.notify_all()
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname=server.host, port=server.port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()

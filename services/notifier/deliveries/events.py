@@ -1,5 +1,5 @@
 """Events of the deliveries domain: it consumes ``initiative.*.v1`` from ``registry.initiatives``
-and mails for the types in ``service.NOTIFICATIONS``; it emits none."""
+and plans e-mails for the types in ``service.NOTIFICATIONS``; it emits none."""
 
 from notifier.deliveries.service import NOTIFICATIONS
 from shared.events.types import (

@@ -28,6 +28,12 @@ SUBJECTS: dict[str, str] = {
 }
 
 SUBJECT_TITLE_MAX = 150
+#: Longest text kept from any string field of an event (comments, names, titles), in characters.
+TEXT_FIELD_MAX = 20_000
+
+# NUL (PostgreSQL text cannot hold it), the other C0 controls but TAB/LF/CR, DEL, and lone UTF-16
+# surrogates (JSON "\\ud800" decodes to one; no UTF-8 encoding exists, so no database stores it)
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 _env = Environment(
     loader=PackageLoader("notifier.deliveries", "templates"),
@@ -60,6 +66,26 @@ class RenderedMail:
     subject: str
     text: str
     html: str
+
+
+def storable_text(value: str, limit: int = TEXT_FIELD_MAX) -> str:
+    """``value`` without the characters no database column can store (NUL, other C0 controls
+    but TAB/LF/CR, DEL, lone surrogates), cut to ``limit`` characters. Text from the bus is
+    never trusted: one such character used to make a delivery row unstorable."""
+    cleaned = _UNSTORABLE.sub("", value)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit]
+
+
+def storable_data(value: Any) -> Any:
+    """A copy of a loaded event payload with :func:`storable_text` applied to every string
+    (dict keys included), through nested dicts and lists; other values unchanged."""
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, dict):
+        return {storable_data(k): storable_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_data(v) for v in value]
+    return value
 
 
 def one_line(value: str, limit: int = SUBJECT_TITLE_MAX) -> str:

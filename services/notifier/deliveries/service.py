@@ -1,4 +1,4 @@
-"""Who is told what when an initiative changes state, and the record of each delivery.
+"""Who is told what when an initiative changes state, and the life of each delivery.
 
 Rules (the issue "notify contacts and the secretariat of review steps"):
 
@@ -6,32 +6,48 @@ Rules (the issue "notify contacts and the secretariat of review steps"):
 * ``approved``           -> the contact ("Published: <title> (<public id>)", link to the page);
 * ``changes_requested``  -> the contact, with the reviewer's comment;
 * ``rejected``           -> the contact, with the reviewer's comment;
-* ``created``, ``updated``, ``imported`` -> nobody (a 2,000-record import must not mail anyone).
+* ``created``, ``updated``, ``imported`` -> nobody (a 2,000-record import must not mail anyone;
+  the consumer has no handler for them, so they cost no database work at all).
 
-A null contact e-mail means nobody but the secretariat (on submission). Each recipient gets a
-``deliveries`` row committed right after the send, so a retried event skips recipients already
-``sent``. Exactly-once is not possible with SMTP; the window for a duplicate is between the
-server's acceptance and that commit.
+A null contact e-mail means nobody but the secretariat (on submission).
+
+Delivery (issue 10 "Delivery, redesigned", issue 6 "Faults"): the consumer only DECIDES — in
+the transaction of its ``processed_events`` row it writes one ``pending`` delivery per (event,
+recipient, channel) with the rendered message (:func:`plan_initiative_event`); it never talks
+to SMTP. A delivery worker (``notifier.deliveries.worker``) claims due deliveries
+(:func:`claim_due_deliveries`), sends each and records the outcome right after
+(:func:`record_sent`, :func:`record_refused`, :func:`record_transient_failure`). A failing
+delivery is retried on its own schedule and never holds up the others.
+
+Exactly-once is not possible with SMTP. A delivery is ``sending`` (committed) before its send
+and ``sent`` (committed) right after the server accepted it, so nothing accepted is sent again
+by this code — except when the process dies between the server's acceptance and that commit:
+the claim then expires (``DELIVERY_CLAIM_SECONDS``) and the message is sent once more, with the
+same ``Message-ID`` (derived from event id and recipient) so receivers can drop the duplicate.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
 
-from notifier.deliveries.models import Delivery
+from notifier.deliveries.models import DELIVERY_STATUSES, Delivery
 from notifier.deliveries.rendering import (
     MailSettings,
-    build_message,
     mail_context,
     message_id,
     render,
+    storable_data,
+    storable_text,
 )
-from notifier.deliveries.transport import DeliveryRefused, MailTransport
 from shared.consumer import EventHandler, PoisonEvent
 from shared.db import utcnow
 from shared.events.envelope import CloudEvent
@@ -41,10 +57,14 @@ from shared.events.types import (
     INITIATIVE_REJECTED,
     INITIATIVE_SUBMITTED,
 )
+from shared.problems import InvalidTransition, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
 
 CHANNEL_EMAIL = "email"
+#: ``session.info`` key set when a transaction wrote new pending deliveries (wakes the worker)
+PLANNED_KEY = "notifier.deliveries_planned"
+ERROR_MAX = 2000
 
 #: event type -> ((audience, template), ...); audience is "contact" or "secretariat".
 NOTIFICATIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -85,69 +105,214 @@ def recipients_for(event_type: str, data: dict[str, Any],
     return out
 
 
-def notify_initiative_event(session: Session, event: CloudEvent, data: dict[str, Any], *,
-                            transport: MailTransport, settings: MailSettings) -> list[Delivery]:
-    """E-mail everyone an initiative event concerns; returns the deliveries touched.
+# -- the consumer: decide who gets what ------------------------------------------------------
+def _insert_ignoring_duplicates(session: Session):
+    """``INSERT … ON CONFLICT DO NOTHING`` on (event_id, channel, recipient) for the dialect."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(Delivery).on_conflict_do_nothing(
+        index_elements=["event_id", "channel", "recipient"])
 
-    ``data`` is a loaded ``InitiativeEventData``. For each recipient: skip when a ``sent``
-    delivery exists for ``(event id, "email", recipient)``; otherwise render, send, and commit a
-    ``sent`` row, or a ``failed`` row when the address is not deliverable or the server refused
-    it (5xx, never retried). Raises :class:`~shared.consumer.TransientError` when the server is
-    unreachable (the consumer retries the event) and :class:`~shared.consumer.PoisonEvent` for an
-    approval without a public id (the registry always assigns one).
+
+def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, Any], *,
+                          settings: MailSettings) -> int:
+    """Write one delivery per recipient of an initiative event; returns how many rows.
+
+    ``data`` is a loaded ``InitiativeEventData``. Every string of it is made storable first
+    (:func:`~notifier.deliveries.rendering.storable_data`: no NUL, control characters or lone
+    surrogates; at most 20,000 characters). A deliverable recipient gets a ``pending`` row due
+    now with the rendered subject and bodies; an undeliverable address a ``failed`` row
+    ("undeliverable address"), never sent. Rows are inserted with ``ON CONFLICT DO NOTHING``
+    on (event id, channel, recipient): a redelivered event adds nothing. Does not commit: the
+    consumer commits the rows with its ``processed_events`` row. Raises
+    :class:`~shared.consumer.PoisonEvent` for an approval without a public id (the registry
+    always assigns one).
     """
     if event.type == INITIATIVE_APPROVED and not data["initiative"].get("public_id"):
         raise PoisonEvent("approved initiative has no public_id")
-    touched: list[Delivery] = []
     targets = recipients_for(event.type, data, settings)
     if not targets:
-        return touched
+        return 0
+    data = storable_data(data)
     context = mail_context(data, settings)
+    event_id = storable_text(event.id, 200)
+    now = utcnow()
+    rows = []
     for recipient, template in targets:
-        delivery = session.scalar(select(Delivery).where(
-            Delivery.event_id == event.id, Delivery.channel == CHANNEL_EMAIL,
-            Delivery.recipient == recipient))
-        if delivery is not None and delivery.status == "sent":
-            continue
+        recipient = storable_text(recipient, 320)
         mail = render(template, context)
-        if delivery is None:
-            delivery = Delivery(event_id=event.id, channel=CHANNEL_EMAIL, recipient=recipient)
-            session.add(delivery)
-        delivery.event_type = event.type
-        delivery.initiative_id = data["initiative"]["id"]
-        delivery.template = template
-        delivery.subject = mail.subject
-        delivery.message_id = message_id(event.id, recipient, settings)
-        _send(delivery, mail, transport=transport, settings=settings)
-        session.commit()  # the row survives a later recipient's transient failure
-        touched.append(delivery)
-        log.info("e-mail delivery recorded", extra={"delivery_id": str(delivery.id),
-                                                    "template": template,
-                                                    "status": delivery.status})
-    return touched
+        row = {"id": uuid.uuid4(), "event_id": event_id, "event_type": event.type,
+               "initiative_id": storable_text(data["initiative"]["id"], 200),
+               "channel": CHANNEL_EMAIL, "template": template, "recipient": recipient,
+               "subject": mail.subject, "message_id": message_id(event.id, recipient, settings),
+               "created_at": now, "attempts": 0}
+        if is_deliverable_address(recipient):
+            row.update(status="pending", body_text=mail.text, body_html=mail.html,
+                       next_attempt_at=now, error=None)
+        else:
+            row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
+                       error="undeliverable address")
+        rows.append(row)
+    session.execute(_insert_ignoring_duplicates(session), rows)
+    session.info[PLANNED_KEY] = True
+    log.info("e-mail deliveries planned", extra={"deliveries": len(rows)})
+    return len(rows)
 
 
-def _send(delivery: Delivery, mail, *, transport: MailTransport, settings: MailSettings) -> None:
-    """Send one rendered mail and set the delivery's status (TransientError propagates)."""
-    if not is_deliverable_address(delivery.recipient):
-        delivery.status, delivery.error, delivery.sent_at = "failed", "undeliverable address", None
-        return
-    msg = build_message(mail, recipient=delivery.recipient, msg_id=delivery.message_id or "",
-                        settings=settings)
-    try:
-        transport.send(msg, sender=settings.sender, recipient=delivery.recipient,
-                       event_id=delivery.event_id)
-    except DeliveryRefused as exc:
-        delivery.status, delivery.error, delivery.sent_at = "failed", str(exc)[:2000], None
-        return
-    delivery.status, delivery.error, delivery.sent_at = "sent", None, utcnow()
-
-
-def initiative_handlers(*, transport: MailTransport,
-                        settings: MailSettings) -> dict[str, EventHandler]:
-    """The consumer's handlers: one per event type that mails someone (see ``NOTIFICATIONS``)."""
+def initiative_handlers(*, settings: MailSettings) -> dict[str, EventHandler]:
+    """The consumer's handlers: one per event type that mails someone (see ``NOTIFICATIONS``).
+    Types without a handler (created/updated/imported) are acknowledged without any work."""
 
     def handle(session: Session, event: CloudEvent, data: dict[str, Any]) -> None:
-        notify_initiative_event(session, event, data, transport=transport, settings=settings)
+        plan_initiative_event(session, event, data, settings=settings)
 
-    return {event_type: handle for event_type in NOTIFICATIONS}
+    return dict.fromkeys(NOTIFICATIONS, handle)
+
+
+# -- the worker: claim, send, record ----------------------------------------------------------
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """What a worker needs to send one delivery (a detached copy of the row)."""
+
+    id: uuid.UUID
+    event_id: str
+    event_type: str
+    recipient: str
+    subject: str
+    body_text: str | None
+    body_html: str | None
+    message_id: str | None
+    attempts: int
+    claim_expires_at: datetime
+
+
+def _due(now: datetime):
+    """Pending rows due, and claims that expired (their worker died mid-send)."""
+    return and_(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
+
+
+def claim_due_deliveries(conn: Connection, *, limit: int,
+                         claim_seconds: float) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` due deliveries, oldest due first, in ONE statement, committed.
+
+    ``UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING …``: each becomes ``sending`` with ``attempts + 1`` and its claim expiring
+    ``claim_seconds`` from now (stored in ``next_attempt_at``). On PostgreSQL concurrent
+    workers (threads or notifier processes) skip each other's rows; SQLite serialises writers
+    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection (autocommit on PostgreSQL).
+    """
+    now = utcnow()
+    expires = now + timedelta(seconds=claim_seconds)
+    due = (select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at)
+           .limit(limit).with_for_update(skip_locked=True).scalar_subquery())
+    rows = conn.execute(
+        update(Delivery).where(Delivery.id.in_(due))
+        .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
+        .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
+                   Delivery.subject, Delivery.body_text, Delivery.body_html,
+                   Delivery.message_id, Delivery.attempts)).all()
+    conn.commit()
+    return [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
+
+
+def _finish(conn: Connection, delivery_id: uuid.UUID, **values: Any) -> None:
+    """Set the outcome of a claimed delivery (only while it is still ``sending``) and commit:
+    one statement (on PostgreSQL ``conn`` is in autocommit: one round trip)."""
+    conn.execute(update(Delivery)
+                 .where(Delivery.id == delivery_id, Delivery.status == "sending")
+                 .values(**values))
+    conn.commit()
+
+
+def record_sent(conn: Connection, delivery_id: uuid.UUID) -> None:
+    """The server accepted it: ``sent`` with ``sent_at`` now (committed at once)."""
+    _finish(conn, delivery_id, status="sent", sent_at=utcnow(), error=None,
+            next_attempt_at=None)
+
+
+def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str) -> None:
+    """Refused for good (5xx, or the message could not be built): ``failed``, never retried."""
+    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None)
+
+
+def record_transient_failure(conn: Connection, claimed: ClaimedDelivery, error: str, *,
+                             max_attempts: int, delay_seconds: float) -> str:
+    """A temporary failure (4xx, server unreachable): back to ``pending``, due in
+    ``delay_seconds``, or ``dead`` when this was attempt ``max_attempts``. Returns the status."""
+    if claimed.attempts >= max_attempts:
+        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None)
+        return "dead"
+    _finish(conn, claimed.id, status="pending", error=error[:ERROR_MAX],
+            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds))
+    return "pending"
+
+
+def release_claims(conn: Connection, ids: list[uuid.UUID]) -> None:
+    """Give back claimed deliveries that were not tried (due now, the attempt not counted)."""
+    if not ids:
+        return
+    conn.execute(update(Delivery)
+                 .where(Delivery.id.in_(ids), Delivery.status == "sending")
+                 .values(status="pending", attempts=Delivery.attempts - 1,
+                         next_attempt_at=utcnow()))
+    conn.commit()
+
+
+def next_due_at(session_factory: sessionmaker[Session]) -> datetime | None:
+    """When the next pending delivery (or claim expiry) is due; None when there is none."""
+    with session_factory() as session:
+        return session.scalar(select(func.min(Delivery.next_attempt_at))
+                              .where(Delivery.status.in_(("pending", "sending"))))
+
+
+# -- operators: list and retry ---------------------------------------------------------------
+def list_deliveries(*, db_session: Session, status: str | None = None,
+                    limit: int = 100) -> list[Delivery]:
+    """Deliveries newest first, optionally of one status (one of ``DELIVERY_STATUSES``);
+    raises :class:`~shared.problems.ValidationError` for another status."""
+    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id).limit(limit)
+    if status is not None:
+        if status not in DELIVERY_STATUSES:
+            raise ValidationError(f"unknown status {status!r}; one of "
+                                  f"{', '.join(DELIVERY_STATUSES)}")
+        query = query.where(Delivery.status == status)
+    return list(db_session.scalars(query))
+
+
+def retry_delivery(delivery_id: str, *, db_session: Session) -> Delivery:
+    """Make a ``dead``, ``failed`` or ``pending`` delivery due now with a fresh attempt budget
+    (``attempts`` 0) and commit; returns it.
+
+    Raises :class:`~shared.problems.NotFound` for an unknown id (or one that is not a UUID) and
+    :class:`~shared.problems.InvalidTransition` for a ``sent`` one (it would be a second
+    message) or a ``sending`` one (in flight). A ``failed`` row without a rendered body (an
+    undeliverable address, or written before the delivery queue existed) cannot be retried
+    either.
+    """
+    try:
+        key = uuid.UUID(delivery_id)
+    except ValueError:
+        raise NotFound(f"no delivery {delivery_id!r}") from None
+    delivery = db_session.get(Delivery, key, with_for_update=True)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id!r}")
+    if delivery.status in ("sent", "sending"):
+        raise InvalidTransition(f"delivery {delivery_id} is {delivery.status}: not retried")
+    if delivery.body_text is None:
+        raise InvalidTransition(f"delivery {delivery_id} has no rendered message "
+                                f"({delivery.error or 'never rendered'}): not retried")
+    delivery.status = "pending"
+    delivery.attempts = 0
+    delivery.next_attempt_at = utcnow()
+    db_session.commit()
+    return delivery
+
+
+def delivery_counts(*, db_session: Session) -> dict[str, int]:
+    """Deliveries per status (every status present)."""
+    counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+    for status, count in db_session.execute(
+            select(Delivery.status, func.count()).group_by(Delivery.status)):
+        counts[status] = int(count)
+    return counts
+

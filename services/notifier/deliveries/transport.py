@@ -19,6 +19,7 @@ import os
 import re
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -63,22 +64,19 @@ class SmtpTransport:
     timeout: float = SMTP_TIMEOUT_SECONDS
 
     def send(self, message: EmailMessage, *, sender: str, recipient: str, event_id: str) -> None:
-        """Send over SMTP: a 5xx for it -> DeliveryRefused; anything else -> TransientError."""
+        """Send over SMTP on a connection of its own: a 5xx for it -> DeliveryRefused;
+        anything else -> TransientError."""
         try:
             with self._connect() as smtp:
                 if self.username:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()), (None, b""))
-            raise _refused_or_transient(code, reply, "recipient refused") from exc
-        except smtplib.SMTPAuthenticationError as exc:
-            # a configuration problem: retrying lets the operator fix it without losing mail
-            raise TransientError(f"SMTP authentication failed: {exc.smtp_code}") from exc
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            raise _refused_or_transient(exc.smtp_code, exc.smtp_error, "message refused") from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TransientError(f"SMTP server unavailable: {exc!r}") from exc
+        except Exception as exc:
+            raise _classified(exc) from exc
+
+    def open(self) -> SmtpSession:
+        """A :class:`SmtpSession`: one connection for many messages (a worker's pass)."""
+        return SmtpSession(self)
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":
@@ -92,6 +90,71 @@ class SmtpTransport:
                 smtp.close()
                 raise
         return smtp
+
+
+def _classified(exc: Exception) -> Exception:
+    """The exception a failed SMTP exchange becomes: DeliveryRefused for a 5xx about this
+    message, TransientError otherwise (4xx, authentication, connection problems); other
+    exceptions unchanged."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()), (None, b""))
+        return _refused_or_transient(code, reply, "recipient refused")
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        # a configuration problem: retrying lets the operator fix it without losing mail
+        return TransientError(f"SMTP authentication failed: {exc.smtp_code}")
+    if isinstance(exc, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return _refused_or_transient(exc.smtp_code, exc.smtp_error, "message refused")
+    if isinstance(exc, smtplib.SMTPException | OSError):
+        return TransientError(f"SMTP server unavailable: {exc!r}")
+    return exc
+
+
+class SmtpSession:
+    """One SMTP connection reused for consecutive messages (opened on the first send, and
+    again after a failure or after ``IDLE_SECONDS`` without use, since servers drop idle
+    clients); same errors as :meth:`SmtpTransport.send`. Use as a context manager; not
+    thread-safe (one per worker pass)."""
+
+    IDLE_SECONDS = 20.0
+
+    def __init__(self, transport: SmtpTransport):
+        self.transport = transport
+        self.timeout = transport.timeout
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
+
+    def __enter__(self) -> SmtpSession:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def send(self, message: EmailMessage, *, sender: str, recipient: str, event_id: str) -> None:
+        """Send on the session's connection (see the class)."""
+        if self._smtp is not None and time.monotonic() - self._last_used > self.IDLE_SECONDS:
+            self.close()
+        try:
+            if self._smtp is None:
+                self._smtp = self.transport._connect()
+                if self.transport.username:
+                    self._smtp.login(self.transport.username, self.transport.password or "")
+            self._smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+        except Exception as exc:
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused |
+                              smtplib.SMTPDataError):
+                self.close()  # the connection's state is unknown: start afresh next time
+            raise _classified(exc) from exc
+        finally:
+            self._last_used = time.monotonic()
+
+    def close(self) -> None:
+        """QUIT (errors ignored) and forget the connection."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
 
 def _refused_or_transient(code: int | None, reply: bytes | str, what: str) -> Exception:

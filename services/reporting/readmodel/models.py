@@ -9,6 +9,9 @@ one database without name clashes — ``shared.migrate`` allows that):
 * ``report_initiative_region_names`` — the top-level UN M49 region names derived from the
   countries and regions when the snapshot was applied (``Africa`` … ``Oceania``, ``World``,
   or ``Unspecified``), so that the by-region breakdown is one ``GROUP BY`` in SQL;
+* ``report_summary_counts`` — the summary's counters, one row per (dimension, key), kept by the
+  consumer in the same transaction as the snapshot change (``reporting.readmodel.service``), so
+  the summary is one small read instead of five GROUP BYs over the whole read model;
 * ``report_processed_events`` — the consumer's idempotency record (``shared.consumer``).
 
 Child tables instead of JSON columns: aggregation is then plain ``JOIN … GROUP BY``, which runs
@@ -18,8 +21,9 @@ the same on PostgreSQL and SQLite (no ``jsonb_array_elements`` / ``json_each`` d
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reporting.db import Base
@@ -28,6 +32,10 @@ from shared.db import UTCDateTime, utcnow
 
 #: Region name for published initiatives with no country or region that maps to an M49 region.
 UNSPECIFIED_REGION = "Unspecified"
+#: The status whose initiatives the summary counts (all breakdowns but ``by_status``).
+PUBLISHED = "published"
+#: Stakeholder-group key for published initiatives without a lead organisation.
+UNSPECIFIED_STAKEHOLDER_GROUP = "unspecified"
 
 
 class ReportInitiative(Base):
@@ -36,7 +44,11 @@ class ReportInitiative(Base):
     ``id`` is the registry's initiative id (UUID string, the event ``subject``); ``version`` the
     snapshot's version (a snapshot with a version <= this one is ignored). ``lead_*`` are null
     when the initiative has no lead organisation; ``lead_country`` is ISO 3166-1 alpha-3.
-    Times are UTC; ``applied_at`` is when this row last changed.
+    Times are UTC; ``applied_at`` is when this row last changed. ``tags`` repeats the tag
+    lists of the child tables as applied (``{"goals", "targets", "countries", "regions",
+    "region_names"}``, each sorted and without duplicates) so that the next snapshot's change
+    and its counter deltas are known from this one row; null on rows applied before migration
+    0002 (then the child tables are read instead).
     """
 
     __tablename__ = "report_initiatives"
@@ -54,6 +66,7 @@ class ReportInitiative(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 def _initiative_fk() -> ForeignKey:
@@ -107,6 +120,23 @@ class ReportInitiativeRegionName(Base):
 
     initiative_id: Mapped[str] = mapped_column(String(200), _initiative_fk(), primary_key=True)
     region_name: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class ReportSummaryCount(Base):
+    """One counter of the summary report: ``dimension`` is ``total`` (key ``""``), ``goal``
+    (key ``"1"``..), ``region`` (a top-level region name), ``stakeholder_group`` (a code, or
+    ``unspecified``) — all four over published initiatives — or ``status`` (every initiative).
+
+    Maintained by ``reporting.readmodel.service.apply_initiative_snapshot`` in the consumer's
+    transaction: the old snapshot's contributions are subtracted and the new one's added, so a
+    count may reach 0 but never goes negative.
+    """
+
+    __tablename__ = "report_summary_counts"
+
+    dimension: Mapped[str] = mapped_column(String(30), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

@@ -3,13 +3,13 @@ published initiatives only (plus the count per workflow status)."""
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from reporting import db
 from reporting.summaries.rendering import MEDIA_TYPES, render_csv, render_html
 from reporting.summaries.schemas import SummarySchema
-from reporting.summaries.service import Summary, compute_summary
+from reporting.summaries.service import Summary, SummaryCache, compute_summary
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
                 description="Reports over the initiatives, built from the registry's events.")
@@ -22,7 +22,13 @@ _TEXT = {"schema": {"type": "string"}}
 def summary() -> Summary:
     """Summary of published initiatives by SDG goal, region and stakeholder group, and of all
     initiatives by status."""
-    return compute_summary(db_session=db.session())
+    return _current_summary()
+
+
+def _current_summary() -> Summary:
+    """The summary via this process's :class:`SummaryCache` (the database only on a miss)."""
+    cache: SummaryCache = current_app.extensions["reporting_summary_cache"]
+    return cache.get(lambda: compute_summary(db_session=db.session()))
 
 
 def _download(body: str, fmt: str, summary_: Summary) -> Response:
@@ -39,7 +45,7 @@ def _download(body: str, fmt: str, summary_: Summary) -> Response:
                             "content": {"text/csv": _TEXT}}})
 def summary_csv() -> Response:
     """The summary as CSV: one row per count, columns ``dimension,key,label,count``."""
-    summary_ = compute_summary(db_session=db.session())
+    summary_ = _current_summary()
     return _download(render_csv(summary_), "csv", summary_)
 
 
@@ -48,5 +54,5 @@ def summary_csv() -> Response:
                             "content": {"text/html": _TEXT}}})
 def summary_html() -> Response:
     """The summary as a readable page: tables with bar charts, goals by short title."""
-    summary_ = compute_summary(db_session=db.session())
+    summary_ = _current_summary()
     return _download(render_html(summary_), "html", summary_)

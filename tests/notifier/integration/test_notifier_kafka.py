@@ -1,4 +1,6 @@
-"""The notifier against the real stack: Kafka consumer group, PostgreSQL, aiosmtpd SMTP."""
+"""The notifier against the real stack: Kafka consumer group, PostgreSQL, aiosmtpd SMTP —
+including the delivery faults of issue 6 (a 450 recipient, a NUL in a title, redelivery and
+DLT replay of events already delivered)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from notifier.app import build_consumer, create_app, start_workers
-from notifier.deliveries.models import Delivery
+from notifier.app import build_consumer, build_delivery_worker, create_app, start_workers
+from notifier.deliveries.models import Delivery, ProcessedEvent
 from shared import migrate
 from shared.bus import KafkaPublisher, Message, ensure_topics
 from shared.dlt import replay_dead_letters
@@ -84,7 +86,7 @@ def test_review_mails_arrive_once_and_offsets_are_committed(app, publisher, smtp
         publisher.publish([to_message(approved)])
 
         messages = smtp_env.wait_for(3)
-        time.sleep(1.0)
+        assert app.extensions["notifier_delivery_worker"].wait_idle(30)
     finally:
         workers.stop()
 
@@ -182,6 +184,8 @@ def test_dlt_replay_rehandles_the_notifiers_dead_letters(app, publisher, smtp_en
 
     assert result.exit_code == 0, result.output
     assert "replayed 1, failed again 1, skipped 1" in result.output
+    assert smtp_env.messages == []  # the replay only planned the delivery; the worker sends
+    assert build_delivery_worker(app).run_once() == 1
     [mail] = smtp_env.wait_for(1)
     assert mail["Subject"] == "Published: Clean Oceans Alliance (PR-2026-00042)"
     # the replay group committed its progress: only the letter that failed again is new
@@ -190,6 +194,143 @@ def test_dlt_replay_rehandles_the_notifiers_dead_letters(app, publisher, smtp_en
     everything = replay_dead_letters(build_consumer(app), kafka_env, TOPIC_INITIATIVES,
                                      from_beginning=True, timeout=30)
     assert (everything.replayed, everything.failed, everything.skipped) == (1, 3, 1)
+    assert build_delivery_worker(app).run_once() == 0
     assert len(smtp_env.messages) == 1  # the replayed approval was already processed
     with app.extensions["db_session_factory"]() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def _wait_until(predicate, timeout: float = 60.0, interval: float = 0.1):
+    """Poll ``predicate`` until it returns a truthy value or ``timeout`` seconds passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def _by_recipient(app) -> dict[str, Delivery]:
+    return {d.recipient: d for d in _deliveries(app)}
+
+
+@pytest.fixture
+def busy_app(notifier_db, kafka_env, busy_smtp_server, monkeypatch):
+    """The notifier on PostgreSQL and Kafka, mailing through the server that answers 450 for
+    busy@example.org; small retry settings: 3 attempts, waits of 2-4 s then 4-6 s."""
+    monkeypatch.setenv("SMTP_URL", busy_smtp_server.url)
+    for name, value in SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_MAX_ATTEMPTS": 3,
+                      "DELIVERY_BACKOFF_SECONDS": 2, "DELIVERY_POLL_SECONDS": 1})
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def test_a_450_recipient_does_not_hold_up_fifty_others_and_ends_dead(
+        busy_app, busy_smtp_server, publisher, make_event, to_message):
+    smtp = busy_smtp_server
+    busy = make_event(INITIATIVE_APPROVED, contact_email="busy@example.org")
+    others = [make_event(INITIATIVE_APPROVED, contact_email=f"c{i}@example.org")
+              for i in range(50)]
+    workers = start_workers(busy_app)
+    try:
+        publisher.publish([to_message(busy)])  # the refused one comes first
+        publisher.publish([to_message(e) for e in others])
+        started = time.monotonic()
+        arrived = smtp.wait_for(50, timeout=60)
+        took = time.monotonic() - started
+        # the 50 arrived while the busy delivery was still waiting for its later attempts
+        busy_row = _by_recipient(busy_app)["busy@example.org"]
+        assert len(arrived) == 50, f"only {len(arrived)} of 50 arrived"
+        assert busy_row.status == "pending" and busy_row.attempts < 3
+        dead = _wait_until(lambda: (d := _by_recipient(busy_app)["busy@example.org"])
+                           .status == "dead" and d, timeout=60)
+    finally:
+        workers.stop()
+
+    print(f"50 e-mails arrived {took:.2f} s after publishing beside a 450 recipient")
+    assert dead, "the 450 delivery never ended dead"
+    assert dead.attempts == 3 and "450" in dead.error and dead.sent_at is None
+    assert len(smtp.refused_at) == 3  # bounded: exactly max attempts, then no more
+    gaps = [b - a for a, b in zip(smtp.refused_at, smtp.refused_at[1:], strict=False)]
+    assert gaps[0] >= 2.0 and gaps[1] >= 4.0, gaps  # exponential backoff: 2-4 s, 4-6 s
+    assert sorted(m["To"] for m in smtp.messages) == sorted(f"c{i}@example.org"
+                                                            for i in range(50))
+    rows = _by_recipient(busy_app)
+    assert sum(d.status == "sent" for d in rows.values()) == 50
+
+
+def _marker_after(publisher, make_event, to_message, smtp, initiative_id: str, count: int):
+    """Publish a rejection on the same key (so the same partition, processed after what came
+    before) to a marker address and wait until ``count`` messages arrived in total."""
+    marker = make_event(INITIATIVE_REJECTED, initiative_id=initiative_id,
+                        contact_email="marker@example.org")
+    publisher.publish([to_message(marker)])
+    return smtp.wait_for(count)
+
+
+def test_a_nul_in_the_title_is_stored_and_sent_exactly_once(app, publisher, smtp_env,
+                                                            make_event, to_message):
+    event = make_event(INITIATIVE_APPROVED, title="Mangroves\x00 for Kenya")
+    workers = start_workers(app)
+    try:
+        publisher.publish([to_message(event)])
+        smtp_env.wait_for(1)
+        messages = _marker_after(publisher, make_event, to_message, smtp_env,
+                                 event.subject, 2)
+        assert app.extensions["notifier_delivery_worker"].wait_idle(30)
+    finally:
+        workers.stop()
+
+    subjects = sorted(m["Subject"] for m in messages)
+    assert subjects == ["Not accepted: Clean Oceans Alliance",
+                        "Published: Mangroves for Kenya (PR-2026-00042)"]
+    assert len(smtp_env.messages) == 2
+    row = _by_recipient(app)["contact@example.org"]
+    assert row.status == "sent" and row.attempts == 1
+    assert row.subject == "Published: Mangroves for Kenya (PR-2026-00042)"
+    with app.extensions["db_session_factory"]() as s:
+        assert s.scalar(select(func.count()).select_from(ProcessedEvent)) == 2
+
+
+def test_a_redelivered_event_adds_no_delivery_and_sends_nothing(app, publisher, smtp_env,
+                                                                make_event, to_message):
+    event = make_event(INITIATIVE_APPROVED)
+    workers = start_workers(app)
+    try:
+        publisher.publish([to_message(event)])
+        smtp_env.wait_for(1)
+        publisher.publish([to_message(event)])  # the same event id again
+        _marker_after(publisher, make_event, to_message, smtp_env, event.subject, 2)
+        assert app.extensions["notifier_delivery_worker"].wait_idle(30)
+    finally:
+        workers.stop()
+
+    assert sorted(m["To"] for m in smtp_env.messages) == ["contact@example.org",
+                                                          "marker@example.org"]
+    assert len(_deliveries(app)) == 2
+
+
+def test_dlt_replay_of_a_delivered_event_sends_nothing(app, publisher, smtp_env, kafka_env,
+                                                       make_event, to_message):
+    topic = topic_name(TOPIC_INITIATIVES)
+    ensure_topics(kafka_env, [topic, topic + ".dlt"], partitions=1)
+    message = to_message(make_event(INITIATIVE_APPROVED))
+    workers = start_workers(app)
+    try:
+        publisher.publish([message])
+        smtp_env.wait_for(1)
+        assert app.extensions["notifier_delivery_worker"].wait_idle(30)
+    finally:
+        workers.stop()
+    publisher.publish([_dead_letter(message, "notifier")])
+    from notifier.cli import cli
+
+    result = app.test_cli_runner().invoke(cli, ["dlt", "replay", "--timeout", "30"])
+
+    assert result.exit_code == 0, result.output
+    assert "replayed 1, failed again 0" in result.output
+    assert build_delivery_worker(app).run_once() == 0
+    assert len(smtp_env.messages) == 1
+    assert [d.status for d in _deliveries(app)] == ["sent"]

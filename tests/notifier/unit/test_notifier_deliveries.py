@@ -1,18 +1,21 @@
-"""Who gets which e-mail, delivery records, idempotency, dead letters and retries
-(SQLite, in-process bus, .eml files)."""
+"""Who gets which e-mail, the delivery queue (pending -> sending -> sent / failed / dead),
+idempotency, dead letters and retries (SQLite, in-process bus, .eml files)."""
 
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from notifier.app import build_consumer, start_workers
+from notifier.app import build_consumer, build_delivery_worker, start_workers
 from notifier.deliveries.models import Delivery, ProcessedEvent
 from notifier.deliveries.transport import DeliveryRefused
-from shared.bus import InProcessBus, Message, PublishError
+from notifier.deliveries.worker import DeliveryPolicy
+from shared.bus import InProcessBus, Message
 from shared.consumer import TransientError
+from shared.db import utcnow
 from shared.events.types import (
     INITIATIVE_APPROVED,
     INITIATIVE_CHANGES_REQUESTED,
@@ -26,23 +29,47 @@ from shared.events.types import (
 )
 
 
+class _SettlingBus:
+    """The in-process bus with the notifier subscribed; ``publish`` returns once the delivery
+    worker has sent everything due (the consumer only plans deliveries)."""
+
+    def __init__(self, bus: InProcessBus, app):
+        self.bus, self.app = bus, app
+
+    @property
+    def dead_letters(self):
+        return self.bus.dead_letters
+
+    def publish(self, messages):
+        self.bus.publish(messages)
+        assert self.app.extensions["notifier_delivery_worker"].wait_idle(30)
+
+
 @pytest.fixture
 def bus(notifier_app):
-    """An in-process bus with the notifier subscribed (embedded mode)."""
+    """An in-process bus with the notifier (consumer and delivery worker) running."""
     bus = InProcessBus()
     workers = start_workers(notifier_app, bus)
-    yield bus
+    yield _SettlingBus(bus, notifier_app)
     workers.stop()
 
 
 def _deliveries(app) -> list[Delivery]:
     with app.extensions["db_session_factory"]() as s:
-        return list(s.scalars(select(Delivery).order_by(Delivery.created_at)))
+        return list(s.scalars(select(Delivery).order_by(Delivery.created_at, Delivery.recipient)))
 
 
 def _processed(app) -> int:
     with app.extensions["db_session_factory"]() as s:
         return s.scalar(select(func.count()).select_from(ProcessedEvent))
+
+
+def _make_due(app) -> None:
+    """Pretend the backoff wait has passed: every pending delivery is due now."""
+    with app.extensions["db_session_factory"]() as s:
+        s.execute(update(Delivery).where(Delivery.status == "pending")
+                  .values(next_attempt_at=utcnow()))
+        s.commit()
 
 
 def test_submission_mails_contact_and_secretariat(notifier_app, bus, make_event, to_message,
@@ -174,88 +201,201 @@ def test_undeliverable_contact_address_is_recorded_failed(notifier_app, bus, mak
     assert _processed(notifier_app) == 1
 
 
+
+def test_consumer_only_plans_pending_deliveries(notifier_app, make_event, to_message,
+                                               read_mails):
+    event = make_event(INITIATIVE_SUBMITTED)
+
+    build_consumer(notifier_app).handle(to_message(event))
+
+    assert read_mails() == []  # nothing sent from inside the consumer
+    rows = _deliveries(notifier_app)
+    assert {(r.recipient, r.status, r.attempts) for r in rows} == {
+        ("contact@example.org", "pending", 0), ("secretariat@un.example", "pending", 0)}
+    assert all(r.body_text and r.body_html and r.next_attempt_at for r in rows)
+    assert _processed(notifier_app) == 1
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_smtp_server_down_is_raised_as_transient(notifier_app, make_event, to_message,
-                                                 monkeypatch):
+def test_smtp_server_down_acknowledges_the_event_and_schedules_a_retry(notifier_app, make_event,
+                                                                       to_message, monkeypatch):
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
-    consumer = build_consumer(notifier_app)
+    notifier_app.config.update(DELIVERY_BACKOFF_SECONDS=60)
 
-    with pytest.raises(TransientError):
-        consumer.handle(to_message(make_event(INITIATIVE_APPROVED)), retry_transient=False)
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)),
+                                        retry_transient=False)
+    before = utcnow()
+    assert build_delivery_worker(notifier_app).run_once() == 1
 
-    assert _processed(notifier_app) == 0
-    assert _deliveries(notifier_app) == []
+    assert _processed(notifier_app) == 1
+    [row] = _deliveries(notifier_app)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "SMTP server unavailable" in row.error
+    # first wait: 60 s plus up to 60 s of jitter
+    assert before + timedelta(seconds=59) <= row.next_attempt_at
+    assert row.next_attempt_at <= utcnow() + timedelta(seconds=121)
 
 
-def test_smtp_server_down_refuses_the_in_process_delivery(notifier_app, make_event, to_message,
-                                                          monkeypatch):
+def test_smtp_server_down_does_not_refuse_the_in_process_delivery(notifier_app, make_event,
+                                                                  to_message, monkeypatch):
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
     bus = InProcessBus()
     workers = start_workers(notifier_app, bus)
+    try:
+        bus.publish([to_message(make_event(INITIATIVE_APPROVED))])  # no PublishError
+        assert notifier_app.extensions["notifier_delivery_worker"].wait_idle(30)
+    finally:
+        workers.stop()
 
-    with pytest.raises(PublishError) as info:
-        bus.publish([to_message(make_event(INITIATIVE_APPROVED))])
-
-    workers.stop()
-    assert isinstance(info.value.__cause__, TransientError)
     assert bus.dead_letters == []
+    [row] = _deliveries(notifier_app)
+    assert (row.status, row.attempts) == ("pending", 1)
 
 
 class _FlakyTransport:
-    """Records sends; the first send to ``fail_for`` raises TransientError, or DeliveryRefused."""
+    """Records sends; sends to ``fail_for`` raise TransientError ``failures`` times (or always
+    DeliveryRefused with ``refuse``)."""
 
-    def __init__(self, fail_for: str, refuse: bool = False):
-        self.fail_for, self.refuse, self.failed_once = fail_for, refuse, False
+    def __init__(self, fail_for: str, refuse: bool = False, failures: int = 1):
+        self.fail_for, self.refuse, self.failures = fail_for, refuse, failures
         self.sent: list[str] = []
+        self.tried: list[str] = []
 
     def send(self, message, *, sender, recipient, event_id):
+        self.tried.append(recipient)
         if recipient == self.fail_for and self.refuse:
             raise DeliveryRefused("recipient refused: 550 No such user", 550)
-        if recipient == self.fail_for and not self.failed_once:
-            self.failed_once = True
-            raise TransientError("connection reset")
+        if recipient == self.fail_for and self.failures > 0:
+            self.failures -= 1
+            raise TransientError("recipient refused: 450 mailbox busy")
         self.sent.append(recipient)
 
 
 def test_retry_after_partial_failure_sends_only_what_is_missing(notifier_app, make_event,
                                                                 to_message):
     transport = _FlakyTransport(fail_for="secretariat@un.example")
-    consumer = build_consumer(notifier_app, transport=transport)
+    worker = build_delivery_worker(notifier_app, transport)
     message = to_message(make_event(INITIATIVE_SUBMITTED))
+    build_consumer(notifier_app).handle(message, retry_transient=False)
 
-    with pytest.raises(TransientError):
-        consumer.handle(message, retry_transient=False)
+    worker.run_once()
     assert [(d.recipient, d.status) for d in _deliveries(notifier_app)] == [
-        ("contact@example.org", "sent")]
+        ("contact@example.org", "sent"), ("secretariat@un.example", "pending")]
+    worker.run_once()  # not due yet: nothing tried
+    assert transport.tried == ["contact@example.org", "secretariat@un.example"]
 
-    consumer.handle(message, retry_transient=False)
-    consumer.handle(message, retry_transient=False)
+    _make_due(notifier_app)
+    build_consumer(notifier_app).handle(message, retry_transient=False)  # redelivered
+    worker.run_once()
+    worker.run_once()
 
     assert transport.sent == ["contact@example.org", "secretariat@un.example"]
+    assert {d.status for d in _deliveries(notifier_app)} == {"sent"}
     assert _processed(notifier_app) == 1
 
 
 def test_refused_recipient_is_recorded_failed_and_not_retried(notifier_app, make_event,
                                                               to_message):
     transport = _FlakyTransport(fail_for="contact@example.org", refuse=True)
-    consumer = build_consumer(notifier_app, transport=transport)
+    worker = build_delivery_worker(notifier_app, transport)
     message = to_message(make_event(INITIATIVE_SUBMITTED))
 
-    consumer.handle(message, retry_transient=False)
-    consumer.handle(message, retry_transient=False)
+    build_consumer(notifier_app).handle(message, retry_transient=False)
+    build_consumer(notifier_app).handle(message, retry_transient=False)
+    worker.run_once()
+    _make_due(notifier_app)
+    worker.run_once()
 
     assert transport.sent == ["secretariat@un.example"]
+    assert transport.tried.count("contact@example.org") == 1
     by_recipient = {d.recipient: d for d in _deliveries(notifier_app)}
     assert by_recipient["contact@example.org"].status == "failed"
     assert "550" in by_recipient["contact@example.org"].error
     assert by_recipient["contact@example.org"].sent_at is None
     assert by_recipient["secretariat@un.example"].status == "sent"
     assert _processed(notifier_app) == 1
+
+
+def test_temporary_failures_end_dead_after_max_attempts(notifier_app, make_event, to_message):
+    notifier_app.config.update(DELIVERY_MAX_ATTEMPTS=3)
+    transport = _FlakyTransport(fail_for="contact@example.org", failures=100)
+    worker = build_delivery_worker(notifier_app, transport)
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
+
+    statuses = []
+    for _ in range(5):
+        worker.run_once()
+        statuses.append(_deliveries(notifier_app)[0].status)
+        _make_due(notifier_app)
+
+    assert statuses == ["pending", "pending", "dead", "dead", "dead"]
+    [row] = _deliveries(notifier_app)
+    assert row.attempts == 3 and "450" in row.error and row.next_attempt_at is None
+    assert transport.tried == ["contact@example.org"] * 3
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 8, 20])
+def test_backoff_is_exponential_with_bounded_jitter(attempt):
+    policy = DeliveryPolicy(backoff_seconds=10, backoff_max_seconds=600)
+
+    delays = [policy.delay(attempt) for _ in range(50)]
+
+    low = min(600, 10 * 2 ** (attempt - 1))
+    assert all(low <= d <= min(600, low + 10) for d in delays)
+    if low + 10 <= 600:
+        assert len(set(delays)) > 1  # jitter
+
+
+def test_expired_claim_is_sent_again_with_the_same_message_id(notifier_app, make_event,
+                                                              to_message, read_mails):
+    """The documented at-least-once window: a worker that died after claiming (maybe after the
+    server accepted) leaves ``sending``; once the claim expires the message goes out again
+    with the same Message-ID, so the receiver can drop the duplicate."""
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
+    worker = build_delivery_worker(notifier_app)
+    worker.run_once()
+    [first] = read_mails()
+    with notifier_app.extensions["db_session_factory"]() as s:  # as if it crashed pre-commit
+        s.execute(update(Delivery).values(status="sending", next_attempt_at=utcnow()))
+        s.commit()
+
+    worker.run_once()
+
+    mails = read_mails()
+    assert len(mails) == 2 and mails[1][1]["Message-ID"] == first[1]["Message-ID"]
+    [row] = _deliveries(notifier_app)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_live_claim_is_not_sent_twice(notifier_app, make_event, to_message, read_mails):
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
+    with notifier_app.extensions["db_session_factory"]() as s:  # another worker is sending it
+        s.execute(update(Delivery).values(status="sending",
+                                          next_attempt_at=utcnow() + timedelta(minutes=5)))
+        s.commit()
+
+    assert build_delivery_worker(notifier_app).run_once() == 0
+    assert read_mails() == []
+
+
+def test_unstorable_characters_are_removed_before_storing(notifier_app, bus, make_event,
+                                                          to_message, read_mails):
+    message = to_message(make_event(INITIATIVE_REJECTED, title="Reefs\x00 SURROGATEand\x1b more",
+                                    comment="Out of\x00 scope."))
+    # a lone surrogate, as a producer with ensure_ascii JSON can send it
+    bus.publish([Message(topic=message.topic, key=message.key, headers=message.headers,
+                         value=message.value.replace(b"SURROGATE", b"\\ud800"))])
+
+    [(_, mail)] = read_mails()
+    assert mail["Subject"] == "Not accepted: Reefs and more"
+    assert "Out of scope." in mail.get_body(("plain",)).get_content()
+    [row] = _deliveries(notifier_app)
+    assert row.status == "sent" and "\x00" not in row.body_text + row.body_html + row.subject
 
 
 def test_logs_while_sending_carry_the_event_id(notifier_app, make_event, to_message):
@@ -268,6 +408,38 @@ def test_logs_while_sending_carry_the_event_id(notifier_app, make_event, to_mess
             seen.append(event_id_var.get())
 
     event = make_event(INITIATIVE_REJECTED)
-    build_consumer(notifier_app, transport=_Spy()).handle(to_message(event))
+    build_consumer(notifier_app).handle(to_message(event))
+    build_delivery_worker(notifier_app, _Spy()).run_once()
 
     assert seen == [event.id]
+
+
+def test_deliveries_list_and_retry_commands(notifier_app, make_event, to_message, monkeypatch,
+                                            sqlite_url):
+    from notifier.cli import cli
+
+    notifier_app.config.update(DELIVERY_MAX_ATTEMPTS=1)
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_SUBMITTED)))
+    transport = _FlakyTransport(fail_for="contact@example.org", failures=1)
+    build_delivery_worker(notifier_app, transport).run_once()
+    by_recipient = {d.recipient: d for d in _deliveries(notifier_app)}
+    dead, sent = by_recipient["contact@example.org"], by_recipient["secretariat@un.example"]
+    assert dead.status == "dead"
+    monkeypatch.setenv("NOTIFIER_DATABASE_URL", sqlite_url)
+    runner = notifier_app.test_cli_runner()
+
+    listed = runner.invoke(cli, ["deliveries", "list", "--status", "dead"])
+    assert listed.exit_code == 0, listed.output
+    assert str(dead.id) in listed.output and str(sent.id) not in listed.output
+    assert "450 mailbox busy" in listed.output
+    assert runner.invoke(cli, ["deliveries", "list", "--status", "nope"]).exit_code == 2
+
+    refused = runner.invoke(cli, ["deliveries", "retry", str(sent.id)])
+    assert refused.exit_code == 1 and "sent: not retried" in refused.output
+    assert runner.invoke(cli, ["deliveries", "retry", "not-a-uuid"]).exit_code == 1
+    retried = runner.invoke(cli, ["deliveries", "retry", str(dead.id)])
+    assert retried.exit_code == 0, retried.output
+
+    build_delivery_worker(notifier_app, transport).run_once()
+    assert transport.sent == ["secretariat@un.example", "contact@example.org"]
+    assert {d.status for d in _deliveries(notifier_app)} == {"sent"}

@@ -139,3 +139,39 @@ def test_the_summary_is_in_the_openapi_document(reporting_app):
     assert set(schema["required"]) >= {"total", "by_sdg_goal", "by_status", "generated_at"}
     assert "text/csv" in doc["paths"]["/api/v1/reports/summary.csv"]["get"]["responses"]["200"][
         "content"]
+
+
+def test_the_cached_summary_is_dropped_when_the_local_consumer_commits(reporting_app, publish,
+                                                                      make_snapshot):
+    reporting_app.extensions["reporting_summary_cache"].max_age = 3600
+    client = reporting_app.test_client()
+    assert client.get("/api/v1/reports/summary").json["total"] == 0
+
+    publish(make_snapshot())
+    assert client.get("/api/v1/reports/summary").json["total"] == 1
+    publish(make_snapshot(), make_snapshot(status="draft"))
+
+    summary = client.get("/api/v1/reports/summary").json
+    assert summary["total"] == 2 and summary["by_status"]["draft"] == 1
+
+
+def test_changes_applied_by_another_process_show_after_the_cache_age(sqlite_url, make_snapshot,
+                                                                     make_event, to_message):
+    from reporting.app import build_consumer, create_app
+    from shared import migrate
+
+    migrate.upgrade("reporting", sqlite_url)
+    web = create_app({"DATABASE_URL": sqlite_url, "SUMMARY_CACHE_SECONDS": 3600})
+    consume = create_app({"DATABASE_URL": sqlite_url})  # as `reporting consume` would
+    try:
+        client = web.test_client()
+        assert client.get("/api/v1/reports/summary").json["total"] == 0
+        build_consumer(consume).handle(to_message(make_event(make_snapshot())))
+
+        assert client.get("/api/v1/reports/summary").json["total"] == 0  # cached
+        web.extensions["reporting_summary_cache"].max_age = 0  # as if the age had passed
+        web.extensions["reporting_summary_cache"].invalidate()
+        assert client.get("/api/v1/reports/summary").json["total"] == 1
+    finally:
+        web.extensions["db_engine"].dispose()
+        consume.extensions["db_engine"].dispose()

@@ -1,0 +1,210 @@
+"""The e-mail delivery worker: sends pending deliveries, one at a time, each on its own schedule.
+
+A thread started beside the consumer (``notifier.app.start_workers``). Each pass claims due
+deliveries in batches (``service.claim_due_deliveries``: ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several notifier processes share the work), sends each and commits its outcome
+right after (``service.record_*``). A temporary failure (a 4xx reply, the server unreachable)
+puts only that delivery back to ``pending`` with a later due time — bounded exponential backoff
+with jitter, :meth:`DeliveryPolicy.delay` — and after ``max_attempts`` it is ``dead`` with its
+last error; a 5xx makes it ``failed`` at once. Other deliveries go on meanwhile.
+
+The consumer wakes the worker when it committed new deliveries (:meth:`DeliveryWorker.wake`);
+otherwise the worker sleeps until the next delivery is due, at most ``poll_seconds`` (so a
+``notifier deliveries retry`` from another process is picked up within that time).
+
+(A module of its own rather than ``service.py``: it is the runtime loop around the service
+functions, like ``shared.outbox.OutboxRelay`` is for the outbox.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, wait_exponential_jitter
+
+from notifier.deliveries.rendering import MailSettings, RenderedMail, build_message
+from notifier.deliveries.service import (
+    ClaimedDelivery,
+    claim_due_deliveries,
+    next_due_at,
+    record_refused,
+    record_sent,
+    record_transient_failure,
+    release_claims,
+)
+from notifier.deliveries.transport import SMTP_TIMEOUT_SECONDS, DeliveryRefused, MailTransport
+from shared.consumer import TransientError
+from shared.db import utcnow
+from shared.logs import event_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How the worker retries and batches; every number comes from a ``DELIVERY_*`` setting.
+
+    * ``max_attempts`` — sends tried per delivery before it is ``dead`` (default 10);
+    * ``backoff_seconds`` / ``backoff_max_seconds`` — the wait after failed attempt *n* is
+      ``min(backoff_max, backoff * 2**(n-1) + U(0, backoff))`` seconds (tenacity's
+      ``wait_exponential_jitter``: exponential with additive jitter, so deliveries that failed
+      together do not retry in lock-step). Defaults 60 s and 6 h: retries after about
+      1, 2, 4 … 256 min, the tenth attempt some 8.5 h after the first;
+    * ``batch_size`` — deliveries claimed per transaction (default 20);
+    * ``poll_seconds`` — the longest sleep between passes when nobody wakes the worker (5 s);
+    * ``claim_seconds`` — how long a claim lasts (300 s). A claim left by a process that died
+      mid-send expires then, and the delivery is sent again (the at-least-once window). The
+      worker never starts a send that could outlast its claim: what is left of a batch is
+      given back unsent.
+    """
+
+    max_attempts: int = 10
+    backoff_seconds: float = 60.0
+    backoff_max_seconds: float = 21_600.0
+    batch_size: int = 20
+    poll_seconds: float = 5.0
+    claim_seconds: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based); see the class."""
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = max(1, attempt)
+        wait = wait_exponential_jitter(multiplier=self.backoff_seconds,
+                                       max=self.backoff_max_seconds,
+                                       jitter=self.backoff_seconds)
+        return float(wait(state))
+
+
+class DeliveryWorker:
+    """Sends the deliveries of one notifier database through ``transport``; see the module."""
+
+    def __init__(self, session_factory: sessionmaker[Session], transport: MailTransport,
+                 settings: MailSettings, policy: DeliveryPolicy | None = None):
+        self.session_factory = session_factory
+        self.transport = transport
+        self.settings = settings
+        self.policy = policy or DeliveryPolicy()
+        self._cond = threading.Condition()
+        self._wake_seq = 0  # bumped by wake()
+        self._done_seq = 0  # the wake_seq a completed pass started after
+
+    # -- waking and waiting ----------------------------------------------------------------
+    def wake(self) -> None:
+        """New deliveries were committed (or the worker should stop): start a pass now."""
+        with self._cond:
+            self._wake_seq += 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wake the worker and wait until a pass that started afterwards found nothing more
+        due; True if that happened within ``timeout`` seconds (for tests and benchmarks)."""
+        with self._cond:
+            self._wake_seq += 1
+            target = self._wake_seq
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done_seq >= target, timeout)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Run passes until ``stop`` is set (call :meth:`wake` after setting it)."""
+        while not stop.is_set():
+            with self._cond:
+                seq = self._wake_seq
+            try:
+                self.run_once(stop)
+                wait = self._seconds_until_due()
+                ok = True
+            except Exception:
+                log.exception("delivery pass failed; trying again")
+                wait, ok = self.policy.poll_seconds, False
+            with self._cond:
+                if ok:
+                    self._done_seq = max(self._done_seq, seq)
+                    self._cond.notify_all()
+                if self._wake_seq == seq and not stop.is_set() and wait > 0:
+                    self._cond.wait(wait)
+
+    def _seconds_until_due(self) -> float:
+        due = next_due_at(self.session_factory)
+        if due is None:
+            return self.policy.poll_seconds
+        return min(self.policy.poll_seconds, max(0.0, (due - utcnow()).total_seconds()))
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Claim and send due deliveries until none is due; returns how many were tried.
+
+        One database connection (autocommit on PostgreSQL: each claim and each outcome is one
+        statement, one round trip) and one transport session (one SMTP connection) per pass.
+        """
+        tried = 0
+        margin = float(getattr(self.transport, "timeout", SMTP_TIMEOUT_SECONDS)) + 5.0
+        engine = self.session_factory.kw["bind"]
+        opener = getattr(self.transport, "open", None)
+        with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
+                as transport:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            while stop is None or not stop.is_set():
+                batch = claim_due_deliveries(conn, limit=self.policy.batch_size,
+                                             claim_seconds=self.policy.claim_seconds)
+                if not batch:
+                    break
+                for i, claimed in enumerate(batch):
+                    late = (claimed.claim_expires_at - utcnow()).total_seconds() < margin
+                    if late or (stop is not None and stop.is_set()):
+                        release_claims(conn, [c.id for c in batch[i:]])
+                        break
+                    self.send(claimed, conn=conn, transport=transport)
+                    tried += 1
+        return tried
+
+    def send(self, claimed: ClaimedDelivery, *, conn: Connection,
+             transport: MailTransport | None = None) -> str:
+        """Send one claimed delivery and commit its outcome on ``conn``; returns the status."""
+        transport = transport or self.transport
+        with event_context(claimed.event_id, claimed.event_type):
+            try:
+                message = build_message(
+                    RenderedMail(claimed.subject, claimed.body_text or "",
+                                 claimed.body_html or ""),
+                    recipient=claimed.recipient, msg_id=claimed.message_id or "",
+                    settings=self.settings)
+            except Exception as exc:  # a message that cannot be built never will be
+                log.exception("e-mail could not be built")
+                return self._refused(conn, claimed, f"message could not be built: {exc!r}")
+            try:
+                transport.send(message, sender=self.settings.sender,
+                               recipient=claimed.recipient, event_id=claimed.event_id)
+            except DeliveryRefused as exc:
+                return self._refused(conn, claimed, str(exc))
+            except TransientError as exc:
+                return self._transient(conn, claimed, str(exc))
+            except Exception as exc:  # unexpected: retried too, but bounded like the rest
+                log.exception("unexpected error while sending")
+                return self._transient(conn, claimed, repr(exc))
+            record_sent(conn, claimed.id)
+            log.info("e-mail sent", extra={"delivery_id": str(claimed.id),
+                                           "attempt": claimed.attempts})
+            return "sent"
+
+    def _refused(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
+        record_refused(conn, claimed.id, error)
+        log.warning("e-mail refused for good", extra={"delivery_id": str(claimed.id),
+                                                      "error": error[:500]})
+        return "failed"
+
+    def _transient(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
+        delay = self.policy.delay(claimed.attempts)
+        status = record_transient_failure(conn, claimed, error,
+                                          max_attempts=self.policy.max_attempts,
+                                          delay_seconds=delay)
+        log.warning("e-mail not sent, temporary failure",
+                    extra={"delivery_id": str(claimed.id), "attempt": claimed.attempts,
+                           "status": status, "retry_in_s": round(delay, 3) if
+                           status == "pending" else None, "error": error[:500]})
+        return status
