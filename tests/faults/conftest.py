@@ -100,8 +100,10 @@ def stack(fault_stack) -> PrivateStack:
 
 
 @pytest.fixture
-def workload(stack, session_workload) -> Iterator[Workload]:
-    """The load generator, stopped after the test whatever happened."""
+def workload(stack, session_workload, reconciler) -> Iterator[Workload]:
+    """The load generator, stopped after the test whatever happened; the reconciler's e-mail
+    checks are scoped to the events of this test."""
+    reconciler.start_test()
     yield session_workload
     session_workload.stop()
 
@@ -115,6 +117,7 @@ def record_convergence(record_property, request):
         record_property("fault", fault)
         record_property("convergence_s", round(result.seconds, 2))
         record_property("acknowledged_writes", result.acknowledged)
+        record_property("last_to_converge", result.slowest)
         for key, value in {**result.counts, **extra}.items():
             record_property(key, value)
 

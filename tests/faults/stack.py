@@ -225,6 +225,10 @@ class PrivateStack:
             "SMTP_URL": self.smtp.url,
             "SECRETARIAT_EMAIL": SECRETARIAT_EMAIL,
             "OUTBOX_POLL_SECONDS": "0.2",
+            # e-mails deferred by an outage are retried after 1, 2, 4, 5, 5 … s (production
+            # defaults: 60 s doubling; see NOTES-fault-stack.md), so the SMTP test takes seconds
+            "DELIVERY_BACKOFF_SECONDS": "1",
+            "DELIVERY_BACKOFF_MAX_SECONDS": "5",
             "VAR_DIR": str(self.base / "service-var"),
             "LOG_LEVEL": "WARNING",
         }
@@ -241,7 +245,8 @@ class PrivateStack:
             self.wait_ready(name, timeout=120)
 
     def down(self) -> None:
-        """Stop everything this stack started and remove its folder."""
+        """Stop everything this stack started and remove its folder (kept, with the services'
+        logs, when ``FAULTS_KEEP=1``)."""
         for name in SERVICES:
             self._stop_service(name)
         self.smtp.stop()
@@ -250,7 +255,10 @@ class PrivateStack:
         finally:
             for fh in self.logs.values():
                 fh.close()  # type: ignore[attr-defined]
-            shutil.rmtree(self.base, ignore_errors=True)
+            if os.environ.get("FAULTS_KEEP") == "1":
+                print(f"fault stack kept in {self.base}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.base, ignore_errors=True)
 
     def _services_sh(self, command: str) -> None:
         out = subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), command],

@@ -38,6 +38,7 @@ class Answer:
     status: int
     retry_after: str | None
     at: float
+    took: float
 
 
 @dataclass
@@ -74,11 +75,12 @@ class Workload:
     # -- one request ---------------------------------------------------------------------
     def _call(self, action: str, method: str, path: str, body: dict | None, token: str,
               initiative_id: str | None = None) -> tuple[int, dict]:
+        start = time.monotonic()
         status, payload, headers = http(method, f"{self.stack.url('registry')}{path}", body,
                                         token=token, timeout=15)
         with self._lock:
-            self.answers.append(Answer(action, initiative_id, status,
-                                       headers.get("Retry-After"), time.monotonic()))
+            self.answers.append(Answer(action, initiative_id, status, headers.get("Retry-After"),
+                                       start, time.monotonic() - start))
             if 200 <= status < 300:
                 self.acknowledged.append((action, initiative_id or payload.get("id", "")))
         return status, payload
