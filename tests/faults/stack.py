@@ -56,7 +56,8 @@ def free_port() -> int:
 def wait_until(condition: Callable[[], object], timeout: float, what: str,
                interval: float = 0.2) -> object:
     """Poll ``condition`` until it returns something truthy (returned) or ``timeout`` seconds
-    pass (AssertionError naming ``what``). Exceptions from ``condition`` count as "not yet"."""
+    pass (AssertionError naming ``what``). Exceptions from ``condition`` count as "not yet",
+    except AssertionError, which ends the wait at once (e.g. a process died)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -64,6 +65,8 @@ def wait_until(condition: Callable[[], object], timeout: float, what: str,
             last = condition()
             if last:
                 return last
+        except AssertionError:
+            raise
         except Exception as exc:  # noqa: BLE001 - "not yet"; the last one is reported
             last = exc
         if time.monotonic() >= deadline:

@@ -75,6 +75,7 @@ def _readyz_turns_unavailable(stack, name: str, within: float = 10.0) -> float:
 def test_service_killed_and_restarted(service, stack, workload, reconciler, record_convergence):
     """kill -9 of one service mid-stream, then a restart: the registry's outbox keeps what was
     committed, the consumers resume from their committed offsets, nothing is applied twice."""
+    began = time.monotonic()
     workload.start()
     workload.wait_flows(3)
     stack.kill9(service)
@@ -90,7 +91,7 @@ def test_service_killed_and_restarted(service, stack, workload, reconciler, reco
     if service != "registry":
         assert result.seconds <= CONSUMER_RESUME_S, (
             f"{service} took {result.seconds:.1f} s to catch up after a restart")
-    assert 500 not in workload.statuses(), workload.statuses()
+    assert 500 not in workload.statuses(began), workload.statuses(began)
 
 
 # -- Kafka -----------------------------------------------------------------------------------

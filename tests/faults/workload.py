@@ -53,6 +53,7 @@ class Workload:
     acknowledged: list[tuple[str, str]] = field(default_factory=list)
     flows_done: int = 0
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    error: BaseException | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -132,13 +133,18 @@ class Workload:
             self.flows_done += 1
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.flow()
-            self._stop.wait(FLOW_PACE_S)
+        try:
+            while not self._stop.is_set():
+                self.flow()
+                self._stop.wait(FLOW_PACE_S)
+        except BaseException as exc:  # reported by wait_flows() and stop()
+            self.error = exc
+            raise
 
     def start(self) -> None:
         """Run flows in a background thread until :meth:`stop`."""
         self._stop.clear()
+        self.error = None
         self._thread = threading.Thread(target=self._run, name="fault-workload", daemon=True)
         self._thread.start()
 
@@ -149,12 +155,19 @@ class Workload:
             self._thread.join(timeout=60)
             assert not self._thread.is_alive(), "workload thread did not stop"
             self._thread = None
+        if self.error is not None:
+            raise AssertionError(f"the workload failed: {self.error!r}") from self.error
 
     def wait_flows(self, more: int, timeout: float = 60) -> None:
         """Until ``more`` further flows finished."""
         target = self.flows_done + more
-        wait_until(lambda: self.flows_done >= target, timeout,
-                   f"{more} workload flows ({self.flows_done}/{target} done)")
+
+        def done() -> bool:
+            if self.error is not None:
+                raise AssertionError(f"the workload failed: {self.error!r}") from self.error
+            return self.flows_done >= target
+
+        wait_until(done, timeout, f"{more} workload flows")
 
     # -- what happened -------------------------------------------------------------------
     def statuses(self, since: float = 0.0) -> Counter:
