@@ -211,9 +211,18 @@ class OutboxRelay:
         """Relay until ``stop`` is set: drain, then sleep until a commit wakes it (or
         ``poll_seconds``). After a failed publish it backs off exponentially up to
         ``retry_max_seconds``. On PostgreSQL a listener thread turns NOTIFYs into wake-ups."""
+        listener = None
         if self._dialect() == "postgresql":
-            threading.Thread(target=self._listen, args=(stop,), daemon=True,
-                             name=f"outbox-listen-{self.table}").start()
+            listener = threading.Thread(target=self._listen, args=(stop,), daemon=True,
+                                        name=f"outbox-listen-{self.table}")
+            listener.start()
+        try:
+            self._relay_until(stop, poll_seconds)
+        finally:
+            if listener is not None:
+                listener.join(3.0)  # it notices ``stop`` within a second
+
+    def _relay_until(self, stop: threading.Event, poll_seconds: float) -> None:
         failures = 0
         while not stop.is_set():
             seen = self.signal.count

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,6 +142,13 @@ def attach_database(app: Flask) -> sessionmaker[Session]:
     app.extensions["db_session_factory"] = factory
     app.teardown_appcontext(close_request_session)
     app.extensions["readiness_checks"]["database"] = database_check(factory)
+
+    @sa_event.listens_for(engine, "engine_disposed")
+    def _stop_readiness_checks(_engine) -> None:  # no checks on a disposed engine's new pool
+        monitor = app.extensions.get("readiness_monitor")
+        if monitor is not None:
+            monitor.stop()
+
     servers = kafka_bootstrap_servers()
     if servers and not app.config.get("IN_PROCESS_BUS"):
         app.extensions["readiness_checks"]["kafka"] = kafka_check(servers)
@@ -249,12 +257,23 @@ class ReadinessMonitor:
         self._generation = 0
         self._last_probe = 0.0
         self._waiting = False
+        self._stop = threading.Event()
+
+    def stop(self, wait: float = 0.0) -> None:
+        """End the background checks (a later probe starts them again); ``wait`` seconds at
+        most for the checks in flight to end."""
+        self._stop.set()
+        deadline = time.monotonic() + wait
+        for thread in [self._thread, *self._running.values()]:
+            if thread is not None and wait > 0:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def results(self) -> dict[str, str]:
         """The newest results ``{check: "ok" | "error: ..."}``; see the class docstring."""
         now = self._last_probe = time.monotonic()
         with self._cond:
             if self._thread is None:
+                self._stop = threading.Event()
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name="readiness-monitor")
                 self._thread.start()
@@ -274,16 +293,19 @@ class ReadinessMonitor:
         return dict(result)
 
     def _loop(self) -> None:
+        stop = self._stop
         while True:
             result = self._run_once()
             with self._cond:
                 self._result, self._result_at = result, time.monotonic()
                 self._generation += 1
                 self._cond.notify_all()
-                if time.monotonic() - self._last_probe > self.idle_seconds:
+                if stop.is_set() or time.monotonic() - self._last_probe > self.idle_seconds:
                     self._thread = None
                     return
-            if _EXITING.wait(self.interval):
+            if stop.wait(self.interval) or _EXITING.is_set():
+                with self._cond:
+                    self._thread = None
                 return
 
     def _run_once(self) -> dict[str, str]:

@@ -20,7 +20,8 @@ from shared.events.types import INITIATIVE_APPROVED, ORGANIZATION_CREATED
 from tests.shared.integration.conftest import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka,
-              pytest.mark.filterwarnings("ignore::ResourceWarning")]
+              pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 
 class Base(DeclarativeBase):

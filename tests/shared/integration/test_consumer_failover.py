@@ -20,7 +20,8 @@ from shared.bus import KafkaPublisher, Message, ensure_topics
 from shared.events import event_to_message, new_event
 from shared.events.types import ORGANIZATION_CREATED
 
-pytestmark = [pytest.mark.kafka, pytest.mark.filterwarnings("ignore::ResourceWarning")]
+pytestmark = [pytest.mark.kafka, pytest.mark.filterwarnings("ignore::ResourceWarning"),
+              pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 CONSUMER_SCRIPT = textwrap.dedent('''
     import sys, threading

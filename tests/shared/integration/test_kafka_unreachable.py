@@ -76,6 +76,7 @@ def test_readyz_is_bounded_and_probes_do_not_slow_the_api(pg_url, kafka_env, mon
     finally:
         server.close()
         serving.join(5)
+        app.extensions["readiness_monitor"].stop(wait=10)
         app.extensions["db_engine"].dispose()
 
 
