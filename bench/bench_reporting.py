@@ -387,23 +387,55 @@ def measure_consumer(n_events: int) -> None:
             key, headers, value = event_to_message(event.to_dict())
             messages.append(Message(topic=topic_name(TOPIC_INITIATIVES), key=key, value=value,
                                     headers=headers))
+        half = len(messages) // 2
         app = create_app({"DATABASE_URL": url})
         consumer = build_consumer(app)
         started = time.perf_counter()
-        for message in messages:
+        for message in messages[:half]:
             consumer.handle(message)
         elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        apply_in_batches(consumer, messages[half:], 100)
+        batched_elapsed = time.perf_counter() - started
         app.extensions["db_engine"].dispose()
     finally:
         drop_database(name)
-    rate = n_events / elapsed
-    print(f"reporting consumer: {n_events:,} events in {elapsed:.2f} s = {rate:,.0f} events/s "
-          "(one transaction per event)")
+    rate = half / elapsed
+    batched = (len(messages) - half) / batched_elapsed
+    print(f"reporting consumer: {rate:,.0f} events/s with one transaction per event (today's "
+          f"loop); {batched:,.0f} events/s with one transaction per 100 events")
     bench_row("reporting.consumer.events_per_s", "events/s", rate, None, ">=2000 events/s",
-              rate >= 2000, n_events, higher_is_better=True,
+              rate >= 2000, half, higher_is_better=True,
               notes="EventConsumer.handle per event (validation, processed_events, upsert, "
                     "counters; one transaction each), 40% new / 30% tag edits / 30% status "
                     "changes; no Kafka poll")
+    bench_row("reporting.consumer.batched_events_per_s", "events/s", batched, None,
+              ">=2000 events/s", batched >= 2000, len(messages) - half, higher_is_better=True,
+              notes="the same handler, 100 events per transaction (one processed_events "
+                    "look-up, one commit) as the batched shared consumer loop will run it")
+
+
+def apply_in_batches(consumer, messages: list, size: int) -> None:
+    """Apply ``messages`` through ``consumer``'s handlers, ``size`` per transaction: envelope
+    and payload validated, one ``processed_events`` look-up and one commit per batch."""
+    from sqlalchemy import select
+
+    from shared.events.envelope import event_from_message
+    from shared.events.types import load_data
+
+    model = consumer.processed_model
+    for start in range(0, len(messages), size):
+        events = [event_from_message(m.headers, m.value) for m in messages[start:start + size]]
+        with consumer.session_factory() as session:
+            seen = set(session.scalars(select(model.event_id).where(
+                model.consumer == consumer.name, model.event_id.in_([e.id for e in events]))))
+            for event in events:
+                if event.id in seen:
+                    continue
+                consumer.handlers[event.type](session, event, load_data(event.type, event.data))
+                session.add(model(consumer=consumer.name, event_id=event.id,
+                                  event_type=event.type))
+            session.commit()
 
 
 def main(argv: list[str] | None = None) -> None:

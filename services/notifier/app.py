@@ -8,6 +8,7 @@ consumer runs a delivery worker thread that sends what the consumer planned
 
 from __future__ import annotations
 
+import inspect
 import os
 
 from flask import Flask
@@ -99,6 +100,14 @@ def _mail_settings(app: Flask):
     )
 
 
+def batch_options() -> dict[str, bool]:
+    """``{"atomic_batches": True}`` when ``shared.consumer.EventConsumer`` can apply a polled
+    batch in one transaction (its handlers here only use the session they are given and never
+    commit), else ``{}``."""
+    params = inspect.signature(EventConsumer.__init__).parameters
+    return {"atomic_batches": True} if "atomic_batches" in params else {}
+
+
 def build_consumer(app: Flask) -> EventConsumer:
     """The ``notifier`` :class:`~shared.consumer.EventConsumer` of ``app`` (base topic names).
 
@@ -109,7 +118,8 @@ def build_consumer(app: Flask) -> EventConsumer:
     from notifier.deliveries.service import initiative_handlers
 
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS))
+                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS),
+                         **batch_options())
 
 
 def build_delivery_worker(app: Flask, transport: MailTransport | None = None) -> DeliveryWorker:

@@ -6,6 +6,7 @@ It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps it
 
 from __future__ import annotations
 
+import inspect
 import os
 
 from flask import Flask
@@ -52,8 +53,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def _attach_summary_cache(app: Flask) -> None:
     """``app.extensions["reporting_summary_cache"]``, dropped after each commit that changed
-    the read model (``CHANGED_KEY`` in ``session.info``, set by the consumer's service)."""
-    from reporting.readmodel.service import CHANGED_KEY
+    the read model (``CHANGED_KEY`` in ``session.info``, set by the consumer's service); and
+    the read model's pending snapshots applied just before each commit."""
+    from reporting.readmodel.service import (
+        CHANGED_KEY,
+        apply_pending_snapshots,
+        discard_pending_snapshots,
+    )
     from reporting.summaries.service import SummaryCache
 
     raw = app.config.get("SUMMARY_CACHE_SECONDS",
@@ -66,6 +72,12 @@ def _attach_summary_cache(app: Flask) -> None:
     app.extensions["reporting_summary_cache"] = cache
     factory = app.extensions["db_session_factory"]
 
+    @sa_event.listens_for(factory, "before_commit")
+    def _before_commit(session):
+        # the snapshots the consumer's handler queued in this transaction, written set-wise
+        # inside it (reporting.readmodel.service.queue_initiative_snapshot)
+        apply_pending_snapshots(session)
+
     @sa_event.listens_for(factory, "after_commit")
     def _after_commit(session):
         if session.info.pop(CHANGED_KEY, False):
@@ -74,6 +86,15 @@ def _attach_summary_cache(app: Flask) -> None:
     @sa_event.listens_for(factory, "after_rollback")
     def _after_rollback(session):
         session.info.pop(CHANGED_KEY, None)
+        discard_pending_snapshots(session)
+
+
+def batch_options() -> dict[str, bool]:
+    """``{"atomic_batches": True}`` when ``shared.consumer.EventConsumer`` can apply a polled
+    batch in one transaction (its handlers here only use the session they are given and never
+    commit), else ``{}``."""
+    params = inspect.signature(EventConsumer.__init__).parameters
+    return {"atomic_batches": True} if "atomic_batches" in params else {}
 
 
 def build_consumer(app: Flask) -> EventConsumer:
@@ -85,7 +106,7 @@ def build_consumer(app: Flask) -> EventConsumer:
 
     # the read-model handlers only use the consumer's session: a polled batch is one transaction
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(), list(TOPICS), atomic_batches=True)
+                         initiative_handlers(), list(TOPICS), **batch_options())
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:

@@ -34,7 +34,8 @@ class Delivery(Base):
     ``body_html`` are the rendered message (``body_*`` null on rows written before 0002 and on
     undeliverable ones); ``message_id`` is the RFC 5322 Message-ID, derived from the event id
     and the recipient, the same on every attempt. ``attempts`` counts sends tried; ``error`` is
-    the last failure. Times are UTC.
+    the last failure. ``next_attempt_at``: when a ``pending`` row is due, or when the claim of a
+    ``sending`` row expires; null once final. Times are UTC.
     """
 
     __tablename__ = "deliveries"

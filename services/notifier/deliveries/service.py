@@ -153,7 +153,8 @@ def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, A
             row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
                        error="undeliverable address")
         rows.append(row)
-    session.execute(_insert_ignoring_duplicates(session), rows)
+    # Core on the session's connection (no ORM statement path); one executemany
+    session.connection().execute(_insert_ignoring_duplicates(session), rows)
     session.info[PLANNED_KEY] = True
     log.info("e-mail deliveries planned", extra={"deliveries": len(rows)})
     return len(rows)

@@ -169,12 +169,26 @@ class SummaryCache:
         self._generation = 0
         self._value: Summary | None = None
         self._expires = 0.0
+        self._renderings: dict[str, str] = {}
 
     def invalidate(self) -> None:
         """Forget the cached summary (the read model changed)."""
         with self._lock:
             self._generation += 1
             self._value = None
+            self._renderings = {}
+
+    def rendered(self, summary: Summary, fmt: str, render: Callable[[], str]) -> str:
+        """``render()`` of ``summary`` in format ``fmt`` (e.g. the JSON body), kept as long as
+        ``summary`` is the cached summary, so a cache hit costs no serialisation either."""
+        with self._lock:
+            if summary is self._value and fmt in self._renderings:
+                return self._renderings[fmt]
+        body = render()
+        with self._lock:
+            if summary is self._value:
+                self._renderings[fmt] = body
+        return body
 
     def get(self, compute: Callable[[], Summary]) -> Summary:
         """The cached summary if fresh, else ``compute()`` (kept unless invalidated meanwhile)."""
@@ -186,5 +200,5 @@ class SummaryCache:
         value = compute()
         with self._lock:
             if generation == self._generation and self.max_age > 0:
-                self._value, self._expires = value, now + self.max_age
+                self._value, self._expires, self._renderings = value, now + self.max_age, {}
         return value

@@ -19,16 +19,22 @@ _TEXT = {"schema": {"type": "string"}}
 
 @blp.get("/summary")
 @blp.response(200, SummarySchema)
-def summary() -> Summary:
+def summary() -> Response:
     """Summary of published initiatives by SDG goal, region and stakeholder group, and of all
     initiatives by status."""
-    return _current_summary()
+    summary_ = _current_summary()
+    body = _cache().rendered(summary_, "json", lambda: current_app.json.dumps(
+        SummarySchema().dump(summary_)) + "\n")  # as jsonify() would write it
+    return Response(body, content_type="application/json")
+
+
+def _cache() -> SummaryCache:
+    return current_app.extensions["reporting_summary_cache"]
 
 
 def _current_summary() -> Summary:
     """The summary via this process's :class:`SummaryCache` (the database only on a miss)."""
-    cache: SummaryCache = current_app.extensions["reporting_summary_cache"]
-    return cache.get(lambda: compute_summary(db_session=db.session()))
+    return _cache().get(lambda: compute_summary(db_session=db.session()))
 
 
 def _download(body: str, fmt: str, summary_: Summary) -> Response:
@@ -46,7 +52,8 @@ def _download(body: str, fmt: str, summary_: Summary) -> Response:
 def summary_csv() -> Response:
     """The summary as CSV: one row per count, columns ``dimension,key,label,count``."""
     summary_ = _current_summary()
-    return _download(render_csv(summary_), "csv", summary_)
+    return _download(_cache().rendered(summary_, "csv", lambda: render_csv(summary_)), "csv",
+                     summary_)
 
 
 @blp.get("/summary.html")
@@ -55,4 +62,5 @@ def summary_csv() -> Response:
 def summary_html() -> Response:
     """The summary as a readable page: tables with bar charts, goals by short title."""
     summary_ = _current_summary()
-    return _download(render_html(summary_), "html", summary_)
+    return _download(_cache().rendered(summary_, "html", lambda: render_html(summary_)),
+                     "html", summary_)

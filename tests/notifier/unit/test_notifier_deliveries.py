@@ -443,3 +443,24 @@ def test_deliveries_list_and_retry_commands(notifier_app, make_event, to_message
     build_delivery_worker(notifier_app, transport).run_once()
     assert transport.sent == ["secretariat@un.example", "contact@example.org"]
     assert {d.status for d in _deliveries(notifier_app)} == {"sent"}
+
+
+def test_the_worker_is_woken_by_the_consumers_commit(notifier_app, make_event, to_message,
+                                                     read_mails):
+    """With a poll of a minute, only the wake-up on commit can send within seconds."""
+    import time
+
+    notifier_app.config.update(DELIVERY_POLL_SECONDS=60)
+    bus = InProcessBus()
+    workers = start_workers(notifier_app, bus)
+    try:
+        worker = notifier_app.extensions["notifier_delivery_worker"]
+        assert worker.wait_idle(30)  # its first pass is over: it sleeps for up to 60 s now
+        bus.publish([to_message(make_event(INITIATIVE_APPROVED))])
+        deadline = time.monotonic() + 10
+        while not read_mails() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        workers.stop()
+
+    assert len(read_mails()) == 1
