@@ -17,6 +17,7 @@ service, ``stop_kafka``/``start_kafka``, ``restart_postgres``/``stop_postgres``/
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -127,6 +128,8 @@ class SmtpSink:
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: int = 0
+    held: int = 0
+    gate: threading.Event | None = None
     _controller: object | None = None
 
     @property
@@ -141,6 +144,14 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 - aiosmtpd
+                gate = sink.gate
+                if gate is not None:  # hold the reply: the message is not accepted yet
+                    with sink.lock:
+                        sink.held += 1
+                    while not gate.is_set():
+                        await asyncio.sleep(0.02)
+                    with sink.lock:
+                        sink.held -= 1
                 msg = message_from_bytes(envelope.original_content, policy=policy.default)
                 with sink.lock:
                     sink.messages.append(msg)  # type: ignore[arg-type]
@@ -177,6 +188,17 @@ class SmtpSink:
                    interval=0.05)
         controller.stop()
         self._controller = None
+
+    def hold(self) -> None:
+        """From now on, keep each message's end-of-data reply (the 250 that accepts it) until
+        :meth:`release`; ``held`` counts the sessions waiting so."""
+        self.gate = threading.Event()
+
+    def release(self) -> None:
+        """Accept the held messages (and the next ones at once)."""
+        if self.gate is not None:
+            self.gate.set()
+            self.gate = None
 
     def received(self) -> list[EmailMessage]:
         with self.lock:

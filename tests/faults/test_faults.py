@@ -143,6 +143,26 @@ def test_postgres_restarted(stack, workload, reconciler, record_convergence):
     assert not {s for s in statuses if s >= 500} - {503}, statuses
 
 
+def test_postgres_restarted_while_an_email_is_being_sent(stack, workload, reconciler,
+                                                         record_convergence):
+    """PostgreSQL restarted while the notifier waits for SMTP to accept an e-mail (the 250 is
+    held until the restart is over): the notifier must record the accepted e-mail as sent once
+    the database answers again, never leave it claimed to be sent a second time."""
+    workload.start()
+    workload.wait_flows(2)
+    stack.smtp.hold()
+    try:
+        wait_until(lambda: stack.smtp.held >= 1, 60, "an e-mail waiting for its 250")
+        stack.restart_postgres()
+    finally:
+        stack.smtp.release()
+    lifted = time.monotonic()
+    workload.wait_flows(3)
+    workload.stop()
+    result = reconcile(reconciler, workload.acknowledged, since=lifted, timeout=60)
+    record_convergence("PostgreSQL restarted during an SMTP send", result)
+
+
 def test_postgres_stopped(stack, workload, reconciler, record_convergence):
     """PostgreSQL stopped ~8 s: writes answer 503 with Retry-After (not 500), readiness says
     503 within its limit; after the start the load resumes and nothing acknowledged is lost."""
