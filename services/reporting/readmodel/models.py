@@ -8,7 +8,8 @@ one database without name clashes — ``shared.migrate`` allows that):
   (primary key ``(initiative_id, value)``, so a tag repeated in a snapshot counts once);
 * ``report_initiative_region_names`` — the top-level UN M49 region names derived from the
   countries and regions when the snapshot was applied (``Africa`` … ``Oceania``, ``World``,
-  or ``Unspecified``), so that the by-region breakdown is one ``GROUP BY`` in SQL;
+  or ``Unspecified``), so that the by-region breakdown is one ``GROUP BY`` in SQL (the summary
+  itself reads ``report_summary_counts``; the GROUP BYs fill and check those counters);
 * ``report_summary_counts`` — the summary's counters, one row per (dimension, key), kept by the
   consumer in the same transaction as the snapshot change (``reporting.readmodel.service``), so
   the summary is one small read instead of five GROUP BYs over the whole read model;

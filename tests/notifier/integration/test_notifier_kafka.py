@@ -217,12 +217,12 @@ def _by_recipient(app) -> dict[str, Delivery]:
 @pytest.fixture
 def busy_app(notifier_db, kafka_env, busy_smtp_server, monkeypatch):
     """The notifier on PostgreSQL and Kafka, mailing through the server that answers 450 for
-    busy@example.org; small retry settings: 3 attempts, waits of 2-4 s then 4-6 s."""
+    busy@example.org; small retry settings: 3 attempts, waits of 3-6 s then 6-9 s."""
     monkeypatch.setenv("SMTP_URL", busy_smtp_server.url)
     for name, value in SETTINGS.items():
         monkeypatch.setenv(name, value)
     app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_MAX_ATTEMPTS": 3,
-                      "DELIVERY_BACKOFF_SECONDS": 2, "DELIVERY_POLL_SECONDS": 1})
+                      "DELIVERY_BACKOFF_SECONDS": 3, "DELIVERY_POLL_SECONDS": 1})
     yield app
     app.extensions["db_engine"].dispose()
 
@@ -254,7 +254,7 @@ def test_a_450_recipient_does_not_hold_up_fifty_others_and_ends_dead(
     assert dead.attempts == 3 and "450" in dead.error and dead.sent_at is None
     assert len(smtp.refused_at) == 3  # bounded: exactly max attempts, then no more
     gaps = [b - a for a, b in zip(smtp.refused_at, smtp.refused_at[1:], strict=False)]
-    assert gaps[0] >= 2.0 and gaps[1] >= 4.0, gaps  # exponential backoff: 2-4 s, 4-6 s
+    assert gaps[0] >= 3.0 and gaps[1] >= 6.0, gaps  # exponential backoff: 3-6 s, 6-9 s
     assert sorted(m["To"] for m in smtp.messages) == sorted(f"c{i}@example.org"
                                                             for i in range(50))
     rows = _by_recipient(busy_app)
@@ -334,3 +334,38 @@ def test_dlt_replay_of_a_delivered_event_sends_nothing(app, publisher, smtp_env,
     assert build_delivery_worker(app).run_once() == 0
     assert len(smtp_env.messages) == 1
     assert [d.status for d in _deliveries(app)] == ["sent"]
+
+
+def test_two_workers_never_send_the_same_delivery(notifier_db, smtp_env, make_event,
+                                                  to_message):
+    """Two workers (as two notifier processes would) claim with FOR UPDATE SKIP LOCKED: every
+    delivery is sent once, by one of them."""
+    import threading
+
+    app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_BATCH_SIZE": 5})
+    try:
+        consumer = build_consumer(app)
+        for i in range(60):
+            consumer.handle(to_message(make_event(INITIATIVE_APPROVED,
+                                                  contact_email=f"w{i}@example.org")))
+        workers = [build_delivery_worker(app) for _ in range(2)]
+        tried = [0, 0]
+        start = threading.Barrier(2)
+
+        def run(k: int) -> None:
+            start.wait()
+            tried[k] = workers[k].run_once()
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        messages = smtp_env.wait_for(60)
+        rows = _deliveries(app)
+    finally:
+        app.extensions["db_engine"].dispose()
+
+    assert sum(tried) == 60, tried  # together they tried each delivery exactly once
+    assert len(messages) == 60 and len({m["Message-ID"] for m in messages}) == 60
+    assert {(d.status, d.attempts) for d in rows} == {("sent", 1)}
