@@ -4,9 +4,10 @@ the fault is injected mid-stream and lifted, then the whole pipeline is reconcil
 (``tests.faults.reconcile``): nothing acknowledged lost, no e-mail lost or sent twice, the
 summary equal to the registry's counts. Each prints its convergence time.
 
-Outages last ~15 s (Kafka, SMTP) and ~8 s (PostgreSQL), not the 60 s of the issue's manual
-trial, to keep ``make test`` short: what matters is that they outlast every client timeout
-and retry interval in play, which they do (relay poll 0.2 s, consumer backoff, readiness 3 s).
+Outages last at least 15 s (Kafka: ~25 s with the registry restart inside it; SMTP) and 8 s
+(PostgreSQL), not the 60 s of the issue's manual trial, to keep ``make test`` short: what
+matters is that they outlast the client timeouts and retry intervals in play (relay wake-up and
+poll, consumer and producer back-off, readiness 3 s, delivery back-off 1-5 s on this stack).
 """
 
 from __future__ import annotations
