@@ -101,9 +101,9 @@ def stack(fault_stack) -> PrivateStack:
 
 @pytest.fixture
 def workload(stack, session_workload, reconciler) -> Iterator[Workload]:
-    """The load generator, stopped after the test whatever happened; the reconciler's e-mail
-    checks are scoped to the events of this test."""
-    reconciler.start_test()
+    """The load generator, stopped after the test whatever happened; the reconciler's checks
+    of e-mails and acknowledged writes are scoped to this test."""
+    reconciler.start_test(acknowledged_before=len(session_workload.acknowledged))
     yield session_workload
     session_workload.stop()
 
@@ -116,7 +116,7 @@ def record_convergence(record_property, request):
     def record(fault: str, result: Convergence, **extra) -> None:
         record_property("fault", fault)
         record_property("convergence_s", round(result.seconds, 2))
-        record_property("acknowledged_writes", result.acknowledged)
+        record_property("acknowledged_writes_in_test", result.acknowledged)
         record_property("last_to_converge", result.slowest)
         for key, value in {**result.counts, **extra}.items():
             record_property(key, value)

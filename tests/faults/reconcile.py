@@ -189,9 +189,12 @@ class Reconciler:
         #: for only among later events, so one test's failure does not fail every later one
         self.since_seq = 0
         self.old_duplicates: set[str] = set()
+        self.acknowledged_before = 0
 
-    def start_test(self) -> None:
-        """Scope the e-mail checks to the events of the test that begins now."""
+    def start_test(self, acknowledged_before: int = 0) -> None:
+        """Scope the e-mail checks to the events of the test that begins now, and the
+        acknowledged-writes check to the writes after the first ``acknowledged_before``."""
+        self.acknowledged_before = acknowledged_before
         self.since_seq = self._rows("registry", "SELECT coalesce(max(seq), 0) FROM "
                                                 "outbox_events")[0][0]
         received = Counter(m["Message-ID"] for m in self.stack.smtp.received())
@@ -307,11 +310,12 @@ class Reconciler:
         return facts
 
     def writes(self, acknowledged: list[tuple[str, str]]) -> list[str]:
-        """Acknowledged writes missing from the registry: per initiative, the timeline must
-        hold each acknowledged action at least as often as it was acknowledged."""
+        """Acknowledged writes of the current test missing from the registry: per initiative,
+        the timeline must hold each acknowledged action at least as often as it was
+        acknowledged."""
         problems = []
         per_initiative: dict[str, Counter] = {}
-        for action, iid in acknowledged:
+        for action, iid in acknowledged[self.acknowledged_before:]:
             per_initiative.setdefault(iid, Counter())[TIMELINE_ACTIONS[action]] += 1
         for iid, wanted in per_initiative.items():
             status, body, _ = http("GET", f"{self.stack.url('registry')}/api/v1/initiatives/"
@@ -359,5 +363,6 @@ def reconcile(reconciler: Reconciler, acknowledged: list[tuple[str, str]], *, si
     lost = reconciler.writes(acknowledged)
     assert not lost, f"acknowledged writes lost: {lost[:10]}"
     slowest = f"{last_problem} (until {last_seen:.1f} s)" if last_problem else "none"
-    return Convergence(seconds=seconds, counts=facts.counts, acknowledged=len(acknowledged),
+    return Convergence(seconds=seconds, counts=facts.counts,
+                       acknowledged=len(acknowledged) - reconciler.acknowledged_before,
                        slowest=slowest)
