@@ -192,8 +192,8 @@ def is_database_unavailable(exc: BaseException) -> bool:
     down or restarting, connection lost, pool exhausted), as opposed to a bad statement."""
     from sqlalchemy import exc as sa_exc
 
-    if isinstance(exc, sa_exc.TimeoutError):  # pool checkout timed out
-        return True
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.PendingRollbackError):
+        return True  # pool checkout timed out / the session's connection failed earlier
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
         return True
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
@@ -221,6 +221,7 @@ def register_database_error_handlers(app: Flask) -> None:
 
     app.register_error_handler(sa_exc.DBAPIError, _database_error)
     app.register_error_handler(sa_exc.TimeoutError, _database_error)
+    app.register_error_handler(sa_exc.PendingRollbackError, _database_error)
 
 
 _EXITING = threading.Event()

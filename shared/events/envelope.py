@@ -123,12 +123,23 @@ def new_event(type_: str, *, source: str, subject: str, data: dict[str, Any]) ->
 _ATTRS = ("id", "source", "specversion", "type", "subject", "time")
 
 
+#: the context attributes carried as ``ce_*`` headers, in header order
+MESSAGE_ATTRIBUTES = _ATTRS
+
+
+def binary_message(attributes: dict[str, Any], data_json: str
+                   ) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
+    """Kafka ``(key, headers, value)`` in binary content mode from the context attributes
+    (``MESSAGE_ATTRIBUTES``) and the JSON text of ``data`` (used as the value as it is)."""
+    headers = [(f"ce_{a}", str(attributes[a]).encode()) for a in _ATTRS]
+    headers.append(("content-type", b"application/json"))
+    return str(attributes["subject"]).encode(), headers, data_json.encode()
+
+
 def event_to_message(event: dict[str, Any]) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
     """Structured event -> Kafka ``(key, headers, value)`` in binary content mode."""
-    headers = [(f"ce_{a}", str(event[a]).encode()) for a in _ATTRS]
-    headers.append(("content-type", b"application/json"))
-    value = json.dumps(event["data"], ensure_ascii=False, separators=(",", ":")).encode()
-    return str(event["subject"]).encode(), headers, value
+    return binary_message(event, json.dumps(event["data"], ensure_ascii=False,
+                                            separators=(",", ":")))
 
 
 def event_from_message(headers: list[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:
