@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import String, select
+from sqlalchemy import String, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -306,7 +306,8 @@ class EventConsumer:
             ids = [e.id for _i, _m, e, _d in prepared]
             seen = set(session.scalars(select(pm.event_id).where(pm.consumer == self.name,
                                                                  pm.event_id.in_(ids))))
-            applied = repeated = 0
+            repeated = 0
+            rows: list[dict[str, Any]] = []
             for position, (_i, _m, event, data) in enumerate(prepared):
                 if event.id in seen:
                     repeated += 1
@@ -317,10 +318,13 @@ class EventConsumer:
                     raise PoisonEvent("invalid data")  # handled alone by the fallback
                 with event_context(event.id, event.type):
                     self.handlers[event.type](session, event, data)
-                session.add(pm(consumer=self.name, event_id=event.id, event_type=event.type))
-                applied += 1
+                rows.append({"consumer": self.name, "event_id": event.id,
+                             "event_type": event.type, "processed_at": utcnow()})
             failed_at.clear()
+            if rows:  # one executemany (after the handlers' own changes are flushed)
+                session.execute(insert(pm), rows)
             session.commit()
+            applied = len(rows)
             self.counters["applied"] += applied
             self.counters["repeated"] += repeated
         except BaseException:

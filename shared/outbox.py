@@ -116,9 +116,8 @@ def record_event(session: Session, model: type[OutboxMixin], type_: str, *, sour
     pending: set[str] = session.info.setdefault(_PENDING, set())
     if table not in pending:
         pending.add(table)
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"NOTIFY {notify_channel(table)}")
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection().exec_driver_sql(f"NOTIFY {notify_channel(table)}")
     return event
 
 
@@ -172,10 +171,13 @@ class OutboxRelay:
                 columns.append(literal_column("(envelope -> 'data')::text"))
             else:
                 columns = [m.envelope]
-            query = (select(m.seq, m.topic, *columns).where(m.published_at.is_(None))
-                     .order_by(m.seq).limit(self.batch_size))
+            oldest = (select(m.seq).where(m.published_at.is_(None)).order_by(m.seq)
+                      .limit(self.batch_size))
             if claim:
-                query = query.with_for_update(skip_locked=True)
+                # claim (lock) the oldest unpublished rows by seq alone, then read them: the
+                # wide columns are computed for the batch only, never sorted with the backlog
+                oldest = oldest.with_for_update(skip_locked=True)
+            query = select(m.seq, m.topic, *columns).where(m.seq.in_(oldest)).order_by(m.seq)
             rows = session.execute(query).all()
             if not rows:
                 session.rollback()
