@@ -82,6 +82,8 @@ def test_service_killed_and_restarted(service, stack, workload, reconciler, reco
     workload.start()
     workload.wait_flows(3)
     stack.kill9(service)
+    if service == "notifier":
+        reconciler.note_killed_notifier()
     stack.start(service)
     stack.wait_healthy(service, timeout=60)
     lifted = time.monotonic()
