@@ -16,7 +16,16 @@
 #   var/kafka/libs), one combined KRaft node on 127.0.0.1:${KAFKA_PORT:-9092} (controller on
 #   ${KAFKA_CONTROLLER_PORT:-9093}), data in var/kafka/data, logs in var/kafka/logs.
 #
-# Settings (environment): PGPORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_HEAP_OPTS
+# A second, independent pair (e.g. the fault-injection tests, which stop and kill their servers):
+#   SERVICES_VAR_DIR=/tmp/other PGPORT=55440 KAFKA_PORT=9192 KAFKA_CONTROLLER_PORT=9193 \
+#   KAFKA_LIBS=var/kafka/libs scripts/services.sh up|down|status
+# keeps everything (cluster, broker data, PID file, services.env) under that folder, so `down`
+# with the same SERVICES_VAR_DIR stops only that pair and never the default one.
+#
+# Settings (environment): SERVICES_VAR_DIR (default var/ of the repository; must be reachable
+#   by the postgres OS user, else the cluster goes under /tmp as below), KAFKA_LIBS (folder of
+#   broker jars to use instead of fetching them, e.g. the default pair's var/kafka/libs),
+#   PGPORT, KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_HEAP_OPTS
 #   (default "-Xms256m -Xmx512m"), KAFKA_WAIT_SECONDS (default 90), PYTHON (default .venv/bin/python,
 #   else python3; needs kafka-python for the readiness probe), PG_SUPERUSER (role used to create
 #   the role/databases on a server this script did not start; default postgres), MVN_ARGS (extra
@@ -24,7 +33,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-VAR="$ROOT/var"
+VAR="${SERVICES_VAR_DIR:-$ROOT/var}"
+mkdir -p "$VAR"
+VAR="$(cd "$VAR" && pwd -P)"
 
 PG_HOST=127.0.0.1
 PGPORT="${PGPORT:-55432}"
@@ -39,7 +50,7 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_POM="$ROOT/tools/kafka/pom.xml"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")"
 KAFKA_DIR="$VAR/kafka"
-KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_LIBS="${KAFKA_LIBS:-$KAFKA_DIR/libs}"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_LOGS="$KAFKA_DIR/logs"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
@@ -111,7 +122,12 @@ pg_choose_base() {
         chmod 700 "$base"
         if ! runuser -u postgres -- test -w "$base" -a -x "$base" 2>/dev/null; then
             local sum
-            sum="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+            # named after the repository (default pair) or the var folder (SERVICES_VAR_DIR)
+            if [ "$VAR" = "$ROOT/var" ]; then
+                sum="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+            else
+                sum="$(printf '%s' "$VAR" | cksum | cut -d' ' -f1)"
+            fi
             base="/tmp/pr-services-$sum/pg"
             log "postgres OS user cannot reach $VAR/pg; using $base"
             mkdir -p "$base"
@@ -237,6 +253,8 @@ kafka_fetch_jars() {
     if [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
         return 0
     fi
+    [ "$KAFKA_LIBS" = "$KAFKA_DIR/libs" ] \
+        || die "KAFKA_LIBS=$KAFKA_LIBS has no kafka_2.13-$KAFKA_VERSION.jar"
     log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
     local tmp="$KAFKA_LIBS.tmp"
     rm -rf "$tmp"
