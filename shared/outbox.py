@@ -26,12 +26,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    any_,
+    cast,
     event,
     literal_column,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from shared.bus import Message, PublishError
@@ -224,7 +227,11 @@ class OutboxRelay:
             sent = [r[0] for r in rows[:acknowledged]]
             no_sync = {"synchronize_session": False}
             if sent:
-                session.execute(update(m).where(m.seq.in_(sent))
+                # PostgreSQL: one array parameter (``= ANY``) instead of an IN list of
+                # ``batch_size`` bound parameters the driver renders one by one
+                chosen = (m.seq == any_(cast(sent, ARRAY(BigInteger))) if claim
+                          else m.seq.in_(sent))
+                session.execute(update(m).where(chosen)
                                 .values(published_at=utcnow(), attempts=m.attempts + 1)
                                 .execution_options(**no_sync))
             if failure is not None:
