@@ -10,6 +10,7 @@ independent of delivery order and of replays: a late or repeated snapshot change
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -204,6 +205,13 @@ def _row_values(snapshot: dict[str, Any], tags: dict[str, list], now) -> dict[st
     }
 
 
+#: PostgreSQL array element types of ``report_initiatives``' columns, in insert order
+_PARENT_TYPES = {"id": "varchar", "public_id": "varchar", "status": "varchar",
+                 "version": "integer", "title": "text", "lead_organization_name": "varchar",
+                 "lead_stakeholder_group": "varchar", "lead_country": "varchar",
+                 "start_date": "date", "end_date": "date", "published_at": "timestamptz",
+                 "updated_at": "timestamptz", "applied_at": "timestamptz", "tags": "json"}
+
 #: PostgreSQL array types of the tag tables' value columns
 _PG_TYPES = {"goal": "integer", "target": "varchar", "country": "varchar",
              "region_code": "varchar", "region_name": "varchar"}
@@ -240,11 +248,12 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
     that did not change is not rewritten. NUL characters and lone surrogates are dropped from
     text fields. Does not commit: the caller's transaction (the consumer's) does, so the
     counters always match the rows. SQL, whatever the number of snapshots (up to 500 ids per
-    ``IN`` list): one ``SELECT … FOR UPDATE`` of the rows concerned, one executemany
+    ``IN`` list): one ``SELECT … FOR UPDATE`` of the rows concerned, one
     ``INSERT … ON CONFLICT DO UPDATE`` of the rows, per changed tag table one DELETE and one
     INSERT, one upsert of the counters — Core statements compiled once, no ORM flush. On
-    PostgreSQL the tag rows and counters go as arrays (``INSERT … SELECT * FROM unnest(…)``):
-    one statement and one round trip for any number of rows, where an executemany still
+    PostgreSQL the rows, the tag rows and the counters go as arrays
+    (``INSERT … SELECT * FROM unnest(…)``): one statement and one round trip for any number
+    of rows, where an executemany (SQLite) still
     costs the driver a query per row.
     """
     table = ReportInitiative.__table__
@@ -281,10 +290,18 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
         changed[iid] = values
     if not changed:
         return 0
-    stmt = _dialect_insert(db_session)(table)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["id"], set_={c: stmt.excluded[c] for c in _PARENT_COLUMNS}),
-        list(changed.values()))
+    if conn.dialect.name == "postgresql":
+        names = list(_PARENT_TYPES)
+        _insert_unnest(conn, table.name, _PARENT_TYPES,
+                       [tuple(json.dumps(v[n]) if n == "tags" else v[n] for n in names)
+                        for v in changed.values()],
+                       "ON CONFLICT (id) DO UPDATE SET "
+                       + ", ".join(f"{c} = excluded.{c}" for c in _PARENT_COLUMNS))
+    else:
+        stmt = _dialect_insert(db_session)(table)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["id"], set_={c: stmt.excluded[c] for c in _PARENT_COLUMNS}),
+            list(changed.values()))
     empty: dict[str, list] = {}
     for model, column, key in _TAG_TABLES:
         rewrite = [iid for iid, values in changed.items()
