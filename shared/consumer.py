@@ -37,7 +37,8 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import String, insert, select, text
+from sqlalchemy import String, any_, cast, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -304,8 +305,12 @@ class EventConsumer:
         session = self.session_factory()
         try:
             ids = [e.id for _i, _m, e, _d in prepared]
+            if session.get_bind().dialect.name == "postgresql":  # one array parameter
+                among = pm.event_id == any_(cast(ids, ARRAY(String)))
+            else:
+                among = pm.event_id.in_(ids)
             seen = set(session.scalars(select(pm.event_id).where(pm.consumer == self.name,
-                                                                 pm.event_id.in_(ids))))
+                                                                 among)))
             repeated = 0
             rows: list[tuple[str, str]] = []  # (event id, type) of the applied events
             for position, (_i, _m, event, data) in enumerate(prepared):
