@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections import Counter
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text
@@ -219,14 +220,27 @@ _PG_TYPES = {"goal": "integer", "target": "varchar", "country": "varchar",
 
 def _insert_unnest(conn, table: str, columns: dict[str, str], rows: list[tuple],
                    suffix: str = "") -> None:
-    """PostgreSQL: ``INSERT INTO table (…) SELECT * FROM unnest(:c0::type[], …) suffix`` — all
-    rows in one statement with one array parameter per column (one round trip, one cached
-    statement, whatever the number of rows). Names come from this module, never from input."""
+    """PostgreSQL: ``INSERT INTO table (…) SELECT * FROM json_to_recordset(:rows) AS x(…)
+    suffix`` — all rows in one statement with ONE parameter, a JSON array of row objects
+    (one round trip, one cached statement, whatever the number of rows). ``columns`` maps
+    each column to its PostgreSQL type, in ``rows``' order; dates and datetimes go as ISO
+    8601. One ``json.dumps`` (C) replaces per-element escaping of text arrays in the driver
+    (the previous ``unnest`` of one array per column: ~25 % of the consumer's Python time).
+    Names come from this module, never from input."""
     names = list(columns)
-    arrays = ", ".join(f"CAST(:c{i} AS {columns[n]}[])" for i, n in enumerate(names))
+    record = ", ".join(f"{n} {columns[n]}" for n in names)
+    payload = json.dumps([dict(zip(names, row, strict=True)) for row in rows],
+                         default=_iso, separators=(",", ":"))
     conn.execute(text(f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 - constants
-                      f"SELECT * FROM unnest({arrays}) {suffix}"),
-                 {f"c{i}": [row[i] for row in rows] for i in range(len(names))})
+                      f"SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS x({record}) "
+                      f"{suffix}"), {"rows": payload})
+
+
+def _iso(value: Any) -> str:
+    """JSON fallback for dates and datetimes (ISO 8601, offsets kept)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def _chunks(rows: list) -> list[list]:
@@ -293,8 +307,7 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
     if conn.dialect.name == "postgresql":
         names = list(_PARENT_TYPES)
         _insert_unnest(conn, table.name, _PARENT_TYPES,
-                       [tuple(json.dumps(v[n]) if n == "tags" else v[n] for n in names)
-                        for v in changed.values()],
+                       [tuple(v[n] for n in names) for v in changed.values()],
                        "ON CONFLICT (id) DO UPDATE SET "
                        + ", ".join(f"{c} = excluded.{c}" for c in _PARENT_COLUMNS))
     else:
