@@ -37,7 +37,8 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import String, insert, select
+from sqlalchemy import String, any_, cast, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -304,10 +305,14 @@ class EventConsumer:
         session = self.session_factory()
         try:
             ids = [e.id for _i, _m, e, _d in prepared]
+            if session.get_bind().dialect.name == "postgresql":  # one array parameter
+                among = pm.event_id == any_(cast(ids, ARRAY(String)))
+            else:
+                among = pm.event_id.in_(ids)
             seen = set(session.scalars(select(pm.event_id).where(pm.consumer == self.name,
-                                                                 pm.event_id.in_(ids))))
+                                                                 among)))
             repeated = 0
-            rows: list[dict[str, Any]] = []
+            rows: list[tuple[str, str]] = []  # (event id, type) of the applied events
             for position, (_i, _m, event, data) in enumerate(prepared):
                 if event.id in seen:
                     repeated += 1
@@ -318,11 +323,10 @@ class EventConsumer:
                     raise PoisonEvent("invalid data")  # handled alone by the fallback
                 with event_context(event.id, event.type):
                     self.handlers[event.type](session, event, data)
-                rows.append({"consumer": self.name, "event_id": event.id,
-                             "event_type": event.type, "processed_at": utcnow()})
+                rows.append((event.id, event.type))
             failed_at.clear()
-            if rows:  # one executemany (after the handlers' own changes are flushed)
-                session.execute(insert(pm), rows)
+            if rows:  # after the handlers' own changes are flushed
+                self._insert_processed(session, rows)
             session.commit()
             applied = len(rows)
             self.counters["applied"] += applied
@@ -332,6 +336,25 @@ class EventConsumer:
             raise
         finally:
             session.close()
+
+    def _insert_processed(self, session: Session, rows: list[tuple[str, str]]) -> None:
+        """Insert the ``processed_events`` rows of a batch in one statement: on PostgreSQL
+        ``INSERT … SELECT … FROM unnest(ids, types)`` (one round trip and one cached statement
+        for any number of rows; an executemany still costs psycopg a query per row, ~45 µs
+        each in the batch profile), elsewhere one executemany."""
+        pm = self.processed_model
+        now = utcnow()
+        if session.get_bind().dialect.name == "postgresql":
+            table = pm.__tablename__  # type: ignore[attr-defined] - a model's, never input
+            session.execute(
+                text(f"INSERT INTO {table} (consumer, event_id, event_type, processed_at) "  # noqa: S608
+                     "SELECT :consumer, e, t, :now FROM unnest(CAST(:ids AS varchar[]), "
+                     "CAST(:types AS varchar[])) AS u(e, t)"),
+                {"consumer": self.name, "now": now, "ids": [r[0] for r in rows],
+                 "types": [r[1] for r in rows]})
+            return
+        session.execute(insert(pm), [{"consumer": self.name, "event_id": i, "event_type": t,
+                                      "processed_at": now} for i, t in rows])
 
     def _to_dlt(self, message: Message, error: str, reason: str) -> None:
         self.counters["dead_lettered"] += 1

@@ -22,15 +22,20 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Index,
     Integer,
     String,
     Text,
+    any_,
+    cast,
     event,
     literal_column,
     select,
+    text,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
 from shared.bus import Message, PublishError
 from shared.db import JSONType, UTCDateTime, utcnow
@@ -47,8 +52,29 @@ log = logging.getLogger(__name__)
 _PENDING = "outbox_pending_tables"  # Session.info key: outbox tables written in this transaction
 
 
+def unpublished_index_name(table: str) -> str:
+    """Name of the partial index on ``seq`` of the unpublished rows of outbox table ``table``."""
+    return f"ix_{table}_unpublished_seq"
+
+
+#: the predicate of that partial index (the relay's claim query filters on exactly this)
+UNPUBLISHED = "published_at IS NULL"
+
+
 class OutboxMixin:
-    """Columns of an outbox table: one row per event, in commit order (``seq``)."""
+    """Columns of an outbox table: one row per event, in commit order (``seq``).
+
+    Besides the columns, a partial index on ``seq WHERE published_at IS NULL``
+    (:func:`unpublished_index_name`): the relay's claim (the oldest ``batch_size``
+    unpublished rows by ``seq``) reads the few index entries of the backlog, in order, instead
+    of scanning every row ever published (measured: ~21 % of relay time before; registry
+    migration 0003). PostgreSQL and SQLite both support partial indexes.
+    """
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:  # noqa: N805 - declarative class attribute
+        return (Index(unpublished_index_name(cls.__tablename__), "seq",  # type: ignore[attr-defined]
+                      postgresql_where=text(UNPUBLISHED), sqlite_where=text(UNPUBLISHED)),)
 
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -201,7 +227,11 @@ class OutboxRelay:
             sent = [r[0] for r in rows[:acknowledged]]
             no_sync = {"synchronize_session": False}
             if sent:
-                session.execute(update(m).where(m.seq.in_(sent))
+                # PostgreSQL: one array parameter (``= ANY``) instead of an IN list of
+                # ``batch_size`` bound parameters the driver renders one by one
+                chosen = (m.seq == any_(cast(sent, ARRAY(BigInteger))) if claim
+                          else m.seq.in_(sent))
+                session.execute(update(m).where(chosen)
                                 .values(published_at=utcnow(), attempts=m.attempts + 1)
                                 .execution_options(**no_sync))
             if failure is not None:

@@ -125,15 +125,20 @@ _ATTRS = ("id", "source", "specversion", "type", "subject", "time")
 
 #: the context attributes carried as ``ce_*`` headers, in header order
 MESSAGE_ATTRIBUTES = _ATTRS
+_HEADER_NAMES = tuple((a, f"ce_{a}") for a in _ATTRS)  # built once, not per record
+_CONTENT_TYPE = ("content-type", b"application/json")
+_SUBJECT = _ATTRS.index("subject")
 
 
 def binary_message(attributes: dict[str, Any], data_json: str
                    ) -> tuple[bytes, list[tuple[str, bytes]], bytes]:
     """Kafka ``(key, headers, value)`` in binary content mode from the context attributes
     (``MESSAGE_ATTRIBUTES``) and the JSON text of ``data`` (used as the value as it is)."""
-    headers = [(f"ce_{a}", str(attributes[a]).encode()) for a in _ATTRS]
-    headers.append(("content-type", b"application/json"))
-    return str(attributes["subject"]).encode(), headers, data_json.encode()
+    headers = [(name, (v if type(v := attributes[a]) is str else str(v)).encode())
+               for a, name in _HEADER_NAMES]
+    headers.append(_CONTENT_TYPE)
+    subject = headers[_SUBJECT][1]  # ce_subject's bytes are the key
+    return subject, headers, data_json.encode()
 
 
 def event_to_message(event: dict[str, Any]) -> tuple[bytes, list[tuple[str, bytes]], bytes]:

@@ -21,6 +21,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from shared.config import setting
+from shared.events.fastload import FastLoader, Unsupported, fast_loader
 
 PREFIX = "org.partnership-registry"
 
@@ -164,6 +165,7 @@ EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
 
 
 _SCHEMAS: dict[str, Schema] = {}
+_FAST: dict[str, FastLoader | None] = {}
 
 
 def _schema(type_: str) -> Schema:
@@ -175,13 +177,27 @@ def _schema(type_: str) -> Schema:
     return schema
 
 
+def _fast(type_: str) -> FastLoader | None:
+    """The fast path of ``type_``'s schema (``shared.events.fastload``), None if it has none."""
+    if type_ not in _FAST:
+        try:
+            _FAST[type_] = fast_loader(_schema(type_))
+        except Unsupported:
+            _FAST[type_] = None
+    return _FAST[type_]
+
+
 def load_data(type_: str, data: Any) -> dict[str, Any]:
     """Validate and deserialize ``data`` of a known event type.
 
-    Raises ``KeyError`` for an unknown type and ``marshmallow.ValidationError`` (with per-field
-    messages) for bad data.
+    A payload that plainly satisfies the schema is loaded by its fast path
+    (``shared.events.fastload``: same result, ~10x cheaper); anything else by the marshmallow
+    schema itself, which decides and names the fields. Raises ``KeyError`` for an unknown type
+    and ``marshmallow.ValidationError`` (with per-field messages) for bad data.
     """
-    return _schema(type_).load(data)
+    fast = _fast(type_)
+    loaded = fast(data) if fast is not None else None
+    return loaded if loaded is not None else _schema(type_).load(data)
 
 
 def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:

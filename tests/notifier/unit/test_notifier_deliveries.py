@@ -464,3 +464,28 @@ def test_the_worker_is_woken_by_the_consumers_commit(notifier_app, make_event, t
         workers.stop()
 
     assert len(read_mails()) == 1
+
+
+def test_a_batch_with_a_poison_event_and_a_replay_plans_each_delivery_once(
+        notifier_app, make_event, to_message):
+    """The consumer applies a polled batch in one transaction (``atomic_batches``): a poison
+    event rolls the batch back, the good events are applied again without it, and the same
+    batch delivered again (a crash before the offset commit) plans nothing more."""
+    dead: list[Message] = []
+    consumer = build_consumer(notifier_app)
+    consumer.dead_letter = dead.extend
+    assert consumer.atomic_batches
+    submitted = to_message(make_event(INITIATIVE_SUBMITTED, contact_email="a@example.org"))
+    poison = make_event(INITIATIVE_APPROVED, contact_email="p@example.org").to_dict()
+    poison["data"]["initiative"]["public_id"] = None  # approvals always carry one
+    approved = to_message(make_event(INITIATIVE_APPROVED, contact_email="b@example.org"))
+    batch = [submitted, to_message(poison), approved, submitted]
+
+    consumer.handle_batch(batch)
+    consumer.handle_batch(batch)
+
+    planned = sorted((d.recipient, d.template) for d in _deliveries(notifier_app))
+    assert planned == [("a@example.org", "submitted_contact"), ("b@example.org", "approved"),
+                       ("secretariat@un.example", "submitted_secretariat")]
+    assert _processed(notifier_app) == 2
+    assert [dict(m.headers)["dlt_reason"] for m in dead] == [b"poison", b"poison"]

@@ -67,3 +67,30 @@ def test_too_long_values_are_dead_lettered_not_retried_on_postgresql(pg_app, mak
     assert len(bus.dead_letters) == 1
     with pg_app.extensions["db_session_factory"]() as s:
         assert s.scalar(select(func.count()).select_from(ReportInitiative)) == 1
+
+
+def test_text_dates_and_times_are_stored_exactly_on_postgresql(pg_app, make_snapshot,
+                                                               make_event, to_message):
+    """The read model's rows go to PostgreSQL as one JSON document per batch
+    (``json_to_recordset``): quotes, backslashes, control characters, Chinese, emoji, dates and
+    offsets survive it, and a NUL is dropped as before."""
+    from datetime import date, datetime, timedelta, timezone
+
+    from reporting.readmodel.models import ReportInitiative
+
+    title = 'Coral "reef" \\ restoration\n\t珊瑚礁恢复 🐠 {"x": [1]} \x00end'
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=timezone(timedelta(hours=-5)))
+    snap = make_snapshot(title=title, targets=["14.1", 'a"b\\c'], lead={
+        "id": "o1", "name": "Organisation «Océan» \\ 海洋", "acronym": None,
+        "stakeholder_group": "ngo", "country": "FJI"})
+    snap.update(start_date=date(2026, 1, 31), end_date=date(2030, 12, 1), updated_at=when,
+                published_at=when)
+    pg_app.extensions["test_bus"].publish([to_message(make_event(snap))])
+
+    with pg_app.extensions["db_session_factory"]() as s:
+        row = s.get(ReportInitiative, snap["id"])
+        assert row.title == title.replace("\x00", "")
+        assert row.lead_organization_name == "Organisation «Océan» \\ 海洋"
+        assert (row.start_date, row.end_date) == (date(2026, 1, 31), date(2030, 12, 1))
+        assert row.updated_at == when and row.published_at == when
+        assert row.tags["targets"] == ["14.1", 'a"b\\c']
