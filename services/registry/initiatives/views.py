@@ -29,6 +29,11 @@ blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
 
 _SECURITY = [{"bearerAuth": []}]
 
+# built once: a Schema instance keeps no per-dump state, and building one deep-copies its
+# declared fields and those of every nested schema (about 1 ms of a detail request)
+_DETAIL_SCHEMA = InitiativeDetailSchema()
+_PUBLIC_SCHEMA = InitiativePublicSchema()
+
 
 class _Detail:
     """The initiative plus what depends on the caller (timeline, allowed actions)."""
@@ -58,8 +63,8 @@ def _dump_data(initiative: Initiative) -> dict:
         detail = _Detail(initiative, service.timeline(db_session=db.session(),
                                                       initiative=initiative),
                          policy.allowed_actions(principal, initiative))
-        return InitiativeDetailSchema().dump(detail)
-    return InitiativePublicSchema().dump(initiative)
+        return _DETAIL_SCHEMA.dump(detail)
+    return _PUBLIC_SCHEMA.dump(initiative)
 
 
 @blp.route("")
