@@ -163,6 +163,15 @@ class InitiativeQuerySchema(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
+class _PlainList(fields.List):
+    """An output list whose items already have their JSON type (codes read as ints/strings):
+    copied as is instead of through the item field one by one (a list page has ~240 such
+    items; the OpenAPI document still shows the item field)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else list(value)
+
+
 class PartnerSchema(Schema):
     """A partner as returned."""
 
@@ -193,10 +202,10 @@ class InitiativeSummarySchema(Schema):
     status = fields.String()
     title = fields.String()
     lead_organization = fields.Nested(OrganizationSchema, allow_none=True)
-    sdg_goals = fields.List(fields.Integer(), attribute="goal_codes")
-    sdg_targets = fields.List(fields.String(), attribute="target_codes")
-    countries = fields.List(fields.String(), attribute="country_codes")
-    regions = fields.List(fields.String(), attribute="region_codes")
+    sdg_goals = _PlainList(fields.Integer(), attribute="goal_codes")
+    sdg_targets = _PlainList(fields.String(), attribute="target_codes")
+    countries = _PlainList(fields.String(), attribute="country_codes")
+    regions = _PlainList(fields.String(), attribute="region_codes")
     start_date = fields.Date(allow_none=True)
     end_date = fields.Date(allow_none=True)
     published_at = fields.AwareDateTime(allow_none=True)
@@ -238,7 +247,7 @@ class InitiativeDetailSchema(InitiativePublicSchema):
     owner_organization_id = fields.UUID(allow_none=True)
     submitted_at = fields.AwareDateTime(allow_none=True)
     timeline = fields.List(fields.Nested(ActivitySchema))
-    allowed_actions = fields.List(fields.String())
+    allowed_actions = _PlainList(fields.String())
 
 
 class InitiativePageSchema(Schema):
