@@ -813,13 +813,17 @@ _CODES = ("goals", "targets", "countries", "regions")
 
 
 def _children_column(dialect: str, name: str, outer_id: str):
-    """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON."""
+    """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON (on
+    PostgreSQL the code collections as an array)."""
     from_, fk, order, columns = _CHILDREN[name]
     inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "
              f"WHERE {fk} = {outer_id} ORDER BY {order}")
-    if dialect == "postgresql":
-        value = "t.v" if name in _CODES else "t"
-        sql = f"(SELECT coalesce(json_agg({value}), '[]') FROM ({inner}) t)"
+    if dialect == "postgresql" and name in _CODES:
+        # an array, not JSON: psycopg reads a short text[]/int2[] several times cheaper than
+        # it decodes a JSON document (a list page has 80 of them)
+        sql = f"ARRAY({inner})"
+    elif dialect == "postgresql":
+        sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"
     else:
         value = "t.v" if name in _CODES else (
             "json_object(" + ", ".join(f"'{key}', t.{key}" for key, _ in columns) + ")")
