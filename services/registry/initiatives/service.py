@@ -269,12 +269,17 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             changes: dict[str, Any] | None = None,
             view: InitiativeView | None = None) -> None:
     """Timeline entry + outbox event for a change (same transaction; flushed with the change,
-    in one unit of work, at commit)."""
-    db_session.add(InitiativeActivity(
+    in one unit of work, at commit). The entry joins ``view``'s timeline when it was read
+    with it (the response then needs no read)."""
+    activity = InitiativeActivity(
         initiative=initiative, initiative_id=initiative.id, action=action, from_status=from_status,
         to_status=initiative.status, comment=comment, actor_role=principal.role,
         actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=changes or None))
+        actor_email=principal.email, changes=changes or None, created_at=utcnow())
+    db_session.add(activity)
+    known = view.__dict__.get("known_timeline") if view is not None else None
+    if known is not None:
+        known.append(activity)
     record_event(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                  subject=str(initiative.id), data={
                      "action": action, "from_status": from_status,
@@ -386,7 +391,8 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
     """The initiative (``as_view``: an :class:`InitiativeView`, one statement) if ``principal``
     may take ``action`` on it; else NotFound / Unauthenticated / NotAllowed /
     InvalidTransition."""
-    initiative = (_load_view(db_session, initiative_id=initiative_id) if as_view
+    initiative = (_load_view(db_session, initiative_id=initiative_id, with_timeline=True)
+                  if as_view
                   else db_session.get(Initiative, initiative_id))
     if initiative is None or not policy.can_view(principal, initiative):
         raise NotFound(f"No initiative with id {initiative_id}.")
@@ -701,6 +707,20 @@ class PartnerView:
 
 
 @dataclass(frozen=True)
+class ActivityView:
+    """A timeline entry as read with the initiative (what ``ActivitySchema`` shows)."""
+
+    action: str
+    from_status: str | None
+    to_status: str
+    comment: str | None
+    actor_role: str
+    actor_email: str | None
+    changes: dict[str, Any] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class DeliverableView:
     """A deliverable as read."""
 
@@ -810,12 +830,18 @@ _CHILDREN: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
                    ("amount_usd", "CAST(cs.amount_usd AS TEXT)")]),
 }
 _CODES = ("goals", "targets", "countries", "regions")
+#: the timeline, read with the initiative only for callers who may see it (``with_timeline``)
+_TIMELINE = ("initiative_activities ca", "ca.initiative_id", "ca.created_at",
+             [("action", "ca.action"), ("from_status", "ca.from_status"),
+              ("to_status", "ca.to_status"), ("comment", "ca.comment"),
+              ("actor_role", "ca.actor_role"), ("actor_email", "ca.actor_email"),
+              ("changes", "ca.changes"), ("created_at", "ca.created_at")])
 
 
 def _children_column(dialect: str, name: str, outer_id: str):
     """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON (on
     PostgreSQL the code collections as an array)."""
-    from_, fk, order, columns = _CHILDREN[name]
+    from_, fk, order, columns = _TIMELINE if name == "timeline" else _CHILDREN[name]
     inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "
              f"WHERE {fk} = {outer_id} ORDER BY {order}")
     if dialect == "postgresql" and name in _CODES:
@@ -825,8 +851,10 @@ def _children_column(dialect: str, name: str, outer_id: str):
     elif dialect == "postgresql":
         sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"
     else:
+        # (the JSON column ``changes`` is text on SQLite: json() keeps it an object)
         value = "t.v" if name in _CODES else (
-            "json_object(" + ", ".join(f"'{key}', t.{key}" for key, _ in columns) + ")")
+            "json_object(" + ", ".join(f"'{key}', json(t.{key})" if key == "changes"
+                                       else f"'{key}', t.{key}" for key, _ in columns) + ")")
         sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"
     return literal_column(sql).label(f"children_{name}")
 
@@ -847,6 +875,10 @@ def _parse_children(name: str, raw: Any) -> list[Any]:
                                              r["stakeholder_group"], r["country"],
                                              _aware(r["created_at"])), r["role"])
                 for r in rows]
+    if name == "timeline":
+        return [ActivityView(r["action"], r["from_status"], r["to_status"], r["comment"],
+                             r["actor_role"], r["actor_email"], r["changes"],
+                             _aware(r["created_at"])) for r in rows]
     if name == "deliverables":
         return [DeliverableView(r["description"], date.fromisoformat(r["due_date"][:10])
                                 if r["due_date"] else None) for r in rows]
@@ -869,11 +901,15 @@ def _organization_view(row: Any, prefix: str = "org_") -> OrganizationView | Non
 
 
 def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
-               public_id: str | None = None) -> InitiativeView | None:
-    """The initiative with everything its detail shows, in one statement; None if absent."""
+               public_id: str | None = None,
+               with_timeline: bool = False) -> InitiativeView | None:
+    """The initiative with everything its detail shows, in one statement; None if absent.
+    ``with_timeline``: its activities too (``known_timeline``; :func:`timeline` reads no more).
+    """
     dialect = db_session.get_bind().dialect.name
+    names = [*_CHILDREN, "timeline"] if with_timeline else list(_CHILDREN)
     query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
-                    *(_children_column(dialect, name, "initiatives.id") for name in _CHILDREN))
+                    *(_children_column(dialect, name, "initiatives.id") for name in names))
              .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
     query = query.where(Initiative.public_id == public_id if public_id is not None
                         else Initiative.id == initiative_id)
@@ -881,8 +917,11 @@ def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
     if row is None:
         return None
     children = {name: _parse_children(name, getattr(row, f"children_{name}"))
-                for name in _CHILDREN}
-    return InitiativeView(row[0], _organization_view(row), children)
+                for name in names}
+    view = InitiativeView(row[0], _organization_view(row), children)
+    if with_timeline:
+        view.known_timeline = children["timeline"]
+    return view
 
 
 def get_initiative(*, db_session: Session, principal: Principal,
@@ -890,7 +929,9 @@ def get_initiative(*, db_session: Session, principal: Principal,
                    public_id: str | None = None) -> InitiativeView:
     """One initiative by id or public id, as an :class:`InitiativeView` (one statement);
     :class:`NotFound` when absent or not visible."""
-    initiative = _load_view(db_session, initiative_id=initiative_id, public_id=public_id)
+    # signed-in callers are the ones who may see the timeline: read it in the same statement
+    initiative = _load_view(db_session, initiative_id=initiative_id, public_id=public_id,
+                            with_timeline=principal.is_authenticated)
     if initiative is None or not policy.can_view(principal, initiative):
         raise NotFound(f"No initiative {public_id or initiative_id}.")
     return initiative

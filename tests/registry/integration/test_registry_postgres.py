@@ -93,6 +93,14 @@ def test_a_created_initiative_reads_back_as_answered_on_postgresql(pg_url, regis
     assert created.changes["resources"]["after"][0]["amount_usd"] == "1234567.89"
     assert [i["id"] for i in registry.get("/api/v1/initiatives?q=珊瑚礁",
                                           partner).json["items"]] == [draft["id"]]
+    # the timeline read with the initiative (JSON) equals the one answered from the objects
+    assert registry.patch(f"/api/v1/initiatives/{draft['id']}", {"deliverables": [
+        {"description": "One", "due_date": "2027-02-28"}]}, partner).status_code == 200
+    submitted = registry.action(partner, draft["id"], "submit").json
+    assert [a["action"] for a in submitted["timeline"]] == ["create", "update", "submit"]
+    assert submitted["timeline"][1]["changes"]["deliverables"]["before"][1] == {
+        "description": "Two", "due_date": None}
+    assert registry.get(f"/api/v1/initiatives/{draft['id']}", partner).json == submitted
 
 
 def test_import_on_postgresql(pg_url, registry_on, sample_path):
