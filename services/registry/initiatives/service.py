@@ -1046,9 +1046,9 @@ def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
     return "EXPLAIN (FORMAT JSON) " + compiler.process(element.element, **kw)
 
 
-def _explain_rows(db_session: Session, query: Select) -> int:
-    """The planner's row estimate for ``query`` (PostgreSQL ``EXPLAIN``, nothing executed)."""
-    plan = db_session.execute(_Explain(query)).scalar()
+def _explain_rows(db_session: Session, explain: _Explain) -> int:
+    """The planner's row estimate of an ``EXPLAIN`` statement (PostgreSQL; nothing executed)."""
+    plan = db_session.execute(explain).scalar()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
 
@@ -1058,6 +1058,24 @@ def _count(db_session: Session, dialect: str, base: Select,
     """(total, is_estimate). PostgreSQL: the planner's estimate when it is past
     EXACT_COUNT_LIMIT; else a count stopped at EXACT_COUNT_LIMIT + 1 (exact below it, else
     the estimate). SQLite (the embedded mode, small registries) always counts exactly."""
+    explain, capped_count = _count_statements(dialect, base, tuple(conditions))
+    if dialect != "postgresql":
+        return db_session.scalar(capped_count) or 0, False
+    estimate = _explain_rows(db_session, explain)
+    if estimate > EXACT_COUNT_LIMIT:
+        return estimate, True
+    capped = db_session.scalar(capped_count) or 0
+    if capped <= EXACT_COUNT_LIMIT:
+        return capped, False
+    return max(estimate, EXACT_COUNT_LIMIT + 1), True
+
+
+@functools.lru_cache(maxsize=128)
+def _count_statements(dialect: str, base: Select, conditions: tuple[Any, ...]
+                      ) -> tuple[Any, Select]:
+    """(``EXPLAIN`` of the matches (PostgreSQL), count of the matches: on PostgreSQL stopped
+    at EXACT_COUNT_LIMIT + 1, on SQLite all) for ``base`` (a :func:`_list_statements` one,
+    so the same object for the same request) and ``conditions``; built once each."""
     def matches(limit: int | None) -> Select:
         if not conditions:
             return base.limit(limit) if limit else base
@@ -1067,39 +1085,20 @@ def _count(db_session: Session, dialect: str, base: Select,
         return query.limit(limit) if limit else query
 
     if dialect != "postgresql":
-        return db_session.scalar(select(func.count()).select_from(
-            matches(None).subquery())) or 0, False
-    estimate = _explain_rows(db_session, matches(None))
-    if estimate > EXACT_COUNT_LIMIT:
-        return estimate, True
-    capped = db_session.scalar(select(func.count()).select_from(
-        matches(EXACT_COUNT_LIMIT + 1).subquery())) or 0
-    if capped <= EXACT_COUNT_LIMIT:
-        return capped, False
-    return max(estimate, EXACT_COUNT_LIMIT + 1), True
+        return None, select(func.count()).select_from(matches(None).subquery())
+    return (_Explain(matches(None)),
+            select(func.count()).select_from(matches(EXACT_COUNT_LIMIT + 1).subquery()))
 
 
-def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | None = None,
-                       target: str | None = None, country: str | None = None,
-                       region: str | None = None, status: str | None = None,
-                       q: str | None = None, page: int = 1,
-                       per_page: int = 20) -> InitiativePage:
-    """A page of the initiatives ``principal`` may see, newest publication first.
-
-    Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code
-    (initiatives covering it: a country in it or the region or one inside it tagged,
-    ``shared.reference.region_codes_for``), ``status``, ``q`` (full text over title and
-    description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
-    public id, a source reference, part of the lead entity's name — from 3 characters).
-
-    With ``q``, each search branch takes its own first ``page * per_page`` rows in the public
-    ordering (so each is served by its index, or walks the ordering index when its term is
-    common) and the page is cut from their UNION. Statements: the page, then (only when the
-    page is full) on PostgreSQL an EXPLAIN for the estimate and a count stopped past
-    ``EXACT_COUNT_LIMIT``. Items are :class:`InitiativeSummary` (codes read as JSON
-    aggregates; no child rows loaded).
-    """
-    dialect = db_session.get_bind().dialect.name
+@functools.lru_cache(maxsize=128)
+def _list_statements(dialect: str, principal: Principal, sdg: int | None, target: str | None,
+                     country: str | None, region: str | None, status: str | None,
+                     q: str | None, page: int, per_page: int
+                     ) -> tuple[Select, list[Any], Select]:
+    """(filtered base, search conditions, page statement) of a list request, built once per
+    distinct request: SQLAlchemy statements are immutable and memoize their cache key, so a
+    repeated list (the public first page above all) skips building the statement and its
+    cache key (~0.5 ms). Keyed on every argument (``Principal`` is a frozen dataclass)."""
     base = _filtered(principal, sdg=sdg, target=target, country=country, region=region,
                      status=status)
     conditions = _search_conditions(dialect, q) if q else []
@@ -1123,6 +1122,33 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
                  .join(p, p.c.id == Initiative.id)
                  .outerjoin(Organization, Organization.id == Initiative.lead_organization_id)
                  .order_by(*_ordering(dialect, p.c)))
+    return base, conditions, statement
+
+
+def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | None = None,
+                       target: str | None = None, country: str | None = None,
+                       region: str | None = None, status: str | None = None,
+                       q: str | None = None, page: int = 1,
+                       per_page: int = 20) -> InitiativePage:
+    """A page of the initiatives ``principal`` may see, newest publication first.
+
+    Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code
+    (initiatives covering it: a country in it or the region or one inside it tagged,
+    ``shared.reference.region_codes_for``), ``status``, ``q`` (full text over title and
+    description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
+    public id, a source reference, part of the lead entity's name — from 3 characters).
+
+    With ``q``, each search branch takes its own first ``page * per_page`` rows in the public
+    ordering (so each is served by its index, or walks the ordering index when its term is
+    common) and the page is cut from their UNION. Statements: the page, then (only when the
+    page is full) on PostgreSQL an EXPLAIN for the estimate and a count stopped past
+    ``EXACT_COUNT_LIMIT``. Items are :class:`InitiativeSummary` (codes read as JSON
+    aggregates; no child rows loaded).
+    """
+    dialect = db_session.get_bind().dialect.name
+    base, conditions, statement = _list_statements(dialect, principal, sdg, target, country,
+                                                   region, status, q, page, per_page)
+    offset = (page - 1) * per_page
     items = []
     for row in db_session.execute(statement):
         codes = {name: _parse_children(name, getattr(row, f"children_{name}"))
