@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import (
     Select,
     any_,
+    bindparam,
     cast,
     column,
     func,
@@ -900,6 +901,18 @@ def _organization_view(row: Any, prefix: str = "org_") -> OrganizationView | Non
                             getattr(row, f"{prefix}created_at"))
 
 
+@functools.lru_cache(maxsize=8)
+def _view_statement(dialect: str, by_public_id: bool, with_timeline: bool) -> Select:
+    """The statement of :func:`_load_view`, built once (parameter ``key``: the id or public
+    id), which saves building it and its cache key on every detail and action."""
+    names = [*_CHILDREN, "timeline"] if with_timeline else list(_CHILDREN)
+    query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
+                    *(_children_column(dialect, name, "initiatives.id") for name in names))
+             .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
+    return query.where(Initiative.public_id == bindparam("key") if by_public_id
+                       else Initiative.id == bindparam("key", type_=Initiative.id.type))
+
+
 def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
                public_id: str | None = None,
                with_timeline: bool = False) -> InitiativeView | None:
@@ -908,12 +921,9 @@ def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
     """
     dialect = db_session.get_bind().dialect.name
     names = [*_CHILDREN, "timeline"] if with_timeline else list(_CHILDREN)
-    query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
-                    *(_children_column(dialect, name, "initiatives.id") for name in names))
-             .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
-    query = query.where(Initiative.public_id == public_id if public_id is not None
-                        else Initiative.id == initiative_id)
-    row = db_session.execute(query).first()
+    by_public_id = public_id is not None
+    row = db_session.execute(_view_statement(dialect, by_public_id, with_timeline), {
+        "key": public_id if by_public_id else initiative_id}).first()
     if row is None:
         return None
     children = {name: _parse_children(name, getattr(row, f"children_{name}"))
