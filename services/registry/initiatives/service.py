@@ -453,9 +453,31 @@ def _next_public_id(db_session: Session, year: int) -> str:
     return reserve_public_ids(db_session, year, 1)[0]
 
 
+@functools.lru_cache(maxsize=1)
+def _counter_upsert() -> Any:
+    """``INSERT INTO public_id_counters (year, last_number) VALUES (:year, :count) ON CONFLICT
+    (year) DO UPDATE SET last_number = last_number + :count RETURNING last_number``."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = PublicIdCounter.__table__
+    statement = pg_insert(table).values(year=bindparam("year"),
+                                        last_number=bindparam("count"))
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.year],
+        set_={"last_number": table.c.last_number + bindparam("count")},
+    ).returning(table.c.last_number)
+
+
 def reserve_public_ids(db_session: Session, year: int, count: int) -> list[str]:
     """``count`` consecutive public ids ``PR-<year>-<nnnnn>`` (the year's counter row is
-    locked until the transaction ends, so concurrent reservations never overlap)."""
+    locked until the transaction ends, so concurrent reservations never overlap).
+
+    PostgreSQL: one statement (``INSERT … ON CONFLICT DO UPDATE … RETURNING``: creates the
+    year's row or bumps it, locking it), instead of a locking read and a flushed update.
+    """
+    if db_session.get_bind().dialect.name == "postgresql":
+        last = db_session.execute(_counter_upsert(), {"year": year, "count": count}).scalar_one()
+        return [f"PR-{year}-{n:05d}" for n in range(last - count + 1, last + 1)]
     counter = db_session.get(PublicIdCounter, year, with_for_update=True)
     if counter is None:
         # the year's first number: a concurrent transaction may insert the row too, so insert
