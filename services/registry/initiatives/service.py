@@ -63,7 +63,7 @@ from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events import types as ev
-from shared.outbox import record_event
+from shared.outbox import outbox_row, record_event
 from shared.problems import (
     InvalidTransition,
     NotAllowed,
@@ -269,24 +269,26 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             from_status: str | None, comment: str | None = None,
             changes: dict[str, Any] | None = None,
             view: InitiativeView | None = None) -> None:
-    """Timeline entry + outbox event for a change (same transaction; flushed with the change,
-    in one unit of work, at commit). The entry joins ``view``'s timeline when it was read
-    with it (the response then needs no read)."""
+    """Timeline entry + outbox event for a change, in the same transaction: both rows in ONE
+    INSERT (:func:`_insert_graph`; the change itself, pending in the session, is flushed just
+    before it). The entry joins ``view``'s timeline when it was read with it (the response
+    then needs no read)."""
     activity = InitiativeActivity(
-        initiative=initiative, initiative_id=initiative.id, action=action, from_status=from_status,
+        id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
         to_status=initiative.status, comment=comment, actor_role=principal.role,
         actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
         actor_email=principal.email, changes=changes or None, created_at=utcnow())
-    db_session.add(activity)
+    event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
+                              subject=str(initiative.id), data={
+                                  "action": action, "from_status": from_status,
+                                  "to_status": initiative.status, "comment": comment,
+                                  "actor": principal.as_event_actor(),
+                                  "initiative": snapshot(view if view is not None
+                                                         else initiative)})
+    _insert_graph(db_session, [activity, event_row])
     known = view.__dict__.get("known_timeline") if view is not None else None
     if known is not None:
         known.append(activity)
-    record_event(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
-                 subject=str(initiative.id), data={
-                     "action": action, "from_status": from_status,
-                     "to_status": initiative.status, "comment": comment,
-                     "actor": principal.as_event_actor(),
-                     "initiative": snapshot(view if view is not None else initiative)})
 
 
 def create_initiative(*, db_session: Session, principal: Principal,
@@ -325,12 +327,14 @@ def create_initiative(*, db_session: Session, principal: Principal,
     for child in children:  # what the unit of work would copy from the parent at flush
         child.initiative_id = initiative.id
     # the rows in one statement (the objects stay out of the session: no unit of work)
-    _insert_graph(db_session, [initiative, *children, activity])
-    record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["create"], source=SOURCE,
-                 subject=str(initiative.id), data={
-                     "action": "create", "from_status": None, "to_status": "draft",
-                     "comment": None, "actor": principal.as_event_actor(),
-                     "initiative": snapshot(initiative)})
+    # (and its event: the row, its children, the activity and the outbox row in one INSERT)
+    event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION["create"],
+                              source=SOURCE, subject=str(initiative.id), data={
+                                  "action": "create", "from_status": None,
+                                  "to_status": "draft", "comment": None,
+                                  "actor": principal.as_event_actor(),
+                                  "initiative": snapshot(initiative)})
+    _insert_graph(db_session, [initiative, *children, activity, event_row])
     initiative.known_timeline = [activity]  # the response needs no read
     return initiative
 
@@ -348,8 +352,11 @@ def _insert_graph(db_session: Session, objects: list[Any]) -> None:
     tables: dict[Any, list[dict[str, Any]]] = {}
     for obj in objects:
         mapper = inspect(type(obj))
-        tables.setdefault(mapper.local_table, []).append(
-            {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs})
+        table = mapper.local_table
+        numbered = table.autoincrement_column  # left to the database when unset (outbox seq)
+        tables.setdefault(table, []).append(
+            {attr.columns[0].name: getattr(obj, attr.key) for attr in mapper.column_attrs
+             if attr.columns[0] is not numbered or getattr(obj, attr.key) is not None})
     if db_session.get_bind().dialect.name != "postgresql":
         for table, rows in tables.items():
             db_session.execute(table.insert(), rows)
