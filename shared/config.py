@@ -81,6 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
             "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
             "apart)."),
+    Setting("TOKEN_CACHE_SECONDS", "2", "Seconds the registry reuses a bearer token's identity "
+            "without reading its row again (per process): a revoked token is refused within "
+            "this time. 0: read it on every request."),
     Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
     Setting("MAX_CONTENT_LENGTH", "1048576",
             "Largest accepted request body, in bytes (413 above)."),

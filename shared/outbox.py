@@ -134,17 +134,29 @@ def record_event(session: Session, model: type[OutboxMixin], type_: str, *, sour
     transaction also issues ``NOTIFY outbox_<table>`` on PostgreSQL (one statement, no flush),
     and the commit wakes a relay in this process.
     """
+    row, event = outbox_row(session, model, type_, source=source, subject=subject, data=data)
+    session.add(row)
+    return event
+
+
+def outbox_row(session: Session, model: type[OutboxMixin], type_: str, *, source: str,
+               subject: str, data: dict[str, Any]) -> tuple[OutboxMixin, dict[str, Any]]:
+    """:func:`record_event` without adding the row: ``(row, event)``, the row complete but
+    ``seq`` (the database numbers it), for a caller that inserts it itself in
+    ``session``'s transaction (e.g. in one statement with the change it describes). The
+    NOTIFY and the relay wake-up on commit are arranged as by :func:`record_event`."""
     base_topic, _ = EVENT_TYPES[type_]
     event = new_event(type_, source=source, subject=subject, data=dump_data(type_, data)).to_dict()
-    session.add(model(event_id=event["id"], topic=base_topic, event_type=type_,
-                      subject=str(subject), envelope=event, attempts=0))
+    row = model(event_id=event["id"], topic=base_topic, event_type=type_,  # type: ignore[call-arg]
+                subject=str(subject), envelope=event, attempts=0, created_at=utcnow(),
+                published_at=None, last_error=None)
     table = model.__tablename__  # type: ignore[attr-defined]
     pending: set[str] = session.info.setdefault(_PENDING, set())
     if table not in pending:
         pending.add(table)
         if session.get_bind().dialect.name == "postgresql":
             session.connection().exec_driver_sql(f"NOTIFY {notify_channel(table)}")
-    return event
+    return row, event
 
 
 @event.listens_for(Session, "after_commit")

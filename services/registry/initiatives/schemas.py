@@ -6,6 +6,9 @@ secretariat see them (``InitiativeDetailSchema``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from marshmallow import (
     RAISE,
     Schema,
@@ -164,6 +167,15 @@ class InitiativeQuerySchema(InputSchema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
+class _PlainList(fields.List):
+    """An output list whose items already have their JSON type (codes read as ints/strings):
+    copied as is instead of through the item field one by one (a list page has ~240 such
+    items; the OpenAPI document still shows the item field)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else list(value)
+
+
 class PartnerSchema(Schema):
     """A partner as returned."""
 
@@ -194,10 +206,10 @@ class InitiativeSummarySchema(Schema):
     status = fields.String()
     title = fields.String()
     lead_organization = fields.Nested(OrganizationSchema, allow_none=True)
-    sdg_goals = fields.List(fields.Integer(), attribute="goal_codes")
-    sdg_targets = fields.List(fields.String(), attribute="target_codes")
-    countries = fields.List(fields.String(), attribute="country_codes")
-    regions = fields.List(fields.String(), attribute="region_codes")
+    sdg_goals = _PlainList(fields.Integer(), attribute="goal_codes")
+    sdg_targets = _PlainList(fields.String(), attribute="target_codes")
+    countries = _PlainList(fields.String(), attribute="country_codes")
+    regions = _PlainList(fields.String(), attribute="region_codes")
     start_date = fields.Date(allow_none=True)
     end_date = fields.Date(allow_none=True)
     published_at = fields.AwareDateTime(allow_none=True)
@@ -239,7 +251,7 @@ class InitiativeDetailSchema(InitiativePublicSchema):
     owner_organization_id = fields.UUID(allow_none=True)
     submitted_at = fields.AwareDateTime(allow_none=True)
     timeline = fields.List(fields.Nested(ActivitySchema))
-    allowed_actions = fields.List(fields.String())
+    allowed_actions = _PlainList(fields.String())
 
 
 class InitiativePageSchema(Schema):
@@ -258,3 +270,46 @@ class InitiativePageSchema(Schema):
                                                     "1,000 when total_is_estimate is true."})
     total_is_estimate = fields.Boolean(metadata={
         "description": "True when total is the planner's estimate (more than 1,000 matches)."})
+
+
+def fast_dumper(schema: Schema) -> Callable[[Any], dict]:
+    """A function equal to ``schema.dump(obj)`` for an object with every attribute the
+    schema reads, several times faster: the schema's fields (keys, order, ``attribute``,
+    nesting) are resolved once, each value is converted as its field would (``UUID`` →
+    ``str``, ``Date``/``DateTime`` ISO → ``isoformat()``, ``Integer`` → ``int``, ``String``
+    as is, :class:`_PlainList` → a copy, ``Nested`` recursively; ``None`` stays ``None``).
+
+    Raises ``TypeError`` for any other field (or option, e.g. ``as_string``): those dump
+    through marshmallow. Used for list pages (20 items × 20 fields through marshmallow were
+    ~1 ms); ``tests/registry/unit/test_registry_initiatives.py`` keeps it equal to ``dump``.
+    """
+    steps: list[tuple[str, str, Callable[[Any], Any] | None]] = []
+    for key, field in schema.dump_fields.items():
+        steps.append((field.data_key or key, field.attribute or key, _converter(field)))
+
+    def dump(obj: Any) -> dict:
+        out = {}
+        for key, attribute, convert in steps:
+            value = getattr(obj, attribute)
+            out[key] = value if value is None or convert is None else convert(value)
+        return out
+
+    return dump
+
+
+def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
+    kind = type(field)
+    if kind is _PlainList:
+        return list
+    if kind is fields.Nested and not field.many:
+        return fast_dumper(field.schema)
+    if kind is fields.UUID:
+        return str
+    if kind in (fields.Date, fields.DateTime, fields.AwareDateTime) and field.format in (
+            None, "iso", "iso8601"):
+        return type(field).SERIALIZATION_FUNCS["iso"]
+    if kind is fields.String:
+        return None  # the attributes dumped this way hold text already
+    if kind is fields.Integer and not field.as_string:
+        return int
+    raise TypeError(f"no fast dump for {kind.__name__} field {field.name!r}")

@@ -65,6 +65,44 @@ def test_workflow_on_postgresql(pg_url, registry_on, complete, problem):
     assert registry.client.get(f"/initiatives/{approved['public_id']}").status_code == 200
 
 
+def test_a_created_initiative_reads_back_as_answered_on_postgresql(pg_url, registry_on,
+                                                                    complete):
+    """Create writes every row in one statement whose rows travel as JSON
+    (``jsonb_populate_recordset``): each column type (uuid, date, timestamptz, numeric, jsonb,
+    tsvector, text with quotes, backslashes and Chinese) reads back exactly as answered."""
+    registry = registry_on(pg_url)
+    partner = registry.token("partner", email="p@ngo.test")
+    fields = complete(registry, partner)
+    other = registry.org(partner, "Mangrove \"Trust\" \\ 红树林")
+    draft = registry.create(partner, **(fields | {
+        "title": "珊瑚礁 restoration \"phase 1\" \\ O'Brien",
+        "description": "Back\\slash, quote \" and 海洋保护.\nSecond line.",
+        "partners": [{"organization_id": other["id"], "role": "funding"}],
+        "sdg_targets": ["14.2", "12.5", "14.a"], "sdg_goals": [3],
+        "countries": ["FJI", "PLW"], "regions": ["009"],
+        "deliverables": [{"description": "One", "due_date": "2027-02-28"},
+                         {"description": "Two", "due_date": None}],
+        "resources": [{"type": "financing", "details": None, "amount_usd": "1234567.89"},
+                      {"type": "in_kind_contribution", "details": "Boats"}]}))
+    stored = registry.get(f"/api/v1/initiatives/{draft['id']}", partner).json
+    assert stored == draft
+    assert draft["resources"][0]["amount_usd"] == "1234567.89"
+    assert draft["deliverables"][1]["due_date"] is None
+    created = registry.activities(draft["id"])[0]
+    assert created.action == "create" and created.changes["title"]["after"] == draft["title"]
+    assert created.changes["resources"]["after"][0]["amount_usd"] == "1234567.89"
+    assert [i["id"] for i in registry.get("/api/v1/initiatives?q=珊瑚礁",
+                                          partner).json["items"]] == [draft["id"]]
+    # the timeline read with the initiative (JSON) equals the one answered from the objects
+    assert registry.patch(f"/api/v1/initiatives/{draft['id']}", {"deliverables": [
+        {"description": "One", "due_date": "2027-02-28"}]}, partner).status_code == 200
+    submitted = registry.action(partner, draft["id"], "submit").json
+    assert [a["action"] for a in submitted["timeline"]] == ["create", "update", "submit"]
+    assert submitted["timeline"][1]["changes"]["deliverables"]["before"][1] == {
+        "description": "Two", "due_date": None}
+    assert registry.get(f"/api/v1/initiatives/{draft['id']}", partner).json == submitted
+
+
 def test_import_on_postgresql(pg_url, registry_on, sample_path):
     registry = registry_on(pg_url)
     factory = registry.app.extensions["db_session_factory"]

@@ -96,7 +96,12 @@ def test_unknown_organisation_is_404_problem(registry, problem):
     problem(registry.get(f"/api/v1/organizations/{uuid.uuid4()}"), 404)
 
 
-def test_tokens_are_stored_hashed_and_bad_or_revoked_tokens_are_401(registry, problem):
+def test_tokens_are_stored_hashed_and_bad_or_revoked_tokens_are_401(registry, problem,
+                                                                    monkeypatch):
+    from registry.auth import service as auth_service
+
+    now = [1000.0]  # the token cache's clock, moved by hand
+    monkeypatch.setattr(auth_service, "_clock", lambda: now[0])
     plain = registry.token("partner", email="p@ngo.test")
     assert plain.startswith("prt_")
     with registry.session() as s:
@@ -110,7 +115,13 @@ def test_tokens_are_stored_hashed_and_bad_or_revoked_tokens_are_401(registry, pr
     with registry.session() as s:
         s.scalar(select(ApiToken)).revoked_at = utcnow()
         s.commit()
+    # the identity seen valid is reused TOKEN_CACHE_SECONDS (2 s), then the row is read again
+    assert registry.app.extensions["token_cache"].ttl == 2
+    now[0] += 1.9
+    assert registry.get("/api/v1/initiatives", plain).status_code == 200
+    now[0] += 0.1
     problem(registry.get("/api/v1/initiatives", plain), 401)
+    problem(registry.get("/api/v1/initiatives", plain), 401)  # refusals are never cached
 
 
 def test_create_token_for_unknown_organisation_is_refused(registry):

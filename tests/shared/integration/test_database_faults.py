@@ -52,6 +52,22 @@ def test_a_restart_after_the_commit_does_not_turn_the_answer_into_a_500(registry
     assert [o["name"] for o in listed.json["items"]] == ["Pacific Reef Alliance"]
 
 
+def test_a_restart_between_requests_is_not_seen_by_the_next_request(registry, own_postgres):
+    """Pooled connections the restart closed are discarded at checkout (no ``SELECT 1`` per
+    request: ``shared.db._discard_if_closed_by_server``); the next request connects anew."""
+    partner = registry_token(registry, "partner", "partner@ngo.test")
+    client = registry.test_client()
+    auth = {"Authorization": f"Bearer {partner}"}
+    assert client.get("/api/v1/initiatives", headers=auth).status_code == 200
+    engine = registry.extensions["db_engine"]
+    assert engine.pool.checkedin() >= 1  # the request's connection waits in the pool
+    own_postgres.restart()
+    for _ in range(3):
+        resp = client.get("/api/v1/initiatives", headers=auth)
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
+    assert _org(client, partner).status_code == 201
+
+
 def test_an_unreachable_database_answers_503_with_retry_after_then_recovers(registry,
                                                                            own_postgres):
     partner = registry_token(registry, "partner", "partner@ngo.test")
