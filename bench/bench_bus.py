@@ -429,7 +429,7 @@ def bench_approve_to_mail(backend: str, paced: int, burst: int) -> None:
     stop: list[Callable[[], None]] = []
     try:
         if backend == "in-process":
-            from shared.embedded import build
+            from embedded import build
 
             embedded_mode()
             tmp = Path(tempfile.mkdtemp(prefix="bench-bus-"))

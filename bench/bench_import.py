@@ -84,8 +84,9 @@ def _import(mode: str, path: Path, limit: int | None, config: dict[str, dict]) -
     """Run the import in ``mode`` (``config``: per-service app config) and emit its rows."""
     from werkzeug.test import Client
 
+    import embedded
     from registry.imports.service import import_commitments
-    from shared import embedded, migrate
+    from shared import migrate
 
     if mode == "embedded":
         stack = embedded.build()

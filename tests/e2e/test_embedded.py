@@ -1,6 +1,6 @@
 """End to end in the embedded mode: one process, SQLite, the in-process bus, .eml files.
 
-The same path as ``make run``: ``shared.embedded.build`` wires the three services on one bus,
+The same path as ``make run``: ``embedded.build`` wires the three services on one bus,
 the demo records load through the importer, and requests go through the prefix router that
 stands in for the reverse proxy.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from werkzeug.test import Client
 
+from embedded import DEMO_FILE, build, load_demo_data
 from shared import reference
-from shared.embedded import DEMO_FILE, build, load_demo_data
 
 pytestmark = pytest.mark.e2e
 

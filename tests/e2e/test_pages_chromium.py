@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from shared.embedded import build, load_demo_data
+from embedded import build, load_demo_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -95,7 +95,7 @@ def test_summary_page_renders_in_chromium(server, chromium):
 
 def test_demo_file_exists():
     """make run's demo data ships with the repository (a clone has no ../shared)."""
-    from shared.embedded import DEMO_FILE
+    from embedded import DEMO_FILE
 
     assert Path(DEMO_FILE).is_file()
 
