@@ -63,7 +63,8 @@ def row(name: str, unit: str, product: float, *, reference: float | None = None,
     if notes:
         data["notes"] = notes
     ref = f" (bare {reference:,.0f}, ratio {ratio})" if reference else ""
-    print(f"{name}: {product:,.1f} {unit}{ref}  goal {goal}: {'met' if met else 'NOT met'}")
+    verdict = "n/a" if met is None else ("met" if met else "NOT met")
+    print(f"{name}: {product:,.1f} {unit}{ref}  goal {goal}: {verdict}")
     print("BENCH_ROW " + json.dumps(data), flush=True)
 
 
@@ -249,7 +250,7 @@ def bench_relay(n: int) -> tuple[str, list]:
     tuned.close()
     assert sent == n, (sent, n)
     row("relay.kafka.vs_tuned_producer.events_per_s", "events/s", product, reference=tuned_rate,
-        goal=">=0.5x", met=product >= 0.5 * tuned_rate, data_size=n, backend="kafka",
+        goal="none (comparison)", met=None, data_size=n, backend="kafka",
         notes="the relay vs kafka-python with the relay's own producer settings sending the "
               "same records without an outbox: the client library's ceiling here")
     row("relay.kafka.events_per_s", "events/s", product, reference=reference,
@@ -320,8 +321,11 @@ def bench_consumers(topic: str, n: int) -> None:
                                      handlers, [topic], atomic_batches=atomic)
             product = _run_until(consumer, n, lambda c=consumer: c.counters["applied"])
             engine.dispose()
+        # the per-event mode is no product consumer's (both apply a polled batch in one
+        # transaction): it is measured to show what batching buys, against no goal
         row(f"consumer.kafka.{name}.events_per_s", "events/s", product, reference=reference,
-            goal=">=2000 events/s", met=product >= 2000, data_size=n, backend="kafka",
+            goal=">=2000 events/s" if atomic else "none (comparison)",
+            met=(product >= 2000) if atomic else None, data_size=n, backend="kafka",
             notes="shared loop (validation, processed_events on PostgreSQL, "
                   + ("one transaction per polled batch" if atomic else "one transaction per "
                      "event") + ") vs a bare KafkaConsumer poll loop")
