@@ -21,9 +21,12 @@ delivery is retried on its own schedule and never holds up the others.
 
 Exactly-once is not possible with SMTP. A delivery is ``sending`` (committed) before its send
 and ``sent`` (committed) right after the server accepted it, so nothing accepted is sent again
-by this code — except when the process dies between the server's acceptance and that commit:
-the claim then expires (``DELIVERY_CLAIM_SECONDS``) and the message is sent once more, with the
-same ``Message-ID`` (derived from event id and recipient) so receivers can drop the duplicate.
+by this code (the worker writes ``sent`` until the database answers, on a fresh connection if
+PostgreSQL cut the old one) — except when the process dies (or is stopped while the database
+does not answer) between the server's acceptance and that commit: the claim then expires
+(``DELIVERY_CLAIM_SECONDS``) and the message is sent once more, with the same ``Message-ID``
+(derived from event id and recipient) so receivers can drop the duplicate. The worker claims
+one delivery at a time, so only that one delivery waits for its claim after a crash.
 """
 
 from __future__ import annotations
