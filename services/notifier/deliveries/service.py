@@ -195,15 +195,16 @@ def _due(now: datetime):
     return and_(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
 
 
-def claim_due_deliveries(conn: Connection, *, limit: int,
-                         claim_seconds: float) -> list[ClaimedDelivery]:
+def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
+                         commit: bool = True) -> list[ClaimedDelivery]:
     """Claim up to ``limit`` due deliveries, oldest due first, in ONE statement, committed.
 
     ``UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED)
     RETURNING …``: each becomes ``sending`` with ``attempts + 1`` and its claim expiring
     ``claim_seconds`` from now (stored in ``next_attempt_at``). On PostgreSQL concurrent
     workers (threads or notifier processes) skip each other's rows; SQLite serialises writers
-    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection (autocommit on PostgreSQL).
+    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection; ``commit=False`` leaves the commit to
+    the caller (the worker commits a delivery's outcome and the next claim together).
     """
     now = utcnow()
     expires = now + timedelta(seconds=claim_seconds)
@@ -215,39 +216,46 @@ def claim_due_deliveries(conn: Connection, *, limit: int,
         .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
                    Delivery.subject, Delivery.body_text, Delivery.body_html,
                    Delivery.message_id, Delivery.attempts)).all()
-    conn.commit()
+    if commit:
+        conn.commit()
     return [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
 
 
-def _finish(conn: Connection, delivery_id: uuid.UUID, **values: Any) -> None:
-    """Set the outcome of a claimed delivery (only while it is still ``sending``) and commit:
-    one statement (on PostgreSQL ``conn`` is in autocommit: one round trip)."""
+def _finish(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True,
+            **values: Any) -> None:
+    """Set the outcome of a claimed delivery (only while it is still ``sending``): one
+    statement, committed unless ``commit=False`` (the caller commits)."""
     conn.execute(update(Delivery)
                  .where(Delivery.id == delivery_id, Delivery.status == "sending")
                  .values(**values))
-    conn.commit()
+    if commit:
+        conn.commit()
 
 
-def record_sent(conn: Connection, delivery_id: uuid.UUID) -> None:
-    """The server accepted it: ``sent`` with ``sent_at`` now (committed at once)."""
+def record_sent(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True) -> None:
+    """The server accepted it: ``sent`` with ``sent_at`` now (committed unless told not to)."""
     _finish(conn, delivery_id, status="sent", sent_at=utcnow(), error=None,
-            next_attempt_at=None)
+            next_attempt_at=None, commit=commit)
 
 
-def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str) -> None:
+def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str, *,
+                   commit: bool = True) -> None:
     """Refused for good (5xx, or the message could not be built): ``failed``, never retried."""
-    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None)
+    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None,
+            commit=commit)
 
 
 def record_transient_failure(conn: Connection, claimed: ClaimedDelivery, error: str, *,
-                             max_attempts: int, delay_seconds: float) -> str:
+                             max_attempts: int, delay_seconds: float,
+                             commit: bool = True) -> str:
     """A temporary failure (4xx, server unreachable): back to ``pending``, due in
     ``delay_seconds``, or ``dead`` when this was attempt ``max_attempts``. Returns the status."""
     if claimed.attempts >= max_attempts:
-        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None)
+        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None,
+                commit=commit)
         return "dead"
     _finish(conn, claimed.id, status="pending", error=error[:ERROR_MAX],
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds))
+            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds), commit=commit)
     return "pending"
 
 

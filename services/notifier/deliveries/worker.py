@@ -6,8 +6,10 @@ LOCKED`` on PostgreSQL, so several notifier processes share the work), sends it 
 outcome right after (``service.record_*``). One at a time so that a process killed with -9
 leaves at most the delivery whose send was in flight claimed until its claim expires; every
 other due delivery is still ``pending`` and goes out at once from a restarted or another
-notifier process (issue 6 "Faults"; the cost, one more statement per e-mail, is measured in
-``bench/bench_notifier.py`` and NOTES-notifier-fix.md).
+notifier process (issue 6 "Faults"). The next delivery is claimed in the transaction that
+records the outcome of the previous one, so this costs one more statement per e-mail but no
+more commits (WAL flushes) than claiming in batches did (``bench/bench_notifier.py``; figures
+in NOTES-notifier-fix.md).
 
 An outcome is written until the database answers (:meth:`DeliveryWorker._record`: bounded
 exponential back-off, interrupted by the worker's stop event), on a fresh connection when the
@@ -32,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -162,10 +164,10 @@ class DeliveryWorker:
         """Claim and send due deliveries, one per claim, until none is due (or ``stop`` is
         set); returns how many were tried.
 
-        One database connection (autocommit on PostgreSQL: each claim and each outcome is one
-        statement, one round trip) and one transport session (one SMTP connection) per pass.
-        When that connection was cut (the outcome was then written on a fresh one) the pass
-        ends, and the next one opens a new connection.
+        One database connection and one transport session (one SMTP connection) per pass. A
+        delivery's outcome and the claim of the next one are one transaction (one commit, one
+        WAL flush per e-mail, as with batch claims). When that connection was cut (the outcome
+        was then written on a fresh one) the pass ends and the next one opens a new connection.
         """
         stop = stop or threading.Event()
         tried = 0
@@ -174,22 +176,25 @@ class DeliveryWorker:
         opener = getattr(self.transport, "open", None)
         with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
                 as transport:
-            if conn.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            claimed = None
             while not stop.is_set() and not conn.invalidated:
-                claimed = claim_due_deliveries(conn, limit=1,
-                                               claim_seconds=self.policy.claim_seconds)
-                if not claimed:
+                claimed = claimed or self._claim_one(conn)
+                if claimed is None:
                     break
-                [delivery] = claimed
-                if (delivery.claim_expires_at - utcnow()).total_seconds() < margin:
+                if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
                     log.warning("claim shorter than the SMTP timeout; delivery given back",
-                                extra={"delivery_id": str(delivery.id)})
-                    release_claims(conn, [delivery.id])
+                                extra={"delivery_id": str(claimed.id)})
                     break
-                self.send(delivery, conn=conn, transport=transport, stop=stop)
+                _, claimed = self._send(claimed, conn=conn, transport=transport, stop=stop,
+                                        claim_next=True)
                 tried += 1
+            if claimed is not None and not conn.invalidated:  # stopping: give it back now
+                release_claims(conn, [claimed.id])
         return tried
+
+    def _claim_one(self, conn: Connection) -> ClaimedDelivery | None:
+        claimed = claim_due_deliveries(conn, limit=1, claim_seconds=self.policy.claim_seconds)
+        return claimed[0] if claimed else None
 
     def send(self, claimed: ClaimedDelivery, *, conn: Connection,
              transport: MailTransport | None = None,
@@ -197,8 +202,13 @@ class DeliveryWorker:
         """Send one claimed delivery and commit its outcome (on ``conn``, or on a fresh
         connection while the database does not answer: :meth:`_record`); returns the status.
         Raises the database error when ``stop`` was set before the outcome could be written."""
-        transport = transport or self.transport
-        stop = stop or threading.Event()
+        return self._send(claimed, conn=conn, transport=transport or self.transport,
+                          stop=stop or threading.Event(), claim_next=False)[0]
+
+    def _send(self, claimed: ClaimedDelivery, *, conn: Connection, transport: MailTransport,
+              stop: threading.Event, claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
+        """:meth:`send`, and with ``claim_next`` the next due delivery claimed in the
+        transaction of this one's outcome: ``(status, next claimed or None)``."""
         with event_context(claimed.event_id, claimed.event_type):
             try:
                 message = build_message(
@@ -209,19 +219,20 @@ class DeliveryWorker:
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
                 return self._refused(conn, claimed, f"message could not be built: {exc!r}",
-                                     stop)
+                                     stop, claim_next)
             try:
                 transport.send(message, sender=self.settings.sender,
                                recipient=claimed.recipient, event_id=claimed.event_id)
             except DeliveryRefused as exc:
-                return self._refused(conn, claimed, str(exc), stop)
+                return self._refused(conn, claimed, str(exc), stop, claim_next)
             except TransientError as exc:
-                return self._transient(conn, claimed, str(exc), stop)
+                return self._transient(conn, claimed, str(exc), stop, claim_next)
             except Exception as exc:  # unexpected: retried too, but bounded like the rest
                 log.exception("unexpected error while sending")
-                return self._transient(conn, claimed, repr(exc), stop)
+                return self._transient(conn, claimed, repr(exc), stop, claim_next)
             try:
-                self._record(conn, stop, lambda c: record_sent(c, claimed.id))
+                _, following = self._record(
+                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next)
             except DATABASE_UNAVAILABLE:
                 log.error("e-mail ACCEPTED by the SMTP server but not recorded as sent (the "
                           "worker was stopped while the database did not answer): it will be "
@@ -231,30 +242,48 @@ class DeliveryWorker:
                 raise
             log.info("e-mail sent", extra={"delivery_id": str(claimed.id),
                                            "attempt": claimed.attempts})
-            return "sent"
+            return "sent", following
 
     def _record(self, conn: Connection, stop: threading.Event,
-                write: Callable[[Connection], None]) -> None:
-        """Run ``write`` (one outcome statement and its commit) until the database answers.
+                write: Callable[[Connection], str | None],
+                claim_next: bool) -> tuple[str | None, ClaimedDelivery | None]:
+        """Run ``write`` (one outcome statement, not committed) and commit, until the database
+        answers; returns what ``write`` returned and, with ``claim_next``, the next delivery
+        claimed in the same transaction (None when none is due or ``conn`` was given up).
 
         First on ``conn``; after a :data:`DATABASE_UNAVAILABLE` error on a fresh connection
-        each try (``conn`` may have been cut by a PostgreSQL restart), waiting 0.1 s, 0.2 s …
-        up to ``policy.record_retry_max_seconds`` with jitter (tenacity) in between. Setting
-        ``stop`` ends the waiting: the last error is raised. Other errors are raised at once.
+        each try (``conn`` may have been cut by a PostgreSQL restart; no next claim then),
+        waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with jitter
+        (tenacity) in between. Setting ``stop`` ends the waiting: the last error is raised.
+        Other errors are raised at once.
         """
         engine = self.session_factory.kw["bind"]
         tries = 0
+        following: ClaimedDelivery | None = None
 
-        def attempt() -> None:
-            nonlocal tries
+        def attempt() -> str | None:
+            nonlocal tries, following
             tries += 1
             if tries == 1 and not conn.invalidated:
-                write(conn)
-                return
+                try:
+                    result = write(conn)
+                    if claim_next:
+                        claimed = claim_due_deliveries(
+                            conn, limit=1, claim_seconds=self.policy.claim_seconds,
+                            commit=False)
+                        following = claimed[0] if claimed else None
+                    conn.commit()
+                    return result
+                except BaseException:
+                    following = None
+                    if not conn.invalidated:
+                        with suppress(Exception):
+                            conn.rollback()
+                    raise
             with engine.connect() as fresh:
-                if fresh.dialect.name == "postgresql":
-                    fresh = fresh.execution_options(isolation_level="AUTOCOMMIT")
-                write(fresh)
+                result = write(fresh)
+                fresh.commit()
+                return result
 
         def waiting(state: RetryCallState) -> None:
             log.warning("delivery outcome not written, the database did not answer; trying "
@@ -265,33 +294,31 @@ class DeliveryWorker:
 
         retrying = Retrying(
             retry=retry_if_exception_type(DATABASE_UNAVAILABLE),
-            wait=wait_exponential_jitter(multiplier=0.1, max=self.policy.record_retry_max_seconds,
-                                         jitter=0.1),
+            wait=wait_exponential_jitter(multiplier=0.1,
+                                         max=self.policy.record_retry_max_seconds, jitter=0.1),
             stop=lambda _state: stop.is_set(), sleep=stop.wait,
             before_sleep=waiting, reraise=True)
-        retrying(attempt)
+        result = retrying(attempt)
+        return result, following
 
     def _refused(self, conn: Connection, claimed: ClaimedDelivery, error: str,
-                 stop: threading.Event) -> str:
-        self._record(conn, stop, lambda c: record_refused(c, claimed.id, error))
+                 stop: threading.Event, claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
+        _, following = self._record(
+            conn, stop, lambda c: record_refused(c, claimed.id, error, commit=False), claim_next)
         log.warning("e-mail refused for good", extra={"delivery_id": str(claimed.id),
                                                       "error": error[:500]})
-        return "failed"
+        return "failed", following
 
     def _transient(self, conn: Connection, claimed: ClaimedDelivery, error: str,
-                   stop: threading.Event) -> str:
+                   stop: threading.Event,
+                   claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
         delay = self.policy.delay(claimed.attempts)
-        status = ""
-
-        def write(c: Connection) -> None:
-            nonlocal status
-            status = record_transient_failure(c, claimed, error,
-                                              max_attempts=self.policy.max_attempts,
-                                              delay_seconds=delay)
-
-        self._record(conn, stop, write)
+        status, following = self._record(
+            conn, stop, lambda c: record_transient_failure(
+                c, claimed, error, max_attempts=self.policy.max_attempts,
+                delay_seconds=delay, commit=False), claim_next)
         log.warning("e-mail not sent, temporary failure",
                     extra={"delivery_id": str(claimed.id), "attempt": claimed.attempts,
                            "status": status, "retry_in_s": round(delay, 3) if
                            status == "pending" else None, "error": error[:500]})
-        return status
+        return status or "pending", following

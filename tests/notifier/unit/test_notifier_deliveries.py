@@ -505,7 +505,7 @@ def test_stopping_while_the_database_does_not_answer_logs_the_accepted_delivery(
     build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
     tries: list[str] = []
 
-    def database_down(conn, delivery_id):
+    def database_down(conn, delivery_id, **_kw):
         tries.append(str(delivery_id))
         if len(tries) == 3:
             stop.set()
@@ -533,11 +533,11 @@ def test_an_accepted_email_is_recorded_sent_once_the_database_answers_again(
     build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
     tries: list[int] = []
 
-    def down_twice(conn, delivery_id):
+    def down_twice(conn, delivery_id, **kw):
         tries.append(1)
         if len(tries) <= 2:
             raise OperationalError("UPDATE deliveries", {}, Exception("connection refused"))
-        record_sent(conn, delivery_id)
+        record_sent(conn, delivery_id, **kw)
 
     monkeypatch.setattr(worker_module, "record_sent", down_twice)
 
