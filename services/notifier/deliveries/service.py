@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -190,35 +190,43 @@ class ClaimedDelivery:
     claim_expires_at: datetime
 
 
-def _due(now: datetime):
-    """Pending rows due, and claims that expired (their worker died mid-send)."""
-    return and_(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
-
-
 def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
                          commit: bool = True) -> list[ClaimedDelivery]:
-    """Claim up to ``limit`` due deliveries, oldest due first, in ONE statement, committed.
+    """Claim up to ``limit`` due deliveries: ``pending`` ones oldest due first, then claims that
+    expired (their worker died mid-send), committed unless ``commit=False``.
 
-    ``UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED)
-    RETURNING …``: each becomes ``sending`` with ``attempts + 1`` and its claim expiring
-    ``claim_seconds`` from now (stored in ``next_attempt_at``). On PostgreSQL concurrent
-    workers (threads or notifier processes) skip each other's rows; SQLite serialises writers
-    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection; ``commit=False`` leaves the commit to
-    the caller (the worker commits a delivery's outcome and the next claim together).
+    Per status one ``UPDATE … WHERE id IN (SELECT … WHERE status = s AND next_attempt_at <= now
+    ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED) RETURNING …`` (the second only
+    when the first found fewer than ``limit``): one status per statement so that the index on
+    (status, next_attempt_at) yields the rows in order and ``LIMIT`` stops the scan — with
+    ``status IN (…)`` every due row was read and sorted per claim, which made claiming one
+    delivery at a time cost O(backlog). Each row becomes ``sending`` with ``attempts + 1`` and
+    its claim expiring ``claim_seconds`` from now (stored in ``next_attempt_at``). On
+    PostgreSQL concurrent workers (threads or notifier processes) skip each other's rows;
+    SQLite serialises writers (``BEGIN IMMEDIATE``). ``conn`` is a Core connection;
+    ``commit=False`` leaves the commit to the caller (the worker commits a delivery's outcome
+    and the next claim together).
     """
     now = utcnow()
     expires = now + timedelta(seconds=claim_seconds)
-    due = (select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at)
-           .limit(limit).with_for_update(skip_locked=True).scalar_subquery())
-    rows = conn.execute(
-        update(Delivery).where(Delivery.id.in_(due))
-        .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
-        .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
-                   Delivery.subject, Delivery.body_text, Delivery.body_html,
-                   Delivery.message_id, Delivery.attempts)).all()
+    claimed: list[ClaimedDelivery] = []
+    for status in ("pending", "sending"):
+        if len(claimed) >= limit:
+            break
+        due = (select(Delivery.id)
+               .where(Delivery.status == status, Delivery.next_attempt_at <= now)
+               .order_by(Delivery.next_attempt_at).limit(limit - len(claimed))
+               .with_for_update(skip_locked=True).scalar_subquery())
+        rows = conn.execute(
+            update(Delivery).where(Delivery.id.in_(due))
+            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
+            .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
+                       Delivery.subject, Delivery.body_text, Delivery.body_html,
+                       Delivery.message_id, Delivery.attempts)).all()
+        claimed.extend(ClaimedDelivery(*row, claim_expires_at=expires) for row in rows)
     if commit:
         conn.commit()
-    return [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
+    return claimed
 
 
 def _finish(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True,
