@@ -68,7 +68,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DELIVERY_BACKOFF_SECONDS", "60", "Wait after the first failed attempt; doubles "
             "with each attempt, plus a random 0..this much (jitter)."),
     Setting("DELIVERY_BACKOFF_MAX_SECONDS", "21600", "Longest wait between two attempts."),
-    Setting("DELIVERY_BATCH_SIZE", "20", "Deliveries a worker claims per transaction."),
     Setting("DELIVERY_POLL_SECONDS", "5", "Longest sleep of the delivery worker when nothing "
             "wakes it (retries made by `notifier deliveries retry` start within this time)."),
     Setting("DELIVERY_CLAIM_SECONDS", "300", "How long a claimed delivery stays claimed; a "

@@ -29,7 +29,6 @@ DELIVERY_SETTINGS: tuple[Setting, ...] = tuple(
 _POLICY_FIELDS = {"DELIVERY_MAX_ATTEMPTS": ("max_attempts", int),
                   "DELIVERY_BACKOFF_SECONDS": ("backoff_seconds", float),
                   "DELIVERY_BACKOFF_MAX_SECONDS": ("backoff_max_seconds", float),
-                  "DELIVERY_BATCH_SIZE": ("batch_size", int),
                   "DELIVERY_POLL_SECONDS": ("poll_seconds", float),
                   "DELIVERY_CLAIM_SECONDS": ("claim_seconds", float)}
 

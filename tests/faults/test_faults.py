@@ -84,6 +84,9 @@ def test_service_killed_and_restarted(service, stack, workload, reconciler, reco
     stack.kill9(service)
     if service == "notifier":
         reconciler.note_killed_notifier()
+        assert len(reconciler.in_flight_at_kill) <= 1, (
+            f"the killed notifier held {len(reconciler.in_flight_at_kill)} claims: every one "
+            f"but the delivery in flight must be sendable at once after a restart")
     stack.start(service)
     stack.wait_healthy(service, timeout=60)
     lifted = time.monotonic()

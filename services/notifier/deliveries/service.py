@@ -21,9 +21,12 @@ delivery is retried on its own schedule and never holds up the others.
 
 Exactly-once is not possible with SMTP. A delivery is ``sending`` (committed) before its send
 and ``sent`` (committed) right after the server accepted it, so nothing accepted is sent again
-by this code — except when the process dies between the server's acceptance and that commit:
-the claim then expires (``DELIVERY_CLAIM_SECONDS``) and the message is sent once more, with the
-same ``Message-ID`` (derived from event id and recipient) so receivers can drop the duplicate.
+by this code (the worker writes ``sent`` until the database answers, on a fresh connection if
+PostgreSQL cut the old one) — except when the process dies (or is stopped while the database
+does not answer) between the server's acceptance and that commit: the claim then expires
+(``DELIVERY_CLAIM_SECONDS``) and the message is sent once more, with the same ``Message-ID``
+(derived from event id and recipient) so receivers can drop the duplicate. The worker claims
+one delivery at a time, so only that one delivery waits for its claim after a crash.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -187,64 +190,80 @@ class ClaimedDelivery:
     claim_expires_at: datetime
 
 
-def _due(now: datetime):
-    """Pending rows due, and claims that expired (their worker died mid-send)."""
-    return and_(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now)
+def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
+                         commit: bool = True) -> list[ClaimedDelivery]:
+    """Claim up to ``limit`` due deliveries: ``pending`` ones oldest due first, then claims that
+    expired (their worker died mid-send), committed unless ``commit=False``.
 
-
-def claim_due_deliveries(conn: Connection, *, limit: int,
-                         claim_seconds: float) -> list[ClaimedDelivery]:
-    """Claim up to ``limit`` due deliveries, oldest due first, in ONE statement, committed.
-
-    ``UPDATE … WHERE id IN (SELECT … ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED)
-    RETURNING …``: each becomes ``sending`` with ``attempts + 1`` and its claim expiring
-    ``claim_seconds`` from now (stored in ``next_attempt_at``). On PostgreSQL concurrent
-    workers (threads or notifier processes) skip each other's rows; SQLite serialises writers
-    (``BEGIN IMMEDIATE``). ``conn`` is a Core connection (autocommit on PostgreSQL).
+    Per status one ``UPDATE … WHERE id IN (SELECT … WHERE status = s AND next_attempt_at <= now
+    ORDER BY next_attempt_at LIMIT n FOR UPDATE SKIP LOCKED) RETURNING …`` (the second only
+    when the first found fewer than ``limit``): one status per statement so that the index on
+    (status, next_attempt_at) yields the rows in order and ``LIMIT`` stops the scan — with
+    ``status IN (…)`` every due row was read and sorted per claim, which made claiming one
+    delivery at a time cost O(backlog). Each row becomes ``sending`` with ``attempts + 1`` and
+    its claim expiring ``claim_seconds`` from now (stored in ``next_attempt_at``). On
+    PostgreSQL concurrent workers (threads or notifier processes) skip each other's rows;
+    SQLite serialises writers (``BEGIN IMMEDIATE``). ``conn`` is a Core connection;
+    ``commit=False`` leaves the commit to the caller (the worker commits a delivery's outcome
+    and the next claim together).
     """
     now = utcnow()
     expires = now + timedelta(seconds=claim_seconds)
-    due = (select(Delivery.id).where(_due(now)).order_by(Delivery.next_attempt_at)
-           .limit(limit).with_for_update(skip_locked=True).scalar_subquery())
-    rows = conn.execute(
-        update(Delivery).where(Delivery.id.in_(due))
-        .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
-        .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
-                   Delivery.subject, Delivery.body_text, Delivery.body_html,
-                   Delivery.message_id, Delivery.attempts)).all()
-    conn.commit()
-    return [ClaimedDelivery(*row, claim_expires_at=expires) for row in rows]
+    claimed: list[ClaimedDelivery] = []
+    for status in ("pending", "sending"):
+        if len(claimed) >= limit:
+            break
+        due = (select(Delivery.id)
+               .where(Delivery.status == status, Delivery.next_attempt_at <= now)
+               .order_by(Delivery.next_attempt_at).limit(limit - len(claimed))
+               .with_for_update(skip_locked=True).scalar_subquery())
+        rows = conn.execute(
+            update(Delivery).where(Delivery.id.in_(due))
+            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
+            .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
+                       Delivery.subject, Delivery.body_text, Delivery.body_html,
+                       Delivery.message_id, Delivery.attempts)).all()
+        claimed.extend(ClaimedDelivery(*row, claim_expires_at=expires) for row in rows)
+    if commit:
+        conn.commit()
+    return claimed
 
 
-def _finish(conn: Connection, delivery_id: uuid.UUID, **values: Any) -> None:
-    """Set the outcome of a claimed delivery (only while it is still ``sending``) and commit:
-    one statement (on PostgreSQL ``conn`` is in autocommit: one round trip)."""
+def _finish(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True,
+            **values: Any) -> None:
+    """Set the outcome of a claimed delivery (only while it is still ``sending``): one
+    statement, committed unless ``commit=False`` (the caller commits)."""
     conn.execute(update(Delivery)
                  .where(Delivery.id == delivery_id, Delivery.status == "sending")
                  .values(**values))
-    conn.commit()
+    if commit:
+        conn.commit()
 
 
-def record_sent(conn: Connection, delivery_id: uuid.UUID) -> None:
-    """The server accepted it: ``sent`` with ``sent_at`` now (committed at once)."""
+def record_sent(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True) -> None:
+    """The server accepted it: ``sent`` with ``sent_at`` now (committed unless told not to)."""
     _finish(conn, delivery_id, status="sent", sent_at=utcnow(), error=None,
-            next_attempt_at=None)
+            next_attempt_at=None, commit=commit)
 
 
-def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str) -> None:
+def record_refused(conn: Connection, delivery_id: uuid.UUID, error: str, *,
+                   commit: bool = True) -> None:
     """Refused for good (5xx, or the message could not be built): ``failed``, never retried."""
-    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None)
+    _finish(conn, delivery_id, status="failed", error=error[:ERROR_MAX], next_attempt_at=None,
+            commit=commit)
 
 
 def record_transient_failure(conn: Connection, claimed: ClaimedDelivery, error: str, *,
-                             max_attempts: int, delay_seconds: float) -> str:
+                             max_attempts: int, delay_seconds: float,
+                             commit: bool = True) -> str:
     """A temporary failure (4xx, server unreachable): back to ``pending``, due in
     ``delay_seconds``, or ``dead`` when this was attempt ``max_attempts``. Returns the status."""
     if claimed.attempts >= max_attempts:
-        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None)
+        _finish(conn, claimed.id, status="dead", error=error[:ERROR_MAX], next_attempt_at=None,
+                commit=commit)
         return "dead"
     _finish(conn, claimed.id, status="pending", error=error[:ERROR_MAX],
-            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds))
+            next_attempt_at=utcnow() + timedelta(seconds=delay_seconds), commit=commit)
     return "pending"
 
 

@@ -1,9 +1,22 @@
 """The e-mail delivery worker: sends pending deliveries, one at a time, each on its own schedule.
 
 A thread started beside the consumer (``notifier.app.start_workers``). Each pass claims due
-deliveries in batches (``service.claim_due_deliveries``: ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so several notifier processes share the work), sends each and commits its outcome
-right after (``service.record_*``). A temporary failure (a 4xx reply, the server unreachable)
+deliveries ONE AT A TIME (``service.claim_due_deliveries`` with ``limit=1``: ``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL, so several notifier processes share the work), sends it and commits its
+outcome right after (``service.record_*``). One at a time so that a process killed with -9
+leaves at most the delivery whose send was in flight claimed until its claim expires; every
+other due delivery is still ``pending`` and goes out at once from a restarted or another
+notifier process (issue 6 "Faults"). The next delivery is claimed in the transaction that
+records the outcome of the previous one, so this costs one more statement per e-mail but no
+more commits (WAL flushes) than claiming in batches did (``bench/bench_notifier.py``; figures
+in NOTES-notifier-fix.md).
+
+An outcome is written until the database answers (:meth:`DeliveryWorker._record`: bounded
+exponential back-off, interrupted by the worker's stop event), on a fresh connection when the
+pass's connection was cut (a PostgreSQL restart): a message the SMTP server accepted is
+recorded ``sent`` and never sent again. Only if the process is stopped (or dies) before that
+write succeeds is it sent again when its claim expires — logged as an error with the delivery
+id. A temporary failure (a 4xx reply, the server unreachable)
 puts only that delivery back to ``pending`` with a later due time — bounded exponential backoff
 with jitter, :meth:`DeliveryPolicy.delay` — and after ``max_attempts`` it is ``dead`` with its
 last error; a 5xx makes it ``failed`` at once. Other deliveries go on meanwhile.
@@ -20,12 +33,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from notifier.deliveries.rendering import MailSettings, RenderedMail, build_message
 from notifier.deliveries.service import (
@@ -44,6 +60,10 @@ from shared.logs import event_context
 
 log = logging.getLogger(__name__)
 
+#: what "the database did not answer" looks like (a cut connection, a server restarting or
+#: down, no pooled connection in time); anything else is a bug and is not retried
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
@@ -55,20 +75,21 @@ class DeliveryPolicy:
       ``wait_exponential_jitter``: exponential with additive jitter, so deliveries that failed
       together do not retry in lock-step). Defaults 60 s and 6 h: retries after about
       1, 2, 4 … 256 min, the tenth attempt some 8.5 h after the first;
-    * ``batch_size`` — deliveries claimed per transaction (default 20);
     * ``poll_seconds`` — the longest sleep between passes when nobody wakes the worker (5 s);
     * ``claim_seconds`` — how long a claim lasts (300 s). A claim left by a process that died
       mid-send expires then, and the delivery is sent again (the at-least-once window). The
-      worker never starts a send that could outlast its claim: what is left of a batch is
-      given back unsent.
+      worker never starts a send that could outlast its claim (SMTP timeout + 5 s): such a
+      claim is given back unsent;
+    * ``record_retry_max_seconds`` — the longest wait between two tries of writing an outcome
+      while the database does not answer (5 s; the first waits 0.1 s, doubling, with jitter).
     """
 
     max_attempts: int = 10
     backoff_seconds: float = 60.0
     backoff_max_seconds: float = 21_600.0
-    batch_size: int = 20
     poll_seconds: float = 5.0
     claim_seconds: float = 300.0
+    record_retry_max_seconds: float = 5.0
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based); see the class."""
@@ -136,37 +157,54 @@ class DeliveryWorker:
         return min(self.policy.poll_seconds, max(0.0, (due - utcnow()).total_seconds()))
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        """Claim and send due deliveries until none is due; returns how many were tried.
+        """Claim and send due deliveries, one per claim, until none is due (or ``stop`` is
+        set); returns how many were tried.
 
-        One database connection (autocommit on PostgreSQL: each claim and each outcome is one
-        statement, one round trip) and one transport session (one SMTP connection) per pass.
+        One database connection and one transport session (one SMTP connection) per pass. A
+        delivery's outcome and the claim of the next one are one transaction (one commit, one
+        WAL flush per e-mail, as with batch claims). When that connection was cut (the outcome
+        was then written on a fresh one) the pass ends and the next one opens a new connection.
         """
+        stop = stop or threading.Event()
         tried = 0
         margin = float(getattr(self.transport, "timeout", SMTP_TIMEOUT_SECONDS)) + 5.0
         engine = self.session_factory.kw["bind"]
         opener = getattr(self.transport, "open", None)
         with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
                 as transport:
-            if conn.dialect.name == "postgresql":
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            while stop is None or not stop.is_set():
-                batch = claim_due_deliveries(conn, limit=self.policy.batch_size,
-                                             claim_seconds=self.policy.claim_seconds)
-                if not batch:
+            claimed = None
+            while not stop.is_set() and not conn.invalidated:
+                claimed = claimed or self._claim_one(conn)
+                if claimed is None:
                     break
-                for i, claimed in enumerate(batch):
-                    late = (claimed.claim_expires_at - utcnow()).total_seconds() < margin
-                    if late or (stop is not None and stop.is_set()):
-                        release_claims(conn, [c.id for c in batch[i:]])
-                        break
-                    self.send(claimed, conn=conn, transport=transport)
-                    tried += 1
+                if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
+                    log.warning("claim shorter than the SMTP timeout; delivery given back",
+                                extra={"delivery_id": str(claimed.id)})
+                    break
+                _, claimed = self._send(claimed, conn=conn, transport=transport, stop=stop,
+                                        claim_next=True)
+                tried += 1
+            if claimed is not None and not conn.invalidated:  # stopping: give it back now
+                release_claims(conn, [claimed.id])
         return tried
 
+    def _claim_one(self, conn: Connection) -> ClaimedDelivery | None:
+        claimed = claim_due_deliveries(conn, limit=1, claim_seconds=self.policy.claim_seconds)
+        return claimed[0] if claimed else None
+
     def send(self, claimed: ClaimedDelivery, *, conn: Connection,
-             transport: MailTransport | None = None) -> str:
-        """Send one claimed delivery and commit its outcome on ``conn``; returns the status."""
-        transport = transport or self.transport
+             transport: MailTransport | None = None,
+             stop: threading.Event | None = None) -> str:
+        """Send one claimed delivery and commit its outcome (on ``conn``, or on a fresh
+        connection while the database does not answer: :meth:`_record`); returns the status.
+        Raises the database error when ``stop`` was set before the outcome could be written."""
+        return self._send(claimed, conn=conn, transport=transport or self.transport,
+                          stop=stop or threading.Event(), claim_next=False)[0]
+
+    def _send(self, claimed: ClaimedDelivery, *, conn: Connection, transport: MailTransport,
+              stop: threading.Event, claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
+        """:meth:`send`, and with ``claim_next`` the next due delivery claimed in the
+        transaction of this one's outcome: ``(status, next claimed or None)``."""
         with event_context(claimed.event_id, claimed.event_type):
             try:
                 message = build_message(
@@ -176,35 +214,107 @@ class DeliveryWorker:
                     settings=self.settings)
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
-                return self._refused(conn, claimed, f"message could not be built: {exc!r}")
+                return self._refused(conn, claimed, f"message could not be built: {exc!r}",
+                                     stop, claim_next)
             try:
                 transport.send(message, sender=self.settings.sender,
                                recipient=claimed.recipient, event_id=claimed.event_id)
             except DeliveryRefused as exc:
-                return self._refused(conn, claimed, str(exc))
+                return self._refused(conn, claimed, str(exc), stop, claim_next)
             except TransientError as exc:
-                return self._transient(conn, claimed, str(exc))
+                return self._transient(conn, claimed, str(exc), stop, claim_next)
             except Exception as exc:  # unexpected: retried too, but bounded like the rest
                 log.exception("unexpected error while sending")
-                return self._transient(conn, claimed, repr(exc))
-            record_sent(conn, claimed.id)
+                return self._transient(conn, claimed, repr(exc), stop, claim_next)
+            try:
+                _, following = self._record(
+                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next)
+            except DATABASE_UNAVAILABLE:
+                log.error("e-mail ACCEPTED by the SMTP server but not recorded as sent (the "
+                          "worker was stopped while the database did not answer): it will be "
+                          "sent again when its claim expires",
+                          extra={"delivery_id": str(claimed.id),
+                                 "claim_expires_at": claimed.claim_expires_at.isoformat()})
+                raise
             log.info("e-mail sent", extra={"delivery_id": str(claimed.id),
                                            "attempt": claimed.attempts})
-            return "sent"
+            return "sent", following
 
-    def _refused(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
-        record_refused(conn, claimed.id, error)
+    def _record(self, conn: Connection, stop: threading.Event,
+                write: Callable[[Connection], str | None],
+                claim_next: bool) -> tuple[str | None, ClaimedDelivery | None]:
+        """Run ``write`` (one outcome statement, not committed) and commit, until the database
+        answers; returns what ``write`` returned and, with ``claim_next``, the next delivery
+        claimed in the same transaction (None when none is due or ``conn`` was given up).
+
+        First on ``conn``; after a :data:`DATABASE_UNAVAILABLE` error on a fresh connection
+        each try (``conn`` may have been cut by a PostgreSQL restart; no next claim then),
+        waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with jitter
+        (tenacity) in between. Setting ``stop`` ends the waiting: the last error is raised.
+        Other errors are raised at once.
+        """
+        engine = self.session_factory.kw["bind"]
+        tries = 0
+        following: ClaimedDelivery | None = None
+
+        def attempt() -> str | None:
+            nonlocal tries, following
+            tries += 1
+            if tries == 1 and not conn.invalidated:
+                try:
+                    result = write(conn)
+                    if claim_next:
+                        claimed = claim_due_deliveries(
+                            conn, limit=1, claim_seconds=self.policy.claim_seconds,
+                            commit=False)
+                        following = claimed[0] if claimed else None
+                    conn.commit()
+                    return result
+                except BaseException:
+                    following = None
+                    if not conn.invalidated:
+                        with suppress(Exception):
+                            conn.rollback()
+                    raise
+            with engine.connect() as fresh:
+                result = write(fresh)
+                fresh.commit()
+                return result
+
+        def waiting(state: RetryCallState) -> None:
+            log.warning("delivery outcome not written, the database did not answer; trying "
+                        "again", extra={"try": state.attempt_number,
+                                        "retry_in_s": round(state.upcoming_sleep, 3),
+                                        "error": repr(state.outcome.exception())[:300]
+                                        if state.outcome else None})
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(DATABASE_UNAVAILABLE),
+            wait=wait_exponential_jitter(multiplier=0.1,
+                                         max=self.policy.record_retry_max_seconds, jitter=0.1),
+            stop=lambda _state: stop.is_set(), sleep=stop.wait,
+            before_sleep=waiting, reraise=True)
+        result = retrying(attempt)
+        return result, following
+
+    def _refused(self, conn: Connection, claimed: ClaimedDelivery, error: str,
+                 stop: threading.Event, claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
+        _, following = self._record(
+            conn, stop, lambda c: record_refused(c, claimed.id, error, commit=False), claim_next)
         log.warning("e-mail refused for good", extra={"delivery_id": str(claimed.id),
                                                       "error": error[:500]})
-        return "failed"
+        return "failed", following
 
-    def _transient(self, conn: Connection, claimed: ClaimedDelivery, error: str) -> str:
+    def _transient(self, conn: Connection, claimed: ClaimedDelivery, error: str,
+                   stop: threading.Event,
+                   claim_next: bool) -> tuple[str, ClaimedDelivery | None]:
         delay = self.policy.delay(claimed.attempts)
-        status = record_transient_failure(conn, claimed, error,
-                                          max_attempts=self.policy.max_attempts,
-                                          delay_seconds=delay)
+        status, following = self._record(
+            conn, stop, lambda c: record_transient_failure(
+                c, claimed, error, max_attempts=self.policy.max_attempts,
+                delay_seconds=delay, commit=False), claim_next)
         log.warning("e-mail not sent, temporary failure",
                     extra={"delivery_id": str(claimed.id), "attempt": claimed.attempts,
                            "status": status, "retry_in_s": round(delay, 3) if
                            status == "pending" else None, "error": error[:500]})
-        return status
+        return status or "pending", following

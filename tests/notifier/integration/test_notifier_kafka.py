@@ -342,7 +342,7 @@ def test_two_workers_never_send_the_same_delivery(notifier_db, smtp_env, make_ev
     delivery is sent once, by one of them."""
     import threading
 
-    app = create_app({"DATABASE_URL": notifier_db, "DELIVERY_BATCH_SIZE": 5})
+    app = create_app({"DATABASE_URL": notifier_db})
     try:
         consumer = build_consumer(app)
         for i in range(60):

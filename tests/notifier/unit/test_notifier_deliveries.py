@@ -489,3 +489,84 @@ def test_a_batch_with_a_poison_event_and_a_replay_plans_each_delivery_once(
                        ("secretariat@un.example", "submitted_secretariat")]
     assert _processed(notifier_app) == 2
     assert [dict(m.headers)["dlt_reason"] for m in dead] == [b"poison", b"poison"]
+
+
+class _Killed(BaseException):
+    """Stands for kill -9: nothing after it runs (not an ``Exception``, so no handler)."""
+
+
+class _DiesMidSend:
+    def send(self, message, *, sender, recipient, event_id):
+        raise _Killed
+
+
+def test_a_killed_worker_leaves_only_the_delivery_in_flight_claimed(notifier_app, make_event,
+                                                                    to_message, read_mails):
+    """kill -9 mid-send: only the delivery being sent waits for its claim to expire; the
+    others are still pending, so a restarted (or another) notifier sends them at once."""
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_SUBMITTED)))
+
+    with pytest.raises(_Killed):
+        build_delivery_worker(notifier_app, transport=_DiesMidSend()).run_once()
+
+    rows = _deliveries(notifier_app)
+    assert sorted(r.status for r in rows) == ["pending", "sending"]
+    assert build_delivery_worker(notifier_app).run_once() == 1  # the restarted notifier
+    [(_, mail)] = read_mails()
+    [pending] = [r for r in rows if r.status == "pending"]
+    assert mail["To"] == pending.recipient
+
+
+def test_stopping_while_the_database_does_not_answer_logs_the_accepted_delivery(
+        notifier_app, make_event, to_message, read_mails, monkeypatch, caplog):
+    """After the SMTP server accepted, writing ``sent`` is tried until the database answers;
+    only the worker's stop event ends that, with an error naming the delivery."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    from notifier.deliveries import worker as worker_module
+
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
+    tries: list[str] = []
+
+    def database_down(conn, delivery_id, **_kw):
+        tries.append(str(delivery_id))
+        if len(tries) == 3:
+            stop.set()
+        raise OperationalError("UPDATE deliveries", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(worker_module, "record_sent", database_down)
+    stop = threading.Event()
+
+    with pytest.raises(OperationalError):
+        build_delivery_worker(notifier_app).run_once(stop)
+
+    assert len(read_mails()) == 1 and len(tries) == 3
+    [row] = _deliveries(notifier_app)
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "ACCEPTED" in error.getMessage() and error.delivery_id == str(row.id) == tries[0]
+
+
+def test_an_accepted_email_is_recorded_sent_once_the_database_answers_again(
+        notifier_app, make_event, to_message, read_mails, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from notifier.deliveries import worker as worker_module
+    from notifier.deliveries.service import record_sent
+
+    build_consumer(notifier_app).handle(to_message(make_event(INITIATIVE_APPROVED)))
+    tries: list[int] = []
+
+    def down_twice(conn, delivery_id, **kw):
+        tries.append(1)
+        if len(tries) <= 2:
+            raise OperationalError("UPDATE deliveries", {}, Exception("connection refused"))
+        record_sent(conn, delivery_id, **kw)
+
+    monkeypatch.setattr(worker_module, "record_sent", down_twice)
+
+    assert build_delivery_worker(notifier_app).run_once() == 1
+
+    [row] = _deliveries(notifier_app)
+    assert (row.status, row.attempts, len(tries), len(read_mails())) == ("sent", 1, 3, 1)
