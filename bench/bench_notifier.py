@@ -240,10 +240,10 @@ def measure_smtp(url: str, sink: Sink, n: int) -> None:
           f"bare smtplib loop {reference:,.0f}/s")
     bench_row("notifier.smtp.emails_per_s", "e-mails/s", product, reference, ">=500 e-mails/s",
               product >= 500, n, higher_is_better=True,
-              notes="one DeliveryWorker thread (one claimed delivery at a time, one SMTP connection "
-                    "per pass, one autocommit UPDATE per outcome), aiosmtpd sink in its own "
-                    "process; reference: build + smtplib send, a connection per message, no "
-                    "database")
+              notes="one DeliveryWorker thread (one claimed delivery at a time, one SMTP "
+                    "connection per pass, outcome and next claim in one transaction), aiosmtpd "
+                    "sink in its own process; reference: build + smtplib send, a connection per "
+                    "message, no database")
 
 
 def measure_eml(url: str, n: int) -> None:

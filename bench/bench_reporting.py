@@ -333,7 +333,7 @@ def measure_group_by(url: str, size: int) -> None:
     print(f"summary computation, unloaded: five GROUP BYs (before) {statistics.median(old):.1f}"
           f" ms, counters (now) {statistics.median(new):.2f} ms (median of 3)")
     bench_row("reporting.summary.compute_before_ms", "ms", statistics.median(old), None,
-              "<=20 ms", statistics.median(old) <= 20, size, higher_is_better=False,
+              "none (before)", None, size, higher_is_better=False,
               notes="the removed per-request path (five GROUP BYs), unloaded, in-process; "
                     "kept as count_read_model for repairs and tests")
     bench_row("reporting.summary.compute_ms", "ms", statistics.median(new), None, "<=20 ms",
@@ -404,8 +404,8 @@ def measure_consumer(n_events: int) -> None:
     batched = (len(messages) - half) / batched_elapsed
     print(f"reporting consumer: {rate:,.0f} events/s with one transaction per event (today's "
           f"loop); {batched:,.0f} events/s with one transaction per 100 events")
-    bench_row("reporting.consumer.events_per_s", "events/s", rate, None, ">=2000 events/s",
-              rate >= 2000, half, higher_is_better=True,
+    bench_row("reporting.consumer.events_per_s", "events/s", rate, None, "none (comparison)",
+              None, half, higher_is_better=True,
               notes="EventConsumer.handle per event (validation, processed_events, upsert, "
                     "counters; one transaction each), 40% new / 30% tag edits / 30% status "
                     "changes; no Kafka poll")
