@@ -41,6 +41,9 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import fresh_database  # noqa: E402
+
 PG_ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql+psycopg://registry:registry@127.0.0.1:55432/postgres")
 SETTINGS = {"MAIL_FROM": "Partnership Registry <noreply@registry.example>",
@@ -117,24 +120,6 @@ class Sink:
         self.proc.wait(10)
 
 
-def create_database() -> tuple[str, str]:
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_notifier_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_database(name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 def initiative_message(type_: str, *, contact: str | None, to_status: str):
@@ -373,17 +358,16 @@ def main(argv: list[str] | None = None) -> None:
 
     from shared import migrate
 
-    url, name = create_database()
     sink = Sink()
     try:
-        migrate.upgrade("notifier", url)
-        measure_smtp(url, sink, n)
-        measure_eml(url, n)
-        measure_latency(url, sink, k)
-        measure_consumer(url, m)
+        with fresh_database("notifier") as url:
+            migrate.upgrade("notifier", url)
+            measure_smtp(url, sink, n)
+            measure_eml(url, n)
+            measure_latency(url, sink, k)
+            measure_consumer(url, m)
     finally:
         sink.close()
-        drop_database(name)
 
 
 if __name__ == "__main__":

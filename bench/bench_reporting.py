@@ -43,6 +43,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import fresh_database  # noqa: E402
+
 PG_ADMIN_URL = os.environ.get(
     "TEST_PG_ADMIN_URL", "postgresql+psycopg://registry:registry@127.0.0.1:55432/postgres")
 BIN = Path(sys.executable).parent
@@ -72,25 +75,6 @@ def bench_row(name: str, unit: str, product: float, reference: float | None, goa
 
 
 # -- databases ---------------------------------------------------------------------------------
-def create_database(label: str) -> tuple[str, str]:
-    """A new empty PostgreSQL database; returns (SQLAlchemy URL, name)."""
-    from sqlalchemy import create_engine, text
-
-    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_database(name: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
 
 
 # -- synthetic initiatives -----------------------------------------------------------------------
@@ -355,8 +339,7 @@ def measure_consumer(n_events: int) -> None:
         dump_data,
     )
 
-    url, name = create_database("reporting_consumer")
-    try:
+    with fresh_database("reporting_consumer") as url:
         migrate.upgrade("reporting", url)
         rng = random.Random(7)  # noqa: S311
         fresh = synthetic_snapshots(n_events, seed=11, published_share=0.5)
@@ -398,8 +381,6 @@ def measure_consumer(n_events: int) -> None:
         apply_in_batches(consumer, messages[half:], 100)
         batched_elapsed = time.perf_counter() - started
         app.extensions["db_engine"].dispose()
-    finally:
-        drop_database(name)
     rate = half / elapsed
     batched = (len(messages) - half) / batched_elapsed
     print(f"reporting consumer: {rate:,.0f} events/s with one transaction per event (today's "
@@ -457,8 +438,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from shared import migrate
 
-    url, name = create_database("reporting")
-    try:
+    with fresh_database("reporting") as url:
+        name = url.rsplit("/", 1)[1].split("?")[0]
         migrate.upgrade("reporting", url)
         snapshots = synthetic_snapshots(size)
         snapshots += synthetic_snapshots(size // 20, seed=43, published_share=0.0)
@@ -467,8 +448,6 @@ def main(argv: list[str] | None = None) -> None:
               f"{took:.1f} s")
         measure_group_by(url, size)
         measure_http(url, name, seconds, size)
-    finally:
-        drop_database(name)
     measure_consumer(n_events)
 
 
