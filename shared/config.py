@@ -86,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
     Setting("MAX_CONTENT_LENGTH", "1048576",
             "Largest accepted request body, in bytes (413 above)."),
+    # --- web ---
+    Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
+            "a SECRET_KEY (32+ characters, not the development one), session cookies are "
+            "Secure and `__Host-` prefixed, HSTS is sent. `development` (make run): a fixed "
+            "development key, cookies over plain HTTP."),
+    Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
+            "three services. Unset: a development key (refused in production)."),
 )
 
 
