@@ -59,7 +59,7 @@ babel-extract: $(STAMP) ## collect the translatable strings into <catalogue>/tra
 babel-update: babel-extract ## merge new strings into every language's messages.po (new languages initialised)
 	@for d in $(CATALOGUES); do for l in $(LOCALES); do \
 	  if [ -f $$d/translations/$$l/LC_MESSAGES/messages.po ]; then \
-	    $(BIN)/pybabel update -N --ignore-obsolete --no-location -i $$d/translations/messages.pot \
+	    $(BIN)/pybabel update -N --ignore-obsolete -i $$d/translations/messages.pot \
 	      -d $$d/translations -l $$l || exit 1; \
 	  else $(BIN)/pybabel init -i $$d/translations/messages.pot -d $$d/translations -l $$l || exit 1; fi; \
 	done; done

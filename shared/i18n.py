@@ -308,7 +308,11 @@ def language_links() -> list[dict]:
 
 
 def _remember_query_choice(response):
-    """``?lang=xx`` on any page is an explicit choice: keep it in the cookie."""
+    """``?lang=xx`` on any page is an explicit choice: keep it in the cookie. Pages vary by
+    the language headers (shared caches must not serve one language to everyone)."""
+    if response.mimetype == "text/html":
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
     chosen = supported_language(request.args.get("lang"))
     if chosen and request.cookies.get(LANG_COOKIE) != chosen:
         _set_lang_cookie(response, chosen)

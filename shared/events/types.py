@@ -143,6 +143,9 @@ class InitiativeEventData(_Payload):
     comment = fields.String(allow_none=True, load_default=None)
     actor = fields.Nested(ActorData, required=True)
     initiative = fields.Nested(InitiativeSnapshot, required=True)
+    #: language of the initiative's contact (``en``, ``zh``...; ``shared.i18n.LANGUAGES``) for
+    #: the notifier's e-mails to them; absent or null: English. Optional (compatible change).
+    contact_locale = fields.String(allow_none=True, load_default=None)
 
 
 class OrganizationEventData(_Payload):

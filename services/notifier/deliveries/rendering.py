@@ -3,29 +3,60 @@ message is built from an initiative event (plain text + HTML alternative, escape
 
 Templates live in ``templates/email/<name>.txt`` and ``<name>.html``; the HTML ones are
 autoescaped (titles, comments and names come from users), the text ones are plain text.
+Every sentence goes through gettext: a message is rendered in the recipient's language
+(``render(..., locale=...)``) from the same ``.po`` catalogues as the pages (the shared one
+and ``services/notifier/translations``, via :func:`shared.i18n.load_translations`). The
+consumer renders outside any request, so the translations are chosen per call (a context
+variable), not by Flask-Babel's request locale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from babel.support import NullTranslations, Translations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-#: template name -> subject line (``str.format`` with ``title`` and ``public_id``)
+from shared.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    SHARED_TRANSLATIONS,
+    load_translations,
+    supported_language,
+)
+
+#: The catalogues of the e-mails: the shared one, then the notifier's (wins on a clash).
+MAIL_CATALOGUES = (str(SHARED_TRANSLATIONS),
+                   str(Path(__file__).resolve().parents[1] / "translations"))
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's marker name)
+    """Mark ``message`` for extraction; translated when the mail is rendered."""
+    return message
+
+
+#: template name -> subject line (gettext msgid, ``%`` with ``title`` and ``public_id``)
 SUBJECTS: dict[str, str] = {
-    "submitted_contact": "Submitted for review: {title}",
-    "submitted_secretariat": "Submitted for review: {title}",
-    "approved": "Published: {title} ({public_id})",
-    "changes_requested": "Changes requested: {title}",
-    "rejected": "Not accepted: {title}",
+    "submitted_contact": N_("Submitted for review: %(title)s"),
+    "submitted_secretariat": N_("Submitted for review: %(title)s"),
+    "approved": N_("Published: %(title)s (%(public_id)s)"),
+    "changes_requested": N_("Changes requested: %(title)s"),
+    "rejected": N_("Not accepted: %(title)s"),
 }
+
+#: Quotation marks around a title in running text, per language (CLDR delimiters).
+QUOTES = {"en": ("“", "”"), "zh": ("“", "”"), "fr": ("« ", " »"), "ru": ("«", "»"),
+          "es": ("«", "»"), "ar": ("«", "»")}
 
 SUBJECT_TITLE_MAX = 150
 #: Longest text kept from any string field of an event (comments, names, titles), in characters.
@@ -35,6 +66,10 @@ TEXT_FIELD_MAX = 20_000
 # surrogates (JSON "\\ud800" decodes to one; no UTF-8 encoding exists, so no database stores it)
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
+_translations: ContextVar[Translations | NullTranslations | None] = ContextVar(
+    "mail_translations", default=None)
+_NULL = NullTranslations()
+
 _env = Environment(
     loader=PackageLoader("notifier.deliveries", "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -42,7 +77,17 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    extensions=["jinja2.ext.i18n"],
 )
+_env.install_gettext_callables(  # type: ignore[attr-defined]
+    gettext=lambda s: (_translations.get() or _NULL).ugettext(s),
+    ngettext=lambda s, p, n: (_translations.get() or _NULL).ungettext(s, p, n),
+    newstyle=True)
+
+
+def _strong(value: str) -> Markup:
+    """``<strong>value</strong>`` with ``value`` escaped (a title inside a sentence)."""
+    return Markup("<strong>%s</strong>") % value
 
 
 @dataclass(frozen=True)
@@ -120,12 +165,25 @@ def mail_context(event_data: dict[str, Any], settings: MailSettings) -> dict[str
     }
 
 
-def render(template: str, context: dict[str, Any]) -> RenderedMail:
-    """Render ``template`` (a key of :data:`SUBJECTS`); raises ``KeyError`` for an unknown one."""
-    subject = SUBJECTS[template].format(
-        title=one_line(context["title"]), public_id=one_line(context.get("public_id") or "", 40))
-    text = _env.get_template(f"email/{template}.txt").render(subject=subject, **context)
-    html = _env.get_template(f"email/{template}.html").render(subject=subject, **context)
+def render(template: str, context: dict[str, Any], locale: str | None = None) -> RenderedMail:
+    """Render ``template`` (a key of :data:`SUBJECTS`) in ``locale`` (a language code such as
+    ``zh`` or ``zh-CN``; unsupported or None: English). Raises ``KeyError`` for an unknown
+    template."""
+    lang = supported_language(locale) or DEFAULT_LANGUAGE
+    translations = load_translations(lang, MAIL_CATALOGUES)
+    token = _translations.set(translations)
+    try:
+        subject = translations.ugettext(SUBJECTS[template]) % {
+            "title": one_line(context["title"]),
+            "public_id": one_line(context.get("public_id") or "", 40)}
+        opening, closing = QUOTES.get(lang, QUOTES[DEFAULT_LANGUAGE])
+        extra = {"subject": subject, "lang_tag": LANGUAGES[lang].tag,
+                 "lang_dir": LANGUAGES[lang].direction, "strong": _strong,
+                 "quoted": lambda value: f"{opening}{value}{closing}"}
+        text = _env.get_template(f"email/{template}.txt").render(**context, **extra)
+        html = _env.get_template(f"email/{template}.html").render(**context, **extra)
+    finally:
+        _translations.reset(token)
     return RenderedMail(subject=subject, text=text, html=html)
 
 

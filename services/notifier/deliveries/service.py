@@ -143,7 +143,9 @@ def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, A
     rows = []
     for recipient, template in targets:
         recipient = storable_text(recipient, 320)
-        mail = render(template, context)
+        # the contact in their language (when the registry knows it), the secretariat in English
+        locale = None if template == "submitted_secretariat" else data.get("contact_locale")
+        mail = render(template, context, locale=locale)
         row = {"id": uuid.uuid4(), "event_id": event_id, "event_type": event.type,
                "initiative_id": storable_text(data["initiative"]["id"], 200),
                "channel": CHANNEL_EMAIL, "template": template, "recipient": recipient,

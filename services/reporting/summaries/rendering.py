@@ -11,8 +11,15 @@ file and a download of the same moment are identical.
   (OWASP "CSV injection"): keys such as stakeholder group codes come from events. The time the
   summary was computed is not a row (it is in the JSON and the HTML) so ``count`` stays an
   integer column.
-* HTML — one self-contained page (inline CSS, no script, no external resource): tables with a
-  bar per row, scaled to the largest count of that table. Autoescaped (Jinja2).
+* HTML — tables with a bar per row (an SVG rectangle, no inline style), scaled to the largest
+  count of that table; autoescaped (Jinja2). Two forms from the same tables
+  (``templates/reports/summary_tables.html``):
+
+  - the page ``GET /api/v1/reports/summary.html`` (:func:`render_html_page`): on the shared
+    layout, in the request's language (goal titles, region names from the reference data,
+    stakeholder groups and statuses from the catalogues, numbers and the time by Babel);
+  - the self-contained file of ``reporting summary --format html`` (:func:`render_html`):
+    inline CSS (the shared stylesheet), no script, no external resource, English.
 """
 
 from __future__ import annotations
@@ -24,25 +31,46 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from babel.dates import format_datetime as babel_format_datetime
+from babel.numbers import format_decimal as babel_format_decimal
+from flask import render_template
+from flask_babel import gettext
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
+from reporting.readmodel.models import UNSPECIFIED_REGION
 from reporting.summaries.schemas import SummarySchema
 from reporting.summaries.service import UNSPECIFIED_STAKEHOLDER_GROUP, Summary
-from shared.reference import STAKEHOLDER_GROUPS, goals
+from shared import i18n
+from shared.reference import STAKEHOLDER_GROUPS, goals, regions
 
 FORMATS = ("json", "csv", "html")
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
                "html": "text/html; charset=utf-8"}
 CSV_HEADER = ("dimension", "key", "label", "count")
 
-#: Workflow statuses in words (codes from ``shared.events.types.INITIATIVE_STATUSES``).
-STATUS_LABELS = {"draft": "Draft", "submitted": "Submitted",
-                 "changes_requested": "Changes requested", "published": "Published",
-                 "rejected": "Rejected"}
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's marker name)
+    """Mark ``message`` for extraction (translated where it is shown)."""
+    return message
+
+
+#: Workflow statuses in words (codes from ``shared.events.types.INITIATIVE_STATUSES``).
+STATUS_LABELS = {"draft": N_("Draft"), "submitted": N_("Submitted"),
+                 "changes_requested": N_("Changes requested"), "published": N_("Published"),
+                 "rejected": N_("Rejected")}
+UNSPECIFIED_GROUP_LABEL = N_("Unspecified (no lead organisation)")
+UNSPECIFIED_REGION_LABEL = N_("Unspecified")
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_SHARED_STATIC = Path(i18n.__file__).parent / "static"
+
+#: The self-contained file's environment (English, no request): same tables as the page.
+_env = Environment(loader=ChoiceLoader([FileSystemLoader(_TEMPLATES)]),
                    autoescape=select_autoescape(default=True, default_for_string=True),
-                   trim_blocks=True, lstrip_blocks=True)
+                   trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+_env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+_env.filters["decimalformat"] = lambda n: babel_format_decimal(n, locale="en")
 
 
 @dataclass(frozen=True)
@@ -64,7 +92,7 @@ def goal_label(key: str) -> str:
 def stakeholder_group_label(code: str) -> str:
     """Label of a stakeholder group code; the code itself when outside the catalogue."""
     if code == UNSPECIFIED_STAKEHOLDER_GROUP:
-        return "Unspecified (no lead organisation)"
+        return UNSPECIFIED_GROUP_LABEL
     group = STAKEHOLDER_GROUPS.get(code)
     return group.label if group else code
 
@@ -74,13 +102,37 @@ def status_label(code: str) -> str:
     return STATUS_LABELS.get(code, code)
 
 
-#: (dimension, Summary attribute, label function, HTML heading)
+def _region_codes_by_english_name() -> dict[str, str]:
+    return {r.name_en: code for code, r in regions().items() if r.level in ("world", "region")}
+
+
+def localized_label(dimension: str, key: str) -> str:
+    """The label of one row in the current language (request locale; English outside one):
+    goal short titles and M49 region names from the reference data, stakeholder groups and
+    statuses from the catalogues."""
+    if dimension == "sdg_goal":
+        return i18n.goal_label(key)
+    if dimension == "region":
+        if key == UNSPECIFIED_REGION:
+            return gettext(UNSPECIFIED_REGION_LABEL)
+        code = _region_codes_by_english_name().get(key)
+        return i18n.region_name(code) if code else key
+    if dimension == "stakeholder_group":
+        if key == UNSPECIFIED_STAKEHOLDER_GROUP:
+            return gettext(UNSPECIFIED_GROUP_LABEL)
+        return i18n.stakeholder_group_label(key)
+    if dimension == "status":
+        return gettext(STATUS_LABELS[key]) if key in STATUS_LABELS else key
+    return key
+
+
+#: (dimension, Summary attribute, English label function, HTML heading msgid)
 SECTIONS = (
-    ("sdg_goal", "by_sdg_goal", goal_label, "Published initiatives by SDG goal"),
-    ("region", "by_region", str, "Published initiatives by region (UN M49)"),
+    ("sdg_goal", "by_sdg_goal", goal_label, N_("Published initiatives by SDG goal")),
+    ("region", "by_region", str, N_("Published initiatives by region (UN M49)")),
     ("stakeholder_group", "by_stakeholder_group", stakeholder_group_label,
-     "Published initiatives by stakeholder group of the lead organisation"),
-    ("status", "by_status", status_label, "All initiatives by workflow status"),
+     N_("Published initiatives by stakeholder group of the lead organisation")),
+    ("status", "by_status", status_label, N_("All initiatives by workflow status")),
 )
 
 
@@ -116,20 +168,38 @@ def render_csv(summary: Summary) -> str:
     return out.getvalue()
 
 
-def render_html(summary: Summary) -> str:
-    """The summary as a self-contained HTML page (see the module docstring)."""
+def _html_context(summary: Summary) -> dict:
     sections = []
-    for dimension, attr, label, heading in SECTIONS:
+    for dimension, attr, _label, heading in SECTIONS:
         counts: dict[str, int] = getattr(summary, attr)
         largest = max(counts.values(), default=0)
         sections.append({
-            "dimension": dimension, "heading": heading,
-            "rows": [{"key": key, "label": label(key), "count": count,
+            "dimension": dimension, "heading": gettext(heading),
+            "rows": [{"key": key, "label": localized_label(dimension, key), "count": count,
                       "percent": round(100 * count / largest, 1) if largest else 0.0}
                      for key, count in counts.items()],
         })
-    return _env.get_template("summary.html").render(
-        summary=summary, generated_at=summary_dict(summary)["generated_at"], sections=sections)
+    return {"summary": summary, "generated_at": summary_dict(summary)["generated_at"],
+            "sections": sections}
+
+
+def render_html(summary: Summary) -> str:
+    """The summary as a self-contained HTML file, in English (see the module docstring)."""
+    context = _html_context(summary)
+    context["generated_label"] = babel_format_datetime(summary.generated_at, "medium",
+                                                       tzinfo=None, locale="en")
+    context["stylesheet"] = (_SHARED_STATIC / "site.css").read_text(encoding="utf-8")
+    return _env.get_template("reports/summary_standalone.html").render(**context)
+
+
+def render_html_page(summary: Summary) -> str:
+    """The summary page on the shared layout, in the request's language (needs a request
+    context of the reporting app)."""
+    from flask_babel import format_datetime
+
+    context = _html_context(summary)
+    context["generated_label"] = format_datetime(summary.generated_at, "medium")
+    return render_template("reports/summary.html", **context)
 
 
 def render(summary: Summary, fmt: str) -> str:

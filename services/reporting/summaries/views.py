@@ -7,11 +7,11 @@ from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from reporting import db
-from reporting.summaries.rendering import MEDIA_TYPES, render_csv, render_html
+from reporting.summaries.rendering import MEDIA_TYPES, render_csv, render_html_page
 from reporting.summaries.schemas import SummarySchema
 from reporting.summaries.service import Summary, SummaryCache, compute_summary
 
-blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports",
+blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", template_folder="templates",
                 description="Reports over the initiatives, built from the registry's events.")
 
 _TEXT = {"schema": {"type": "string"}}
@@ -57,10 +57,12 @@ def summary_csv() -> Response:
 
 
 @blp.get("/summary.html")
-@blp.doc(responses={"200": {"description": "A self-contained HTML page with tables and charts",
+@blp.doc(responses={"200": {"description": "An HTML page with tables and charts, in the "
+                                            "request's language",
                             "content": {"text/html": _TEXT}}})
 def summary_html() -> Response:
-    """The summary as a readable page: tables with bar charts, goals by short title."""
+    """The summary as a readable page in the request's language: tables with bar charts,
+    goals by short title. Not kept in the rendering cache: it depends on the language and
+    carries the language switcher's links to this URL."""
     summary_ = _current_summary()
-    return _download(_cache().rendered(summary_, "html", lambda: render_html(summary_)),
-                     "html", summary_)
+    return _download(render_html_page(summary_), "html", summary_)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html.parser import HTMLParser
 
@@ -144,3 +145,51 @@ def test_unpublished_initiatives_have_no_page(registry, complete):
     assert registry.client.get(f"/initiatives/{published['public_id']}").status_code == 200
     draft = registry.create(partner, title="Draft only")
     assert registry.client.get(f"/initiatives/{draft['id']}").status_code == 404
+
+
+def _publish_one(registry, source_url: str | None = None, **data) -> str:
+    with registry.app.app_context():
+        session = db.session()
+        org = create_organization(db_session=session, principal=SYSTEM, data={
+            "name": "Ocean Lead", "stakeholder_group": "ngo"})
+        item = register_imported_initiative(
+            db_session=session, principal=SYSTEM, source="test", source_ref="ref-x",
+            source_url=source_url,
+            data={"title": "Reef watch", "sdg_goals": [14], "lead_organization_id": org.id,
+                  "countries": ["FJI"], "sdg_targets": ["14.1"], "regions": ["009"],
+                  "start_date": dt.date(2026, 3, 5), **data})
+        session.commit()
+        return item.public_id
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(document.domain)", "JAVASCRIPT:alert(1)",
+                                 "data:text/html,<script>alert(1)</script>", "//evil.example"])
+def test_source_url_is_a_link_only_when_http_or_https(registry, url):
+    public_id = _publish_one(registry, source_url=url)
+    html = registry.client.get(f"/initiatives/{public_id}").get_data(as_text=True)
+    assert 'href="javascript' not in html.lower() and 'href="data:' not in html
+    assert 'href="//evil' not in html
+
+
+def test_source_url_https_is_a_link(registry):
+    public_id = _publish_one(registry, source_url="https://oceanconference.un.org/x")
+    html = registry.client.get(f"/initiatives/{public_id}").get_data(as_text=True)
+    assert 'href="https://oceanconference.un.org/x" rel="nofollow noopener noreferrer"' in html
+
+
+def test_initiative_page_in_chinese(registry):
+    public_id = _publish_one(registry)
+    html = registry.client.get(f"/initiatives/{public_id}",
+                               headers={"Accept-Language": "zh-CN,zh"}).get_data(as_text=True)
+    assert '<html lang="zh-Hans" dir="ltr">' in html
+    assert "牵头实体" in html and "斐济" in html and "大洋洲" in html and "非政府组织" in html
+    assert "2026年3月5日" in html and "目标 14" in html
+    index = registry.client.get("/?lang=zh").get_data(as_text=True)
+    assert "已发布 1 项倡议。" in index and "水下生物" in index
+
+
+def test_unknown_initiative_is_a_localised_404_page(registry):
+    resp = registry.client.get("/initiatives/PR-1999-99999?lang=zh")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 404 and "<h1>未找到</h1>" in html
+    assert "没有编号为 PR-1999-99999 的已发布倡议。" in html

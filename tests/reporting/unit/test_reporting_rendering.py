@@ -84,9 +84,10 @@ def test_html_bars_scale_to_the_largest_count_of_each_table():
     page = render_html(_summary())
     goals = page.split('id="sdg_goal"')[1].split("</section>")[0]
 
-    assert 'style="width: 100.0%"' in goals  # goal 14, the largest
-    assert 'style="width: 40.0%"' in goals  # goal 13: 2 of 5
+    assert 'width="100.0%"' in goals  # goal 14, the largest
+    assert 'width="40.0%"' in goals  # goal 13: 2 of 5
     assert goals.count('class="zero"') == 15
+    assert "style=" not in page.split("</style>")[1]  # bars are SVG: no inline style (CSP)
 
 
 def test_an_unknown_format_is_refused():
@@ -138,3 +139,19 @@ def test_the_reports_are_read_only(reporting_app, method):
                                                             data=b"\xff{", )
 
     assert response.status_code == 405
+
+
+def test_summary_page_is_on_the_layout_in_the_request_language(reporting_app, publish,
+                                                               make_snapshot):
+    publish(make_snapshot(goals=[14]))
+    client = reporting_app.test_client()
+
+    page = client.get("/api/v1/reports/summary.html",
+                      headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+
+    assert '<html lang="zh-Hans" dir="ltr">' in page and '<main id="main"' in page
+    assert "水下生物" in page and "非洲" in page and "非政府组织" in page and "已发布" in page
+    assert "按可持续发展目标分列的已发布倡议" in page
+    assert "<style" not in page and "style=" not in page and "<script" not in page
+    english = client.get("/api/v1/reports/summary.html?lang=en").get_data(as_text=True)
+    assert "Life below water" in english and "Africa" in english
