@@ -63,6 +63,9 @@ babel-update: babel-extract ## merge new strings into every language's messages.
 	      -d $$d/translations -l $$l || exit 1; \
 	  else $(BIN)/pybabel init -i $$d/translations/messages.pot -d $$d/translations -l $$l || exit 1; fi; \
 	done; done
+	@# no generation timestamps in the committed catalogues: they only cause merge conflicts
+	@sed -i '/^"POT-Creation-Date: /d;/^"PO-Revision-Date: /d' \
+	  $(foreach d,$(CATALOGUES),$(foreach l,$(LOCALES),$(d)/translations/$(l)/LC_MESSAGES/messages.po))
 
 babel-compile: $(STAMP) ## check every catalogue compiles (writes git-ignored .mo files, with statistics)
 	@for d in $(CATALOGUES); do $(BIN)/pybabel compile --statistics -d $$d/translations || exit 1; done
