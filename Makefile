@@ -32,10 +32,13 @@ test: lint services-up test-deps ## everything: unit (SQLite), integration and e
 unit: $(STAMP) ## only the tests that need no server
 	$(BIN)/pytest -m "not postgres and not kafka and not e2e" $(PYTEST_ARGS)
 
-test-deps: bench-deps ## Debian's Chromium (page tests) and wrk (benchmark smoke), installed when missing
+test-deps: bench-deps ## Debian's Chromium and a Chinese font (page tests, screenshots) and wrk (benchmark smoke), installed when missing
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { echo "installing a Chinese font for Chromium"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-wqy-zenhei >/dev/null; }
 
 bench-deps: ## Debian's wrk, the load generator of the benchmarks (installed when missing)
 	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk"; \
