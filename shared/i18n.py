@@ -12,8 +12,8 @@
   an installed wheel (package data) work alike;
 * template helpers: ``page_lang``/``page_dir`` for ``<html lang dir>``, the language switcher's
   links, reference labels in the page's language (:func:`goal_label`, :func:`country_name`,
-  :func:`region_name`...), the ``safe_url`` filter, and Flask-Babel's ``dateformat`` /
-  ``decimalformat`` filters.
+  :func:`region_name`, :func:`stakeholder_group_label`...), the ``safe_url`` filter, and
+  Flask-Babel's ``dateformat`` / ``decimalformat`` filters.
 
 Supported languages (:data:`LANGUAGES`): the six official UN languages — English (``en``),
 Simplified Chinese (``zh``, served as ``zh-Hans``), Arabic (``ar``, right-to-left), French,
@@ -206,21 +206,15 @@ def region_name(code: str) -> str:
     return region.name_zh if _zh() and region.name_zh else region.name_en
 
 
-# Labels of the reference catalogues that live in shared/reference as English text, marked
-# here for extraction (tests/shared/unit/test_i18n.py checks none is missing).
-_REFERENCE_LABELS = (
-    # stakeholder groups
+# Labels of the stakeholder groups (English text in shared/reference), marked here for
+# extraction (tests/shared/unit/test_i18n_catalogues.py checks none is missing).
+_STAKEHOLDER_GROUP_LABELS = (
     _l("Government"), _l("Local / regional government"), _l("Intergovernmental organization"),
     _l("United Nations / multilateral body"), _l("Non-governmental organization (NGO)"),
     _l("Civil society organization"), _l("Private sector"), _l("Academic institution"),
     _l("Scientific and technological community"), _l("Philanthropic organization"),
     _l("Partnership"), _l("Women"), _l("Children and youth"), _l("Indigenous peoples"),
     _l("Workers and trade unions"), _l("Farmers"), _l("Other relevant actor"),
-    # resource types
-    _l("Financing (in USD)"), _l("Staff / Technical expertise"), _l("In-kind contribution"),
-    _l("Other, please specify"),
-    # partner roles
-    _l("Partner"), _l("Funding"), _l("Implementing"), _l("Accountable"), _l("Extending"),
 )
 
 
@@ -228,18 +222,6 @@ def stakeholder_group_label(code: str | None) -> str:
     """Translated label of a stakeholder group code; the code when outside the catalogue."""
     group = reference.STAKEHOLDER_GROUPS.get(code or "")
     return _(group.label) if group else (code or "")
-
-
-def resource_type_label(code: str) -> str:
-    """Translated label of a resource type code; the code when unknown."""
-    label = reference.RESOURCE_TYPES.get(code)
-    return _(label) if label else code
-
-
-def partner_role_label(code: str) -> str:
-    """Translated label of a partner role code; the code when unknown."""
-    label = reference.PARTNER_ROLES.get(code)
-    return _(label) if label else code
 
 
 def safe_url(value: str | None) -> str | None:
@@ -337,8 +319,7 @@ def init_babel(app: Flask) -> Babel:
     app.jinja_env.globals.update(
         goal_label=goal_label, goal_title=goal_title, target_title=target_title,
         country_name=country_name, region_name=region_name,
-        stakeholder_group_label=stakeholder_group_label,
-        resource_type_label=resource_type_label, partner_role_label=partner_role_label)
+        stakeholder_group_label=stakeholder_group_label)
     app.jinja_env.filters["safe_url"] = safe_url
     app.context_processor(_template_context)
     app.after_request(_remember_query_choice)

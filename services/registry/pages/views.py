@@ -16,10 +16,12 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from registry import db
 from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
+from registry.pages.labels import register_labels
 from shared import reference
 from shared.problems import NotFound, problem
 
 bp = Blueprint("pages", __name__, template_folder="templates")
+register_labels(bp)
 
 PER_PAGE = 20
 

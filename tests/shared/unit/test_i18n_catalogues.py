@@ -85,6 +85,11 @@ def test_started_languages_translate_the_layout():
 
 
 def test_reference_labels_are_marked_for_translation():
-    labels = ({g.label for g in reference.STAKEHOLDER_GROUPS.values()}
-              | set(reference.RESOURCE_TYPES.values()) | set(reference.PARTNER_ROLES.values()))
-    assert not labels - source_strings("shared"), "add them to shared.i18n._REFERENCE_LABELS"
+    labels = {g.label for g in reference.STAKEHOLDER_GROUPS.values()}
+    assert not labels - source_strings("shared"), "add them to shared.i18n"
+    from registry.pages.labels import _catalogue
+
+    registry_labels = (set(_catalogue("RESOURCE_TYPES").values())
+                       | set(_catalogue("PARTNER_ROLES").values()))
+    assert registry_labels and not registry_labels - source_strings("services/registry"), \
+        "add them to registry.pages.labels"
