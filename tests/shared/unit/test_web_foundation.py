@@ -255,3 +255,30 @@ def test_the_three_services_get_the_foundation(tmp_path):
         assert resp.headers["Content-Security-Policy"] == CSP, name
         assert "babel" in app.extensions and "csrf" in app.extensions, name
         app.extensions["db_engine"].dispose()
+
+
+def test_form_macro_renders_labels_errors_and_the_csrf_token(app):
+    from flask_wtf import FlaskForm
+    from wtforms import StringField
+    from wtforms.validators import DataRequired
+
+    class NameForm(FlaskForm):
+        name = StringField("Name", validators=[DataRequired()], description="Your full name")
+
+    @app.post("/form")
+    def form_page():
+        form = NameForm()
+        form.validate_on_submit()
+        return render_template_string(
+            '{% import "macros/forms.html" as forms %}'
+            '{{ forms.form(form, "/form", "Send") }}{{ forms.post_button("/out", "Sign out") }}',
+            form=form)
+
+    c = app.test_client()
+    token = _token(c)
+    body = c.post("/form", data={"csrf_token": token, "name": ""}).text
+    assert '<label for="name">Name <span class="required">(required)</span></label>' in body
+    assert 'aria-describedby="name-help name-errors"' in body and 'aria-invalid="true"' in body
+    assert '<ul class="errors" id="name-errors"><li>This field is required.</li></ul>' in body
+    assert body.count('name="csrf_token"') == 2 and 'method="post" action="/out"' in body
+    assert "None" not in body
