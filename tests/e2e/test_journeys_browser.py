@@ -34,8 +34,9 @@ ROUTES = {
     "verify": "/account/verify/<token>",
     "sign_in": "/account/sign-in",
     "account": "/account",
-    "register_organization": "/organizations/new",
-    "invite_member": "/organizations/<organization_id>/invitations",
+    "register_organization": "/organizations/register",
+    "my_organizations": "/my/organizations",
+    "invite_member": "/my/organizations/<organization_id>/invitations",
 }
 
 
@@ -131,27 +132,31 @@ def test_sign_up_verify_register_organisation_invite_member(
     checkpoint("signed-in")
     assert page.locator("header form[action='/account/sign-out']").count() == 1
 
-    # 4. register an organisation
+    # 4. register an organisation (the person becomes its admin; it starts unverified)
     _require(server, "register_organization")
     page.goto(f"{server.base}{ROUTES['register_organization']}")
     checkpoint("register-organisation")
     org_name = f"Reef Alliance {uuid.uuid4().hex[:6]}" if lang == "en" else \
         f"珊瑚礁联盟 {uuid.uuid4().hex[:6]}"
     page.fill("input[name=name]", org_name)
-    if page.locator("select[name=stakeholder_group]").count():
-        page.select_option("select[name=stakeholder_group]", "ngo")
-    if page.locator("select[name=country]").count():
+    page.select_option("select[name=stakeholder_group]", "ngo")
+    if page.locator("select[name=country] option[value=FJI]").count():
         page.select_option("select[name=country]", "FJI")
     _submit(page)
     checkpoint("organisation")
     assert org_name in page.text_content("main")
 
-    # 5. invite a member
-    _require(server, "invite_member")
+    # 5. invite a member from "my organisations"
+    _require(server, "my_organizations", "invite_member")
+    page.goto(f"{server.base}{ROUTES['my_organizations']}")
+    checkpoint("my-organisations")
     invitee = f"member-{lang}-{uuid.uuid4().hex[:8]}@example.org"
-    page.fill("input[name=email]", invitee)
-    _submit(page)
+    invite_form = page.locator("main form[action$='/invitations']").first
+    invite_form.locator("input[name=email]").fill(invitee)
+    invite_form.locator("button[type=submit]").click()
     checkpoint("invited")
+    assert invitee in page.text_content("main")
     invitation = _wait_for_mail(server.mail_dir, invitee)
     if lang == "zh":
         assert CJK.search(str(invitation["Subject"])), invitation["Subject"]
+    assert _link(invitation, "/organizations/invitations/")
