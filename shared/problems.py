@@ -120,7 +120,11 @@ def problem(status: int, title: str, detail: str | None = None, *, slug: str | N
     if errors:
         body["errors"] = errors
     body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if status == 401:
+        # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted
+        response.headers["WWW-Authenticate"] = 'Bearer realm="partnership-registry"'
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

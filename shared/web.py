@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import setting
+from shared.inputs import is_http_url, refuse_unparseable_input
 from shared.logs import configure_logging, request_id_var
 from shared.problems import register_error_handlers
 
@@ -75,6 +76,11 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         g.request_id_token = request_id_var.set(g.request_id)
 
+    # before authentication and any view (registered right after the request id, so its one
+    # log line carries it): bodies, paths and query strings that cannot be parsed or stored
+    app.before_request(refuse_unparseable_input)
+    app.add_template_filter(http_url, "http_url")
+
     @app.after_request
     def _echo_request_id(response):
         rid = getattr(g, "request_id", None)
@@ -112,6 +118,12 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         return jsonify(body), (200 if ok else 503)
 
     return app, api
+
+
+def http_url(value: object) -> str | None:
+    """Jinja filter ``http_url``: ``value`` when it is an absolute http(s) URL, else None, so
+    ``{% if x|http_url %}<a href="{{ x|http_url }}">`` never renders a ``javascript:`` link."""
+    return str(value).strip() if is_http_url(value) else None
 
 
 def _serve_swagger_ui_assets(app: Flask, docs_prefix: str) -> None:
