@@ -275,3 +275,26 @@ def test_nul_anywhere_on_postgresql_is_a_4xx_naming_it(pg_url, service_app, regi
         resp = client.post(path, json=body, headers=auth)
         assert resp.status_code == 422, (body, resp.json)
         assert field in {e["field"] for e in resp.json["errors"]}
+
+
+# -- LIKE patterns --------------------------------------------------------------------------------
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_like_wildcards_in_searches_are_literal(request, service_app, registry_token, db):
+    url = request.getfixturevalue("pg_url") if db == "postgresql" else None
+    app = service_app("registry", url)
+    auth = {"Authorization": f"Bearer {registry_token(app)}"}
+    client = app.test_client()
+    for name in ("Ocean Trust", "Reef_Watch Fund"):
+        assert client.post("/api/v1/organizations", headers=auth, json={
+            "name": name, "stakeholder_group": "ngo"}).status_code == 201
+
+    def names(q):
+        resp = client.get("/api/v1/organizations", query_string={"q": q})
+        assert resp.status_code == 200, resp.json
+        return [o["name"] for o in resp.json["items"]]
+
+    assert names("ocean") == ["Ocean Trust"]
+    assert names("o_ean") == []  # "_" matched any character
+    assert names("_") == ["Reef_Watch Fund"]
+    assert names("reef_w") == ["Reef_Watch Fund"]
+    assert names("r%f") == []  # "%" is punctuation to the normalised name, never a wildcard

@@ -125,7 +125,9 @@ def list_organizations(*, db_session: Session, principal: Principal, q: str | No
     _require(principal, "view")
     query = select(Organization)
     if q:
-        query = query.where(Organization.normalized_name.contains(normalize_name(q)))
+        # autoescape: "_" and "%" in the term are literal characters, not LIKE wildcards
+        query = query.where(Organization.normalized_name.contains(normalize_name(q),
+                                                                  autoescape=True))
     if stakeholder_group:
         query = query.where(Organization.stakeholder_group == stakeholder_group)
     if country:
