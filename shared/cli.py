@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 from shared import migrate
-from shared.config import SETTINGS, database_url, flag, setting
+from shared.config import SETTINGS, database_url, flag, masked_value, setting
 
 
 def serve_app(app: Flask, host: str, port: int, on_stop: Callable[[], None] | None = None,
@@ -86,9 +86,10 @@ def service_cli(service: str, create_app: Callable[..., Flask],
 
     @group.command("settings")
     def settings() -> None:
-        """List every environment setting with its current value."""
+        """List every environment setting with its current value (secrets masked: passwords
+        in URLs, and settings named like SECRET/PASSWORD/TOKEN/KEY)."""
         for s in SETTINGS:
-            click.echo(f"{s.name}={setting(s.name) or ''}\t# {s.meaning}")
+            click.echo(f"{s.name}={masked_value(s.name, setting(s.name))}\t# {s.meaning}")
 
     return group
 

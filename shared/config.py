@@ -8,6 +8,7 @@ files under ``./var`` and the in-process bus.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +18,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its name, default (``None`` = unset) and meaning."""
+    """One environment variable: its name, default (``None`` = unset) and meaning;
+    ``secret`` marks a value never to print (names with SECRET, PASSWORD, TOKEN, KEY... are
+    secret anyway, see :func:`is_secret_setting`)."""
 
     name: str
     default: str | None
     meaning: str
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -140,3 +144,40 @@ def number(name: str) -> float:
 def flag(name: str) -> bool:
     """A 0/1 (or true/false) setting as a bool."""
     return (setting(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+#: name parts (between underscores) that mark a secret setting (``SECRET_KEY``,
+#: ``SMTP_PASSWORD``, ``API_TOKEN``; not ``SECRETARIAT_EMAIL``)
+_SECRET_PARTS = frozenset({"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASSPHRASE",
+                           "CREDENTIAL", "CREDENTIALS", "PRIVATE", "TOKEN", "TOKENS", "KEY",
+                           "KEYS", "APIKEY"})
+#: ...unless the name says it is a duration, size or count (``TOKEN_CACHE_SECONDS``)
+_NOT_SECRET_SUFFIX = re.compile(r"_(SECONDS|MS|MINUTES|HOURS|DAYS|SIZE|COUNT|LENGTH|TTL)$")
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:[a-z_]*(?:password|passwd|secret|token|key)"
+                           r"[a-z_]*)=)[^&;\s]*", re.I)
+MASK = "********"
+
+
+def is_secret_setting(name: str) -> bool:
+    """True for a setting whose whole value is a secret: declared ``secret=True``, or named with
+    SECRET, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, PRIVATE, TOKEN or KEY (and not a
+    duration/size/count such as ``TOKEN_CACHE_SECONDS``)."""
+    declared = next((s for s in SETTINGS if s.name == name), None)
+    if declared is not None and declared.secret:
+        return True
+    upper = name.upper()
+    return (bool(_SECRET_PARTS.intersection(upper.split("_")))
+            and not _NOT_SECRET_SUFFIX.search(upper))
+
+
+def masked_value(name: str, value: str | None) -> str:
+    """``value`` fit to print: a secret setting as ``********`` (when set); in any other
+    value, the password of a URL (``postgresql://user:********@host/db``,
+    ``smtp://user:********@host``) and secret query parameters (``?password=********``)."""
+    if not value:
+        return ""
+    if is_secret_setting(name):
+        return MASK
+    value = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", value)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", value)
