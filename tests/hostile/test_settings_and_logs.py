@@ -46,3 +46,42 @@ def test_settings_command_masks_every_secret(monkeypatch, service):
     assert lines["KAFKA_BOOTSTRAP_SERVERS"] == "k1:9092,k2:9092"
     assert lines["TOKEN_CACHE_SECONDS"] == "2"
     assert lines["SECRETARIAT_EMAIL"] == "secretariat@localhost"
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_sql_parameters_never_reach_error_messages(request, sqlite_url, db):
+    from sqlalchemy import exc, text
+
+    from shared.db import make_engine
+
+    url = request.getfixturevalue("pg_url") if db == "postgresql" else sqlite_url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn, pytest.raises(exc.DBAPIError) as info:
+            conn.execute(text("SELECT * FROM no_such_table WHERE email = :email"),
+                         {"email": "person@example.org"})
+    finally:
+        engine.dispose()
+    assert "no_such_table" in str(info.value)
+    assert "person@example.org" not in str(info.value)
+
+
+@pytest.mark.postgres
+def test_a_database_error_in_a_request_logs_no_parameter(service_app, pg_url, caplog):
+    from sqlalchemy import text
+
+    app = service_app("registry", pg_url)
+
+    @app.get("/boom")
+    def boom():
+        from registry import db
+
+        db.session().execute(text("SELECT * FROM no_such_table WHERE email = :email"),
+                             {"email": "person@example.org"})
+        return "no"
+
+    resp = app.test_client().get("/boom")
+    assert resp.status_code == 500
+    logged = "\n".join(r.getMessage() + str(r.exc_info) + repr(r.__dict__)
+                       for r in caplog.records)
+    assert "no_such_table" in logged and "person@example.org" not in logged
