@@ -47,7 +47,8 @@ SETTINGS: tuple[Setting, ...] = (
             ".eml files under var/mail."),
     Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
     Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
-    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),
+    Setting("PUBLIC_BASE_URL", None, "Base URL used in links inside e-mails. Unset: "
+            "http://127.0.0.1:<port served> (the embedded mode's --port, else PORT)."),
     Setting("OUTBOX_POLL_SECONDS", "0.5", "Fallback: how often the outbox relay looks for new "
             "events when no commit woke it (it is woken on commit: PostgreSQL LISTEN/NOTIFY, "
             "or in-process)."),
@@ -181,3 +182,18 @@ def masked_value(name: str, value: str | None) -> str:
         return MASK
     value = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", value)
     return _QUERY_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", value)
+
+
+def public_base_url(port: int | None = None) -> str:
+    """Base of links in e-mails (no trailing slash): ``PUBLIC_BASE_URL`` when set, else
+    ``http://<HOST>:<port>`` with the port actually served (``port``, else ``PORT``; a HOST
+    that binds every address, or none, becomes 127.0.0.1)."""
+    explicit = setting("PUBLIC_BASE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    host = setting("HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", "[::]", "*"):  # noqa: S104 - compared, not bound
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal in a URL
+    return f"http://{host}:{port or int(setting('PORT') or 5000)}"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import setting
 from shared.inputs import is_http_url, refuse_unparseable_input
-from shared.logs import configure_logging, request_id_var
+from shared.logs import configure_logging, request_id_var, service_var
 from shared.problems import register_error_handlers
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
 
     @app.before_request
     def _request_id():
+        g.service_token = service_var.set(service)  # this app's lines, in one process or three
         rid = request.headers.get("X-Request-ID", "")
         g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         g.request_id_token = request_id_var.set(g.request_id)
@@ -93,6 +94,9 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
+        service_token = g.pop("service_token", None)
+        if service_token is not None:
+            service_var.reset(service_token)
 
     @app.get("/healthz")
     def healthz():
