@@ -20,6 +20,7 @@ from marshmallow import (
 )
 
 from registry.organizations.schemas import OrganizationSchema, validate_country
+from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
 from shared import reference
 from shared.events.types import INITIATIVE_STATUSES
 from shared.inputs import InputSchema
@@ -46,7 +47,7 @@ class PartnerInputSchema(InputSchema):
 
     organization_id = fields.UUID(required=True)
     role = fields.String(load_default="partner",
-                         validate=validate.OneOf(list(reference.PARTNER_ROLES)))
+                         validate=validate.OneOf(list(PARTNER_ROLES)))
 
 
 class DeliverableInputSchema(InputSchema):
@@ -65,7 +66,7 @@ class ResourceInputSchema(InputSchema):
     class Meta:
         unknown = RAISE
 
-    type = fields.String(required=True, validate=validate.OneOf(list(reference.RESOURCE_TYPES)))
+    type = fields.String(required=True, validate=validate.OneOf(list(RESOURCE_TYPES)))
     details = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=5000))
     amount_usd = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True,

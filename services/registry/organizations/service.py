@@ -13,11 +13,11 @@ from registry.db import bulk_insert
 from registry.organizations import policy
 from registry.organizations.models import Organization
 from registry.outbox.models import OutboxEvent
+from registry.reference import normalize_name
 from shared.db import new_uuid, utcnow
 from shared.events.types import ORGANIZATION_CREATED
 from shared.outbox import record_event
 from shared.problems import Conflict, NotAllowed, NotFound, Unauthenticated
-from shared.reference import normalize_name
 
 SOURCE = "/registry"
 

@@ -11,6 +11,7 @@ import math
 from flask import Blueprint, abort, render_template, request
 
 from registry import db
+from registry import reference as registry_reference
 from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
 from shared import reference
@@ -68,6 +69,6 @@ def initiative(public_id: str):
     return render_template("initiative.html", item=item, goals=reference.goals(),
                            targets=reference.targets(), countries=reference.countries(),
                            regions=reference.regions(),
-                           resource_types=reference.RESOURCE_TYPES,
+                           resource_types=registry_reference.RESOURCE_TYPES,
                            groups=reference.STAKEHOLDER_GROUPS,
-                           roles=reference.PARTNER_ROLES)
+                           roles=registry_reference.PARTNER_ROLES)
