@@ -44,6 +44,7 @@ def without_contact_details(name: str) -> str:
     text = PHONE.sub(" ", text)
     if text != name:
         text = _LABELS.sub(" ", text)
+    text = re.sub(r"\(\s*[,.;:]?\s*\)|\[\s*\]", " ", text)  # brackets left empty
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s+([,.;:])", r"\1", text)
     return re.sub(r"^[\s,.;:()\-–—]+|[\s,;:(\-–—]+$", "", text).strip()
