@@ -7,6 +7,7 @@ files under ``./var`` and the in-process bus.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -191,8 +192,12 @@ def public_base_url(port: int | None = None) -> str:
     explicit = setting("PUBLIC_BASE_URL")
     if explicit:
         return explicit.rstrip("/")
-    host = setting("HOST") or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]", "*"):  # noqa: S104 - compared, not bound
+    host = (setting("HOST") or "").strip("[]")
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified  # 0.0.0.0, ::
+    except ValueError:
+        unspecified = host in ("", "*")  # a host name stays as it is
+    if unspecified:
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 literal in a URL

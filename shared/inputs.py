@@ -114,7 +114,7 @@ class InputSchema(Schema):
     def _refuse_unstorable_text_then_clean(self, data: Any, **_kw: Any) -> Any:
         errors = unstorable_text_errors(data)
         if errors:
-            raise ValidationError(errors)  # type: ignore[arg-type]
+            raise ValidationError(errors)
         if not isinstance(data, Mapping):
             return data
         cleaned = dict(data)  # also turns webargs' MultiDictProxy (query) into a dict

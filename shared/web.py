@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api
@@ -112,7 +113,8 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         """
         results = run_readiness_checks(app)
         ok = all(v == "ok" for v in results.values())
-        body = {"status": "ok" if ok else "unavailable", "service": service, "checks": results}
+        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "service": service,
+                                "checks": results}
         from shared.consumer import EventConsumer
 
         counters = {c.name: dict(c.counters) for c in list(app.extensions.values())

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -67,7 +68,8 @@ class PrefixRouter:
 
     def _health(self, path: str, start_response):
         if path == "/healthz":
-            body, ok = {"status": "ok", "services": sorted(self.apps)}, True
+            body: dict[str, Any] = {"status": "ok", "services": sorted(self.apps)}
+            ok = True
         else:
             checks = {name: run_readiness_checks(app) for name, app in self.apps.items()}
             ok = all(v == "ok" for c in checks.values() for v in c.values())

@@ -36,7 +36,9 @@ def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -
         db_session.execute(table.insert(), rows)
         return
     names = [c.name for c in table.columns]
-    cursor = db_session.connection().connection.driver_connection.cursor()
+    driver_connection = db_session.connection().connection.driver_connection
+    assert driver_connection is not None  # a checked-out psycopg connection
+    cursor = driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[n] for n in names])

@@ -16,6 +16,7 @@ names in free text, the import's entity types, resource types, partner roles) li
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -87,8 +88,8 @@ class Region:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    with _DATA.joinpath(name).open(encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
+    text = _DATA.joinpath(name).read_text(encoding="utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
 @cache

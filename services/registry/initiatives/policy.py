@@ -12,11 +12,15 @@ endpoints cannot disagree. An action nobody declared is denied; no role bypasses
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, or_, true
 
 from registry.auth.service import Principal
 from registry.initiatives.models import Initiative
+
+if TYPE_CHECKING:  # the service reads initiatives as views too (no import cycle at run time)
+    from registry.initiatives.service import InitiativeView
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ EDITABLE_STATES = frozenset({"draft", "changes_requested"})
 
 
 
-def is_owner(principal: Principal, initiative: Initiative) -> bool:
+def is_owner(principal: Principal, initiative: Initiative | InitiativeView) -> bool:
     """The partner who created it, or a partner of the same organisation."""
     if principal.role != "partner":
         return False
@@ -55,7 +59,7 @@ def is_owner(principal: Principal, initiative: Initiative) -> bool:
             and initiative.owner_organization_id == principal.organization_id)
 
 
-def can_view(principal: Principal, initiative: Initiative) -> bool:
+def can_view(principal: Principal, initiative: Initiative | InitiativeView) -> bool:
     """Published ones are public; others only to their owner, the secretariat and the system."""
     if initiative.status == "published":
         return True
@@ -77,7 +81,7 @@ def visible_filter(principal: Principal) -> ColumnElement[bool]:
     return or_(published, *owned) if owned else published
 
 
-def can(principal: Principal, action: str, initiative: Initiative) -> bool:
+def can(principal: Principal, action: str, initiative: Initiative | InitiativeView) -> bool:
     """May ``principal`` take ``action`` on ``initiative`` in its current state?"""
     if action == "view":
         return can_view(principal, initiative)
@@ -91,7 +95,7 @@ def can(principal: Principal, action: str, initiative: Initiative) -> bool:
     return _is_actor(principal, transition.who, initiative)
 
 
-def may_ever(principal: Principal, action: str, initiative: Initiative) -> bool:
+def may_ever(principal: Principal, action: str, initiative: Initiative | InitiativeView) -> bool:
     """Would ``principal`` be allowed ``action`` in some state (i.e. is it a state problem)?"""
     if action == "update":
         return is_owner(principal, initiative)
@@ -99,7 +103,7 @@ def may_ever(principal: Principal, action: str, initiative: Initiative) -> bool:
     return transition is not None and _is_actor(principal, transition.who, initiative)
 
 
-def allowed_actions(principal: Principal, initiative: Initiative) -> list[str]:
+def allowed_actions(principal: Principal, initiative: Initiative | InitiativeView) -> list[str]:
     """The actions ``principal`` may take now (API responses list them for clients)."""
     return [a for a in ("update", *TRANSITIONS) if can(principal, a, initiative)]
 
@@ -110,7 +114,7 @@ def actions_in_state(status: str) -> list[str]:
     return out + [t.action for t in TRANSITIONS.values() if status in t.sources]
 
 
-def _is_actor(principal: Principal, who: str, initiative: Initiative) -> bool:
+def _is_actor(principal: Principal, who: str, initiative: Initiative | InitiativeView) -> bool:
     if who == "owner":
         return is_owner(principal, initiative)
     if who == "secretariat":

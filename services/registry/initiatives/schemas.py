@@ -302,15 +302,16 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     kind = type(field)
     if kind is _PlainList:
         return list
-    if kind is fields.Nested and not field.many:
+    if kind is fields.Nested and isinstance(field, fields.Nested) and not field.many:
         return fast_dumper(field.schema)
     if kind is fields.UUID:
         return str
-    if kind in (fields.Date, fields.DateTime, fields.AwareDateTime) and field.format in (
+    if isinstance(field, fields.Date | fields.DateTime) and kind in (
+            fields.Date, fields.DateTime, fields.AwareDateTime) and field.format in (
             None, "iso", "iso8601"):
-        return type(field).SERIALIZATION_FUNCS["iso"]
+        return field.SERIALIZATION_FUNCS["iso"]
     if kind is fields.String:
         return None  # the attributes dumped this way hold text already
-    if kind is fields.Integer and not field.as_string:
+    if kind is fields.Integer and isinstance(field, fields.Integer) and not field.as_string:
         return int
     raise TypeError(f"no fast dump for {kind.__name__} field {field.name!r}")

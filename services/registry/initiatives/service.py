@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    Table,
     any_,
     bindparam,
     cast,
@@ -100,7 +102,7 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 
 
 # -- shapes ----------------------------------------------------------------------------------
-def snapshot(initiative: Initiative) -> dict[str, Any]:
+def snapshot(initiative: Initiative | InitiativeView) -> dict[str, Any]:
     """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``)."""
     return {
         "id": str(initiative.id),
@@ -321,7 +323,7 @@ def create_initiative(*, db_session: Session, principal: Principal,
         actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
         actor_email=principal.email, changes=_diff({}, _content(initiative)) or None,
         created_at=now)
-    children = [*initiative.partners, *initiative.targets, *initiative.goals,
+    children: list[Any] = [*initiative.partners, *initiative.targets, *initiative.goals,
                 *initiative.countries, *initiative.regions, *initiative.covered_regions,
                 *initiative.deliverables, *initiative.resources]
     for child in children:  # what the unit of work would copy from the parent at flush
@@ -335,7 +337,7 @@ def create_initiative(*, db_session: Session, principal: Principal,
                                   "actor": principal.as_event_actor(),
                                   "initiative": snapshot(initiative)})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
-    initiative.known_timeline = [activity]  # the response needs no read
+    vars(initiative)["known_timeline"] = [activity]  # the response needs no read
     return initiative
 
 
@@ -385,7 +387,9 @@ def _graph_insert(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
 
     def insert(i: int, table: str, names: tuple[str, ...]) -> str:
         columns = ", ".join(f'"{name}"' for name in names)
-        return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM '
+        # table and column names come from the models (``shape``), rows are a bind
+        # parameter: no input reaches the SQL text
+        return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM '  # nosec B608
                 f'jsonb_populate_recordset(NULL::"{table}", CAST(:rows_{i} AS jsonb))')
 
     *first, last = shape
@@ -466,7 +470,7 @@ def _counter_upsert() -> Any:
     (year) DO UPDATE SET last_number = last_number + :count RETURNING last_number``."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    table = PublicIdCounter.__table__
+    table = typing.cast(Table, PublicIdCounter.__table__)
     statement = pg_insert(table).values(year=bindparam("year"),
                                         last_number=bindparam("count"))
     return statement.on_conflict_do_update(
@@ -496,6 +500,7 @@ def reserve_public_ids(db_session: Session, year: int, count: int) -> list[str]:
             pass
         counter = db_session.get(PublicIdCounter, year, with_for_update=True,
                                  populate_existing=True)
+    assert counter is not None  # inserted above when missing
     first = counter.last_number + 1
     counter.last_number += count
     return [f"PR-{year}-{n:05d}" for n in range(first, first + count)]
@@ -732,7 +737,7 @@ class OrganizationView:
 class PartnerView:
     """A partner as read: the organisation and its role."""
 
-    organization: OrganizationView
+    organization: OrganizationView | Organization
     role: str
 
 
@@ -747,7 +752,7 @@ class ActivityView:
     actor_role: str
     actor_email: str | None
     changes: dict[str, Any] | None
-    created_at: datetime
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -786,6 +791,7 @@ class InitiativeView:
         self.region_codes: list[str] = children["regions"]
         self.deliverables: list[DeliverableView] = children["deliverables"]
         self.resources: list[ResourceView] = children["resources"]
+        self.known_timeline: list[ActivityView] | None = None  # read with it, when asked
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)
@@ -872,20 +878,22 @@ def _children_column(dialect: str, name: str, outer_id: str):
     """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON (on
     PostgreSQL the code collections as an array)."""
     from_, fk, order, columns = _TIMELINE if name == "timeline" else _CHILDREN[name]
-    inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "
+    # names and expressions from the module's constants (_CHILDREN, _TIMELINE), the outer id a
+    # column reference: no input reaches the SQL text
+    inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "  # nosec B608
              f"WHERE {fk} = {outer_id} ORDER BY {order}")
     if dialect == "postgresql" and name in _CODES:
         # an array, not JSON: psycopg reads a short text[]/int2[] several times cheaper than
         # it decodes a JSON document (a list page has 80 of them)
         sql = f"ARRAY({inner})"
     elif dialect == "postgresql":
-        sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"
+        sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"  # nosec B608 # constants
     else:
         # (the JSON column ``changes`` is text on SQLite: json() keeps it an object)
         value = "t.v" if name in _CODES else (
             "json_object(" + ", ".join(f"'{key}', json(t.{key})" if key == "changes"
                                        else f"'{key}', t.{key}" for key, _ in columns) + ")")
-        sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"
+        sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"  # nosec B608 # constants
     return literal_column(sql).label(f"children_{name}")
 
 
@@ -976,7 +984,8 @@ def get_initiative(*, db_session: Session, principal: Principal,
     return initiative
 
 
-def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeActivity]:
+def timeline(*, db_session: Session,
+             initiative: Initiative | InitiativeView) -> list[InitiativeActivity]:
     """The initiative's activities, oldest first (those just written when the caller created
     it: no read)."""
     known = getattr(initiative, "known_timeline", None)
@@ -987,7 +996,7 @@ def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeA
         InitiativeActivity.created_at)))
 
 
-def can_see_private(principal: Principal, initiative: Initiative) -> bool:
+def can_see_private(principal: Principal, initiative: Initiative | InitiativeView) -> bool:
     """Owner and secretariat see contact, timeline and comments; the public does not."""
     return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
 
@@ -1087,7 +1096,7 @@ def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
 
 def _explain_rows(db_session: Session, explain: _Explain) -> int:
     """The planner's row estimate of an ``EXPLAIN`` statement (PostgreSQL; nothing executed)."""
-    plan = db_session.execute(explain).scalar()
+    plan = db_session.execute(explain).scalar_one()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.service import Principal
 from registry.db import bulk_insert
 from registry.organizations import policy
 from registry.organizations.models import Organization
+
+if TYPE_CHECKING:  # initiatives read organisations as views too
+    from registry.initiatives.service import OrganizationView
 from registry.outbox.models import OutboxEvent
 from registry.reference import normalize_name
 from shared.db import new_uuid, utcnow
@@ -22,7 +25,7 @@ from shared.problems import Conflict, NotAllowed, NotFound, Unauthenticated
 SOURCE = "/registry"
 
 
-def organization_ref(org: Organization) -> dict[str, Any]:
+def organization_ref(org: Organization | OrganizationView) -> dict[str, Any]:
     """The ``OrganizationRef`` shape carried by events."""
     return {"id": str(org.id), "name": org.name, "acronym": org.acronym,
             "stakeholder_group": org.stakeholder_group, "country": org.country}
@@ -72,7 +75,7 @@ def add_organizations(*, db_session: Session, principal: Principal,
                          normalized_name=i["normalized_name"], acronym=i.get("acronym"),
                          stakeholder_group=i["stakeholder_group"], country=i.get("country"),
                          created_at=now, updated_at=now) for i in items]
-    bulk_insert(db_session, Organization.__table__, [
+    bulk_insert(db_session, cast(Table, Organization.__table__), [
         {"id": o.id, "name": o.name, "normalized_name": o.normalized_name,
          "acronym": o.acronym, "stakeholder_group": o.stakeholder_group,
          "country": o.country, "created_at": now, "updated_at": now} for o in orgs])
