@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import setting
 from shared.inputs import is_http_url, refuse_unparseable_input
 from shared.logs import configure_logging, request_id_var, service_var
-from shared.problems import register_error_handlers
+from shared.problems import document_problem_responses, register_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
     if test_config:
         app.config.update(test_config)
     api = Api(app)
+    document_problem_responses(api)  # 4xx/503 problem+json on every operation of the document
     _serve_swagger_ui_assets(app, docs_prefix)
     register_error_handlers(app)
     register_database_error_handlers(app)

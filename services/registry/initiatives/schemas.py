@@ -60,6 +60,17 @@ class DeliverableInputSchema(InputSchema):
     due_date = fields.Date(load_default=None, allow_none=True)
 
 
+#: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
+MAX_AMOUNT_USD = 10**15
+
+
+def validate_amount_usd(value: Any) -> None:
+    """0 <= amount <= :data:`MAX_AMOUNT_USD` (a plain validator: ``validate.Range`` on this
+    string-dumped decimal documented its bounds as strings, an invalid OpenAPI document)."""
+    if value is not None and not 0 <= value <= MAX_AMOUNT_USD:
+        raise ValidationError(f"Must be between 0 and {MAX_AMOUNT_USD}.")
+
+
 class ResourceInputSchema(InputSchema):
     """A resource: type code, details, and for financing an optional amount in USD (>= 0)."""
 
@@ -70,7 +81,8 @@ class ResourceInputSchema(InputSchema):
     details = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=5000))
     amount_usd = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True,
-                                validate=validate.Range(min=0, max=10**15))
+                                validate=validate_amount_usd,
+                                metadata={"minimum": 0, "maximum": MAX_AMOUNT_USD})
 
 
 _GOAL = fields.Integer(validate=validate.Range(min=1, max=17))
