@@ -1,25 +1,21 @@
-"""Tokens and principals.
+"""The acting principal of the registry's service functions, during the move to
+:mod:`shared.identity`.
 
-Interim bearer-token scheme (the identity issue replaces it with Authlib/OIDC; the
-``registry create-token`` command stays): a token is 32 random bytes (URL-safe base64) with the
-prefix ``prt_``; only its SHA-256 hex digest is stored, so a leaked database leaks no token.
+Bearer tokens are the registry's signed JWTs now (:mod:`registry.oauth.service`, verified by
+:mod:`shared.identity.web`); the request's principal is a :class:`shared.identity.Principal`.
+The service functions still take this module's interim :class:`Principal` (``role``,
+``token_id``, ``organization_id``) until the ``authz`` branch moves them onto
+``shared.identity`` and its permission table; :func:`from_identity` maps one onto the other.
+``create_token`` stays here for the tests and scripts that import it from this module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from registry.auth.models import ApiToken
-from registry.organizations.models import Organization
-from shared.problems import Unauthenticated, ValidationError
+from shared.identity import Principal as Identity
+from shared.identity import PrincipalKind
 
 ROLES = ("partner", "secretariat")
 
@@ -27,8 +23,8 @@ ROLES = ("partner", "secretariat")
 @dataclass(frozen=True)
 class Principal:
     """Who is acting: ``role`` is ``anonymous``, ``partner``, ``secretariat`` or ``system``
-    (imports and other internal jobs). ``token_id`` identifies the token (the owner of what a
-    partner creates); ``organization_id`` the partner's organisation, if any."""
+    (imports and other internal jobs). ``token_id`` identifies the acting identity (the owner
+    of what a partner creates); ``organization_id`` the partner's organisation, if any."""
 
     role: str
     token_id: uuid.UUID | None = None
@@ -51,86 +47,34 @@ ANONYMOUS = Principal("anonymous")
 SYSTEM = Principal("system")
 
 
-def hash_token(token: str) -> str:
-    """SHA-256 hex digest of a token (64 characters)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+def subject_uuid(subject: str) -> uuid.UUID:
+    """A UUID for a token subject: the subject itself when it is one (user ids), else a
+    name-based UUID of it (client ids)."""
+    try:
+        return uuid.UUID(subject)
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:partnership-registry:subject:{subject}")
 
 
-def create_token(*, db_session: Session, role: str, organization_id: uuid.UUID | None = None,
-                 email: str | None = None) -> tuple[str, ApiToken]:
-    """Create a token; returns (the plain token, shown once; the stored row).
-
-    Raises :class:`ValidationError` for an unknown role or organisation.
-    """
-    if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}",
-                              errors=[{"field": "role", "message": f"Unknown role {role!r}."}])
-    if organization_id is not None and db_session.get(Organization, organization_id) is None:
-        raise ValidationError("unknown organisation", errors=[{
-            "field": "organization", "message": f"No organisation with id {organization_id}."}])
-    plain = "prt_" + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=hash_token(plain), role=role, organization_id=organization_id,
-                   email=email)
-    db_session.add(row)
-    db_session.flush()
-    return plain, row
-
-
-class TokenCache:
-    """Principals of recently seen valid tokens, by token hash, for ``ttl`` seconds (at most
-    ``max_entries``; the oldest half is dropped when full). Saves the token statement of every
-    authenticated request; a revocation takes effect within ``ttl`` (``TOKEN_CACHE_SECONDS``,
-    2 s). Unknown and revoked tokens are never cached. Thread-safe."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000):
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> Principal | None:
-        """The cached principal, or None when absent or older than ``ttl``."""
-        entry = self._entries.get(token_hash)
-        if entry is None or _clock() - entry[0] >= self.ttl:
-            return None
-        return entry[1]
-
-    def put(self, token_hash: str, principal: Principal) -> None:
-        """Remember ``principal`` for ``token_hash`` from now on (no-op when ``ttl`` <= 0)."""
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                for key in list(self._entries)[: self.max_entries // 2]:
-                    del self._entries[key]
-            self._entries[token_hash] = (_clock(), principal)
-
-
-_clock = time.monotonic  # replaced in tests
-
-
-def authenticate(*, db_session: Session, authorization: str | None,
-                 cache: TokenCache | None = None) -> Principal:
-    """Principal for an ``Authorization`` header value; no header means anonymous.
-
-    With ``cache``, a token seen valid less than ``cache.ttl`` seconds ago is not read again.
-    Raises :class:`Unauthenticated` for a malformed header or an unknown/revoked token.
-    """
-    if not authorization:
+def from_identity(identity: Identity) -> Principal:
+    """The interim principal of a :class:`shared.identity.Principal`: staff -> ``secretariat``;
+    a person or API client -> ``partner`` of its (first) organisation; identity = subject."""
+    if identity.kind is PrincipalKind.ANONYMOUS:
         return ANONYMOUS
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
-    token_hash = hash_token(token.strip())
-    principal = cache.get(token_hash) if cache is not None else None
-    if principal is not None:
-        return principal
-    row = db_session.execute(select(
-        ApiToken.id, ApiToken.role, ApiToken.organization_id, ApiToken.email,
-        ApiToken.revoked_at).where(ApiToken.token_hash == token_hash)).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("The bearer token is unknown or revoked.")
-    principal = Principal(row.role, row.id, row.organization_id, row.email)
-    if cache is not None:
-        cache.put(token_hash, principal)
-    return principal
+    if identity.kind is PrincipalKind.SYSTEM:
+        return SYSTEM
+    org = min(identity.memberships, key=str) if identity.memberships else None
+    return Principal("secretariat" if identity.is_staff else "partner",
+                     subject_uuid(identity.subject) if identity.subject else None, org,
+                     identity.email)
+
+
+def create_token(*, db_session, role: str, organization_id: uuid.UUID | None = None,
+                 email: str | None = None, expires_in: int | None = None):
+    """A signed access token for an interim role (see :func:`registry.oauth.service.create_token`);
+    returns ``(jwt, claims)``. Raises ``ValidationError`` for an unknown role or organisation."""
+    from registry.oauth.service import CLI_TOKEN_SECONDS
+    from registry.oauth.service import create_token as _create
+
+    return _create(db_session=db_session, role=role, organization_id=organization_id,
+                   email=email, expires_in=expires_in or CLI_TOKEN_SECONDS)
