@@ -1,80 +1,58 @@
-"""The acting principal of the registry's service functions, during the move to
-:mod:`shared.identity`.
+"""Interim token roles, mapped onto :class:`shared.identity.Principal`, over the registry's JWT
+access tokens.
 
-Bearer tokens are the registry's signed JWTs now (:mod:`registry.oauth.service`, verified by
-:mod:`shared.identity.web`); the request's principal is a :class:`shared.identity.Principal`.
-The service functions still take this module's interim :class:`Principal` (``role``,
-``token_id``, ``organization_id``) until the ``authz`` branch moves them onto
-``shared.identity`` and its permission table; :func:`from_identity` maps one onto the other.
-``create_token`` stays here for the tests and scripts that import it from this module.
+Bearer tokens are the registry's signed JWTs (:mod:`registry.oauth.service`, verified for every
+request by :mod:`shared.identity.web`). ``registry create-token --role`` and the tests still
+name the two interim roles: a ``partner`` token acts as a person who is admin of the token's
+organisation; a ``secretariat`` token as a secretariat admin (:func:`principal_for_token`).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
-from shared.identity import Principal as Identity
-from shared.identity import PrincipalKind
+from sqlalchemy.orm import Session
 
-ROLES = ("partner", "secretariat")
+from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
 
+#: Kinds of interim token: what ``registry create-token --role`` takes.
+PARTNER_TOKEN = "partner"  # noqa: S105 (a kind, not a secret)
+SECRETARIAT_TOKEN = "secretariat"  # noqa: S105
+ROLES = (PARTNER_TOKEN, SECRETARIAT_TOKEN)
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: ``role`` is ``anonymous``, ``partner``, ``secretariat`` or ``system``
-    (imports and other internal jobs). ``token_id`` identifies the acting identity (the owner
-    of what a partner creates); ``organization_id`` the partner's organisation, if any."""
-
-    role: str
-    token_id: uuid.UUID | None = None
-    organization_id: uuid.UUID | None = None
-    email: str | None = None
-
-    @property
-    def is_authenticated(self) -> bool:
-        """True for anyone but ``anonymous``."""
-        return self.role != "anonymous"
-
-    def as_event_actor(self) -> dict:
-        """The ``actor`` object of event payloads."""
-        return {"role": self.role,
-                "organization_id": str(self.organization_id) if self.organization_id else None,
-                "email": self.email}
+__all__ = ["ANONYMOUS", "ROLES", "SYSTEM", "Principal", "adopt_organization", "create_token",
+           "principal_for_token"]
 
 
-ANONYMOUS = Principal("anonymous")
-SYSTEM = Principal("system")
+def principal_for_token(*, role: str, organization_id: uuid.UUID | None,
+                        email: str | None, subject: str | None = None) -> Principal:
+    """The :class:`Principal` of an interim role: ``partner`` -> a person (``USER``) who is
+    :attr:`OrgRole.ADMIN` of ``organization_id`` (none when not given); ``secretariat`` -> a
+    person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Each token is an identity of its own (a
+    fresh UUID subject, as each interim token was). Not limited by scopes (operator-issued)."""
+    subject = subject or str(uuid.uuid4())
+    if role == SECRETARIAT_TOKEN:
+        return Principal(PrincipalKind.USER, subject=subject, email=email,
+                         staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN}))
+    memberships = {organization_id: OrgRole.ADMIN} if organization_id else {}
+    return Principal(PrincipalKind.USER, subject=subject, email=email, memberships=memberships)
 
 
-def subject_uuid(subject: str) -> uuid.UUID:
-    """A UUID for a token subject: the subject itself when it is one (user ids), else a
-    name-based UUID of it (client ids)."""
-    try:
-        return uuid.UUID(subject)
-    except ValueError:
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:partnership-registry:subject:{subject}")
-
-
-def from_identity(identity: Identity) -> Principal:
-    """The interim principal of a :class:`shared.identity.Principal`: staff -> ``secretariat``;
-    a person or API client -> ``partner`` of its (first) organisation; identity = subject."""
-    if identity.kind is PrincipalKind.ANONYMOUS:
-        return ANONYMOUS
-    if identity.kind is PrincipalKind.SYSTEM:
-        return SYSTEM
-    org = min(identity.memberships, key=str) if identity.memberships else None
-    return Principal("secretariat" if identity.is_staff else "partner",
-                     subject_uuid(identity.subject) if identity.subject else None, org,
-                     identity.email)
-
-
-def create_token(*, db_session, role: str, organization_id: uuid.UUID | None = None,
+def create_token(*, db_session: Session, role: str, organization_id: uuid.UUID | None = None,
                  email: str | None = None, expires_in: int | None = None):
-    """A signed access token for an interim role (see :func:`registry.oauth.service.create_token`);
-    returns ``(jwt, claims)``. Raises ``ValidationError`` for an unknown role or organisation."""
+    """A signed access token for an interim role (see
+    :func:`registry.oauth.service.create_token`); returns ``(jwt, claims)``. Raises
+    ``ValidationError`` for an unknown role or organisation."""
     from registry.oauth.service import CLI_TOKEN_SECONDS
     from registry.oauth.service import create_token as _create
 
     return _create(db_session=db_session, role=role, organization_id=organization_id,
                    email=email, expires_in=expires_in or CLI_TOKEN_SECONDS)
+
+
+def adopt_organization(*, db_session: Session, principal: Principal,
+                       organization_id: uuid.UUID) -> bool:
+    """Interim tokens could adopt the organisation their holder registered; a signed JWT cannot
+    change, so this is always False: the creator's admin membership is recorded by the
+    organisations domain, and a token minted afterwards carries it."""
+    return False

@@ -1,23 +1,30 @@
-"""Resolves the bearer token (the registry's JWT) of every request into ``g.principal``."""
+"""Resolves the bearer token (the registry's JWT) of every request into ``g.principal`` (a
+:class:`shared.identity.Principal`)."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from registry.auth.service import Principal, from_identity
-from shared.identity.web import current_principal as current_identity
+from shared.identity import Principal
+from shared.identity.web import current_principal as _current_principal
 from shared.identity.web import register_bearer_authentication
 
 
 def register_auth(app: Flask) -> None:
     """Authenticate each request with the registry's token verifier (401 problem with
-    ``WWW-Authenticate`` for a bad token; anonymous without one). Keys and revocations are
-    read at most every ``TOKEN_CACHE_SECONDS`` (``registry.oauth.service``)."""
+    ``WWW-Authenticate: Bearer`` for a bad token, RFC 6750 §3; anonymous without one). Keys
+    and revocations are read at most every ``TOKEN_CACHE_SECONDS``
+    (:func:`registry.oauth.service.registry_token_verifier`)."""
     from registry.oauth.service import registry_token_verifier
 
     register_bearer_authentication(app, registry_token_verifier(app))
 
 
 def current_principal() -> Principal:
-    """The principal of the current request, as the service functions take it for now."""
-    return from_identity(current_identity())
+    """The principal of the current request (anonymous outside one)."""
+    return _current_principal()
+
+
+def forget_current_token() -> None:
+    """Nothing to forget: a JWT's principal never changes (kept for callers of the interim
+    token cache)."""

@@ -78,18 +78,16 @@ def issue_access_token(*, db_session: Session, principal: Principal, expires_in:
 
 def legacy_principal(*, role: str, organization_id: uuid.UUID | None = None,
                      email: str | None = None, subject: str | None = None) -> Principal:
-    """The principal of an interim-scheme role: ``partner`` is a person who is a member of
-    ``organization_id`` (if given), ``secretariat`` a person with the secretariat admin role;
-    each token gets a subject of its own (a fresh UUID), as each interim token was one
-    identity."""
+    """The principal of an interim-scheme role (``registry.auth.service.principal_for_token``:
+    ``partner`` = admin of ``organization_id``, ``secretariat`` = secretariat admin). Raises
+    :class:`ValidationError` (field ``role``) for another role."""
+    from registry.auth.service import principal_for_token
+
     if role not in LEGACY_ROLES:
         raise ValidationError(f"role must be one of {', '.join(LEGACY_ROLES)}",
                               errors=[{"field": "role", "message": f"Unknown role {role!r}."}])
-    memberships = {organization_id: OrgRole.MEMBER} if (role == "partner"
-                                                         and organization_id) else {}
-    staff = frozenset({StaffRole.SECRETARIAT_ADMIN}) if role == "secretariat" else frozenset()
-    return Principal(PrincipalKind.USER, subject=subject or str(uuid.uuid4()),
-                     memberships=memberships, staff_roles=staff, email=email)
+    return principal_for_token(role=role, organization_id=organization_id, email=email,
+                               subject=subject)
 
 
 def check_organizations(db_session: Session, principal: Principal) -> None:

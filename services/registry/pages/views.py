@@ -11,9 +11,9 @@ import math
 from flask import Blueprint, abort, render_template, request
 
 from registry import db
-from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
 from shared import reference
+from shared.identity import ANONYMOUS
 from shared.problems import NotFound, problem
 
 bp = Blueprint("pages", __name__, template_folder="templates")
