@@ -121,8 +121,8 @@ def build(test_config: dict[str, dict] | None = None, *, start: bool = True,
     workers: list[Workers] = []
     for name, (create, start_workers) in factories.items():
         config = {"IN_PROCESS_BUS": True, **test_config.get(name, {})}
-        if name == "notifier":
-            config.setdefault("PUBLIC_BASE_URL", public_base_url(port))
+        # links in e-mails, and the OAuth issuer the three agree on, follow the port served
+        config.setdefault("PUBLIC_BASE_URL", public_base_url(port))
         url = config.get("DATABASE_URL") or database_url(name)
         config["DATABASE_URL"] = url
         with service_context(name):  # its worker threads and bus consumers log as `name`

@@ -54,12 +54,21 @@ class Stack:
         self._seed()
 
     def _token(self, role: str) -> str:
+        """As ``registry create-token``; a partner's acts for an organisation of its own."""
         from registry import db
         from registry.auth.service import create_token
+        from registry.organizations.models import Organization
 
         with self.apps["registry"].app_context():
             session = db.session()
-            plain, _ = create_token(db_session=session, role=role)
+            org = None
+            if role == "partner":
+                name = f"Partner {uuid.uuid4().hex[:8]}"
+                org = uuid.uuid4()
+                session.add(Organization(id=org, name=name, normalized_name=name.lower(),
+                                         stakeholder_group="ngo"))
+                session.flush()
+            plain, _ = create_token(db_session=session, role=role, organization_id=org)
             session.commit()
         return plain
 

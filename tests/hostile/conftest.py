@@ -41,13 +41,24 @@ def service_app(tmp_path) -> Iterator[Callable[..., Flask]]:
 
 
 def _registry_token(app: Flask, role: str = "partner") -> str:
-    """A bearer token made by the service function (as ``registry create-token``)."""
+    """A bearer token made by the service function (as ``registry create-token``); a partner's
+    acts for a fresh organisation of its own (drafts belong to an organisation)."""
+    import uuid
+
     from registry import db
     from registry.auth.service import create_token
+    from registry.organizations.models import Organization
 
     with app.app_context():
         session = db.session()
-        plain, _row = create_token(db_session=session, role=role)
+        org = None
+        if role == "partner":
+            name = f"Partner {uuid.uuid4().hex[:8]}"
+            org = uuid.uuid4()
+            session.add(Organization(id=org, name=name, normalized_name=name.lower(),
+                                     stakeholder_group="ngo"))
+            session.flush()
+        plain, _row = create_token(db_session=session, role=role, organization_id=org)
         session.commit()
     return plain
 

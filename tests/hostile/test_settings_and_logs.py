@@ -148,24 +148,19 @@ def test_public_base_url_follows_the_port_unless_set(monkeypatch):
     assert public_base_url(9000) == "https://registry.example"
 
 
-def test_links_in_embedded_e_mails_use_the_port_served(tmp_path, monkeypatch):
+def test_links_in_embedded_e_mails_use_the_port_served(tmp_path, monkeypatch, registry_token):
     # links said http://127.0.0.1:5000 whatever port `partnership-registry --port` served
     import time
     from email import message_from_bytes, policy
 
     from embedded import build
-    from registry import db
-    from registry.auth.service import create_token
 
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     stack = build({name: {"DATABASE_URL": f"sqlite:///{tmp_path / name}.db"}
                    for name in ("registry", "notifier", "reporting")}, port=8765)
     try:
         registry = stack.apps["registry"]
-        with registry.app_context():
-            session = db.session()
-            token, _ = create_token(db_session=session, role="partner")
-            session.commit()
+        token = registry_token(registry)
         client = registry.test_client()
         auth = {"Authorization": f"Bearer {token}"}
         org = client.post("/api/v1/organizations", headers=auth, json={

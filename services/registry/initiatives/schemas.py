@@ -104,6 +104,12 @@ class InitiativeInputSchema(InputSchema):
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=20_000))
     lead_organization_id = fields.UUID(load_default=None, allow_none=True)
+    owner_organization_id = fields.UUID(
+        load_default=None, allow_none=True,
+        metadata={"description": "The organisation the draft belongs to (its members edit and "
+                                 "submit it). Default: the caller's only organisation; the "
+                                 "secretariat names the organisation it drafts for (default "
+                                 "the lead entity). Set on creation only."})
     partners = fields.List(fields.Nested(PartnerInputSchema), load_default=None,
                            validate=validate.Length(max=200))
     sdg_targets = fields.List(fields.String(validate=validate_target), load_default=None,
@@ -137,10 +143,11 @@ class InitiativeInputSchema(InputSchema):
 
 
 class InitiativePatchSchema(InitiativeInputSchema):
-    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields."""
+    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields (not the owner)."""
 
     class Meta:
         unknown = RAISE
+        exclude = ("owner_organization_id",)
 
     title = fields.String(validate=validate.Length(min=3, max=500))
 

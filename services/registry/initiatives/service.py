@@ -43,7 +43,8 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from registry.auth.service import Principal
+from registry.authz import permissions as authz
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
@@ -65,14 +66,9 @@ from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events import types as ev
+from shared.identity import Principal
 from shared.outbox import outbox_row, record_event
-from shared.problems import (
-    InvalidTransition,
-    NotAllowed,
-    NotFound,
-    Unauthenticated,
-    ValidationError,
-)
+from shared.problems import NotFound, ValidationError
 
 SOURCE = "/registry"
 
@@ -277,14 +273,13 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     then needs no read)."""
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
-        to_status=initiative.status, comment=comment, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=changes or None, created_at=utcnow())
+        to_status=initiative.status, comment=comment, **_actor_columns(principal, initiative),
+        changes=changes or None, created_at=utcnow())
     event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                               subject=str(initiative.id), data={
                                   "action": action, "from_status": from_status,
                                   "to_status": initiative.status, "comment": comment,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(view if view is not None
                                                          else initiative)})
     _insert_graph(db_session, [activity, event_row])
@@ -293,23 +288,72 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         known.append(activity)
 
 
+def _actor_columns(principal: Principal, obj: Any = None) -> dict[str, Any]:
+    """The ``actor_*`` columns of a timeline row: role label, token, organisation, e-mail."""
+    token_id = None
+    if principal.token_id:
+        try:
+            token_id = uuid.UUID(principal.token_id)
+        except ValueError:
+            token_id = None
+    return {"actor_role": authz.actor_role(principal).value, "actor_token_id": token_id,
+            "actor_organization_id": authz.acting_organization(principal, obj),
+            "actor_email": principal.email}
+
+
+@dataclass(frozen=True)
+class _NewInitiative:
+    """What the permission table sees of a draft about to be created: its owner."""
+
+    owner_organization_id: uuid.UUID | None
+    __aggregate__ = Aggregate.INITIATIVE.value
+
+
+def owner_for_new_initiative(principal: Principal, data: dict[str, Any]) -> uuid.UUID | None:
+    """The organisation a new draft belongs to: ``owner_organization_id`` when given; else
+    the caller's only organisation; else (the secretariat drafting on an organisation's
+    behalf) the lead entity. None when it cannot be told."""
+    if data.get("owner_organization_id"):
+        return data["owner_organization_id"]
+    ids = principal.organization_ids
+    if len(ids) == 1:
+        return next(iter(ids))
+    if principal.is_staff and data.get("lead_organization_id"):
+        return data["lead_organization_id"]
+    return None
+
+
 def create_initiative(*, db_session: Session, principal: Principal,
                       data: dict[str, Any]) -> Initiative:
-    """Create a draft owned by the caller (a partner, or the secretariat on a partner's behalf).
+    """Create a draft owned by an organisation (:func:`owner_for_new_initiative`): a member
+    drafts for its organisation, the secretariat on an organisation's behalf (the draft then
+    belongs to that organisation, whose members edit and submit it).
 
-    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``.
+    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``. Raises
+    401/403 per the permission table (``initiative``/``create`` on the owner), 422 when the
+    owner cannot be told (``owner_organization_id``) or does not exist.
     """
-    if principal.role not in ("partner", "secretariat"):
-        if not principal.is_authenticated:
-            raise Unauthenticated("Sign in (Authorization: Bearer <token>) to register an "
-                                  "initiative.")
-        raise NotAllowed(f"A {principal.role} may not create initiatives.")
+    if not principal.is_authenticated:
+        authorize(principal, Action.CREATE, None, Aggregate.INITIATIVE, what="initiative")
+    owner = owner_for_new_initiative(principal, data)
+    if owner is None:
+        if principal.is_authenticated and not principal.organization_ids \
+                and not principal.is_staff:
+            authorize(principal, Action.CREATE, _NewInitiative(None), what="initiative")
+        raise ValidationError("Name the organisation the draft belongs to.", errors=[{
+            "field": "owner_organization_id",
+            "message": "Required: you act for several organisations, or for none."}])
+    authorize(principal, Action.CREATE, _NewInitiative(owner), what="initiative")
+    if db_session.get(Organization, owner) is None:
+        raise ValidationError("Unknown organisation.", errors=[{
+            "field": "owner_organization_id", "message": f"No organisation with id {owner}."}])
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="draft", version=1,
                             title=data["title"].strip(), description=None,
                             lead_organization_id=None, contact_email=None, start_date=None,
-                            end_date=None, owner_token_id=principal.token_id,
-                            owner_organization_id=principal.organization_id,
+                            end_date=None, owner_token_id=_actor_columns(principal)[
+                                "actor_token_id"],
+                            owner_organization_id=owner,
                             public_id=None, source=None, source_ref=None, source_url=None,
                             created_at=now, updated_at=now, submitted_at=None,
                             published_at=None, search_document=None,
@@ -319,10 +363,8 @@ def create_initiative(*, db_session: Session, principal: Principal,
     _apply_content(db_session, initiative, data)
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action="create", from_status=None,
-        to_status="draft", comment=None, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=_diff({}, _content(initiative)) or None,
-        created_at=now)
+        to_status="draft", comment=None, **_actor_columns(principal, initiative),
+        changes=_diff({}, _content(initiative)) or None, created_at=now)
     children: list[Any] = [*initiative.partners, *initiative.targets, *initiative.goals,
                 *initiative.countries, *initiative.regions, *initiative.covered_regions,
                 *initiative.deliverables, *initiative.resources]
@@ -334,7 +376,7 @@ def create_initiative(*, db_session: Session, principal: Principal,
                               source=SOURCE, subject=str(initiative.id), data={
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(initiative)})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
     vars(initiative)["known_timeline"] = [activity]  # the response needs no read
@@ -406,19 +448,9 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
     initiative = (_load_view(db_session, initiative_id=initiative_id, with_timeline=True)
                   if as_view
                   else db_session.get(Initiative, initiative_id))
-    if initiative is None or not policy.can_view(principal, initiative):
+    if initiative is None:
         raise NotFound(f"No initiative with id {initiative_id}.")
-    if not policy.can(principal, action, initiative):
-        if not policy.may_ever(principal, action, initiative):
-            if not principal.is_authenticated:
-                raise Unauthenticated(f"Sign in to {action.replace('_', ' ')} initiatives.")
-            raise NotAllowed(f"A {principal.role} may not {action.replace('_', ' ')} this "
-                             "initiative.")
-        allowed = policy.actions_in_state(initiative.status)
-        raise InvalidTransition(
-            f"Cannot {action.replace('_', ' ')}: the initiative is {initiative.status}. "
-            f"Allowed in this state: {', '.join(allowed) or 'none'}.",
-            extra={"current_status": initiative.status, "allowed_actions": allowed})
+    authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
     return initiative
 
 
@@ -565,8 +597,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     caller's commit writes a whole batch in one unit of work. Raises :class:`NotAllowed` for
     other principals.
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="published", version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
@@ -607,8 +638,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
     Raises :class:`NotAllowed` for other principals, :class:`ValidationError` when an
     ``end_date`` precedes its ``start_date`` (nothing of the batch is added then).
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     for record in records:
         start, end = record.data.get("start_date"), record.data.get("end_date")
         if start and end and end < start:
@@ -676,10 +706,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
             for i, r in enumerate(resources))
         rows[InitiativeActivity.__table__].append(
             {"id": new_uuid(), "initiative_id": iid, "action": "import", "from_status": None,
-             "to_status": "published", "comment": None, "actor_role": principal.role,
-             "actor_token_id": principal.token_id,
-             "actor_organization_id": principal.organization_id,
-             "actor_email": principal.email, "changes": None, "created_at": now})
+             "to_status": "published", "comment": None, **_actor_columns(principal),
+             "changes": None, "created_at": now})
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
@@ -690,7 +718,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["import"], source=SOURCE,
                      subject=str(iid), data={
                          "action": "import", "from_status": None, "to_status": "published",
-                         "comment": None, "actor": principal.as_event_actor(),
+                         "comment": None, "actor": authz.actor_data(principal),
                          "initiative": snap})
     return ids
 
@@ -997,8 +1025,9 @@ def timeline(*, db_session: Session,
 
 
 def can_see_private(principal: Principal, initiative: Initiative | InitiativeView) -> bool:
-    """Owner and secretariat see contact, timeline and comments; the public does not."""
-    return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
+    """Owner and secretariat see contact, timeline and comments; the public does not
+    (``view_private`` in the permission table)."""
+    return policy.can_see_private(principal, initiative)
 
 
 def _search_conditions(dialect: str, q: str) -> list[Any]:

@@ -12,9 +12,9 @@ from flask import Blueprint, abort, render_template, request
 
 from registry import db
 from registry import reference as registry_reference
-from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
 from shared import reference
+from shared.identity import ANONYMOUS
 from shared.problems import NotFound, problem
 
 bp = Blueprint("pages", __name__, template_folder="templates")
