@@ -23,8 +23,10 @@ install: $(STAMP) ## create .venv and install the four packages and the console 
 run: $(STAMP) ## run registry + notifier + reporting in one process on SQLite under ./var
 	$(BIN)/partnership-registry
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, mypy (strictness in pyproject.toml [tool.mypy]), bandit (no medium/high finding)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/bandit -r services shared -ll -q
 
 test: lint services-up test-deps ## everything: unit (SQLite), integration and end-to-end (PostgreSQL + Kafka)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -50,6 +50,7 @@ for _p in (ROOT / "services", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+from registry import reference as registry_reference  # noqa: E402
 from registry.initiatives.search import tokens as search_tokens  # noqa: E402
 from shared import reference  # noqa: E402
 
@@ -127,7 +128,7 @@ def _model() -> _Model:
     path = FULL_FILE if FULL_FILE.exists() else SAMPLE_FILE
     with path.open(encoding="utf-8") as fh:
         records = [json.loads(line) for line in fh if line.strip()]
-    resource_codes = {label: code for code, label in reference.RESOURCE_TYPES.items()}
+    resource_codes = {label: code for code, label in registry_reference.RESOURCE_TYPES.items()}
     goal_lists, target_lists, country_lists = [], [], []
     title_words: Counter = Counter()
     sentences: list[str] = []
@@ -142,7 +143,7 @@ def _model() -> _Model:
         target_lists.append(targets)
         codes = []
         for name in r.get("countries") or []:
-            country = reference.country_by_name(str(name))
+            country = registry_reference.country_by_name(str(name))
             if country and country.iso_alpha3 not in codes:
                 codes.append(country.iso_alpha3)
         country_lists.append(codes)
@@ -155,7 +156,7 @@ def _model() -> _Model:
         deliverables.extend((d.get("description") or "")[:400] for d in r.get("deliverables")
                             or [] if isinstance(d, dict) and d.get("description"))
         for t in r.get("entity_types") or ["Other relevant actor"]:
-            groups[reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(t, "other")] += 1
+            groups[registry_reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(t, "other")] += 1
     return _Model(
         goal_lists=goal_lists, target_lists=target_lists, country_lists=country_lists,
         title_lengths=[max(2, len((r.get("title") or "").split())) for r in records],
@@ -211,7 +212,7 @@ def generate_organizations(count: int, *, seed: int = 1) -> list[dict[str, Any]]
     for i in range(count):
         name = organization_name(i, rng)
         out.append({"id": _uuid(rng), "name": name,
-                    "normalized_name": reference.normalize_name(name),
+                    "normalized_name": registry_reference.normalize_name(name),
                     "stakeholder_group": m.groups.one(rng),
                     "country": rng.choice(countries) if rng.random() < 0.7 else None})
     return out

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.config import number, setting
 
@@ -140,7 +141,7 @@ class KafkaPublisher:
         self.client_id = client_id
         self.timeout = timeout
         self.topics = sorted(set(topics))
-        self._producer = None
+        self._producer: Any = None  # a kafka.KafkaProducer once connected (untyped library)
         self._lock = threading.Lock()
 
     def connect(self) -> None:

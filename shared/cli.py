@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup
 
 from shared import migrate
-from shared.config import SETTINGS, database_url, flag, setting
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+    from shared.consumer import EventConsumer
+    from shared.runtime import Workers
+
+from shared.config import SETTINGS, database_url, flag, masked_value, setting
 
 
-def serve_app(app: Flask, host: str, port: int, on_stop: Callable[[], None] | None = None,
+def serve_app(app: WSGIApplication, host: str, port: int, on_stop: Callable[[], None] | None = None,
               threads: int = 8) -> None:
     """Serve ``app`` with waitress until SIGTERM/SIGINT, then run ``on_stop``."""
     from waitress.server import create_server
@@ -45,7 +53,7 @@ def ensure_schema(app: Flask) -> None:
 
 
 def service_cli(service: str, create_app: Callable[..., Flask],
-                start_workers: Callable[[Flask], object] | None, default_port: int) -> FlaskGroup:
+                start_workers: Callable[[Flask], Workers] | None, default_port: int) -> FlaskGroup:
     """The ``FlaskGroup`` of ``service`` with the common commands."""
 
     group = FlaskGroup(name=service, create_app=lambda: create_app(),
@@ -86,15 +94,16 @@ def service_cli(service: str, create_app: Callable[..., Flask],
 
     @group.command("settings")
     def settings() -> None:
-        """List every environment setting with its current value."""
+        """List every environment setting with its current value (secrets masked: passwords
+        in URLs, and settings named like SECRET/PASSWORD/TOKEN/KEY)."""
         for s in SETTINGS:
-            click.echo(f"{s.name}={setting(s.name) or ''}\t# {s.meaning}")
+            click.echo(f"{s.name}={masked_value(s.name, setting(s.name))}\t# {s.meaning}")
 
     return group
 
 
-def add_consumer_commands(group: FlaskGroup, build_consumer: Callable[[Flask], object],
-                          start_workers: Callable[[Flask], object], base_topic: str) -> None:
+def add_consumer_commands(group: FlaskGroup, build_consumer: Callable[[Flask], EventConsumer],
+                          start_workers: Callable[[Flask], Workers], base_topic: str) -> None:
     """Add ``consume`` and ``dlt replay`` to the CLI of a service with a consumer group."""
     import sys
     import threading
@@ -124,7 +133,7 @@ def add_consumer_commands(group: FlaskGroup, build_consumer: Callable[[Flask], o
             stop.wait()
         except KeyboardInterrupt:
             pass
-        workers.stop()  # type: ignore[attr-defined]
+        workers.stop()
 
     @group.group("dlt")
     def dlt() -> None:

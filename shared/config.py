@@ -7,7 +7,9 @@ files under ``./var`` and the in-process bus.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: its name, default (``None`` = unset) and meaning."""
+    """One environment variable: its name, default (``None`` = unset) and meaning;
+    ``secret`` marks a value never to print (names with SECRET, PASSWORD, TOKEN, KEY... are
+    secret anyway, see :func:`is_secret_setting`)."""
 
     name: str
     default: str | None
     meaning: str
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -43,7 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
             ".eml files under var/mail."),
     Setting("MAIL_FROM", "Partnership Registry <registry@localhost>", "From: header of e-mails."),
     Setting("SECRETARIAT_EMAIL", "secretariat@localhost", "Address told of every submission."),
-    Setting("PUBLIC_BASE_URL", "http://127.0.0.1:5000", "Base URL used in links inside e-mails."),
+    Setting("PUBLIC_BASE_URL", None, "Base URL used in links inside e-mails. Unset: "
+            "http://127.0.0.1:<port served> (the embedded mode's --port, else PORT)."),
     Setting("OUTBOX_POLL_SECONDS", "0.5", "Fallback: how often the outbox relay looks for new "
             "events when no commit woke it (it is woken on commit: PostgreSQL LISTEN/NOTIFY, "
             "or in-process)."),
@@ -80,9 +86,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
             "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
             "apart)."),
-    Setting("TOKEN_CACHE_SECONDS", "2", "Seconds the registry reuses a bearer token's identity "
-            "without reading its row again (per process): a revoked token is refused within "
-            "this time. 0: read it on every request."),
+    Setting("TOKEN_CACHE_SECONDS", "2", "Seconds a service reuses its list of signing keys and "
+            "revoked tokens without reading them again (per process): a token revoked in "
+            "another process is refused within this time (at once in the revoking process). "
+            "0: read them on every request."),
+    # --- oauth ---
+    Setting("OAUTH_ISSUER", None, "Issuer URL of the registry's access tokens (`iss`, RFC 8414 "
+            "metadata); the three services must agree on it. Unset: PUBLIC_BASE_URL."),
+    Setting("ACCESS_TOKEN_SECONDS", "900", "Lifetime of access tokens (JWTs) issued by the "
+            "OAuth endpoints; a signing key rotated out keeps verifying this long at most."),
+    Setting("REFRESH_TOKEN_SECONDS", "2592000", "Lifetime of a refresh token family (30 days); "
+            "each use rotates the refresh token."),
+    Setting("AUTHORIZATION_CODE_SECONDS", "300", "Lifetime of an authorization code (RFC 6749 "
+            "§4.1.2: 10 minutes at most)."),
+    Setting("SIGNING_KEY_PASSPHRASE", None, "Passphrase that encrypts the registry's private "
+            "signing keys in its database (PKCS#8, AES-256). Unset: stored unencrypted "
+            "(local development only)."),
     Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
     Setting("MAX_CONTENT_LENGTH", "1048576",
             "Largest accepted request body, in bytes (413 above)."),
@@ -147,3 +166,59 @@ def number(name: str) -> float:
 def flag(name: str) -> bool:
     """A 0/1 (or true/false) setting as a bool."""
     return (setting(name) or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+#: name parts (between underscores) that mark a secret setting (``SECRET_KEY``,
+#: ``SMTP_PASSWORD``, ``API_TOKEN``; not ``SECRETARIAT_EMAIL``)
+_SECRET_PARTS = frozenset({"SECRET", "SECRETS", "PASSWORD", "PASSWD", "PASSPHRASE",
+                           "CREDENTIAL", "CREDENTIALS", "PRIVATE", "TOKEN", "TOKENS", "KEY",
+                           "KEYS", "APIKEY"})
+#: ...unless the name says it is a duration, size or count (``TOKEN_CACHE_SECONDS``)
+_NOT_SECRET_SUFFIX = re.compile(r"_(SECONDS|MS|MINUTES|HOURS|DAYS|SIZE|COUNT|LENGTH|TTL)$")
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&;](?:[a-z_]*(?:password|passwd|secret|token|key)"
+                           r"[a-z_]*)=)[^&;\s]*", re.I)
+MASK = "********"
+
+
+def is_secret_setting(name: str) -> bool:
+    """True for a setting whose whole value is a secret: declared ``secret=True``, or named with
+    SECRET, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL, PRIVATE, TOKEN or KEY (and not a
+    duration/size/count such as ``TOKEN_CACHE_SECONDS``)."""
+    declared = next((s for s in SETTINGS if s.name == name), None)
+    if declared is not None and declared.secret:
+        return True
+    upper = name.upper()
+    return (bool(_SECRET_PARTS.intersection(upper.split("_")))
+            and not _NOT_SECRET_SUFFIX.search(upper))
+
+
+def masked_value(name: str, value: str | None) -> str:
+    """``value`` fit to print: a secret setting as ``********`` (when set); in any other
+    value, the password of a URL (``postgresql://user:********@host/db``,
+    ``smtp://user:********@host``) and secret query parameters (``?password=********``)."""
+    if not value:
+        return ""
+    if is_secret_setting(name):
+        return MASK
+    value = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", value)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('head')}{MASK}", value)
+
+
+def public_base_url(port: int | None = None) -> str:
+    """Base of links in e-mails (no trailing slash): ``PUBLIC_BASE_URL`` when set, else
+    ``http://<HOST>:<port>`` with the port actually served (``port``, else ``PORT``; a HOST
+    that binds every address, or none, becomes 127.0.0.1)."""
+    explicit = setting("PUBLIC_BASE_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    host = (setting("HOST") or "").strip("[]")
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified  # 0.0.0.0, ::
+    except ValueError:
+        unspecified = host in ("", "*")  # a host name stays as it is
+    if unspecified:
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal in a URL
+    return f"http://{host}:{port or int(setting('PORT') or 5000)}"

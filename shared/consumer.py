@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
 from sqlalchemy import String, any_, cast, insert, select, text
@@ -80,6 +80,11 @@ class ProcessedEventMixin:
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(200))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __tablename__: str  # set by each service's model
+
+    if TYPE_CHECKING:  # the declarative constructor of the service's model
+        def __init__(self, **kwargs: Any) -> None: ...
 
 
 #: handler(session, event, data) where ``data`` is the validated payload
@@ -345,9 +350,9 @@ class EventConsumer:
         pm = self.processed_model
         now = utcnow()
         if session.get_bind().dialect.name == "postgresql":
-            table = pm.__tablename__  # type: ignore[attr-defined] - a model's, never input
+            table = pm.__tablename__  # a model's, never input
             session.execute(
-                text(f"INSERT INTO {table} (consumer, event_id, event_type, processed_at) "  # noqa: S608
+                text(f"INSERT INTO {table} (consumer, event_id, event_type, processed_at) "  # noqa: S608  # nosec B608 # the model's table name, values bound
                      "SELECT :consumer, e, t, :now FROM unnest(CAST(:ids AS varchar[]), "
                      "CAST(:types AS varchar[])) AS u(e, t)"),
                 {"consumer": self.name, "now": now, "ids": [r[0] for r in rows],

@@ -79,8 +79,11 @@ def make_engine(url: str, **kwargs) -> Engine:
     Transactional DDL" for pysqlite). PostgreSQL connections run with ``jit = off``; with
     psycopg, a checked-out connection is tested without a round trip
     (:func:`_discard_if_closed_by_server`) instead of ``pool_pre_ping``'s ``SELECT 1``; every
-    pooled connection is replaced after ``POOL_RECYCLE_SECONDS``.
+    pooled connection is replaced after ``POOL_RECYCLE_SECONDS``. Every engine has
+    ``hide_parameters``: SQL parameters (user text, e-mail addresses) never appear in the
+    messages of its errors, hence never in logs.
     """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)

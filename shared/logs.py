@@ -18,10 +18,32 @@ event_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event
                                                                          default=None)
 event_type_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_type",
                                                                            default=None)
+#: the service a line belongs to when several run in one process (embedded mode): set per
+#: request (``shared.web``), per worker thread (``shared.runtime.Workers``) and per consumer
+#: batch (``shared.runtime.attach_consumer``)
+service_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("service",
+                                                                        default=None)
+_SERVICE_LOGGERS = ("registry", "notifier", "reporting")
+_process_service: str | None = None
 
 
-class _ContextFilter(logging.Filter):
+def service_of(record: logging.LogRecord) -> str | None:
+    """The service of a log line: the context's (:data:`service_var`), else the service package
+    that logged it (``notifier.deliveries.worker`` -> ``notifier``), else the process's."""
+    label = service_var.get()
+    if label:
+        return label
+    root = record.name.split(".", 1)[0]
+    if root in _SERVICE_LOGGERS:
+        return root
+    return _process_service
+
+
+class LogContextFilter(logging.Filter):
+    """Adds service, request_id, event_id and event_type to each record it passes."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        record.service = service_of(record)
         record.request_id = request_id_var.get()
         record.event_id = event_id_var.get()
         record.event_type = event_type_var.get()
@@ -29,22 +51,40 @@ class _ContextFilter(logging.Filter):
 
 
 def configure_logging(service: str) -> None:
-    """JSON lines on stderr: time, level, logger, message, service, request_id, event_id."""
+    """JSON lines on stderr: time, level, logger, message, service, request_id, event_id.
+
+    ``service`` labels the lines no service can be told for (the first call wins: the embedded
+    mode calls it with ``embedded`` before building the three apps); see :func:`service_of`.
+    """
+    global _process_service
     root = logging.getLogger()
     if any(getattr(h, "_partnership_registry", False) for h in root.handlers):
         return
+    _process_service = service
     handler = logging.StreamHandler(sys.stderr)
     handler._partnership_registry = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter(
         "%(asctime)s %(levelname)s %(name)s %(message)s",
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        static_fields={"service": service},
     ))
-    handler.addFilter(_ContextFilter())
+    handler.addFilter(LogContextFilter())
     root.addHandler(handler)
     root.setLevel(setting("LOG_LEVEL") or "INFO")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@contextmanager
+def service_context(service: str | None) -> Iterator[None]:
+    """Label every log line inside with ``service`` (None: leave the label as it is)."""
+    if service is None:
+        yield
+        return
+    token = service_var.set(service)
+    try:
+        yield
+    finally:
+        service_var.reset(token)
 
 
 @contextmanager

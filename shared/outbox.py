@@ -204,6 +204,7 @@ class OutboxRelay:
         session = self.session_factory()
         try:
             claim = session.get_bind().dialect.name == "postgresql"
+            columns: list[Any]
             if claim:  # attributes and data as text straight from the JSONB: no decode/encode
                 columns = [literal_column(f"envelope ->> '{a}'") for a in MESSAGE_ATTRIBUTES]
                 columns.append(literal_column("(envelope -> 'data')::text"))
@@ -319,13 +320,14 @@ class OutboxRelay:
         """LISTEN on ``outbox_<table>`` and signal the relay on every NOTIFY; reconnects."""
         channel = notify_channel(self.table)
         with self.session_factory() as session:
-            engine = session.get_bind()
+            engine = session.get_bind().engine
         backoff = 0.5
         while not stop.is_set():
             conn = None
             try:
                 pooled = engine.raw_connection()
                 conn = pooled.driver_connection
+                assert conn is not None  # a live psycopg connection
                 pooled.detach()  # a connection of its own, never returned to the pool
                 conn.autocommit = True
                 conn.execute(f"LISTEN {channel}")

@@ -120,7 +120,11 @@ def problem(status: int, title: str, detail: str | None = None, *, slug: str | N
     if errors:
         body["errors"] = errors
     body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    if status == 401:
+        # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted
+        response.headers["WWW-Authenticate"] = 'Bearer realm="partnership-registry"'
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -159,3 +163,99 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error")
         return problem(500, "Internal server error",
                        "Something went wrong on our side; the request id is in the logs.")
+
+
+# -- the problem responses in every service's OpenAPI document ------------------------------
+
+#: statuses every operation may answer with a problem document, and why
+PROBLEM_STATUSES: dict[int, str] = {
+    400: "Bad request: the body is not JSON (or nests too deep, or holds a number too long), "
+         "or the path or a query parameter holds a NUL character.",
+    401: "Authentication required: no valid bearer token (`WWW-Authenticate: Bearer`); "
+         "anonymous writes are refused before their body is read.",
+    403: "Forbidden: the caller is known but may not do this.",
+    404: "Not found: no such object, or the caller may not know it exists.",
+    405: "Method not allowed on this path.",
+    409: "Conflict: the action is not allowed in the object's state, or a duplicate.",
+    413: "The request body is larger than MAX_CONTENT_LENGTH.",
+    422: "Invalid input: `errors` names each field (`field`, `location`, `message`).",
+    429: "Too many requests: try again after `Retry-After` seconds.",
+    503: "A dependency (the database) is unreachable: try again after `Retry-After` seconds.",
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details (application/problem+json).",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "about:blank or a problem type URI"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "location": {"type": "string"},
+                           "message": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+
+
+class ProblemResponsesPlugin:
+    """An apispec plugin documenting :data:`PROBLEM_STATUSES` as ``application/problem+json``
+    responses (schema ``Problem``) on every operation, replacing flask-smorest's default
+    ``Error`` (``application/json``) ones: the document then says what the error handler
+    answers (checked by schemathesis). 401 declares its ``WWW-Authenticate`` header, 429 and
+    503 ``Retry-After``."""
+
+    def init_spec(self, spec: Any) -> None:
+        """Register the ``Problem`` schema and one ``PROBLEM_<status>`` response each."""
+        self.spec = spec
+        spec.components.schema("Problem", PROBLEM_SCHEMA)
+        for status, description in PROBLEM_STATUSES.items():
+            response: dict[str, Any] = {"description": description, "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            if status == 401:
+                response["headers"] = {"WWW-Authenticate": {
+                    "description": "The scheme to authenticate with (Bearer)", "required": True,
+                    "schema": {"type": "string"}}}
+            if status in (429, 503):
+                response["headers"] = {"Retry-After": {
+                    "description": "Seconds to wait", "schema": {"type": "string"}}}
+            spec.components.response(f"PROBLEM_{status}", response)
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None,
+                         **_kwargs: Any) -> None:
+        """Add (or replace with) the problem responses on each operation of ``path``."""
+        for method, operation in (operations or {}).items():
+            if method == "parameters" or not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in PROBLEM_STATUSES:
+                responses[str(status)] = f"PROBLEM_{status}"
+            responses.pop("default", None)
+
+    # the other apispec plugin hooks: nothing to do
+    def schema_helper(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    def parameter_helper(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    def response_helper(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    def header_helper(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    def path_helper(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def document_problem_responses(api: Any) -> None:
+    """Install :class:`ProblemResponsesPlugin` on a flask-smorest ``Api`` (before its
+    blueprints are registered)."""
+    plugin = ProblemResponsesPlugin()
+    plugin.init_spec(api.spec)
+    api.spec.plugins.append(plugin)

@@ -16,6 +16,7 @@ from shared.bus import InProcessBus, KafkaPublisher, Message, ensure_topics, kaf
 from shared.config import kafka_bootstrap_servers, number, setting
 from shared.consumer import EventConsumer, run_kafka_consumer
 from shared.events.types import topic_name
+from shared.logs import service_context, service_var
 from shared.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,16 @@ class Workers:
         self.threads: list[threading.Thread] = []
 
     def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        """Start ``target(stop_event)`` in a daemon thread."""
+        """Start ``target(stop_event)`` in a daemon thread; its log lines carry the service
+        label of the caller's context (``shared.logs.service_context``)."""
+        label = service_var.get()
 
         def run() -> None:
-            try:
-                target(self.stop_event)
-            except Exception:
-                log.exception("worker %s died", name)
+            with service_context(label):
+                try:
+                    target(self.stop_event)
+                except Exception:
+                    log.exception("worker %s died", name)
 
         thread = threading.Thread(target=run, name=name, daemon=True)
         thread.start()
@@ -62,8 +66,13 @@ def attach_consumer(consumer: EventConsumer, workers: Workers,
     topics = [topic_name(t) for t in consumer.topics]
     if bus is not None:
         consumer.dead_letter = bus.publish
-        bus.subscribe(consumer.name, topics, batch_handler=lambda messages:
-                      consumer.handle_batch(messages, retry_transient=False))
+        label = service_var.get()  # the bus runs this in the publisher's (relay's) thread
+
+        def handle_batch(messages: list[Message]) -> None:
+            with service_context(label):
+                consumer.handle_batch(messages, retry_transient=False)
+
+        bus.subscribe(consumer.name, topics, batch_handler=handle_batch)
         return
     servers = kafka_bootstrap_servers()
     if not servers:

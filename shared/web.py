@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, g, jsonify, request
 from flask_smorest import Api
@@ -23,8 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import setting
-from shared.logs import configure_logging, request_id_var
-from shared.problems import register_error_handlers
+from shared.inputs import refuse_unparseable_input
+from shared.logs import configure_logging, request_id_var, service_var
+from shared.problems import document_problem_responses, register_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         app.config.update(test_config)
     api = Api(app)
     init_web(app)
+    document_problem_responses(api)  # 4xx/503 problem+json on every operation of the document
     _serve_swagger_ui_assets(app, docs_prefix)
     register_error_handlers(app)
     register_database_error_handlers(app)
@@ -72,9 +75,15 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
 
     @app.before_request
     def _request_id():
+        g.service_token = service_var.set(service)  # this app's lines, in one process or three
         rid = request.headers.get("X-Request-ID", "")
         g.request_id = rid if _REQUEST_ID.match(rid) else uuid.uuid4().hex
         g.request_id_token = request_id_var.set(g.request_id)
+
+    # before authentication and any view (registered right after the request id, so its one
+    # log line carries it): bodies, paths and query strings that cannot be parsed or stored
+    app.before_request(refuse_unparseable_input)
+    app.add_template_filter(http_url, "http_url")
 
     @app.after_request
     def _echo_request_id(response):
@@ -88,6 +97,9 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         token = g.pop("request_id_token", None)
         if token is not None:
             request_id_var.reset(token)
+        service_token = g.pop("service_token", None)
+        if service_token is not None:
+            service_var.reset(service_token)
 
     @app.get("/healthz")
     def healthz():
@@ -103,7 +115,8 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         """
         results = run_readiness_checks(app)
         ok = all(v == "ok" for v in results.values())
-        body = {"status": "ok" if ok else "unavailable", "service": service, "checks": results}
+        body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "service": service,
+                                "checks": results}
         from shared.consumer import EventConsumer
 
         counters = {c.name: dict(c.counters) for c in list(app.extensions.values())
@@ -130,6 +143,12 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(Blueprint(
         "layout", __name__, template_folder="templates", static_folder="static",
         static_url_path="/static/shared"))
+def http_url(value: object) -> str | None:
+    """Jinja filter ``http_url``: ``value`` when it is an absolute http(s) URL, else None, so
+    ``{% if x|http_url %}<a href="{{ x|http_url }}">`` never renders a ``javascript:`` link."""
+    from shared.i18n import safe_url
+
+    return safe_url(value) if isinstance(value, str) else None
 
 
 def _serve_swagger_ui_assets(app: Flask, docs_prefix: str) -> None:

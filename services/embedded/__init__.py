@@ -22,13 +22,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
 
 from shared import migrate
 from shared.bus import InProcessBus
-from shared.config import PROJECT_ROOT, database_url, setting
+from shared.config import PROJECT_ROOT, database_url, public_base_url, setting
 from shared.runtime import Workers
 from shared.web import run_readiness_checks
 
@@ -67,7 +68,8 @@ class PrefixRouter:
 
     def _health(self, path: str, start_response):
         if path == "/healthz":
-            body, ok = {"status": "ok", "services": sorted(self.apps)}, True
+            body: dict[str, Any] = {"status": "ok", "services": sorted(self.apps)}
+            ok = True
         else:
             checks = {name: run_readiness_checks(app) for name, app in self.apps.items()}
             ok = all(v == "ok" for c in checks.values() for v in c.values())
@@ -92,10 +94,12 @@ class Embedded:
             w.stop()
 
 
-def build(test_config: dict[str, dict] | None = None, *, start: bool = True) -> Embedded:
+def build(test_config: dict[str, dict] | None = None, *, start: bool = True,
+          port: int | None = None) -> Embedded:
     """Migrate, create the three apps on one in-process bus and (``start``) run the relay.
 
-    ``test_config`` maps a service name to extra Flask config (e.g. ``DATABASE_URL``).
+    ``test_config`` maps a service name to extra Flask config (e.g. ``DATABASE_URL``);
+    ``port``: the port served, the base of links in e-mails unless ``PUBLIC_BASE_URL`` is set.
     """
     from notifier.app import create_app as notifier_app
     from notifier.app import start_workers as notifier_workers
@@ -103,7 +107,9 @@ def build(test_config: dict[str, dict] | None = None, *, start: bool = True) -> 
     from registry.app import start_workers as registry_workers
     from reporting.app import create_app as reporting_app
     from reporting.app import start_workers as reporting_workers
+    from shared.logs import configure_logging, service_context
 
+    configure_logging("embedded")  # lines of no one service (waitress, this module)
     test_config = test_config or {}
     factories: dict[str, tuple[Callable[..., Flask], Callable[..., Workers]]] = {
         "notifier": (notifier_app, notifier_workers),
@@ -115,12 +121,15 @@ def build(test_config: dict[str, dict] | None = None, *, start: bool = True) -> 
     workers: list[Workers] = []
     for name, (create, start_workers) in factories.items():
         config = {"IN_PROCESS_BUS": True, **test_config.get(name, {})}
+        # links in e-mails, and the OAuth issuer the three agree on, follow the port served
+        config.setdefault("PUBLIC_BASE_URL", public_base_url(port))
         url = config.get("DATABASE_URL") or database_url(name)
         config["DATABASE_URL"] = url
-        migrate.upgrade(name, url)
-        apps[name] = create(config)
-        if start:
-            workers.append(start_workers(apps[name], bus=bus))
+        with service_context(name):  # its worker threads and bus consumers log as `name`
+            migrate.upgrade(name, url)
+            apps[name] = create(config)
+            if start:
+                workers.append(start_workers(apps[name], bus=bus))
     return Embedded(apps=apps, router=PrefixRouter(apps), bus=bus, workers=workers)
 
 
@@ -157,7 +166,7 @@ def main(host: str, port: int, demo: bool) -> None:
         raise click.ClickException("KAFKA_BOOTSTRAP_SERVERS is set: in Kafka mode run the "
                                    "services apart (registry serve, notifier serve, "
                                    "reporting serve).")
-    stack = build()
+    stack = build(port=port)
     if demo:
         loaded = load_demo_data(stack.apps["registry"])
         if loaded:

@@ -15,7 +15,7 @@ from notifier.db import import_models
 from notifier.deliveries.transport import MailTransport
 from notifier.deliveries.worker import DeliveryPolicy, DeliveryWorker
 from shared.bus import InProcessBus
-from shared.config import SETTINGS, Setting, setting
+from shared.config import SETTINGS, Setting, public_base_url, setting
 from shared.consumer import EventConsumer
 from shared.runtime import Workers, attach_consumer
 from shared.web import attach_database, create_base_app
@@ -82,7 +82,7 @@ def _mail_settings(app: Flask):
     return MailSettings(
         mail_from=_config(app, "MAIL_FROM") or "",
         secretariat_email=_config(app, "SECRETARIAT_EMAIL") or "",
-        public_base_url=_config(app, "PUBLIC_BASE_URL") or "",
+        public_base_url=_config(app, "PUBLIC_BASE_URL") or public_base_url(),
     )
 
 

@@ -22,6 +22,7 @@ def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
     from registry.auth import models as _auth  # noqa: F401
     from registry.initiatives import models as _initiatives  # noqa: F401
+    from registry.oauth import models as _oauth  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
 
@@ -36,7 +37,9 @@ def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -
         db_session.execute(table.insert(), rows)
         return
     names = [c.name for c in table.columns]
-    cursor = db_session.connection().connection.driver_connection.cursor()
+    driver_connection = db_session.connection().connection.driver_connection
+    assert driver_connection is not None  # a checked-out psycopg connection
+    cursor = driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([row[n] for n in names])

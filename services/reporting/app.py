@@ -7,6 +7,7 @@ It consumes ``registry.initiatives`` (consumer group ``reporting``) and keeps it
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event as sa_event
 
 from reporting.db import import_models
@@ -31,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                     "M49 region and stakeholder group, and of all initiatives by status.",
         test_config=test_config,
     )
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False  # keep "1".."17" and the regions in their documented order
     import_models()
     attach_database(app)
@@ -55,7 +57,7 @@ def _attach_summary_cache(app: Flask) -> None:
 
     raw = app.config.get("SUMMARY_CACHE_SECONDS", setting("SUMMARY_CACHE_SECONDS"))
     try:
-        max_age = float(raw)
+        max_age = float(str(raw))
     except (TypeError, ValueError):
         raise ValueError(f"SUMMARY_CACHE_SECONDS must be a number, not {raw!r}") from None
     cache = SummaryCache(max(0.0, max_age))

@@ -39,8 +39,9 @@ class Unsupported(TypeError):
     """The schema uses a field, validator or option the fast path does not reproduce."""
 
 
-def _validator(v: validate.Validator) -> Callable[[Any], bool]:
-    """A predicate equivalent to marshmallow validator ``v`` (True: passes)."""
+def _validator(v: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A predicate equivalent to marshmallow validator ``v`` (True: passes); ``Unsupported``
+    for any other validator (a plain function included)."""
     if type(v) is validate.Length:
         lo, hi, eq = v.min, v.max, v.equal
         if eq is not None:
@@ -88,14 +89,17 @@ def _base_converter(field: fields.Field) -> Callable[[Any], Any]:  # noqa: C901 
         return lambda v: v if type(v) is str else _BAD
     if kind is fields.Integer:
         return lambda v: v if type(v) is int else _BAD  # bool, float, "5": marshmallow decides
-    if kind is fields.Decimal and field.places is None and not field.allow_nan:
+    if (kind is fields.Decimal and isinstance(field, fields.Decimal) and field.places is None
+            and not field.allow_nan):
         def to_decimal(v: Any) -> Any:
             if type(v) is str and _PLAIN_DECIMAL.fullmatch(v):
                 return decimal.Decimal(v)
             return _BAD
         return to_decimal
     if kind in (fields.Date, fields.DateTime, fields.AwareDateTime):
-        parse = field.DESERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+        assert isinstance(field, fields.DateTime | fields.Date)
+        parse: Callable[[str], Any] | None = field.DESERIALIZATION_FUNCS.get(
+            field.format or field.DEFAULT_FORMAT)
         if parse is None or field.format not in (None, "iso", "iso8601"):
             raise Unsupported(f"{kind.__name__} format {field.format!r}")
         aware = kind is fields.AwareDateTime
@@ -112,9 +116,10 @@ def _base_converter(field: fields.Field) -> Callable[[Any], Any]:  # noqa: C901 
                 return _BAD if default_tz is None else out.replace(tzinfo=default_tz)
             return out
         return temporal
-    if kind is fields.Dict and field.key_field is None and field.value_field is None:
+    if (kind is fields.Dict and isinstance(field, fields.Dict) and field.key_field is None
+            and field.value_field is None):
         return lambda v: dict(v) if type(v) is dict else _BAD
-    if kind is fields.List:
+    if kind is fields.List and isinstance(field, fields.List):
         inner = _value_converter(field.inner)
 
         def each(v: Any) -> Any:
@@ -123,7 +128,7 @@ def _base_converter(field: fields.Field) -> Callable[[Any], Any]:  # noqa: C901 
             out = [inner(x) for x in v]
             return _BAD if _BAD in out else out
         return each
-    if kind is fields.Nested and not field.many:
+    if kind is fields.Nested and isinstance(field, fields.Nested) and not field.many:
         nested = fast_loader(field.schema)
 
         def one(v: Any) -> Any:

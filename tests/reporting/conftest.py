@@ -106,15 +106,16 @@ def ocean_records(shared_data: Path, limit: int = 300) -> list[dict[str, Any]]:
 def ocean_snapshot(record: dict[str, Any]) -> dict[str, Any]:
     """A published snapshot for one commitment record (goals = ``sdgs`` plus the goals of
     ``sdg14_targets``; countries by name; stakeholder group of ``entity_types[0]``)."""
+    from registry import reference as registry_reference
     from shared import reference
 
     targets = [t for t in record.get("sdg14_targets") or [] if t in reference.targets()]
     goals = {g for g in record.get("sdgs") or [] if isinstance(g, int) and 1 <= g <= 17}
     goals |= {reference.goal_of_target(t) for t in targets}
     countries = sorted({c.iso_alpha3 for name in record.get("countries") or []
-                        if (c := reference.country_by_name(name))})
+                        if (c := registry_reference.country_by_name(name))})
     entity_types = record.get("entity_types") or []
-    group = reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(entity_types[0], "other") \
+    group = registry_reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(entity_types[0], "other") \
         if entity_types else "other"
     lead_name = (record.get("lead_entity") or "").strip()
     lead = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, lead_name)), "name": lead_name[:500],
@@ -191,6 +192,7 @@ def ocean_expected(shared_data) -> dict[str, Any]:
     ``total``, ``by_sdg_goal`` and ``by_region`` (via each country's M49 region)."""
     from collections import Counter
 
+    from registry import reference as registry_reference
     from shared import reference
 
     records = ocean_records(shared_data)
@@ -202,7 +204,7 @@ def ocean_expected(shared_data) -> dict[str, Any]:
                    if t in reference.targets()}
         goals.update(tagged)
         names = {c.region_en for n in rec.get("countries") or []
-                 if (c := reference.country_by_name(n)) and c.region_en}
+                 if (c := registry_reference.country_by_name(n)) and c.region_en}
         regions.update(names or {"Unspecified"})
     return {"total": len(records),
             "by_sdg_goal": {str(g): goals.get(g, 0) for g in range(1, 18)},

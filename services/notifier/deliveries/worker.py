@@ -288,11 +288,14 @@ class DeliveryWorker:
                                         "error": repr(state.outcome.exception())[:300]
                                         if state.outcome else None})
 
+        def pause(seconds: float) -> None:  # a sleep that a stop ends at once
+            stop.wait(seconds)
+
         retrying = Retrying(
             retry=retry_if_exception_type(DATABASE_UNAVAILABLE),
             wait=wait_exponential_jitter(multiplier=0.1,
                                          max=self.policy.record_retry_max_seconds, jitter=0.1),
-            stop=lambda _state: stop.is_set(), sleep=stop.wait,
+            stop=lambda _state: stop.is_set(), sleep=pause,
             before_sleep=waiting, reraise=True)
         result = retrying(attempt)
         return result, following

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -25,12 +26,12 @@ def register_commands(cli: FlaskGroup) -> None:
     def import_cmd(path: Path, limit: int | None, report_path: Path | None, quiet: bool) -> None:
         """Import UN Ocean Conference voluntary commitments (JSON Lines) as published
         initiatives, with their events."""
-        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
+        ensure_schema(current_app)
         factory = current_app.extensions["db_session_factory"]
         bar = None
         if not quiet:
-            bar = click.progressbar(length=1, label="Importing", file=click.get_text_stream(
-                "stderr"), show_pos=True)
+            bar = click.progressbar(length=1, label="Importing", file=sys.stderr,
+                                    show_pos=True)
             bar.__enter__()
 
         def progress(done: int, total: int) -> None:

@@ -18,8 +18,12 @@ Rules:
   duplicate id in the file) is skipped and reported with its line number and reason. A
   record already imported (same ``source_ref``) is skipped, so re-running is harmless.
 * Lead entities and free-text partners become organisation records, reusing one organisation
-  per normalised name; the entity type becomes the stakeholder group; country names are matched
-  to ISO alpha-3 (names that are not countries, such as "European Commission", are warnings).
+  per normalised name. A partner fragment holding an e-mail address or a telephone number is
+  personal data, never an organisation: it is dropped and reported as a warning on its line
+  (without the detail itself); a lead entity loses the detail
+  (``registry.organizations.names``). The entity type becomes the stakeholder group; country
+  names are matched to ISO alpha-3 (names that are not countries, such as "European
+  Commission", are warnings).
 * Work is committed in batches of ``batch_size`` records, each written in one unit of work
   (progress callback after each).
 """
@@ -39,18 +43,27 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.auth.service import SYSTEM, Principal
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
 from registry.initiatives.service import ImportedRecord, import_initiatives
 from registry.organizations.models import Organization
+from registry.organizations.names import contact_details_in, without_contact_details
 from registry.organizations.service import add_organizations, adopt_stakeholder_group
+from registry.reference import (
+    ENTITY_TYPE_TO_STAKEHOLDER_GROUP,
+    RESOURCE_TYPES,
+    country_by_name,
+    normalize_name,
+)
 from shared import reference
-from shared.problems import NotAllowed, field_errors
+from shared.identity import SYSTEM, Principal
+from shared.inputs import clean_single_line, is_http_url
+from shared.problems import field_errors
 
 SOURCE = "un-ocean-conference"
 
-_RESOURCE_TYPES = {label: code for code, label in reference.RESOURCE_TYPES.items()}
+_RESOURCE_TYPES = {label: code for code, label in RESOURCE_TYPES.items()}
 _OCEAN_ID = re.compile(r"^#OceanAction\d{1,9}$")
 _ROLE_NOTE = re.compile(r"\s*\([^)]{0,120}\)\s*")
 _URL = re.compile(r"https?://|www\.", re.I)
@@ -137,33 +150,48 @@ def _date(value: Any, name: str, warnings: list[str]) -> date | None:
         return None
 
 
-def split_partners(text: str | None, lead: str) -> list[str]:
+def split_partners(text: str | None, lead: str,
+                   dropped: list[str] | None = None) -> list[str]:
     """Organisation names in a free-text partner list (best effort).
 
     Splits on ``;`` or new lines when present, else on commas; drops role notes in
-    parentheses, trailing country names, URLs, and the lead entity itself.
+    parentheses, trailing country names, URLs, and the lead entity itself; drops fragments
+    holding an e-mail address or a telephone number, appending to ``dropped`` why (the kind
+    of detail and the fragment's position, never the detail).
     """
     if not text:
         return []
     parts = re.split(r"[;\n]+", text) if re.search(r"[;\n]", text) else text.split(",")
     names: list[str] = []
-    seen = {reference.normalize_name(lead)}
+    seen = {normalize_name(lead)}
     for part in parts:
-        name = _ROLE_NOTE.sub(" ", part).strip(" .,-–—:\t")
+        name = clean_single_line(_ROLE_NOTE.sub(" ", part)).strip(" .,-–—:")
         if "," in name:  # "Org name, Country" -> "Org name"
             head, _, tail = name.rpartition(",")
-            if reference.country_by_name(tail.strip()) is not None:
+            if country_by_name(tail.strip()) is not None:
                 name = head.strip(" .,")
-        if not name or _URL.search(name) or len(name) < 3 or len(name) > 150:
+        if not name:
             continue
-        if reference.country_by_name(name) is not None and "," not in part:
+        details = contact_details_in(name)
+        if details:
+            if dropped is not None:
+                dropped.append(f"a partner name was dropped: it holds {_kinds(details)}")
+            continue
+        if _URL.search(name) or len(name) < 3 or len(name) > 150:
+            continue
+        if country_by_name(name) is not None and "," not in part:
             continue  # a bare country name is geography, not a partner
-        key = reference.normalize_name(name)
+        key = normalize_name(name)
         if not key or key in seen:
             continue
         seen.add(key)
         names.append(name)
     return names[:MAX_PARTNERS]
+
+
+def _kinds(details: list[str]) -> str:
+    """``["e-mail address", "telephone number"]`` -> "an e-mail address and a telephone number"."""
+    return " and ".join(("an " if d[0] in "aeiou" else "a ") + d for d in details)
 
 
 def _amount(details: str | None) -> Decimal | None:
@@ -208,6 +236,10 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
     if not title or len(title) < 3:
         raise UnmappableRecord("title is missing")
     lead = _text(record.get("lead_entity"), 300)
+    lead = clean_single_line(lead) if lead else lead
+    if lead and contact_details_in(lead):
+        warnings.append(f"lead_entity: {_kinds(contact_details_in(lead))} removed from the name")
+        lead = without_contact_details(lead)
     if not lead:
         raise UnmappableRecord("lead_entity is missing")
     entity_types = record.get("entity_types") or []
@@ -215,8 +247,8 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
         raise UnmappableRecord("entity_types is not a list")
     group = "other"
     if entity_types:
-        group = reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(str(entity_types[0]), "other")
-        if str(entity_types[0]) not in reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP:
+        group = ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(str(entity_types[0]), "other")
+        if str(entity_types[0]) not in ENTITY_TYPE_TO_STAKEHOLDER_GROUP:
             warnings.append(f"unknown entity type {entity_types[0]!r}; stakeholder group other")
 
     goals: set[int] = set()
@@ -234,7 +266,7 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
 
     countries: list[str] = []
     for name in record.get("countries") or []:
-        country = reference.country_by_name(str(name))
+        country = country_by_name(str(name))
         if country is None:
             warnings.append(f"country {str(name)[:80]!r} not matched to UN M49; dropped")
         elif country.iso_alpha3 not in countries:
@@ -274,10 +306,15 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
         "deliverables": deliverables[:200],
         "resources": resources[:100],
     }
-    return MappedRecord(ref=ref, url=_text(record.get("url"), 500), data=data, lead_name=lead,
-                        lead_group=group,
-                        partner_names=split_partners(_text(record.get("partners")), lead),
-                        warnings=warnings)
+    dropped: list[str] = []
+    partner_names = split_partners(_text(record.get("partners")), lead, dropped)
+    warnings.extend(dropped)
+    url = _text(record.get("url"), 500)
+    if url and not is_http_url(url):
+        warnings.append("url is not an http(s) link; dropped")
+        url = None
+    return MappedRecord(ref=ref, url=url, data=data, lead_name=lead, lead_group=group,
+                        partner_names=partner_names, warnings=warnings)
 
 
 _INPUT_SCHEMA = InitiativeInputSchema()
@@ -315,12 +352,12 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     reserved, the initiatives with their children, timeline entries and events flushed
     together at the batch's commit.
 
-    Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` for a
-    principal other than the system or the secretariat.
+    Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` /
+    ``Unauthenticated`` unless the permission table allows ``initiative``/``import`` (the
+    system, a secretariat admin).
     """
-    if principal.role not in ("system", "secretariat"):
-        # checked up front: per record, the service's refusal would only skip every record
-        raise NotAllowed(f"A {principal.role} may not import initiatives.")
+    # checked up front: per record, the service's refusal would only skip every record
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     records = read_records(path)
     if limit is not None:
         records = records[:limit]
@@ -369,9 +406,9 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
                  org_ids: dict[str, Any], report: ImportReport) -> None:
     """Write a batch of validated records: its organisations (read in one query, new ones
     added with their events and flushed), then its initiatives in bulk."""
-    keys = {reference.normalize_name(r.mapped.lead_name) for r in batch}
+    keys = {normalize_name(r.mapped.lead_name) for r in batch}
     for r in batch:
-        keys.update(reference.normalize_name(n) for n in r.mapped.partner_names)
+        keys.update(normalize_name(n) for n in r.mapped.partner_names)
     known = [org_ids[k] for k in keys if k in org_ids]
     orgs: dict[str, Organization] = {}
     for start in range(0, len(known), 500):  # SQLite allows a few hundred parameters per IN
@@ -391,12 +428,12 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
     records = []
     for ready in batch:
         mapped, data = ready.mapped, ready.data
-        lead = orgs[reference.normalize_name(mapped.lead_name)]
+        lead = orgs[normalize_name(mapped.lead_name)]
         data["lead_organization_id"] = lead.id
         data["partners"] = []
         by_id = {lead.id: lead}
         for name in mapped.partner_names:
-            org = orgs[reference.normalize_name(name)]
+            org = orgs[normalize_name(name)]
             if org.id not in by_id:
                 by_id[org.id] = org
                 data["partners"].append({"organization_id": org.id, "role": "partner"})
@@ -413,7 +450,7 @@ def _name_organization(name: str, group: str, orgs: dict[str, Organization],
                        new: dict[str, dict[str, Any]]) -> None:
     """Note ``name``: a known organisation may adopt ``group``; an unknown one joins ``new``
     (normalised name -> fields; the first group seen other than ``other`` wins)."""
-    key = reference.normalize_name(name)
+    key = normalize_name(name)
     org = orgs.get(key)
     if org is not None:
         adopt_stakeholder_group(org, group)

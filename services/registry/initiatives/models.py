@@ -51,6 +51,7 @@ class Initiative(Base):
     """
 
     __tablename__ = "initiatives"
+    __aggregate__ = "initiative"  # registry.authz.permissions.Aggregate
     # ix_initiatives_public_order (migration 0002): the public ordering (newest first) over
     # the published rows only; it serves the list and the filters that walk it
     __table_args__ = (UniqueConstraint("source", "source_ref"),)

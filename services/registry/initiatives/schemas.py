@@ -20,6 +20,7 @@ from marshmallow import (
 )
 
 from registry.organizations.schemas import OrganizationSchema, validate_country
+from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
 from shared import reference
 from shared.events.types import INITIATIVE_STATUSES
 from shared.inputs import InputSchema
@@ -46,7 +47,7 @@ class PartnerInputSchema(InputSchema):
 
     organization_id = fields.UUID(required=True)
     role = fields.String(load_default="partner",
-                         validate=validate.OneOf(list(reference.PARTNER_ROLES)))
+                         validate=validate.OneOf(list(PARTNER_ROLES)))
 
 
 class DeliverableInputSchema(InputSchema):
@@ -59,17 +60,29 @@ class DeliverableInputSchema(InputSchema):
     due_date = fields.Date(load_default=None, allow_none=True)
 
 
+#: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
+MAX_AMOUNT_USD = 10**15
+
+
+def validate_amount_usd(value: Any) -> None:
+    """0 <= amount <= :data:`MAX_AMOUNT_USD` (a plain validator: ``validate.Range`` on this
+    string-dumped decimal documented its bounds as strings, an invalid OpenAPI document)."""
+    if value is not None and not 0 <= value <= MAX_AMOUNT_USD:
+        raise ValidationError(f"Must be between 0 and {MAX_AMOUNT_USD}.")
+
+
 class ResourceInputSchema(InputSchema):
     """A resource: type code, details, and for financing an optional amount in USD (>= 0)."""
 
     class Meta:
         unknown = RAISE
 
-    type = fields.String(required=True, validate=validate.OneOf(list(reference.RESOURCE_TYPES)))
+    type = fields.String(required=True, validate=validate.OneOf(list(RESOURCE_TYPES)))
     details = fields.String(load_default=None, allow_none=True,
                             validate=validate.Length(max=5000))
     amount_usd = fields.Decimal(load_default=None, allow_none=True, places=2, as_string=True,
-                                validate=validate.Range(min=0, max=10**15))
+                                validate=validate_amount_usd,
+                                metadata={"minimum": 0, "maximum": MAX_AMOUNT_USD})
 
 
 _GOAL = fields.Integer(validate=validate.Range(min=1, max=17))
@@ -91,6 +104,12 @@ class InitiativeInputSchema(InputSchema):
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=20_000))
     lead_organization_id = fields.UUID(load_default=None, allow_none=True)
+    owner_organization_id = fields.UUID(
+        load_default=None, allow_none=True,
+        metadata={"description": "The organisation the draft belongs to (its members edit and "
+                                 "submit it). Default: the caller's only organisation; the "
+                                 "secretariat names the organisation it drafts for (default "
+                                 "the lead entity). Set on creation only."})
     partners = fields.List(fields.Nested(PartnerInputSchema), load_default=None,
                            validate=validate.Length(max=200))
     sdg_targets = fields.List(fields.String(validate=validate_target), load_default=None,
@@ -124,10 +143,11 @@ class InitiativeInputSchema(InputSchema):
 
 
 class InitiativePatchSchema(InitiativeInputSchema):
-    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields."""
+    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields (not the owner)."""
 
     class Meta:
         unknown = RAISE
+        exclude = ("owner_organization_id",)
 
     title = fields.String(validate=validate.Length(min=3, max=500))
 
@@ -301,15 +321,16 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     kind = type(field)
     if kind is _PlainList:
         return list
-    if kind is fields.Nested and not field.many:
+    if kind is fields.Nested and isinstance(field, fields.Nested) and not field.many:
         return fast_dumper(field.schema)
     if kind is fields.UUID:
         return str
-    if kind in (fields.Date, fields.DateTime, fields.AwareDateTime) and field.format in (
+    if isinstance(field, fields.Date | fields.DateTime) and kind in (
+            fields.Date, fields.DateTime, fields.AwareDateTime) and field.format in (
             None, "iso", "iso8601"):
-        return type(field).SERIALIZATION_FUNCS["iso"]
+        return field.SERIALIZATION_FUNCS["iso"]
     if kind is fields.String:
         return None  # the attributes dumped this way hold text already
-    if kind is fields.Integer and not field.as_string:
+    if kind is fields.Integer and isinstance(field, fields.Integer) and not field.as_string:
         return int
     raise TypeError(f"no fast dump for {kind.__name__} field {field.name!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import typing
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import (
     Select,
+    Table,
     any_,
     bindparam,
     cast,
@@ -41,7 +43,8 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from registry.auth.service import Principal
+from registry.authz import permissions as authz
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
@@ -63,14 +66,9 @@ from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events import types as ev
+from shared.identity import Principal
 from shared.outbox import outbox_row, record_event
-from shared.problems import (
-    InvalidTransition,
-    NotAllowed,
-    NotFound,
-    Unauthenticated,
-    ValidationError,
-)
+from shared.problems import NotFound, ValidationError
 
 SOURCE = "/registry"
 
@@ -100,7 +98,7 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 
 
 # -- shapes ----------------------------------------------------------------------------------
-def snapshot(initiative: Initiative) -> dict[str, Any]:
+def snapshot(initiative: Initiative | InitiativeView) -> dict[str, Any]:
     """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``)."""
     return {
         "id": str(initiative.id),
@@ -275,14 +273,13 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     then needs no read)."""
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
-        to_status=initiative.status, comment=comment, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=changes or None, created_at=utcnow())
+        to_status=initiative.status, comment=comment, **_actor_columns(principal, initiative),
+        changes=changes or None, created_at=utcnow())
     event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                               subject=str(initiative.id), data={
                                   "action": action, "from_status": from_status,
                                   "to_status": initiative.status, "comment": comment,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(view if view is not None
                                                          else initiative)})
     _insert_graph(db_session, [activity, event_row])
@@ -291,23 +288,72 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         known.append(activity)
 
 
+def _actor_columns(principal: Principal, obj: Any = None) -> dict[str, Any]:
+    """The ``actor_*`` columns of a timeline row: role label, token, organisation, e-mail."""
+    token_id = None
+    if principal.token_id:
+        try:
+            token_id = uuid.UUID(principal.token_id)
+        except ValueError:
+            token_id = None
+    return {"actor_role": authz.actor_role(principal).value, "actor_token_id": token_id,
+            "actor_organization_id": authz.acting_organization(principal, obj),
+            "actor_email": principal.email}
+
+
+@dataclass(frozen=True)
+class _NewInitiative:
+    """What the permission table sees of a draft about to be created: its owner."""
+
+    owner_organization_id: uuid.UUID | None
+    __aggregate__ = Aggregate.INITIATIVE.value
+
+
+def owner_for_new_initiative(principal: Principal, data: dict[str, Any]) -> uuid.UUID | None:
+    """The organisation a new draft belongs to: ``owner_organization_id`` when given; else
+    the caller's only organisation; else (the secretariat drafting on an organisation's
+    behalf) the lead entity. None when it cannot be told."""
+    if data.get("owner_organization_id"):
+        return data["owner_organization_id"]
+    ids = principal.organization_ids
+    if len(ids) == 1:
+        return next(iter(ids))
+    if principal.is_staff and data.get("lead_organization_id"):
+        return data["lead_organization_id"]
+    return None
+
+
 def create_initiative(*, db_session: Session, principal: Principal,
                       data: dict[str, Any]) -> Initiative:
-    """Create a draft owned by the caller (a partner, or the secretariat on a partner's behalf).
+    """Create a draft owned by an organisation (:func:`owner_for_new_initiative`): a member
+    drafts for its organisation, the secretariat on an organisation's behalf (the draft then
+    belongs to that organisation, whose members edit and submit it).
 
-    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``.
+    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``. Raises
+    401/403 per the permission table (``initiative``/``create`` on the owner), 422 when the
+    owner cannot be told (``owner_organization_id``) or does not exist.
     """
-    if principal.role not in ("partner", "secretariat"):
-        if not principal.is_authenticated:
-            raise Unauthenticated("Sign in (Authorization: Bearer <token>) to register an "
-                                  "initiative.")
-        raise NotAllowed(f"A {principal.role} may not create initiatives.")
+    if not principal.is_authenticated:
+        authorize(principal, Action.CREATE, None, Aggregate.INITIATIVE, what="initiative")
+    owner = owner_for_new_initiative(principal, data)
+    if owner is None:
+        if principal.is_authenticated and not principal.organization_ids \
+                and not principal.is_staff:
+            authorize(principal, Action.CREATE, _NewInitiative(None), what="initiative")
+        raise ValidationError("Name the organisation the draft belongs to.", errors=[{
+            "field": "owner_organization_id",
+            "message": "Required: you act for several organisations, or for none."}])
+    authorize(principal, Action.CREATE, _NewInitiative(owner), what="initiative")
+    if db_session.get(Organization, owner) is None:
+        raise ValidationError("Unknown organisation.", errors=[{
+            "field": "owner_organization_id", "message": f"No organisation with id {owner}."}])
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="draft", version=1,
                             title=data["title"].strip(), description=None,
                             lead_organization_id=None, contact_email=None, start_date=None,
-                            end_date=None, owner_token_id=principal.token_id,
-                            owner_organization_id=principal.organization_id,
+                            end_date=None, owner_token_id=_actor_columns(principal)[
+                                "actor_token_id"],
+                            owner_organization_id=owner,
                             public_id=None, source=None, source_ref=None, source_url=None,
                             created_at=now, updated_at=now, submitted_at=None,
                             published_at=None, search_document=None,
@@ -317,11 +363,9 @@ def create_initiative(*, db_session: Session, principal: Principal,
     _apply_content(db_session, initiative, data)
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action="create", from_status=None,
-        to_status="draft", comment=None, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=_diff({}, _content(initiative)) or None,
-        created_at=now)
-    children = [*initiative.partners, *initiative.targets, *initiative.goals,
+        to_status="draft", comment=None, **_actor_columns(principal, initiative),
+        changes=_diff({}, _content(initiative)) or None, created_at=now)
+    children: list[Any] = [*initiative.partners, *initiative.targets, *initiative.goals,
                 *initiative.countries, *initiative.regions, *initiative.covered_regions,
                 *initiative.deliverables, *initiative.resources]
     for child in children:  # what the unit of work would copy from the parent at flush
@@ -332,10 +376,10 @@ def create_initiative(*, db_session: Session, principal: Principal,
                               source=SOURCE, subject=str(initiative.id), data={
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(initiative)})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
-    initiative.known_timeline = [activity]  # the response needs no read
+    vars(initiative)["known_timeline"] = [activity]  # the response needs no read
     return initiative
 
 
@@ -385,7 +429,9 @@ def _graph_insert(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
 
     def insert(i: int, table: str, names: tuple[str, ...]) -> str:
         columns = ", ".join(f'"{name}"' for name in names)
-        return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM '
+        # table and column names come from the models (``shape``), rows are a bind
+        # parameter: no input reaches the SQL text
+        return (f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM '  # nosec B608
                 f'jsonb_populate_recordset(NULL::"{table}", CAST(:rows_{i} AS jsonb))')
 
     *first, last = shape
@@ -402,19 +448,9 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
     initiative = (_load_view(db_session, initiative_id=initiative_id, with_timeline=True)
                   if as_view
                   else db_session.get(Initiative, initiative_id))
-    if initiative is None or not policy.can_view(principal, initiative):
+    if initiative is None:
         raise NotFound(f"No initiative with id {initiative_id}.")
-    if not policy.can(principal, action, initiative):
-        if not policy.may_ever(principal, action, initiative):
-            if not principal.is_authenticated:
-                raise Unauthenticated(f"Sign in to {action.replace('_', ' ')} initiatives.")
-            raise NotAllowed(f"A {principal.role} may not {action.replace('_', ' ')} this "
-                             "initiative.")
-        allowed = policy.actions_in_state(initiative.status)
-        raise InvalidTransition(
-            f"Cannot {action.replace('_', ' ')}: the initiative is {initiative.status}. "
-            f"Allowed in this state: {', '.join(allowed) or 'none'}.",
-            extra={"current_status": initiative.status, "allowed_actions": allowed})
+    authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
     return initiative
 
 
@@ -466,7 +502,7 @@ def _counter_upsert() -> Any:
     (year) DO UPDATE SET last_number = last_number + :count RETURNING last_number``."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    table = PublicIdCounter.__table__
+    table = typing.cast(Table, PublicIdCounter.__table__)
     statement = pg_insert(table).values(year=bindparam("year"),
                                         last_number=bindparam("count"))
     return statement.on_conflict_do_update(
@@ -496,6 +532,7 @@ def reserve_public_ids(db_session: Session, year: int, count: int) -> list[str]:
             pass
         counter = db_session.get(PublicIdCounter, year, with_for_update=True,
                                  populate_existing=True)
+    assert counter is not None  # inserted above when missing
     first = counter.last_number + 1
     counter.last_number += count
     return [f"PR-{year}-{n:05d}" for n in range(first, first + count)]
@@ -560,8 +597,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     caller's commit writes a whole batch in one unit of work. Raises :class:`NotAllowed` for
     other principals.
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="published", version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
@@ -602,8 +638,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
     Raises :class:`NotAllowed` for other principals, :class:`ValidationError` when an
     ``end_date`` precedes its ``start_date`` (nothing of the batch is added then).
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     for record in records:
         start, end = record.data.get("start_date"), record.data.get("end_date")
         if start and end and end < start:
@@ -671,10 +706,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
             for i, r in enumerate(resources))
         rows[InitiativeActivity.__table__].append(
             {"id": new_uuid(), "initiative_id": iid, "action": "import", "from_status": None,
-             "to_status": "published", "comment": None, "actor_role": principal.role,
-             "actor_token_id": principal.token_id,
-             "actor_organization_id": principal.organization_id,
-             "actor_email": principal.email, "changes": None, "created_at": now})
+             "to_status": "published", "comment": None, **_actor_columns(principal),
+             "changes": None, "created_at": now})
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
@@ -685,7 +718,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["import"], source=SOURCE,
                      subject=str(iid), data={
                          "action": "import", "from_status": None, "to_status": "published",
-                         "comment": None, "actor": principal.as_event_actor(),
+                         "comment": None, "actor": authz.actor_data(principal),
                          "initiative": snap})
     return ids
 
@@ -732,7 +765,7 @@ class OrganizationView:
 class PartnerView:
     """A partner as read: the organisation and its role."""
 
-    organization: OrganizationView
+    organization: OrganizationView | Organization
     role: str
 
 
@@ -747,7 +780,7 @@ class ActivityView:
     actor_role: str
     actor_email: str | None
     changes: dict[str, Any] | None
-    created_at: datetime
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -786,6 +819,7 @@ class InitiativeView:
         self.region_codes: list[str] = children["regions"]
         self.deliverables: list[DeliverableView] = children["deliverables"]
         self.resources: list[ResourceView] = children["resources"]
+        self.known_timeline: list[ActivityView] | None = None  # read with it, when asked
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)
@@ -872,20 +906,22 @@ def _children_column(dialect: str, name: str, outer_id: str):
     """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON (on
     PostgreSQL the code collections as an array)."""
     from_, fk, order, columns = _TIMELINE if name == "timeline" else _CHILDREN[name]
-    inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "
+    # names and expressions from the module's constants (_CHILDREN, _TIMELINE), the outer id a
+    # column reference: no input reaches the SQL text
+    inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "  # nosec B608
              f"WHERE {fk} = {outer_id} ORDER BY {order}")
     if dialect == "postgresql" and name in _CODES:
         # an array, not JSON: psycopg reads a short text[]/int2[] several times cheaper than
         # it decodes a JSON document (a list page has 80 of them)
         sql = f"ARRAY({inner})"
     elif dialect == "postgresql":
-        sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"
+        sql = f"(SELECT coalesce(json_agg(t), '[]') FROM ({inner}) t)"  # nosec B608 # constants
     else:
         # (the JSON column ``changes`` is text on SQLite: json() keeps it an object)
         value = "t.v" if name in _CODES else (
             "json_object(" + ", ".join(f"'{key}', json(t.{key})" if key == "changes"
                                        else f"'{key}', t.{key}" for key, _ in columns) + ")")
-        sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"
+        sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"  # nosec B608 # constants
     return literal_column(sql).label(f"children_{name}")
 
 
@@ -976,7 +1012,8 @@ def get_initiative(*, db_session: Session, principal: Principal,
     return initiative
 
 
-def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeActivity]:
+def timeline(*, db_session: Session,
+             initiative: Initiative | InitiativeView) -> list[InitiativeActivity]:
     """The initiative's activities, oldest first (those just written when the caller created
     it: no read)."""
     known = getattr(initiative, "known_timeline", None)
@@ -987,9 +1024,10 @@ def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeA
         InitiativeActivity.created_at)))
 
 
-def can_see_private(principal: Principal, initiative: Initiative) -> bool:
-    """Owner and secretariat see contact, timeline and comments; the public does not."""
-    return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
+def can_see_private(principal: Principal, initiative: Initiative | InitiativeView) -> bool:
+    """Owner and secretariat see contact, timeline and comments; the public does not
+    (``view_private`` in the permission table)."""
+    return policy.can_see_private(principal, initiative)
 
 
 def _search_conditions(dialect: str, q: str) -> list[Any]:
@@ -1087,7 +1125,7 @@ def _compile_explain(element: _Explain, compiler: Any, **kw: Any) -> str:
 
 def _explain_rows(db_session: Session, explain: _Explain) -> int:
     """The planner's row estimate of an ``EXPLAIN`` statement (PostgreSQL; nothing executed)."""
-    plan = db_session.execute(explain).scalar()
+    plan = db_session.execute(explain).scalar_one()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return int(plan[0]["Plan"]["Plan Rows"])
 

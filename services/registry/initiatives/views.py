@@ -24,12 +24,13 @@ from registry.initiatives.schemas import (
     ReviewSchema,
     fast_dumper,
 )
+from registry.initiatives.service import InitiativeView
 
 blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
                 description="Initiatives (partnerships and voluntary commitments) and their "
                             "review by the secretariat.")
 
-_SECURITY = [{"bearerAuth": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 # built once: a Schema instance keeps no per-dump state, and building one deep-copies its
 # declared fields and those of every nested schema (about 1 ms of a detail request)
@@ -41,7 +42,7 @@ _dump_summary = fast_dumper(InitiativeSummarySchema())  # = InitiativeSummarySch
 class _Detail:
     """The initiative plus what depends on the caller (timeline, allowed actions)."""
 
-    def __init__(self, initiative: Initiative, timeline, allowed_actions):
+    def __init__(self, initiative: Initiative | InitiativeView, timeline, allowed_actions):
         self._initiative = initiative
         self.timeline = timeline
         self.allowed_actions = allowed_actions
@@ -50,7 +51,7 @@ class _Detail:
         return getattr(self._initiative, name)
 
 
-def _dump(initiative: Initiative, status: int = 200) -> Response:
+def _dump(initiative: Initiative | InitiativeView, status: int = 200) -> Response:
     """The initiative in the caller's audience schema (public, or owner/secretariat detail).
 
     Returned as a finished response, so the ``@blp.response`` schema only documents the shape.
@@ -60,7 +61,7 @@ def _dump(initiative: Initiative, status: int = 200) -> Response:
     return response
 
 
-def _dump_data(initiative: Initiative) -> dict:
+def _dump_data(initiative: Initiative | InitiativeView) -> dict:
     principal = current_principal()
     if service.can_see_private(principal, initiative):
         detail = _Detail(initiative, service.timeline(db_session=db.session(),

@@ -17,6 +17,7 @@ class Organization(Base):
     unique, so free-text partner names from imports reuse one record per organisation."""
 
     __tablename__ = "organizations"
+    __aggregate__ = "organization"  # registry.authz.permissions.Aggregate
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(500))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
+from registry.organizations.names import contact_details_in
 from shared import reference
 from shared.inputs import InputSchema
 
@@ -13,6 +14,15 @@ def validate_country(value: str | None) -> None:
     if value is not None and value not in reference.countries():
         raise ValidationError(f"Unknown country code {value!r}: use ISO 3166-1 alpha-3 "
                               "(e.g. KEN, FJI).")
+
+
+def validate_organization_name(value: str) -> None:
+    """An organisation's name holds no e-mail address nor telephone number (personal data;
+    ``registry.organizations.names``)."""
+    details = contact_details_in(value)
+    if details:
+        raise ValidationError(f"An organisation name may not contain {' or '.join(details)}: "
+                              "give contact details elsewhere.")
 
 
 class OrganizationCreateSchema(InputSchema):
@@ -33,6 +43,10 @@ class OrganizationCreateSchema(InputSchema):
     @validates("country")
     def _country(self, value, **_kw):
         validate_country(value)
+
+    @validates("name")
+    def _no_contact_details(self, value, **_kw):
+        validate_organization_name(value)
 
 
 class OrganizationSchema(Schema):

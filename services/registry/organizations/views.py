@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from registry import db
-from registry.auth.views import current_principal
+from registry.auth.views import current_principal, forget_current_token
 from registry.organizations import service
 from registry.organizations.schemas import (
     OrganizationCreateSchema,
@@ -39,9 +39,11 @@ class Organizations(MethodView):
     def post(self, data):
         """Register an organisation (partner or secretariat)."""
         session = db.session()
-        org = service.create_organization(db_session=session, principal=current_principal(),
-                                          data=data)
+        principal = current_principal()
+        org = service.create_organization(db_session=session, principal=principal, data=data)
         session.commit()
+        if not principal.memberships:  # its token may just have adopted the organisation
+            forget_current_token()
         return org
 
 

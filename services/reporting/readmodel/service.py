@@ -15,9 +15,9 @@ import logging
 import re
 from collections import Counter
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -145,7 +145,7 @@ def _upsert_counts(db_session: Session, deltas: Counter) -> None:
     if not rows:
         return
     conn = db_session.connection()
-    table = ReportSummaryCount.__table__
+    table = cast(Table, ReportSummaryCount.__table__)
     if conn.dialect.name == "postgresql":
         _insert_unnest(conn, table.name,
                        {"dimension": "varchar", "key": "varchar", "count": "integer"}, rows,
@@ -231,7 +231,7 @@ def _insert_unnest(conn, table: str, columns: dict[str, str], rows: list[tuple],
     record = ", ".join(f"{n} {columns[n]}" for n in names)
     payload = json.dumps([dict(zip(names, row, strict=True)) for row in rows],
                          default=_iso, separators=(",", ":"))
-    conn.execute(text(f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608 - constants
+    conn.execute(text(f"INSERT INTO {table} ({', '.join(names)}) "  # noqa: S608  # nosec B608 # names are this module's constants, rows a bind parameter
                       f"SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS x({record}) "
                       f"{suffix}"), {"rows": payload})
 
@@ -270,10 +270,10 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
     of rows, where an executemany (SQLite) still
     costs the driver a query per row.
     """
-    table = ReportInitiative.__table__
+    table = cast(Table, ReportInitiative.__table__)
     conn = db_session.connection()  # Core on the session's connection: no ORM statement path
     ids = sorted({s["id"] for s in snapshots})  # one lock order for concurrent consumers
-    held: dict[str, tuple[int, str, str | None, dict[str, list] | None]] = {}
+    held: dict[str, tuple[int, str, str | None, dict[str, list]]] = {}
     for chunk in _chunks(ids):
         for row in conn.execute(
                 select(table.c.id, table.c.version, table.c.status,
@@ -308,7 +308,7 @@ def apply_initiative_snapshots(snapshots: list[dict[str, Any]], *,
         names = list(_PARENT_TYPES)
         _insert_unnest(conn, table.name, _PARENT_TYPES,
                        [tuple(v[n] for n in names) for v in changed.values()],
-                       "ON CONFLICT (id) DO UPDATE SET "
+                       "ON CONFLICT (id) DO UPDATE SET "  # nosec B608 # column constants
                        + ", ".join(f"{c} = excluded.{c}" for c in _PARENT_COLUMNS))
     else:
         stmt = _dialect_insert(db_session)(table)

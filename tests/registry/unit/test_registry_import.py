@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from registry.auth.service import Principal
+from registry import reference as registry_reference
 from registry.imports.service import (
     MalformedFile,
     import_commitments,
@@ -25,6 +25,7 @@ from registry.organizations.models import Organization
 from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.events.types import INITIATIVE_IMPORTED, ORGANIZATION_CREATED, load_data
+from shared.identity import OrgRole, Principal, PrincipalKind, StaffRole
 from shared.problems import NotAllowed
 
 
@@ -125,7 +126,7 @@ def test_rerunning_imports_nothing_and_reports_what_is_present(imported, sample_
 
 def test_lead_entities_reuse_one_organisation_per_normalised_name(imported, sample_path):
     registry, _ = imported
-    led: Counter = Counter(reference.normalize_name(r["lead_entity"])
+    led: Counter = Counter(registry_reference.normalize_name(r["lead_entity"])
                            for r in _records(sample_path) if r.get("lead_entity"))
     repeated = {name: n for name, n in led.items() if n > 1}
     assert repeated, "the sample has lead entities leading several commitments"
@@ -146,15 +147,15 @@ def test_entity_type_becomes_the_stakeholder_group(imported, sample_path):
     first_type: dict[str, str] = {}
     for r in _records(sample_path):
         if r.get("lead_entity"):
-            group = reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(
+            group = registry_reference.ENTITY_TYPE_TO_STAKEHOLDER_GROUP.get(
                 (r.get("entity_types") or ["?"])[0], "other")
-            first_type.setdefault(reference.normalize_name(r["lead_entity"]), group)
+            first_type.setdefault(registry_reference.normalize_name(r["lead_entity"]), group)
     with registry.session() as s:
         leads = {o.normalized_name: o.stakeholder_group for o in s.scalars(
             select(Organization).join(Initiative, Initiative.lead_organization_id ==
                                       Organization.id))}
     assert set(leads) == set(first_type)
-    partner_text = reference.normalize_name(" ".join(
+    partner_text = registry_reference.normalize_name(" ".join(
         r.get("partners") or "" for r in _records(sample_path)))
     for name, group in leads.items():
         if group != first_type[name]:
@@ -176,9 +177,9 @@ def test_country_names_are_matched_to_alpha3(imported, sample_path):
         for ref in vietnam:
             assert "VNM" in by_ref[ref].country_codes
         for ref, item in by_ref.items():
-            expected = {reference.country_by_name(n).iso_alpha3
+            expected = {registry_reference.country_by_name(n).iso_alpha3
                         for n in records[ref].get("countries") or []
-                        if reference.country_by_name(n)}
+                        if registry_reference.country_by_name(n)}
             assert set(item.country_codes) == expected, ref
     # names that are not countries become warnings naming the record's line
     ec = [w for w in report.warnings if "European Commission" in w.reason]
@@ -332,9 +333,11 @@ def test_limit_and_progress(registry, sample_path):
 
 def test_only_the_system_or_secretariat_may_import(registry, sample_path):
     with pytest.raises(NotAllowed):
-        _run(registry, sample_path, principal=Principal("partner"))
+        _run(registry, sample_path, principal=Principal(
+            PrincipalKind.USER, memberships={uuid.uuid4(): OrgRole.ADMIN}))
     assert registry.count(Initiative) == 0 and registry.count(Organization) == 0
-    report = _run(registry, sample_path, principal=Principal("secretariat"), limit=3)
+    report = _run(registry, sample_path, principal=Principal(
+        PrincipalKind.USER, staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN})), limit=3)
     assert report.imported == 3
 
 

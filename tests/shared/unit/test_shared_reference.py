@@ -47,24 +47,6 @@ def test_goal_of_target():
         reference.goal_of_target("12.99")
 
 
-@pytest.mark.parametrize("name, code", [
-    ("Viet Nam", "VNM"), ("Vietnam", "VNM"), ("United States of America", "USA"),
-    ("united states", "USA"), ("Kenya", "KEN"), ("  fiji ", "FJI"), ("FJI", "FJI"),
-    ("Côte d’Ivoire", "CIV"), ("Ivory Coast", "CIV"), ("Republic of Korea", "KOR"),
-    ("Venezuela, Bolivarian Republic of", "VEN"), ("Türkiye", "TUR"), ("中国", "CHN"),
-    ("Lao People's Democratic Republic", "LAO"), ("United Republic of Tanzania", "TZA"),
-])
-def test_country_by_name(name, code):
-    country = reference.country_by_name(name)
-    assert country is not None, name
-    assert country.iso_alpha3 == code
-
-
-@pytest.mark.parametrize("name", ["European Commission", "Global", "Taiwan", "", "Narnia"])
-def test_country_by_name_refuses_what_is_not_an_m49_country(name):
-    assert reference.country_by_name(name) is None
-
-
 def test_region_names_for():
     assert reference.region_names_for(["FJI", "KEN", "FJI"], []) == ["Africa", "Oceania"]
     assert reference.region_names_for([], ["001"]) == ["World"]
@@ -82,13 +64,6 @@ def test_regions_form_a_tree_under_world():
     for region in regions.values():
         if region.code != "001":
             assert region.parent in regions, region
-
-
-def test_normalize_name():
-    assert reference.normalize_name("  Fundação  Grupo Boticário & Co. ") == \
-        "fundacao grupo boticario and co"
-    assert reference.normalize_name("WWF-International") == reference.normalize_name(
-        "wwf international")
 
 
 def test_field_errors_flattens_nested_messages():
