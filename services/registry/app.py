@@ -7,7 +7,7 @@ from flask import Flask
 from registry.db import import_models
 from shared.bus import InProcessBus
 from shared.config import number
-from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
+from shared.events.types import TOPIC_IDENTITY, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay, make_relay
 from shared.web import attach_database, create_base_app
@@ -28,6 +28,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from registry.auth.views import register_auth
     from registry.initiatives.views import blp as initiatives_blp
+    from registry.oauth.views import blp as tokens_blp
+    from registry.oauth.views import well_known as oauth_well_known
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
     from registry.reference.views import blp as reference_blp
@@ -36,11 +38,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(reference_blp)
+    api.register_blueprint(tokens_blp)
+    app.register_blueprint(oauth_well_known)
     app.register_blueprint(pages_bp)
     return app
 
 
-RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS]
+RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_IDENTITY]
 
 
 def _relay_factory(app: Flask):

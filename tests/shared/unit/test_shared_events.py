@@ -22,7 +22,7 @@ from shared.events import (
     new_event,
     topic_name,
 )
-from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, dump_data
+from shared.events.types import TOPIC_IDENTITY, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, dump_data
 
 
 def initiative_data(**overrides) -> dict:
@@ -143,6 +143,8 @@ def test_every_declared_type_is_versioned_and_on_its_topic():
     for type_, (topic, _schema) in EVENT_TYPES.items():
         assert type_.startswith("org.partnership-registry.") and type_.endswith(".v1")
         expected = TOPIC_ORGANIZATIONS if ".organization." in type_ else TOPIC_INITIATIVES
+        if ".identity." in type_:
+            expected = TOPIC_IDENTITY
         assert topic == expected
 
 
