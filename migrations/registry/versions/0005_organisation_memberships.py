@@ -9,7 +9,7 @@ verify, merge, member changes); ``organizations`` gains ``website``, ``verificat
 stay confirmed).
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0004, 0006 (re-chained by the lead at merge)
 Create Date: 2026-12-02 07:40:36.378750
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import shared.db
 
 revision: str = '0005'
-down_revision: str | None = '0004'
+down_revision: str | tuple[str, ...] | None = ('0004', '0006')  # merges both heads
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
