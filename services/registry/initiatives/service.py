@@ -625,7 +625,7 @@ class ProposedLink:
 
     initiative_id: uuid.UUID
     initiative_title: str
-    owner_organization_id: uuid.UUID | None
+    initiative_owner_id: uuid.UUID | None  # (not the link's owner: the named organisation)
     organization_id: uuid.UUID
     organization_name: str
     kind: str

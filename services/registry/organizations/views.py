@@ -40,6 +40,17 @@ blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
 _SECURITY = [{"bearerAuth": []}]
 
 
+class _WithRole:
+    """An organisation plus the caller's role in it (``MyOrganizationSchema``)."""
+
+    def __init__(self, organization, role: str):
+        self._organization = organization
+        self.role = role
+
+    def __getattr__(self, name):
+        return getattr(self._organization, name)
+
+
 def _commit():
     db.session().commit()
 
@@ -82,8 +93,8 @@ class MyOrganizations(MethodView):
         for oid, role in principal.memberships.items():
             org = session.get(service.Organization, oid)
             if org is not None:
-                orgs.append({**OrganizationSchema().dump(org), "role": role.value})
-        return sorted(orgs, key=lambda o: o["name"])
+                orgs.append(_WithRole(org, role.value))
+        return sorted(orgs, key=lambda o: o.name)
 
 
 @blp.route("/proposed-links")
