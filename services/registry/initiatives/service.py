@@ -1190,8 +1190,9 @@ def get_initiative(*, db_session: Session, principal: Principal,
     # signed-in callers are the ones who may see the timeline: read it in the same statement
     initiative = _load_view(db_session, initiative_id=initiative_id, public_id=public_id,
                             with_timeline=principal.is_authenticated)
-    if initiative is None or not policy.can_view(principal, initiative):
+    if initiative is None:
         raise NotFound(f"No initiative {public_id or initiative_id}.")
+    authorize(principal, Action.VIEW, initiative, Aggregate.INITIATIVE, what="initiative")
     return initiative
 
 
