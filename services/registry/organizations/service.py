@@ -271,6 +271,26 @@ def _membership(db_session: Session, organization_id: uuid.UUID,
     return membership
 
 
+def add_member(*, db_session: Session, principal: Principal, organization_id: uuid.UUID,
+               email: str, role: OrgRole = OrgRole.MEMBER) -> OrganizationMembership:
+    """Make the account with ``email`` a member (or admin) at once, without an invitation:
+    the operator's ``registry organizations add-member`` (e.g. the first admin of an
+    imported organisation). 404 for an unknown organisation, 422 for an unknown account."""
+    from registry.accounts.service import find_user_by_email
+
+    org = _load(db_session, organization_id)
+    authorize(principal, Action.MANAGE_MEMBERS, org, what="organisation")
+    user = find_user_by_email(db_session=db_session, email=email)
+    if user is None:
+        raise ValidationError("Unknown account.", errors=[{
+            "field": "email", "message": f"No account with the address {email}."}])
+    membership = _add_member(db_session, organization_id, user.id, role)
+    membership.role = role.value
+    _activity(db_session, organization_id, "member_added", principal,
+              {"user_id": str(user.id), "role": role.value, "via": "operator"})
+    return membership
+
+
 def remove_member(*, db_session: Session, principal: Principal, organization_id: uuid.UUID,
                   user_id: uuid.UUID) -> None:
     """Remove a member (its admins; a member may also leave: remove itself). Refuses (409)

@@ -281,3 +281,31 @@ def test_naming_another_organisation_is_a_proposed_link_its_admin_answers(regist
     own = registry.create(sec, title="On behalf", owner_organization_id=theirs["id"],
                           lead_organization_id=theirs["id"])
     assert own["lead_confirmed"] is True
+
+
+def test_operator_commands_verify_merge_and_add_members(registry, people):
+    from registry.app import create_app
+    from registry.organizations.cli import register_commands
+    from shared.cli import service_cli
+
+    group = service_cli("registry", create_app, None, default_port=5001)
+    register_commands(group)
+    runner = registry.app.test_cli_runner()
+    sec = registry.token("secretariat")
+    keep = registry.org(sec, "Ocean Fund")
+    dup = registry.org(sec, "Ocean Fund Intl")
+    people.user("ana@reef.test")
+    listed = runner.invoke(group, ["organizations", "list-unverified", "--q", "ocean"])
+    assert listed.exit_code == 0 and keep["id"] in listed.output and dup["id"] in listed.output
+    added = runner.invoke(group, ["organizations", "add-member", keep["id"], "--email",
+                                 "ana@reef.test", "--role", "admin"])
+    assert added.exit_code == 0, added.output
+    unknown = runner.invoke(group, ["organizations", "add-member", keep["id"], "--email",
+                                   "nobody@reef.test"])
+    assert unknown.exit_code != 0 and "No account" in unknown.output
+    assert runner.invoke(group, ["organizations", "verify", keep["id"]]).exit_code == 0
+    again = runner.invoke(group, ["organizations", "verify", keep["id"]])
+    assert again.exit_code != 0 and "verified" in again.output
+    merged = runner.invoke(group, ["organizations", "merge", dup["id"], "--into", keep["id"]])
+    assert merged.exit_code == 0, merged.output
+    assert registry.get(f"/api/v1/organizations/{dup['id']}").json["merged_into_id"] == keep["id"]
