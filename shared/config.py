@@ -128,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
             "may register (429 + Retry-After above)."),
     Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
             "address."),
+    # --- web ---
+    Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
+            "a SECRET_KEY (32+ characters, not the development one), session cookies are "
+            "Secure and `__Host-` prefixed, HSTS is sent. `development` (make run): a fixed "
+            "development key, cookies over plain HTTP."),
+    Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
+            "three services. Unset: a development key (refused in production)."),
 )
 
 
