@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     attach_database(app)
 
     from registry.auth.views import register_auth
+    from registry.authz.routes import register_authentication_first
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.views import blp as tokens_blp
     from registry.oauth.views import well_known as oauth_well_known
@@ -43,6 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(oauth_well_known)
     app.register_blueprint(pages_bp)
     app.register_blueprint(organization_pages_bp)
+    # keep last: it reads the principal every authentication hook (bearer, session) set
+    register_authentication_first(app)
     return app
 
 

@@ -27,7 +27,14 @@ from registry.organizations.forms import (
 from registry.organizations.models import Organization
 from shared.identity import OrgRole, Principal
 from shared.identity.web import current_principal
-from shared.problems import Conflict, DomainError, NotAllowed, NotFound, ValidationError
+from shared.problems import (
+    Conflict,
+    DomainError,
+    NotAllowed,
+    NotFound,
+    Unauthenticated,
+    ValidationError,
+)
 
 bp = Blueprint("organization_pages", __name__, template_folder="templates")
 
@@ -73,8 +80,24 @@ def _act(work, success: str, target: str):
         flash(success, "success")
     except DomainError as exc:
         session.rollback()
+        refusal = _refusal_page(exc)
+        if refusal is not None:
+            return refusal
         _flash_error(exc)
     return redirect(target)
+
+
+def _refusal_page(exc: DomainError):
+    """The page answer of an authorization refusal (the table's status: 401 -> sign in,
+    403, 404); None for other errors (flashed on the page the form came from)."""
+    if isinstance(exc, Unauthenticated):
+        return _sign_in_or_401(current_principal())
+    if isinstance(exc, NotFound):
+        return render_template("not_found.html",
+                               message=_("That no longer exists, or you may not see it.")), 404
+    if isinstance(exc, NotAllowed):
+        return render_template("organizations/forbidden.html"), 403
+    return None
 
 
 # -- my organisations ------------------------------------------------------------------------
@@ -249,6 +272,9 @@ def invitation(token: str):
             session.commit()
         except DomainError as exc:
             session.rollback()
+            refusal = _refusal_page(exc)
+            if refusal is not None:
+                return refusal
             _flash_error(exc)
             return redirect(url_for(".my_organizations"))
         flash(_("You joined the organisation.") if accept else _("Invitation declined."),
