@@ -363,30 +363,41 @@ def bench_consumers(topic: str, n: int) -> None:
 
 
 # -- approve -> e-mail -----------------------------------------------------------------------------
-def _token(app, role: str, email: str | None = None) -> str:
+def _token(app, role: str, email: str | None = None, organization_id=None) -> str:
     from registry import db
     from registry.auth.service import create_token
 
     with app.app_context():
         session = db.session()
-        plain, _ = create_token(db_session=session, role=role, email=email)
+        plain, _ = create_token(db_session=session, role=role, email=email,
+                                organization_id=organization_id)
         session.commit()
     return plain
 
 
-def _submitted_initiatives(client, partner: str, count: int) -> list[tuple[str, str]]:
-    """``count`` complete, submitted initiatives: [(id, contact e-mail)]."""
-    auth = {"Authorization": f"Bearer {partner}"}
+def _verified_organization(client, secretariat: str) -> str:
+    """A new organisation, verified by the secretariat (so its initiatives may be approved)."""
+    auth = {"Authorization": f"Bearer {secretariat}"}
     org = client.post("/api/v1/organizations", headers=auth,
                       json={"name": f"Reef Alliance {uuid.uuid4().hex[:6]}",
                             "stakeholder_group": "ngo"})
     assert org.status_code == 201, org.get_data(as_text=True)
+    verified = client.post(f"/api/v1/organizations/{org.json['id']}/verify", headers=auth)
+    assert verified.status_code == 200, verified.get_data(as_text=True)
+    return org.json["id"]
+
+
+def _submitted_initiatives(client, partner: str, organization_id: str,
+                           count: int) -> list[tuple[str, str]]:
+    """``count`` complete, submitted initiatives of ``organization_id`` (the partner's):
+    [(id, contact e-mail)]."""
+    auth = {"Authorization": f"Bearer {partner}"}
     out = []
     for i in range(count):
         contact = f"contact-{i}-{uuid.uuid4().hex[:6]}@ngo.test"
         made = client.post("/api/v1/initiatives", headers=auth, json={
             "title": f"Reef restoration {i}", "description": "Restore coral reefs.",
-            "lead_organization_id": org.json["id"], "sdg_targets": ["14.2"],
+            "lead_organization_id": organization_id, "sdg_targets": ["14.2"],
             "countries": ["FJI"], "start_date": "2026-01-01", "end_date": "2028-12-31",
             "deliverables": [{"description": "40 ha restored", "due_date": "2028-06-30"}],
             "resources": [{"type": "financing", "details": "Grant", "amount_usd": "250000"}],
@@ -472,9 +483,10 @@ def bench_approve_to_mail(backend: str, paced: int, burst: int) -> None:
 
 def run_sizes(registry, sink: SmtpSink, backend: str, paced: int, burst: int) -> None:
     client = registry.test_client()
-    partner = _token(registry, "partner", "partner@ngo.test")
     secretariat = _token(registry, "secretariat")
-    todo = _submitted_initiatives(client, partner, paced + burst)
+    organization_id = _verified_organization(client, secretariat)
+    partner = _token(registry, "partner", "partner@ngo.test", uuid.UUID(organization_id))
+    todo = _submitted_initiatives(client, partner, organization_id, paced + burst)
     sink.wait(lambda: all(len(sink.arrivals.get(c, ())) >= 1 for _i, c in todo), 60)
     for label, per_second, items, goal_ms in (("paced", 5.0, todo[:paced], 200),
                                               ("20_per_s", 20.0, todo[paced:], 1000)):

@@ -94,10 +94,14 @@ def build_consumer(app: Flask) -> EventConsumer:
     """
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
+    from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
+    from notifier.deliveries.organizations import organization_handlers
     from notifier.deliveries.service import initiative_handlers
 
+    handlers = (initiative_handlers(settings=_mail_settings(app))
+                | organization_handlers(settings=_mail_settings(app)))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS),
+                         handlers, list(TOPICS) + list(ORGANIZATION_TOPICS),
                          atomic_batches=True)
 
 

@@ -28,9 +28,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     attach_database(app)
 
     from registry.auth.views import current_principal, register_auth
+    from registry.authz.routes import register_authentication_first
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.views import blp as tokens_blp
     from registry.oauth.views import well_known as oauth_well_known
+    from registry.organizations.pages import bp as organization_pages_bp
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
     from registry.reference.views import blp as reference_blp
@@ -46,6 +48,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(tokens_blp)
     app.register_blueprint(oauth_well_known)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(organization_pages_bp)
+    # keep last: it reads the principal every authentication hook (bearer, session) set
+    register_authentication_first(app)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry.app import create_app, start_workers
 from registry.auth.cli import register_commands as auth_commands
 from registry.imports.cli import register_commands as import_commands
+from registry.organizations.cli import register_commands as organization_commands
 from registry.outbox.cli import register_commands as outbox_commands
 from shared.cli import service_cli
 
@@ -12,6 +13,7 @@ cli = service_cli("registry", create_app, start_workers, default_port=5001)
 auth_commands(cli)
 import_commands(cli)
 outbox_commands(cli)
+organization_commands(cli)
 
 
 def main() -> None:

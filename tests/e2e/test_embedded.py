@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -31,13 +32,14 @@ def embedded(tmp_path, monkeypatch):
     stack.stop()
 
 
-def _token(app, role: str, email: str | None = None) -> str:
+def _token(app, role: str, email: str | None = None, organization_id=None) -> str:
     from registry import db
     from registry.auth.service import create_token
 
     with app.app_context():
         session = db.session()
-        plain, _ = create_token(db_session=session, role=role, email=email)
+        plain, _ = create_token(db_session=session, role=role, email=email,
+                                organization_id=organization_id)
         session.commit()
     return plain
 
@@ -83,11 +85,12 @@ def test_demo_import_review_mail_and_summary(embedded, tmp_path):
                     and s)
     assert summary["by_sdg_goal"] == {str(g): expected_goals.get(g, 0) for g in range(1, 18)}
 
-    partner = _token(registry_app, "partner", "partner@ngo.test")
     secretariat = _token(registry_app, "secretariat")
     org = client.post("/api/v1/organizations", json={
         "name": "Lagoon Keepers", "stakeholder_group": "women", "country": "TON"},
-        headers={"Authorization": f"Bearer {partner}"}).json
+        headers={"Authorization": f"Bearer {secretariat}"}).json
+    # a person acting for the organisation (its admin): drafts belong to an organisation
+    partner = _token(registry_app, "partner", "partner@ngo.test", uuid.UUID(org["id"]))
     created = client.post("/api/v1/initiatives", json={
         "title": "Women-led lagoon monitoring", "description": "Monthly water quality surveys.",
         "lead_organization_id": org["id"], "sdg_targets": ["14.1", "5.5"], "countries": ["TON"],

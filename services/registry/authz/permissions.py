@@ -20,6 +20,7 @@ gets :class:`~shared.problems.NotAllowed` (403), or :class:`~shared.problems.Una
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.identity import Principal, PrincipalKind, Scope, StaffRole
 from shared.problems import InvalidTransition, NotAllowed, NotFound, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 
 class Aggregate(StrEnum):
@@ -208,10 +212,10 @@ TABLE: list[Permission] = [
            (A.CREATE, None, [SYSTEM, SECRETARIAT_ADMIN], S.ORGANIZATIONS_WRITE),
            (A.UPDATE, ACTIVE_ORG, [OWNER_ADMIN, SECRETARIAT_ADMIN], S.ORGANIZATIONS_WRITE),
            (A.VIEW_MEMBERS, None, [OWNER_MEMBER, REVIEWER], S.ORGANIZATIONS_WRITE),
-           (A.MANAGE_MEMBERS, ACTIVE_ORG, [OWNER_ADMIN], S.ORGANIZATIONS_WRITE),
+           (A.MANAGE_MEMBERS, ACTIVE_ORG, [OWNER_ADMIN, SYSTEM], S.ORGANIZATIONS_WRITE),
            (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON], None),
-           (A.VERIFY, {UNVERIFIED}, [REVIEWER], S.REVIEW),
-           (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN], S.REVIEW)),
+           (A.VERIFY, {UNVERIFIED}, [REVIEWER, SYSTEM], S.REVIEW),
+           (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),
     *_rows(Aggregate.MEMBERSHIP,
            (A.VIEW, None, [OWNER_MEMBER, REVIEWER], None),
            (A.UPDATE, None, [OWNER_ADMIN], S.ORGANIZATIONS_WRITE)),
@@ -386,17 +390,52 @@ def _denied(principal: Principal, action: str, aggregate: Aggregate, obj: Any, s
 
 def record_denial(principal: Principal, action: str, aggregate: Aggregate,
                   object_id: Any, status: int) -> None:
-    """THE call site recording an authorization denial in the audit log (ASVS 16.3.2):
-    who (principal kind/subject/client), what (aggregate, action, object id), the answer
-    status. A no-op until the ``accounts`` helper's ``registry.audit`` exists."""
+    """THE call site recording an authorization denial (ASVS 5.0 V16.3.2): a log line, and in
+    a request a row of the audit log (``registry.audit``, event ``authorization.denied``,
+    outcome ``denied``): who (principal kind, subject, e-mail), what (aggregate, action,
+    object id), the answer's status, the client address and request id; never a token.
+
+    The row is written when the response is ready (``after_this_request``), in the request's
+    session after its unfinished work is rolled back (a denied request changes nothing), and
+    committed: the refusal itself rolls back everything the service had started.
+    """
+    detail = {"aggregate": aggregate.value, "action": str(action), "status": status,
+              "client_id": principal.client_id}
+    log.info("authorization denied", extra={"authz": detail | {
+        "kind": principal.kind.value, "subject": principal.subject,
+        "object_id": str(object_id) if object_id is not None else None}})
     try:
-        from registry.audit import service as audit  # type: ignore[import-not-found]
-    except ImportError:
+        from flask import after_this_request, g, has_request_context
+    except ImportError:  # pragma: no cover - flask is a dependency
         return
-    hook = getattr(audit, "record_authorization_denial", None)
-    if hook is not None:
-        hook(principal=principal, action=str(action), aggregate=aggregate.value,
-             object_id=str(object_id) if object_id is not None else None, status=status)
+    if not has_request_context():
+        return
+    pending = g.setdefault("authz_denials", [])
+    pending.append((principal, object_id, detail))
+    if len(pending) == 1:
+        after_this_request(_write_denials)
+
+
+def _write_denials(response: Any) -> Any:
+    """Write the request's recorded denials to the audit log (see :func:`record_denial`)."""
+    from flask import g
+
+    from registry import db
+    from registry.audit.service import AuditEvent, Outcome, record
+
+    denials = g.pop("authz_denials", [])
+    session = db.session()
+    try:
+        session.rollback()
+        for principal, object_id, detail in denials:
+            record(db_session=session, event=AuditEvent.AUTHORIZATION_DENIED,
+                   outcome=Outcome.DENIED, principal=principal, subject=object_id,
+                   detail=detail)
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        log.warning("authorization denials not written to the audit log", exc_info=True)
+    return response
 
 
 # -- aggregates and their models -----------------------------------------------------------

@@ -151,3 +151,24 @@ def test_a_partner_may_not_draft_for_another_organisation(registry):
 def test_anonymous_write_is_401_with_www_authenticate(registry):
     resp = registry.post("/api/v1/initiatives", {"title": "Reefs"})
     assert resp.status_code == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_denials_are_recorded_in_the_audit_log(registry):
+    from registry.audit.models import AuditEntry
+
+    partner = registry.token("partner")
+    draft = registry.create(partner, title="Quiet draft")
+    elsewhere = registry.org(registry.token("secretariat"), "Elsewhere")
+    outsider = registry.user_token(orgs={elsewhere["id"]: "admin"}, email="o@else.test")
+    assert registry.get(f"/api/v1/initiatives/{draft['id']}", outsider).status_code == 404
+    assert registry.action(outsider, draft["id"], "submit").status_code == 404
+    assert registry.patch(f"/api/v1/initiatives/{draft['id']}", {"title": "Mine now"},
+                          registry.user_token(staff=("reviewer",))).status_code == 403
+    with registry.session() as s:
+        rows = list(s.scalars(select(AuditEntry).where(
+            AuditEntry.event == "authorization.denied").order_by(AuditEntry.id)))
+    assert [(r.detail["action"], r.detail["status"], r.outcome) for r in rows] == [
+        ("view", 404, "denied"), ("submit", 404, "denied"), ("update", 403, "denied")]
+    assert rows[0].subject == draft["id"] and rows[0].actor_email == "o@else.test"
+    assert registry.get(f"/api/v1/initiatives/{draft['id']}",
+                        partner).json["title"] == "Quiet draft"  # nothing changed

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -113,6 +114,9 @@ def test_services_start_without_kafka_take_writes_and_catch_up(create_pg_databas
         org = client.post("/api/v1/organizations", headers=auth,
                           json={"name": "Reef Alliance", "stakeholder_group": "ngo"})
         assert org.status_code == 201
+        # the registrant's token for the organisation (drafts belong to an organisation)
+        auth = {"Authorization": "Bearer " + registry_token(
+            registry, "partner", "p@ngo.test", uuid.UUID(org.json["id"]))}
         made = client.post("/api/v1/initiatives", headers=auth,
                            json={"title": "Reefs", "lead_organization_id": org.json["id"]})
         assert made.status_code == 201  # the outbox holds the event while Kafka is down

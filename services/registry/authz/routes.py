@@ -1,0 +1,110 @@
+"""Which rule of the permission table each registry route that takes an object id answers to.
+
+One row per (endpoint, HTTP method): the aggregate and action of
+:mod:`registry.authz.permissions` the service function behind it authorizes. The
+authorization matrix test (``tests/registry/integration/test_authorization_matrix.py``)
+enumerates ``app.url_map``, fails for a route with an object id that is missing here, and
+checks each route's answers for every kind of caller and every state against the table.
+
+:func:`register_authentication_first` uses it too: an anonymous request to an API route whose
+action nobody anonymous may take answers 401 before its body is parsed or any object is read
+(no existence leak through 401 against 404; "authenticate first, then parse").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, request
+
+from registry.authz.permissions import ANYONE, Action, Aggregate, rows_for
+from shared.identity.web import current_principal
+from shared.problems import Unauthenticated
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """The table rule a route answers to. ``anonymous_view``: the route always reads as
+    anonymous (the public initiative page shows published initiatives only)."""
+
+    aggregate: Aggregate
+    action: Action
+    anonymous_view: bool = False
+
+
+INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
+LNK, INV, JRQ = Aggregate.INITIATIVE_LINK, Aggregate.INVITATION, Aggregate.JOIN_REQUEST
+A = Action
+
+#: (endpoint, method) -> rule
+ROUTES: dict[tuple[str, str], RouteRule] = {
+    # API: creation (no object id: for authentication first only)
+    ("initiatives.Initiatives", "POST"): RouteRule(INI, A.CREATE),
+    ("organizations.Organizations", "POST"): RouteRule(ORG, A.REGISTER),
+    # API
+    ("initiatives.InitiativeItem", "GET"): RouteRule(INI, A.VIEW),
+    ("initiatives.InitiativeItem", "PATCH"): RouteRule(INI, A.UPDATE),
+    ("initiatives.initiative_submit", "POST"): RouteRule(INI, A.SUBMIT),
+    ("initiatives.initiative_approve", "POST"): RouteRule(INI, A.APPROVE),
+    ("initiatives.initiative_request_changes", "POST"): RouteRule(INI, A.REQUEST_CHANGES),
+    ("initiatives.initiative_reject", "POST"): RouteRule(INI, A.REJECT),
+    ("initiatives.initiative_link_confirm", "POST"): RouteRule(LNK, A.CONFIRM),
+    ("initiatives.initiative_link_decline", "POST"): RouteRule(LNK, A.DECLINE),
+    ("organizations.OrganizationItem", "GET"): RouteRule(ORG, A.VIEW),
+    ("organizations.activities", "GET"): RouteRule(ORG, A.VIEW_MEMBERS),
+    ("organizations.Members", "GET"): RouteRule(ORG, A.VIEW_MEMBERS),
+    ("organizations.Member", "PATCH"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organizations.Member", "DELETE"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organizations.Invitations", "GET"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organizations.Invitations", "POST"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organizations.JoinRequests", "GET"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organizations.JoinRequests", "POST"): RouteRule(ORG, A.REQUEST_JOIN),
+    ("organizations.verify", "POST"): RouteRule(ORG, A.VERIFY),
+    ("organizations.merge", "POST"): RouteRule(ORG, A.MERGE),
+    ("organizations.join_request_accept", "POST"): RouteRule(JRQ, A.ACCEPT),
+    ("organizations.join_request_decline", "POST"): RouteRule(JRQ, A.DECLINE),
+    ("organizations.invitation_accept", "POST"): RouteRule(INV, A.ACCEPT),
+    ("organizations.invitation_decline", "POST"): RouteRule(INV, A.DECLINE),
+    # pages
+    ("pages.initiative", "GET"): RouteRule(INI, A.VIEW, anonymous_view=True),
+    ("organization_pages.show", "GET"): RouteRule(ORG, A.VIEW),
+    ("organization_pages.invitation", "GET"): RouteRule(INV, A.VIEW),
+    ("organization_pages.invitation", "POST"): RouteRule(INV, A.ACCEPT),
+    ("organization_pages.invite", "POST"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organization_pages.change_role", "POST"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organization_pages.remove_member", "POST"): RouteRule(ORG, A.MANAGE_MEMBERS),
+    ("organization_pages.answer_join_request", "POST"): RouteRule(JRQ, A.ACCEPT),
+    ("organization_pages.answer_link", "POST"): RouteRule(LNK, A.CONFIRM),
+    ("organization_pages.request_to_join", "POST"): RouteRule(ORG, A.REQUEST_JOIN),
+    ("organization_pages.verify", "POST"): RouteRule(ORG, A.VERIFY),
+    ("organization_pages.merge", "POST"): RouteRule(ORG, A.MERGE),
+}
+
+#: Path arguments that name an object (routes with one must have a rule above); ``token``
+#: and ``public_id`` are ids too, and the invitation API takes its token in the body.
+OBJECT_ARGUMENTS = frozenset({"initiative_id", "organization_id", "user_id", "join_request_id",
+                              "public_id", "token"})
+BODY_ID_ENDPOINTS = frozenset({"organizations.invitation_accept",
+                               "organizations.invitation_decline"})
+
+
+def anonymous_may(rule: RouteRule) -> bool:
+    """Whether some row of the rule's action lets anyone (anonymous) act."""
+    return rule.anonymous_view or any(
+        ANYONE in row.who for row in rows_for(rule.aggregate, rule.action))
+
+
+def register_authentication_first(app: Flask) -> None:
+    """Answer 401 (with ``WWW-Authenticate``) to an anonymous API request whose route's action
+    no anonymous caller may take, before the body is parsed or an object read."""
+
+    @app.before_request
+    def _authenticate_first():
+        if not request.path.startswith("/api/") or request.url_rule is None:
+            return None
+        rule = ROUTES.get((request.url_rule.endpoint, request.method))
+        if rule is None or anonymous_may(rule):
+            return None
+        if not current_principal().is_authenticated:
+            raise Unauthenticated("Sign in (Authorization: Bearer <token>) first.")
+        return None
