@@ -7,7 +7,7 @@ from flask import Flask
 from registry.db import import_models
 from shared.bus import InProcessBus
 from shared.config import number
-from shared.events.types import TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
+from shared.events.types import TOPIC_ACCOUNTS, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay, make_relay
 from shared.web import attach_database, create_base_app
@@ -26,13 +26,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     import_models()
     attach_database(app)
 
+    from registry.accounts.views import register_accounts
+    from registry.audit.views import blp as audit_blp
     from registry.auth.views import register_auth
     from registry.initiatives.views import blp as initiatives_blp
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
+    from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
 
     register_auth(app)
+    init_ratelimits(app)
+    register_accounts(app, api)  # session hook after the bearer hook
+    api.register_blueprint(audit_blp)
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(reference_blp)
@@ -40,7 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS]
+RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_ACCOUNTS]
 
 
 def _relay_factory(app: Flask):

@@ -50,7 +50,7 @@ from shared.events.types import (
     ACCOUNT_PASSWORD_RESET_REQUESTED,
     CONTACT_EMAIL_VERIFICATION_REQUESTED,
 )
-from shared.identity import SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
+from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
 from shared.outbox import record_event
 from shared.problems import (
     Conflict,
@@ -62,6 +62,9 @@ from shared.problems import (
 )
 
 SOURCE = "/registry"
+
+#: an authenticated principal without roles (a caller of the interim bearer scheme)
+_NOBODY = Principal(PrincipalKind.CLIENT)
 
 PURPOSE_VERIFY_EMAIL = "verify_email"
 PURPOSE_RESET_PASSWORD = "reset_password"  # noqa: S105 (a name, not a password)
@@ -567,7 +570,10 @@ def change_password(*, db_session: Session, user: User, current_password: str,
 
 # -- staff roles -----------------------------------------------------------------------------
 
-def _require_secretariat_admin(principal: Principal) -> None:
+def require_secretariat_admin(principal: Principal) -> None:
+    """Pass for a secretariat admin or the system; else 401 (anonymous) or 403."""
+    if not isinstance(principal, Principal):  # the bearer path's interim class
+        principal = ANONYMOUS if not principal.is_authenticated else _NOBODY
     if principal.is_system:
         return
     if not principal.is_authenticated:
@@ -589,7 +595,7 @@ def grant_staff_role(*, db_session: Session, principal: Principal, user_id: uuid
     """Give ``user_id`` the staff role ``role`` (``reviewer`` or ``secretariat_admin``).
     Secretariat admins and the system only (401/403); :class:`NotFound` for an unknown user;
     granting a role already held changes nothing."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     staff_role = _staff_role(role)
     user = get_user(db_session=db_session, user_id=user_id)
     if staff_role.value not in user.staff_roles:
@@ -606,7 +612,7 @@ def revoke_staff_role(*, db_session: Session, principal: Principal, user_id: uui
                       role: str, ip: str | None = None) -> User:
     """Take ``role`` from ``user_id``. Secretariat admins and the system only; raises
     :class:`Conflict` (409) when it would leave no secretariat admin."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     staff_role = _staff_role(role)
     user = get_user(db_session=db_session, user_id=user_id)
     held = [r for r in user.staff_role_rows if r.role == staff_role.value]
@@ -627,7 +633,7 @@ def revoke_staff_role(*, db_session: Session, principal: Principal, user_id: uui
 
 def list_staff(*, db_session: Session, principal: Principal) -> list[User]:
     """Every user holding a staff role, by e-mail. Secretariat admins and the system only."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     return list(db_session.scalars(select(User).where(User.id.in_(
         select(UserStaffRole.user_id))).order_by(User.email)).all())
 

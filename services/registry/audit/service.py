@@ -22,9 +22,12 @@ from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEntry
 from shared.db import utcnow
-from shared.identity import Principal, StaffRole
+from shared.identity import ANONYMOUS, Principal, PrincipalKind, StaffRole
 from shared.logs import request_id_var
 from shared.problems import NotAllowed, Unauthenticated
+
+#: an authenticated principal without roles (a caller of the interim bearer scheme)
+_NOBODY = Principal(PrincipalKind.CLIENT)
 
 
 class AuditEvent(StrEnum):
@@ -118,6 +121,8 @@ def _request_ip() -> str | None:
 
 
 def _require_admin(principal: Principal) -> None:
+    if not isinstance(principal, Principal):  # the bearer path's interim class
+        principal = ANONYMOUS if not principal.is_authenticated else _NOBODY
     if principal.is_system:
         return
     if not principal.is_authenticated:
