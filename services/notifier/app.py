@@ -92,13 +92,15 @@ def build_consumer(app: Flask) -> EventConsumer:
 
     It only writes pending deliveries (no SMTP); see ``notifier.deliveries.service``.
     """
+    from notifier.deliveries.account_mail import account_handlers
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.service import initiative_handlers
 
+    settings = _mail_settings(app)
+    handlers = initiative_handlers(settings=settings) | account_handlers(settings=settings)
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS),
-                         atomic_batches=True)
+                         handlers, list(TOPICS), atomic_batches=True)
 
 
 def build_delivery_worker(app: Flask, transport: MailTransport | None = None) -> DeliveryWorker:

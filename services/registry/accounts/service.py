@@ -724,3 +724,21 @@ def verify_contact_email(*, db_session: Session, token: str, ip: str | None = No
         db_session.add(VerifiedContactEmail(email=row.email, verified_at=utcnow()))
     record(db_session=db_session, event=AuditEvent.CONTACT_VERIFIED, subject=row.email, ip=ip)
     return row.email
+
+
+def vet_contact_email(*, db_session: Session, email: str | None,
+                      principal: Principal | Any = None, ask: bool = True) -> bool:
+    """Whether the notifier may write to an initiative's contact address ``email`` (the
+    ``contact_email_verified`` flag of initiative events). When it may not and ``ask`` is
+    true, a verification link is sent to it (at most one per ``VERIFY_LINK_HOURS``, see
+    :func:`request_contact_verification`), in the acting person's language. Imports pass
+    ``ask=False``: a bulk import never mails the addresses it carries."""
+    if not email:
+        return False
+    if is_contact_verified(db_session=db_session, email=email):
+        return True
+    if ask:
+        locale = getattr(principal, "locale", None) or "en"
+        request_contact_verification(db_session=db_session, email=email, locale=locale,
+                                     principal=principal)
+    return False

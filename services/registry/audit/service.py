@@ -87,7 +87,7 @@ def scrub(detail: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def record(*, db_session: Session, event: str, outcome: str = Outcome.SUCCESS,
-           principal: Principal | None = None, subject: str | uuid.UUID | None = None,
+           principal: Principal | Any = None, subject: str | uuid.UUID | None = None,
            ip: str | None = None, detail: dict[str, Any] | None = None,
            actor_email: str | None = None) -> AuditEntry:
     """Add one audit row in ``db_session``'s transaction (the caller commits, so the row
@@ -103,15 +103,26 @@ def record(*, db_session: Session, event: str, outcome: str = Outcome.SUCCESS,
     """
     if ip is None:
         ip = _request_ip()
+    kind, subject_of_actor = _actor(principal)
     entry = AuditEntry(
         occurred_at=utcnow(), event=str(event), outcome=str(outcome),
-        actor_kind=principal.kind.value if principal is not None else "anonymous",
-        actor_subject=principal.subject if principal is not None else None,
-        actor_email=actor_email or (principal.email if principal is not None else None),
+        actor_kind=kind, actor_subject=subject_of_actor,
+        actor_email=actor_email or getattr(principal, "email", None),
         subject=str(subject) if subject is not None else None,
         ip=(ip or None) and ip[:45], request_id=request_id_var.get(), detail=scrub(detail))
     db_session.add(entry)
     return entry
+
+
+def _actor(principal: Any) -> tuple[str, str | None]:
+    """(kind, subject) of the actor; also for the interim bearer scheme's principal
+    (``registry.auth.service.Principal``: its role and token id)."""
+    if principal is None:
+        return "anonymous", None
+    if isinstance(principal, Principal):
+        return principal.kind.value, principal.subject
+    token_id = getattr(principal, "token_id", None)
+    return str(getattr(principal, "role", "anonymous")), str(token_id) if token_id else None
 
 
 def _request_ip() -> str | None:

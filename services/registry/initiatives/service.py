@@ -41,6 +41,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from registry.accounts.service import vet_contact_email
 from registry.auth.service import Principal
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
@@ -100,8 +101,9 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 
 
 # -- shapes ----------------------------------------------------------------------------------
-def snapshot(initiative: Initiative) -> dict[str, Any]:
-    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``)."""
+def snapshot(initiative: Initiative, contact_email_verified: bool = False) -> dict[str, Any]:
+    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``);
+    ``contact_email_verified`` from ``registry.accounts.service.vet_contact_email``."""
     return {
         "id": str(initiative.id),
         "public_id": initiative.public_id,
@@ -124,6 +126,7 @@ def snapshot(initiative: Initiative) -> dict[str, Any]:
         "resources": [{"type": r.type, "details": r.details, "amount_usd": r.amount_usd}
                       for r in initiative.resources],
         "contact_email": initiative.contact_email,
+        "contact_email_verified": contact_email_verified,
         "source": initiative.source,
         "source_ref": initiative.source_ref,
         "created_at": initiative.created_at,
@@ -278,13 +281,16 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         to_status=initiative.status, comment=comment, actor_role=principal.role,
         actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
         actor_email=principal.email, changes=changes or None, created_at=utcnow())
+    # accounts (issue 7): the contact gets mail only once its address is verified
+    contact_verified = vet_contact_email(db_session=db_session, email=initiative.contact_email,
+                                         principal=principal, ask=action != "import")
     event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                               subject=str(initiative.id), data={
                                   "action": action, "from_status": from_status,
                                   "to_status": initiative.status, "comment": comment,
                                   "actor": principal.as_event_actor(),
                                   "initiative": snapshot(view if view is not None
-                                                         else initiative)})
+                                                         else initiative, contact_verified)})
     _insert_graph(db_session, [activity, event_row])
     known = view.__dict__.get("known_timeline") if view is not None else None
     if known is not None:
@@ -333,7 +339,9 @@ def create_initiative(*, db_session: Session, principal: Principal,
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
                                   "actor": principal.as_event_actor(),
-                                  "initiative": snapshot(initiative)})
+                                  "initiative": snapshot(initiative, vet_contact_email(
+                                      db_session=db_session, email=initiative.contact_email,
+                                      principal=principal))})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
     initiative.known_timeline = [activity]  # the response needs no read
     return initiative
