@@ -91,9 +91,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Session Management: idle timeout); each request moves the idle end."),
     Setting("SESSION_ABSOLUTE_HOURS", "12", "A browser session ends this long after sign-in, "
             "however active (absolute timeout)."),
-    Setting("SESSION_COOKIE_SECURE", None, "1: the session cookie is `Secure` and named "
-            "`__Host-session`; 0: plain `session` cookie (local development over http). "
-            "Unset: 1 when PUBLIC_BASE_URL is https, else 0."),
     Setting("SIGNIN_LOCKOUT_THRESHOLD", "10", "Consecutive failed sign-ins after which an "
             "account is locked for SIGNIN_LOCKOUT_MINUTES (ASVS 5.0 V6.3.1)."),
     Setting("SIGNIN_LOCKOUT_MINUTES", "15", "How long a locked account refuses every sign-in "
@@ -108,6 +105,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
             "requests allowed per client address, and again per e-mail address."),
     Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
+    # --- web ---
+    Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
+            "a SECRET_KEY (32+ characters, not the development one), session cookies are "
+            "Secure and `__Host-` prefixed, HSTS is sent. `development` (make run): a fixed "
+            "development key, cookies over plain HTTP."),
+    Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
+            "three services. Unset: a development key (refused in production)."),
 )
 
 
