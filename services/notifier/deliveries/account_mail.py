@@ -18,7 +18,6 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from functools import cache
-from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +61,8 @@ NOTIFIER_TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 def translations(locale: str):
     """gettext translations of ``locale`` (notifier catalogue over the shared one; English:
     none)."""
-    try:
-        from shared.i18n import SHARED_TRANSLATIONS, load_translations
-    except ImportError:  # before the web foundation: English only
-        return NullTranslations()
+    from shared.i18n import SHARED_TRANSLATIONS, load_translations
+
     return load_translations(locale, [str(SHARED_TRANSLATIONS), str(NOTIFIER_TRANSLATIONS)])
 
 
@@ -85,11 +82,9 @@ def _environment(locale: str) -> Environment:
 def format_expiry(moment: datetime, locale: str) -> str:
     """``moment`` in UTC, written the way ``locale`` writes dates and times (Babel), with
     the zone named."""
+    from babel.dates import format_datetime
+
     moment = moment.astimezone(UTC)
-    try:
-        from babel.dates import format_datetime
-    except ImportError:  # before the web foundation brings Babel
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
     return format_datetime(moment, "medium", tzinfo=UTC,
                            locale="zh_Hans" if locale == "zh" else locale) + " UTC"
 
