@@ -77,6 +77,11 @@ def init_ratelimits(app: Flask) -> Limiter:
     @app.errorhandler(RateLimitExceeded)
     def _too_many(exc: RateLimitExceeded):
         retry_after = _retry_after_seconds()
+        if not request.path.startswith("/api/") and request.accept_mimetypes.accept_html:
+            from flask import render_template
+
+            page = render_template("accounts/too_many.html", retry_after=retry_after)
+            return page, 429, {"Retry-After": str(retry_after)}
         response = problem(429, "Too many requests",
                            f"Too many attempts ({exc.limit.limit}); try again after "
                            "the number of seconds in Retry-After.", slug="rate-limited")

@@ -115,8 +115,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _field_error(field: str, message: str, detail: str | None = None) -> ValidationError:
-    return ValidationError(detail or message, errors=[{"field": field, "message": message}])
+def _field_error(field: str, code: str, message: str) -> ValidationError:
+    """A 422 naming ``field``; ``code`` lets pages show the message in their language."""
+    return ValidationError(message, errors=[{"field": field, "code": code, "message": message}])
 
 
 def _check_email(email: str) -> str:
@@ -124,7 +125,7 @@ def _check_email(email: str) -> str:
     local, _, domain = normalized.partition("@")
     if (not local or "." not in domain or len(normalized) > 320 or domain.startswith(".")
             or domain.endswith(".") or any(c.isspace() for c in normalized)):
-        raise _field_error("email", "Enter a valid e-mail address.")
+        raise _field_error("email", "invalid", "Enter a valid e-mail address.")
     return normalized
 
 
@@ -132,15 +133,15 @@ def _check_locale(locale: str | None) -> str:
     if locale is None:
         return "en"
     if locale not in LOCALES:
-        raise _field_error("locale", f"Choose one of {', '.join(LOCALES)}.")
+        raise _field_error("locale", "unknown", f"Choose one of {', '.join(LOCALES)}.")
     return locale
 
 
 def _check_password(password: str, email: str | None) -> None:
     problems = passwords.password_problems(password or "", email=email)
     if problems:
-        raise ValidationError(problems[0], errors=[
-            {"field": "password", "message": m} for m in problems])
+        raise ValidationError(problems[0][1], errors=[
+            {"field": "password", "code": code, "message": m} for code, m in problems])
 
 
 def base_url() -> str:
@@ -558,7 +559,7 @@ def change_password(*, db_session: Session, user: User, current_password: str,
         record(db_session=db_session, event=AuditEvent.PASSWORD_CHANGED,
                outcome=Outcome.FAILURE, subject=user.id, ip=ip, actor_email=user.email,
                detail={"reason": "wrong_current_password"})
-        raise _field_error("current_password", "The current password is wrong.")
+        raise _field_error("current_password", "wrong", "The current password is wrong.")
     _check_password(new_password, user.email)
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = utcnow()
@@ -586,8 +587,8 @@ def _staff_role(role: str) -> StaffRole:
     try:
         return StaffRole(role)
     except ValueError:
-        raise _field_error("role", f"Choose one of {', '.join(r.value for r in StaffRole)}."
-                           ) from None
+        raise _field_error("role", "unknown", "Choose one of "
+                           f"{', '.join(r.value for r in StaffRole)}.") from None
 
 
 def grant_staff_role(*, db_session: Session, principal: Principal, user_id: uuid.UUID,

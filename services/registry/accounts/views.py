@@ -314,6 +314,9 @@ def register_accounts(app: Flask, api) -> None:
     api.register_blueprint(blp)
     api.register_blueprint(staff_blp)
     api.register_blueprint(contact_blp)
+    from registry.accounts.pages import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
     sessions.register_session_auth(app)
 
     @app.errorhandler(service.SignInFailed)
