@@ -9,14 +9,22 @@ Decorating a view (API method or page)::
 
     from registry.ratelimits import limiter, per_ip, per_email, setting_limit
 
-    @limiter.limit(setting_limit("RATELIMIT_SIGNIN"), key_func=per_ip)      # per client address
-    @limiter.limit(setting_limit("RATELIMIT_SIGNIN"), key_func=per_email)   # per account e-mail
+    # per client address, and again per account e-mail; the scope names the counter, so
+    # the API route and the page that share a scope share the count
+    @limiter.shared_limit(setting_limit("RATELIMIT_SIGNIN"), "sign-in-ip", key_func=per_ip)
+    @limiter.shared_limit(setting_limit("RATELIMIT_SIGNIN"), "sign-in-email",
+                          key_func=per_email)
     def post(self, data): ...
 
 ``setting_limit(NAME)`` reads the limit string (Flask-Limiter notation, e.g.
 ``"10/minute;50/hour"``) from the setting ``NAME`` when a request comes, so tests and
-operators can change it without code. Limits are shared between the API and the pages when
-both use the same ``scope=``.
+operators can change it without code. Limits decorate the view (a page function or a
+flask-smorest ``MethodView`` method, outermost, so a refused request is counted before its
+body is parsed).
+
+Organisation registration and initiative submission (the ``authz`` branch) follow the same
+pattern, e.g. ``@limiter.shared_limit(setting_limit("RATELIMIT_ORG_REGISTER"), "org-register",
+key_func=per_principal)`` with a setting of their own in ``shared/config.SETTINGS``.
 """
 
 from __future__ import annotations
@@ -51,6 +59,19 @@ def per_email() -> str:
     elif request.form.get("email"):
         email = request.form.get("email", "")
     return f"email:{email.strip().lower()[:320] or '-'}"
+
+
+def per_principal() -> str:
+    """Key of limits per authenticated caller (``g.principal``: kind and subject, e.g. a user
+    id or an OAuth client id); anonymous callers fall back to their address."""
+    from flask import g
+
+    principal = g.get("principal")
+    subject = getattr(principal, "subject", None)
+    kind = getattr(principal, "kind", None)
+    if subject and kind is not None:
+        return f"principal:{kind}:{subject}"
+    return per_ip()
 
 
 def setting_limit(name: str) -> Callable[[], str]:

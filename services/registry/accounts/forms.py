@@ -7,13 +7,15 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from registry.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 
 #: language choices as each language names itself (shared.i18n.LANGUAGES order)
-LANGUAGE_CHOICES = [("en", "English"), ("zh", "中文（简体）"), ("ar", "العربية"),
-                    ("fr", "Français"), ("ru", "Русский"), ("es", "Español")]
+LANGUAGE_CHOICES = [SelectChoice(code, name) for code, name in (
+    ("en", "English"), ("zh", "中文（简体）"), ("ar", "العربية"), ("fr", "Français"),
+    ("ru", "Русский"), ("es", "Español"))]
 
 _PASSWORD_HELP = _l("At least %(min)s characters (up to %(max)s); any characters, spaces "
                     "too. Very common passwords are refused.", min=MIN_LENGTH, max=MAX_LENGTH)

@@ -74,7 +74,7 @@ def _require_signed_in():
 
 
 @bp.route("/account/sign-up", methods=["GET", "POST"])
-@limiter.limit(SIGNUP_LIMIT, key_func=per_ip, scope="sign-up", methods=["POST"])
+@limiter.shared_limit(SIGNUP_LIMIT, "sign-up", key_func=per_ip, methods=["POST"])
 def sign_up():
     """Create an account; the same "check your inbox" page whether or not the address was
     new (no account enumeration)."""
@@ -97,8 +97,8 @@ def sign_up():
 
 
 @bp.route("/account/sign-in", methods=["GET", "POST"])
-@limiter.limit(SIGNIN_LIMIT, key_func=per_ip, scope="sign-in-ip", methods=["POST"])
-@limiter.limit(SIGNIN_LIMIT, key_func=per_email, scope="sign-in-email", methods=["POST"])
+@limiter.shared_limit(SIGNIN_LIMIT, "sign-in-ip", key_func=per_ip, methods=["POST"])
+@limiter.shared_limit(SIGNIN_LIMIT, "sign-in-email", key_func=per_email, methods=["POST"])
 def sign_in():
     """Sign in; a new session id each time; back to ``next`` (a local path) or the
     account page."""
@@ -138,7 +138,7 @@ def sign_out():
 
 
 @bp.route("/account/verify/<token>", methods=["GET", "POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_ip, scope="verify", methods=["POST"])
+@limiter.shared_limit(RESET_LIMIT, "verify", key_func=per_ip, methods=["POST"])
 def verify(token: str):
     """Confirm an e-mail address: the link shows a button, the button confirms."""
     form = forms.ConfirmForm()
@@ -159,7 +159,7 @@ def verify(token: str):
 
 
 @bp.route("/account/resend-verification", methods=["POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_ip, scope="verify-resend")
+@limiter.shared_limit(RESET_LIMIT, "verify-resend", key_func=per_ip)
 def resend_verification():
     """Send the signed-in person a new verification link."""
     user = _signed_in_user()
@@ -176,8 +176,8 @@ def resend_verification():
 
 
 @bp.route("/account/forgot-password", methods=["GET", "POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_ip, scope="reset-ip", methods=["POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_email, scope="reset-email", methods=["POST"])
+@limiter.shared_limit(RESET_LIMIT, "reset-ip", key_func=per_ip, methods=["POST"])
+@limiter.shared_limit(RESET_LIMIT, "reset-email", key_func=per_email, methods=["POST"])
 def forgot_password():
     """Ask for a reset link; the same answer whether or not an account uses the address."""
     form = forms.ForgotPasswordForm()
@@ -193,7 +193,7 @@ def forgot_password():
 
 
 @bp.route("/account/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_ip, scope="reset-confirm", methods=["POST"])
+@limiter.shared_limit(RESET_LIMIT, "reset-confirm", key_func=per_ip, methods=["POST"])
 def reset_password(token: str):
     """Choose a new password with a reset link (every session of the account ends)."""
     form = forms.ResetPasswordForm()
@@ -304,7 +304,7 @@ def revoke_session(session_id: uuid.UUID):
 
 
 @bp.route("/contact/verify/<token>", methods=["GET", "POST"])
-@limiter.limit(RESET_LIMIT, key_func=per_ip, scope="contact-verify", methods=["POST"])
+@limiter.shared_limit(RESET_LIMIT, "contact-verify", key_func=per_ip, methods=["POST"])
 def verify_contact(token: str):
     """Confirm an initiative's contact address (then it gets the review e-mails)."""
     form = forms.ConfirmForm()

@@ -73,7 +73,7 @@ def _ip() -> str | None:
 
 @blp.route("/sign-up")
 class SignUp(MethodView):
-    @limiter.limit(SIGNUP_LIMIT, key_func=per_ip, scope="sign-up")
+    @limiter.shared_limit(SIGNUP_LIMIT, "sign-up", key_func=per_ip)
     @blp.arguments(SignUpSchema)
     @blp.response(202, AcceptedSchema)
     def post(self, data):
@@ -89,7 +89,7 @@ class SignUp(MethodView):
 
 @blp.route("/verify")
 class Verify(MethodView):
-    @limiter.limit(RESET_LIMIT, key_func=per_ip, scope="verify")
+    @limiter.shared_limit(RESET_LIMIT, "verify", key_func=per_ip)
     @blp.arguments(TokenSchema)
     @blp.response(200, AccountSchema)
     def post(self, data):
@@ -103,7 +103,7 @@ class Verify(MethodView):
 
 @blp.route("/verify/resend")
 class VerifyResend(MethodView):
-    @limiter.limit(RESET_LIMIT, key_func=per_ip, scope="verify-resend")
+    @limiter.shared_limit(RESET_LIMIT, "verify-resend", key_func=per_ip)
     @blp.response(202, AcceptedSchema)
     @blp.doc(**_SESSION_DOC)
     def post(self):
@@ -117,8 +117,8 @@ class VerifyResend(MethodView):
 
 @blp.route("/sign-in")
 class SignIn(MethodView):
-    @limiter.limit(SIGNIN_LIMIT, key_func=per_ip, scope="sign-in-ip")
-    @limiter.limit(SIGNIN_LIMIT, key_func=per_email, scope="sign-in-email")
+    @limiter.shared_limit(SIGNIN_LIMIT, "sign-in-ip", key_func=per_ip)
+    @limiter.shared_limit(SIGNIN_LIMIT, "sign-in-email", key_func=per_email)
     @blp.arguments(SignInSchema)
     @blp.response(200, AccountSchema)
     @blp.alt_response(401, description="Wrong e-mail or password, or the account is "
@@ -154,8 +154,8 @@ class SignOut(MethodView):
 
 @blp.route("/password-reset")
 class PasswordReset(MethodView):
-    @limiter.limit(RESET_LIMIT, key_func=per_ip, scope="reset-ip")
-    @limiter.limit(RESET_LIMIT, key_func=per_email, scope="reset-email")
+    @limiter.shared_limit(RESET_LIMIT, "reset-ip", key_func=per_ip)
+    @limiter.shared_limit(RESET_LIMIT, "reset-email", key_func=per_email)
     @blp.arguments(EmailSchema)
     @blp.response(202, AcceptedSchema)
     def post(self, data):
@@ -171,7 +171,7 @@ class PasswordReset(MethodView):
 
 @blp.route("/password-reset/confirm")
 class PasswordResetConfirm(MethodView):
-    @limiter.limit(RESET_LIMIT, key_func=per_ip, scope="reset-confirm")
+    @limiter.shared_limit(RESET_LIMIT, "reset-confirm", key_func=per_ip)
     @blp.arguments(ResetPasswordSchema)
     @blp.response(204)
     def post(self, data):
@@ -291,7 +291,7 @@ class StaffRoleItem(MethodView):
 
 @contact_blp.route("/verify")
 class ContactVerify(MethodView):
-    @limiter.limit(RESET_LIMIT, key_func=per_ip, scope="contact-verify")
+    @limiter.shared_limit(RESET_LIMIT, "contact-verify", key_func=per_ip)
     @contact_blp.arguments(TokenSchema)
     @contact_blp.response(200, ContactVerifiedSchema)
     def post(self, data):
