@@ -59,8 +59,8 @@ def server(tmp_path):
 def test_registry_pages_render_in_chromium(server, chromium, tmp_path):
     base, stack = server
     from registry import db
-    from registry.auth.service import ANONYMOUS
     from registry.initiatives import service
+    from shared.identity import ANONYMOUS
 
     with stack.apps["registry"].app_context():
         items, total = service.list_initiatives(db_session=db.session(), principal=ANONYMOUS,
