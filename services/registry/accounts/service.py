@@ -50,7 +50,7 @@ from shared.events.types import (
     ACCOUNT_PASSWORD_RESET_REQUESTED,
     CONTACT_EMAIL_VERIFICATION_REQUESTED,
 )
-from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
+from shared.identity import SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
 from shared.outbox import record_event
 from shared.problems import (
     Conflict,
@@ -62,9 +62,6 @@ from shared.problems import (
 )
 
 SOURCE = "/registry"
-
-#: an authenticated principal without roles (a caller of the interim bearer scheme)
-_NOBODY = Principal(PrincipalKind.CLIENT)
 
 PURPOSE_VERIFY_EMAIL = "verify_email"
 PURPOSE_RESET_PASSWORD = "reset_password"  # noqa: S105 (a name, not a password)
@@ -174,15 +171,10 @@ def find_user_by_email(*, db_session: Session, email: str) -> User | None:
 
 
 def memberships_of_user(*, db_session: Session, user_id: uuid.UUID) -> dict[uuid.UUID, OrgRole]:
-    """The organisations ``user_id`` belongs to and the role in each.
+    """The organisations ``user_id`` belongs to and the role in each (the organisations
+    domain's ``memberships_of``: one statement)."""
+    from registry.organizations.service import memberships_of
 
-    Delegates to ``registry.organizations.service.memberships_of`` (the authz branch's
-    memberships); until that exists, no memberships (``{}``).
-    """
-    try:
-        from registry.organizations.service import memberships_of  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
     return dict(memberships_of(db_session=db_session, user_id=user_id))
 
 
@@ -573,8 +565,6 @@ def change_password(*, db_session: Session, user: User, current_password: str,
 
 def require_secretariat_admin(principal: Principal) -> None:
     """Pass for a secretariat admin or the system; else 401 (anonymous) or 403."""
-    if not isinstance(principal, Principal):  # the bearer path's interim class
-        principal = ANONYMOUS if not principal.is_authenticated else _NOBODY
     if principal.is_system:
         return
     if not principal.is_authenticated:
@@ -728,7 +718,7 @@ def verify_contact_email(*, db_session: Session, token: str, ip: str | None = No
 
 
 def vet_contact_email(*, db_session: Session, email: str | None,
-                      principal: Principal | Any = None, ask: bool = True) -> bool:
+                      principal: Principal | None = None, ask: bool = True) -> bool:
     """Whether the notifier may write to an initiative's contact address ``email`` (the
     ``contact_email_verified`` flag of initiative events). When it may not and ``ask`` is
     true, a verification link is sent to it (at most one per ``VERIFY_LINK_HOURS``, see
@@ -739,7 +729,7 @@ def vet_contact_email(*, db_session: Session, email: str | None,
     if is_contact_verified(db_session=db_session, email=email):
         return True
     if ask:
-        locale = getattr(principal, "locale", None) or "en"
+        locale = (principal.locale if principal is not None else None) or "en"
         request_contact_verification(db_session=db_session, email=email, locale=locale,
                                      principal=principal)
     return False

@@ -22,12 +22,9 @@ from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEntry
 from shared.db import utcnow
-from shared.identity import ANONYMOUS, Principal, PrincipalKind, StaffRole
+from shared.identity import Principal, StaffRole
 from shared.logs import request_id_var
 from shared.problems import NotAllowed, Unauthenticated
-
-#: an authenticated principal without roles (a caller of the interim bearer scheme)
-_NOBODY = Principal(PrincipalKind.CLIENT)
 
 
 class AuditEvent(StrEnum):
@@ -87,7 +84,7 @@ def scrub(detail: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def record(*, db_session: Session, event: str, outcome: str = Outcome.SUCCESS,
-           principal: Principal | Any = None, subject: str | uuid.UUID | None = None,
+           principal: Principal | None = None, subject: str | uuid.UUID | None = None,
            ip: str | None = None, detail: dict[str, Any] | None = None,
            actor_email: str | None = None) -> AuditEntry:
     """Add one audit row in ``db_session``'s transaction (the caller commits, so the row
@@ -114,15 +111,11 @@ def record(*, db_session: Session, event: str, outcome: str = Outcome.SUCCESS,
     return entry
 
 
-def _actor(principal: Any) -> tuple[str, str | None]:
-    """(kind, subject) of the actor; also for the interim bearer scheme's principal
-    (``registry.auth.service.Principal``: its role and token id)."""
+def _actor(principal: Principal | None) -> tuple[str, str | None]:
+    """(kind, subject) of the actor; a token-only actor is named by its token id."""
     if principal is None:
         return "anonymous", None
-    if isinstance(principal, Principal):
-        return principal.kind.value, principal.subject
-    token_id = getattr(principal, "token_id", None)
-    return str(getattr(principal, "role", "anonymous")), str(token_id) if token_id else None
+    return principal.kind.value, principal.subject or principal.client_id or principal.token_id
 
 
 def _request_ip() -> str | None:
@@ -132,8 +125,6 @@ def _request_ip() -> str | None:
 
 
 def _require_admin(principal: Principal) -> None:
-    if not isinstance(principal, Principal):  # the bearer path's interim class
-        principal = ANONYMOUS if not principal.is_authenticated else _NOBODY
     if principal.is_system:
         return
     if not principal.is_authenticated:
