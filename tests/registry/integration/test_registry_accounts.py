@@ -684,3 +684,20 @@ def test_pages_sign_up_sign_in_and_account_in_chinese_with_csrf(reg, accounts_db
         assert email in account and "您的登录位置" in account
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_authorization_denials_are_audited_with_the_signed_in_person(reg):
+    token, org_id = _partner(reg)
+    draft = reg.client.post("/api/v1/initiatives", json={
+        "title": "Mangrove nursery", "lead_organization_id": org_id},
+        headers={"Authorization": f"Bearer {token}"})
+    assert draft.status_code == 201, draft.json
+    email = reg.verified_user("outsider")
+    outsider = reg.app.test_client()
+    reg.sign_in(email, client=outsider)
+    denied = outsider.post(f"/api/v1/initiatives/{draft.json['id']}/submit", json={})
+    assert denied.status_code in (403, 404)
+    rows = reg.audit(event="authorization.denied", subject=draft.json["id"])
+    assert rows and rows[-1].outcome == "denied"
+    assert rows[-1].actor_subject == str(reg.user(email).id)
+    assert rows[-1].detail["status"] == denied.status_code
