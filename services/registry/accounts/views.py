@@ -53,6 +53,7 @@ RESET_LIMIT = setting_limit("RATELIMIT_RESET")
 
 _SESSION_DOC = {"security": [{"sessionCookie": []}, {"bearerAuth": []}]}
 _ACCEPTED = {"status": "accepted"}
+TOO_MANY = "Too many attempts (problem+json; `Retry-After`: seconds to wait)."
 
 
 def _principal() -> Principal:
@@ -76,6 +77,7 @@ class SignUp(MethodView):
     @limiter.shared_limit(SIGNUP_LIMIT, "sign-up", key_func=per_ip)
     @blp.arguments(SignUpSchema)
     @blp.response(202, AcceptedSchema)
+    @blp.alt_response(429, description=TOO_MANY)
     def post(self, data):
         """Create an account (anonymous): a verification link is e-mailed in the chosen
         language. An address that already has an account gets the same answer (no account
@@ -92,6 +94,8 @@ class Verify(MethodView):
     @limiter.shared_limit(RESET_LIMIT, "verify", key_func=per_ip)
     @blp.arguments(TokenSchema)
     @blp.response(200, AccountSchema)
+    @blp.alt_response(400, description="Invalid, used or expired link.")
+    @blp.alt_response(429, description=TOO_MANY)
     def post(self, data):
         """Redeem an e-mail verification link (anonymous; single use, expiring). 400 for an
         invalid, used or expired link."""
@@ -105,7 +109,9 @@ class Verify(MethodView):
 class VerifyResend(MethodView):
     @limiter.shared_limit(RESET_LIMIT, "verify-resend", key_func=per_ip)
     @blp.response(202, AcceptedSchema)
+    @blp.alt_response(429, description=TOO_MANY)
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def post(self):
         """Send the signed-in person a new verification link (older ones stop working)."""
         user = require_user()
@@ -121,6 +127,7 @@ class SignIn(MethodView):
     @limiter.shared_limit(SIGNIN_LIMIT, "sign-in-email", key_func=per_email)
     @blp.arguments(SignInSchema)
     @blp.response(200, AccountSchema)
+    @blp.alt_response(429, description=TOO_MANY)
     @blp.alt_response(401, description="Wrong e-mail or password, or the account is "
                                        "temporarily locked (one message for all).")
     def post(self, data):
@@ -158,6 +165,7 @@ class PasswordReset(MethodView):
     @limiter.shared_limit(RESET_LIMIT, "reset-email", key_func=per_email)
     @blp.arguments(EmailSchema)
     @blp.response(202, AcceptedSchema)
+    @blp.alt_response(429, description=TOO_MANY)
     def post(self, data):
         """Ask for a password reset link (anonymous; e-mailed, single use, valid
         ``RESET_LINK_MINUTES``). The answer is the same whether or not the address has an
@@ -174,6 +182,8 @@ class PasswordResetConfirm(MethodView):
     @limiter.shared_limit(RESET_LIMIT, "reset-confirm", key_func=per_ip)
     @blp.arguments(ResetPasswordSchema)
     @blp.response(204)
+    @blp.alt_response(400, description="Invalid, used or expired link.")
+    @blp.alt_response(429, description=TOO_MANY)
     def post(self, data):
         """Set a new password with a reset link (anonymous). Every session of the account
         ends; the lockout is lifted. 400 for an invalid/used/expired link, 422 for a refused
@@ -189,6 +199,7 @@ class Password(MethodView):
     @blp.arguments(ChangePasswordSchema)
     @blp.response(204)
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def post(self, data):
         """Change the signed-in person's password (the current one is asked again); their
         other sessions end."""
@@ -206,6 +217,7 @@ class Password(MethodView):
 class Account(MethodView):
     @blp.response(200, AccountSchema)
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def get(self):
         """The signed-in person's account."""
         return require_user()
@@ -213,6 +225,7 @@ class Account(MethodView):
     @blp.arguments(AccountUpdateSchema)
     @blp.response(200, AccountSchema)
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def patch(self, data):
         """Change the display name and/or language (``en``, ``zh``, ``ar``, ``fr``, ``ru``,
         ``es``)."""
@@ -227,6 +240,7 @@ class Account(MethodView):
 class Sessions(MethodView):
     @blp.response(200, SessionSchema(many=True))
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def get(self):
         """The account's live browser sessions, newest first (``current`` marks this one)."""
         user = require_user()
@@ -241,6 +255,7 @@ class Sessions(MethodView):
 class SessionItem(MethodView):
     @blp.response(204)
     @blp.doc(**_SESSION_DOC)
+    @blp.alt_response(401, description="Not signed in.")
     def delete(self, session_id: uuid.UUID):
         """Sign out one of the account's sessions (e.g. on a computer left behind)."""
         user = require_user()
@@ -253,6 +268,8 @@ class SessionItem(MethodView):
 class Staff(MethodView):
     @staff_blp.response(200, StaffMemberSchema(many=True))
     @staff_blp.doc(**_SESSION_DOC)
+    @staff_blp.alt_response(401, description="Not signed in.")
+    @staff_blp.alt_response(403, description="Not a secretariat admin.")
     def get(self):
         """Everyone holding a secretariat role (secretariat admins only)."""
         return service.list_staff(db_session=db.session(), principal=_principal())
@@ -260,6 +277,8 @@ class Staff(MethodView):
     @staff_blp.arguments(StaffGrantSchema)
     @staff_blp.response(200, StaffMemberSchema)
     @staff_blp.doc(**_SESSION_DOC)
+    @staff_blp.alt_response(401, description="Not signed in.")
+    @staff_blp.alt_response(403, description="Not a secretariat admin.")
     def post(self, data):
         """Grant a secretariat role to the account with this e-mail (secretariat admins
         only; 404 when no account uses the address)."""
@@ -279,6 +298,8 @@ class Staff(MethodView):
 class StaffRoleItem(MethodView):
     @staff_blp.response(200, StaffMemberSchema)
     @staff_blp.doc(**_SESSION_DOC)
+    @staff_blp.alt_response(401, description="Not signed in.")
+    @staff_blp.alt_response(403, description="Not a secretariat admin.")
     def delete(self, user_id: uuid.UUID, role: str):
         """Revoke a secretariat role (secretariat admins only; 409 for the last secretariat
         admin)."""
@@ -294,6 +315,8 @@ class ContactVerify(MethodView):
     @limiter.shared_limit(RESET_LIMIT, "contact-verify", key_func=per_ip)
     @contact_blp.arguments(TokenSchema)
     @contact_blp.response(200, ContactVerifiedSchema)
+    @contact_blp.alt_response(400, description="Invalid, used or expired link.")
+    @contact_blp.alt_response(429, description=TOO_MANY)
     def post(self, data):
         """Confirm a contact address with the link e-mailed to it (anonymous; single use)."""
         session = db.session()
