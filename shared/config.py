@@ -105,6 +105,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
             "requests allowed per client address, and again per e-mail address."),
     Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
+    Setting("TRUSTED_PROXIES", "0", "Reverse proxies in front of the registry whose "
+            "X-Forwarded-For/-Proto it believes (werkzeug ProxyFix): the client address of "
+            "rate limits and the audit log. 1 behind the compose file's nginx; 0 when clients "
+            "connect directly (a forged header is then ignored)."),
     # --- web ---
     Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
             "a SECRET_KEY (32+ characters, not the development one), session cookies are "

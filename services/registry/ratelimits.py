@@ -87,7 +87,17 @@ def setting_limit(name: str) -> Callable[[], str]:
 
 
 def init_ratelimits(app: Flask) -> Limiter:
-    """Attach :data:`limiter` to ``app`` and install the 429 problem handler."""
+    """Attach :data:`limiter` to ``app`` and install the 429 problem handler.
+
+    With ``TRUSTED_PROXIES`` = n > 0 the app believes the last n hops of
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` (werkzeug ``ProxyFix``), so that the
+    client address (rate limit keys, audit rows) is the caller's and not the proxy's.
+    """
+    hops = int(app.config.get("TRUSTED_PROXIES") or setting("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.config.setdefault("RATELIMIT_STORAGE_URI", setting("RATELIMIT_STORAGE_URI"))
     if "RATELIMIT_ENABLED" not in app.config:
         app.config["RATELIMIT_ENABLED"] = flag("RATELIMIT_ENABLED")

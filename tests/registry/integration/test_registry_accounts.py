@@ -701,3 +701,27 @@ def test_authorization_denials_are_audited_with_the_signed_in_person(reg):
     assert rows and rows[-1].outcome == "denied"
     assert rows[-1].actor_subject == str(reg.user(email).id)
     assert rows[-1].detail["status"] == denied.status_code
+
+
+def test_client_address_behind_a_trusted_proxy(accounts_db):
+    from registry.app import create_app
+
+    def audited_ip(app, forwarded: str) -> str | None:
+        client = app.test_client()
+        client.post("/api/v1/account/sign-in", json={"email": f"{uuid.uuid4().hex}@x.org",
+                                                     "password": "whatever it is"},
+                    headers={"X-Forwarded-For": forwarded},
+                    environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        from registry.audit.models import AuditEntry
+
+        with app.extensions["db_session_factory"]() as s:
+            return s.scalar(select(AuditEntry.ip).order_by(AuditEntry.id.desc()).limit(1))
+
+    direct = create_app({"DATABASE_URL": accounts_db, "TRUSTED_PROXIES": 0})
+    proxied = create_app({"DATABASE_URL": accounts_db, "TRUSTED_PROXIES": 1})
+    try:
+        assert audited_ip(direct, "203.0.113.50") == "10.0.0.2"  # a forged header is ignored
+        assert audited_ip(proxied, "198.51.100.7, 203.0.113.50") == "203.0.113.50"
+    finally:
+        direct.extensions["db_engine"].dispose()
+        proxied.extensions["db_engine"].dispose()
