@@ -93,7 +93,7 @@ def render_account_mail(template: str, data: dict[str, Any], settings: MailSetti
                         ) -> RenderedMail:
     """Render account mail ``template`` for a loaded ``AccountMailData`` in its ``locale``;
     raises ``KeyError``/``jinja2.TemplateNotFound`` for an unknown template."""
-    locale = data.get("locale") if data.get("locale") in ACCOUNT_LOCALES else "en"
+    locale = str(data["locale"]) if data.get("locale") in ACCOUNT_LOCALES else "en"
     env = _environment(locale)
     expires: datetime = data["expires_at"]
     context = {

@@ -48,7 +48,8 @@ def _show_errors(form, exc: ValidationError) -> None:
     """Attach the service's field errors to the form's fields, in the page's language."""
     for error in exc.errors:
         field = getattr(form, error.get("field", ""), None)
-        message = _MESSAGES.get((error.get("field"), error.get("code")), error["message"])
+        key = (error.get("field") or "", error.get("code") or "")
+        message = _MESSAGES.get(key, error["message"])
         if field is not None:
             field.errors = [*field.errors, str(message)]
         else:
@@ -67,10 +68,9 @@ def _signed_in_user() -> User | None:
     return sessions.current_user()
 
 
-def _require_signed_in():
-    if _signed_in_user() is None:
-        return redirect(url_for("accounts_pages.sign_in", next=request.full_path.rstrip("?")))
-    return None
+def _to_sign_in():
+    """Redirect to the sign-in page, coming back here afterwards."""
+    return redirect(url_for("accounts_pages.sign_in", next=request.full_path.rstrip("?")))
 
 
 @bp.route("/account/sign-up", methods=["GET", "POST"])
@@ -238,15 +238,15 @@ def _account_page(profile=None, password=None, status: int = 200):
 @bp.get("/account")
 def account():
     """The signed-in person's account."""
-    return _require_signed_in() or _account_page()
+    return _account_page() if _signed_in_user() is not None else _to_sign_in()
 
 
 @bp.post("/account/profile")
 def profile():
     """Change name and language."""
-    if (redirect_to := _require_signed_in()) is not None:
-        return redirect_to
     user = _signed_in_user()
+    if user is None:
+        return _to_sign_in()
     form = forms.ProfileForm(prefix="profile")
     if not form.validate_on_submit():
         return _account_page(profile=form, status=422)
@@ -261,9 +261,9 @@ def profile():
 @bp.post("/account/password")
 def change_password():
     """Change the password; the other sessions end."""
-    if (redirect_to := _require_signed_in()) is not None:
-        return redirect_to
     user = _signed_in_user()
+    if user is None:
+        return _to_sign_in()
     form = forms.ChangePasswordForm(prefix="password")
     if not form.validate_on_submit():
         return _account_page(password=form, status=422)
@@ -287,13 +287,14 @@ def change_password():
 @bp.post("/account/sessions/<uuid:session_id>/sign-out")
 def revoke_session(session_id: uuid.UUID):
     """Sign out one of the account's sessions."""
-    if (redirect_to := _require_signed_in()) is not None:
-        return redirect_to
+    user = _signed_in_user()
+    if user is None:
+        return _to_sign_in()
     form = forms.ConfirmForm()
     if form.validate_on_submit():
         session = db.session()
         try:
-            service.revoke_session(db_session=session, user=_signed_in_user(),
+            service.revoke_session(db_session=session, user=user,
                                    session_id=session_id, ip=request.remote_addr)
         except NotFound:
             session.rollback()

@@ -9,6 +9,7 @@ address and per e-mail (``registry.ratelimits``).
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import Flask, g, request
 from flask.views import MethodView
@@ -51,7 +52,7 @@ SIGNIN_LIMIT = setting_limit("RATELIMIT_SIGNIN")
 SIGNUP_LIMIT = setting_limit("RATELIMIT_SIGNUP")
 RESET_LIMIT = setting_limit("RATELIMIT_RESET")
 
-_SESSION_DOC = {"security": [{"sessionCookie": []}, {"bearerAuth": []}]}
+_SESSION_DOC: dict[str, Any] = {"security": [{"sessionCookie": []}, {"bearerAuth": []}]}
 _ACCEPTED = {"status": "accepted"}
 TOO_MANY = "Too many attempts (problem+json; `Retry-After`: seconds to wait)."
 
