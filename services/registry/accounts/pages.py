@@ -222,9 +222,7 @@ def reset_password(token: str):
             422 if form.errors else 200)
 
 
-def _account_page(profile=None, password=None, status: int = 200):
-    user = _signed_in_user()
-    assert user is not None
+def _account_page(user: User, profile=None, password=None, status: int = 200):
     current = sessions.current_web_session()
     profile = profile or forms.ProfileForm(formdata=None, prefix="profile",
                                            display_name=user.display_name, locale=user.locale)
@@ -238,7 +236,8 @@ def _account_page(profile=None, password=None, status: int = 200):
 @bp.get("/account")
 def account():
     """The signed-in person's account."""
-    return _account_page() if _signed_in_user() is not None else _to_sign_in()
+    user = _signed_in_user()
+    return _account_page(user) if user is not None else _to_sign_in()
 
 
 @bp.post("/account/profile")
@@ -249,7 +248,7 @@ def profile():
         return _to_sign_in()
     form = forms.ProfileForm(prefix="profile")
     if not form.validate_on_submit():
-        return _account_page(profile=form, status=422)
+        return _account_page(user, profile=form, status=422)
     session = db.session()
     service.update_account(db_session=session, user=user, display_name=form.display_name.data,
                            locale=form.locale.data)
@@ -266,7 +265,7 @@ def change_password():
         return _to_sign_in()
     form = forms.ChangePasswordForm(prefix="password")
     if not form.validate_on_submit():
-        return _account_page(password=form, status=422)
+        return _account_page(user, password=form, status=422)
     session = db.session()
     current = sessions.current_web_session()
     try:
@@ -278,7 +277,7 @@ def change_password():
     except ValidationError as exc:
         session.commit()  # the audit row of a wrong current password
         _show_errors(form, exc)
-        return _account_page(password=form, status=422)
+        return _account_page(user, password=form, status=422)
     session.commit()
     flash(_("Your password is changed; your other sessions are signed out."), "success")
     return redirect(url_for("accounts_pages.account"), 303)

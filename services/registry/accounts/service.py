@@ -279,7 +279,8 @@ def _redeem_link(db_session: Session, token: str, purpose: str) -> AccountToken:
         raise InvalidLink()
     row = db_session.scalar(select(AccountToken).where(
         AccountToken.token_hash == _hash(token)))
-    assert row is not None
+    if row is None:  # deleted meanwhile (its account was removed)
+        raise InvalidLink()
     db_session.refresh(row)
     return row
 

@@ -725,3 +725,41 @@ def test_client_address_behind_a_trusted_proxy(accounts_db):
     finally:
         direct.extensions["db_engine"].dispose()
         proxied.extensions["db_engine"].dispose()
+
+
+def test_account_page_forms_profile_password_sessions_and_sign_out(reg, accounts_db):
+    from registry.app import create_app
+
+    app = create_app({"DATABASE_URL": accounts_db, "RATELIMIT_SIGNIN": "1000/minute"})
+    client, other = app.test_client(), app.test_client()
+    csrf_re = r'name="(?:\w+-)?csrf_token" type="hidden" value="([^"]+)"'
+    try:
+        email = reg.verified_user("pages")
+        reg.sign_in(email, client=other)
+        login = client.get("/account/sign-in").get_data(as_text=True)
+        csrf = re.search(csrf_re, login).group(1)
+        client.post("/account/sign-in", data={"csrf_token": csrf, "email": email,
+                                              "password": PASSWORD})
+        page = client.get("/account").get_data(as_text=True)
+        csrf = re.search(csrf_re, page).group(1)
+        saved = client.post("/account/profile", data={
+            "profile-csrf_token": csrf, "profile-display_name": "Amina",
+            "profile-locale": "fr"})
+        assert saved.status_code == 303 and reg.user(email).locale == "fr"
+        wrong = client.post("/account/password", data={
+            "password-csrf_token": csrf, "password-current_password": "nope nope nope",
+            "password-password": "a fresh passphrase"}, headers={"Accept-Language": "en"},
+            query_string={"lang": "en"})
+        assert wrong.status_code == 422
+        assert "The current password is wrong." in wrong.get_data(as_text=True)
+        changed = client.post("/account/password", data={
+            "password-csrf_token": csrf, "password-current_password": PASSWORD,
+            "password-password": "a fresh passphrase"})
+        assert changed.status_code == 303
+        assert other.get("/api/v1/account").status_code == 401  # the other session ended
+        assert client.get("/account").status_code == 200
+        out = client.post("/account/sign-out", data={"csrf_token": csrf})
+        assert out.status_code == 303
+        assert client.get("/account").status_code == 302  # to the sign-in page
+    finally:
+        app.extensions["db_engine"].dispose()
