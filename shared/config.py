@@ -80,9 +80,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RUN_WORKERS", "1", "1: `serve` also runs the service's relay/consumer thread; "
             "0: web only (run `registry relay` / `notifier consume` / `reporting consume` "
             "apart)."),
-    Setting("TOKEN_CACHE_SECONDS", "2", "Seconds the registry reuses a bearer token's identity "
-            "without reading its row again (per process): a revoked token is refused within "
-            "this time. 0: read it on every request."),
+    Setting("TOKEN_CACHE_SECONDS", "2", "Seconds a service reuses its list of signing keys and "
+            "revoked tokens without reading them again (per process): a token revoked in "
+            "another process is refused within this time (at once in the revoking process). "
+            "0: read them on every request."),
+    # --- oauth ---
+    Setting("OAUTH_ISSUER", None, "Issuer URL of the registry's access tokens (`iss`, RFC 8414 "
+            "metadata); the three services must agree on it. Unset: PUBLIC_BASE_URL."),
+    Setting("ACCESS_TOKEN_SECONDS", "900", "Lifetime of access tokens (JWTs) issued by the "
+            "OAuth endpoints; a signing key rotated out keeps verifying this long at most."),
+    Setting("REFRESH_TOKEN_SECONDS", "2592000", "Lifetime of a refresh token family (30 days); "
+            "each use rotates the refresh token."),
+    Setting("AUTHORIZATION_CODE_SECONDS", "300", "Lifetime of an authorization code (RFC 6749 "
+            "§4.1.2: 10 minutes at most)."),
+    Setting("SIGNING_KEY_PASSPHRASE", None, "Passphrase that encrypts the registry's private "
+            "signing keys in its database (PKCS#8, AES-256). Unset: stored unencrypted "
+            "(local development only)."),
     Setting("LOG_LEVEL", "INFO", "Python log level of the JSON logs on stderr."),
     Setting("MAX_CONTENT_LENGTH", "1048576",
             "Largest accepted request body, in bytes (413 above)."),

@@ -7,7 +7,12 @@ from flask import Flask
 from registry.db import import_models
 from shared.bus import InProcessBus
 from shared.config import number
-from shared.events.types import TOPIC_ACCOUNTS, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
+from shared.events.types import (
+    TOPIC_ACCOUNTS,
+    TOPIC_IDENTITY,
+    TOPIC_INITIATIVES,
+    TOPIC_ORGANIZATIONS,
+)
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay, make_relay
 from shared.web import attach_database, create_base_app
@@ -30,6 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.audit.views import blp as audit_blp
     from registry.auth.views import register_auth
     from registry.initiatives.views import blp as initiatives_blp
+    from registry.oauth.views import blp as tokens_blp
+    from registry.oauth.views import well_known as oauth_well_known
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
     from registry.ratelimits import init_ratelimits
@@ -42,11 +49,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(reference_blp)
+    api.register_blueprint(tokens_blp)
+    app.register_blueprint(oauth_well_known)
     app.register_blueprint(pages_bp)
     return app
 
 
-RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_ACCOUNTS]
+RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_IDENTITY, TOPIC_ACCOUNTS]
 
 
 def _relay_factory(app: Flask):

@@ -24,6 +24,7 @@ def import_models() -> None:
     from registry.audit import models as _audit  # noqa: F401
     from registry.auth import models as _auth  # noqa: F401
     from registry.initiatives import models as _initiatives  # noqa: F401
+    from registry.oauth import models as _oauth  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
 

@@ -156,6 +156,45 @@ class OrganizationEventData(_Payload):
     organization = fields.Nested(OrganizationRef, required=True)
 
 
+# --- oauth ---
+IDENTITY_SIGNING_KEY_PUBLISHED = f"{PREFIX}.identity.signing_key.published.v1"
+IDENTITY_SIGNING_KEY_RETIRED = f"{PREFIX}.identity.signing_key.retired.v1"
+IDENTITY_TOKEN_REVOKED = f"{PREFIX}.identity.token.revoked.v1"
+
+#: the registry's identity events (key = the key's ``kid`` or the token's ``jti``): every
+#: service keeps the public signing keys and the revoked token ids in its own tables
+TOPIC_IDENTITY = "registry.identity"
+
+
+class SigningKeyPublishedData(_Payload):
+    """``data`` of ``identity.signing_key.published.v1``: a new public signing key of the
+    registry. ``jwk`` is an RSA public JWK (``kty``, ``n``, ``e``, ``kid``, ``alg`` RS256,
+    ``use`` sig); ``kid`` its RFC 7638 thumbprint. Consumers validate the key before storing it
+    (``shared.identity.store.checked_jwk``)."""
+
+    kid = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    jwk = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    published_at = fields.AwareDateTime(required=True)
+
+
+class SigningKeyRetiredData(_Payload):
+    """``data`` of ``identity.signing_key.retired.v1``: the key ``kid`` signs no more; tokens
+    it signed are refused from ``not_after`` (RFC 3339 UTC: the expiry of the last token it
+    signed, or the rotation time when retired at once)."""
+
+    kid = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    not_after = fields.AwareDateTime(required=True)
+
+
+class TokenRevokedData(_Payload):
+    """``data`` of ``identity.token.revoked.v1``: the access token ``jti`` is refused from now
+    on, until its own expiry ``expires_at`` (RFC 3339 UTC) after which it is refused anyway."""
+
+    jti = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    expires_at = fields.AwareDateTime(required=True)
+    revoked_at = fields.AwareDateTime(required=True)
+
+
 #: type -> (topic base name, payload schema class)
 EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
     INITIATIVE_CREATED: (TOPIC_INITIATIVES, InitiativeEventData),
@@ -166,6 +205,10 @@ EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
     INITIATIVE_REJECTED: (TOPIC_INITIATIVES, InitiativeEventData),
     INITIATIVE_IMPORTED: (TOPIC_INITIATIVES, InitiativeEventData),
     ORGANIZATION_CREATED: (TOPIC_ORGANIZATIONS, OrganizationEventData),
+    # --- oauth ---
+    IDENTITY_SIGNING_KEY_PUBLISHED: (TOPIC_IDENTITY, SigningKeyPublishedData),
+    IDENTITY_SIGNING_KEY_RETIRED: (TOPIC_IDENTITY, SigningKeyRetiredData),
+    IDENTITY_TOKEN_REVOKED: (TOPIC_IDENTITY, TokenRevokedData),
 }
 
 

@@ -59,6 +59,34 @@ class RegistryClient:
             session.commit()
         return plain
 
+    def token_for(self, principal, expires_in: int = 3600) -> str:
+        """A signed access token (JWT) for a :class:`shared.identity.Principal`, issued by the
+        registry's own machinery (key, ``access_tokens`` row), as OAuth would issue it."""
+        from registry import db
+        from registry.oauth.service import create_token
+
+        with self.app.app_context():
+            session = db.session()
+            token, _claims = create_token(db_session=session, principal=principal,
+                                          expires_in=expires_in, grant="test")
+            session.commit()
+        return token
+
+    def user_token(self, *, orgs: dict | None = None, staff: tuple[str, ...] = (),
+                   scopes: tuple[str, ...] | None = None, email: str | None = None,
+                   subject: str | None = None, expires_in: int = 3600) -> str:
+        """A person's token: ``orgs`` ``{organisation id: "member" | "admin"}``, ``staff``
+        roles (``reviewer``, ``secretariat_admin``), ``scopes`` (None: every scope)."""
+        return self.token_for(principal_spec(kind="user", orgs=orgs, staff=staff, scopes=scopes,
+                                             email=email, subject=subject), expires_in)
+
+    def client_token(self, organization_id, scopes: tuple[str, ...] = (),
+                     client_id: str | None = None, expires_in: int = 3600) -> str:
+        """An organisation API client's token (client-credentials shape) with ``scopes``."""
+        return self.token_for(principal_spec(
+            kind="client", orgs={organization_id: "member"}, scopes=scopes,
+            subject=client_id or f"cli_{uuid.uuid4().hex[:12]}"), expires_in)
+
     @staticmethod
     def headers(token: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -115,14 +143,18 @@ class RegistryClient:
         """A fresh session on the app's database (close it yourself or use ``with``)."""
         return self.app.extensions["db_session_factory"]()
 
-    def outbox(self, subject: str | None = None) -> list:
-        """Outbox rows in commit order (optionally of one aggregate)."""
+    def outbox(self, subject: str | None = None, *, identity: bool = False) -> list:
+        """Outbox rows in commit order (optionally of one aggregate); the identity events
+        (signing keys, revocations: ``registry.identity``) only with ``identity=True``."""
         from registry.outbox.models import OutboxEvent
+        from shared.events.types import TOPIC_IDENTITY
 
         with self.session() as s:
             query = select(OutboxEvent).order_by(OutboxEvent.seq)
             if subject is not None:
                 query = query.where(OutboxEvent.subject == str(subject))
+            if not identity:
+                query = query.where(OutboxEvent.topic != TOPIC_IDENTITY)
             return list(s.scalars(query))
 
     def activities(self, initiative_id: str) -> list:
@@ -137,6 +169,24 @@ class RegistryClient:
     def count(self, model) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def principal_spec(*, kind: str = "user", orgs: dict | None = None,
+                   staff: tuple[str, ...] = (), scopes: tuple[str, ...] | None = None,
+                   email: str | None = None, subject: str | None = None):
+    """A :class:`shared.identity.Principal` from plain values (see ``RegistryClient.user_token``
+    and ``client_token``): the spec the authorization matrix and the tests mint tokens for."""
+    from shared.identity import OrgRole, Principal, PrincipalKind, Scope, StaffRole
+
+    principal_kind = PrincipalKind(kind)
+    sub = subject or (str(uuid.uuid4()) if principal_kind is PrincipalKind.USER
+                      else f"cli_{uuid.uuid4().hex[:12]}")
+    return Principal(
+        principal_kind, subject=sub,
+        memberships={uuid.UUID(str(o)): OrgRole(r) for o, r in (orgs or {}).items()},
+        staff_roles=frozenset(StaffRole(r) for r in staff),
+        scopes=None if scopes is None else frozenset(Scope(s) for s in scopes),
+        client_id=sub if principal_kind is PrincipalKind.CLIENT else None, email=email)
 
 
 def complete_fields(registry: RegistryClient, token: str, org_name: str | None = None) -> dict:

@@ -1,154 +1,58 @@
-"""Interim bearer tokens, mapped onto :class:`shared.identity.Principal`.
+"""Interim token roles, mapped onto :class:`shared.identity.Principal`, over the registry's JWT
+access tokens.
 
-Interim scheme (the ``oauth`` work replaces it with Authlib JWTs; ``registry create-token``
-stays): a token is 32 random bytes (URL-safe base64) with the prefix ``prt_``; only its
-SHA-256 hex digest is stored, so a leaked database leaks no token. A ``partner`` token acts
-as a person who is admin of the token's organisation; a ``secretariat`` token as a secretariat
-admin (:func:`principal_for_token`).
+Bearer tokens are the registry's signed JWTs (:mod:`registry.oauth.service`, verified for every
+request by :mod:`shared.identity.web`). ``registry create-token --role`` and the tests still
+name the two interim roles: a ``partner`` token acts as a person who is admin of the token's
+organisation; a ``secretariat`` token as a secretariat admin (:func:`principal_for_token`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import threading
-import time
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.auth.models import ApiToken
-from registry.organizations.models import Organization
 from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
-from shared.problems import Unauthenticated, ValidationError
 
-#: Kinds of interim token (``api_tokens.role``): what ``registry create-token --role`` takes.
+#: Kinds of interim token: what ``registry create-token --role`` takes.
 PARTNER_TOKEN = "partner"  # noqa: S105 (a kind, not a secret)
 SECRETARIAT_TOKEN = "secretariat"  # noqa: S105
 ROLES = (PARTNER_TOKEN, SECRETARIAT_TOKEN)
 
-__all__ = ["ANONYMOUS", "ROLES", "SYSTEM", "Principal", "TokenCache", "authenticate",
-           "create_token", "hash_token", "principal_for_token"]
+__all__ = ["ANONYMOUS", "ROLES", "SYSTEM", "Principal", "adopt_organization", "create_token",
+           "principal_for_token"]
 
 
-def principal_for_token(*, token_id: uuid.UUID, role: str, organization_id: uuid.UUID | None,
-                        email: str | None) -> Principal:
-    """The :class:`Principal` of an interim token: ``partner`` -> a person (``USER``) who is
-    :attr:`OrgRole.ADMIN` of the token's organisation (none when the token has none yet);
-    ``secretariat`` -> a person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Not limited by
-    scopes (operator-issued)."""
+def principal_for_token(*, role: str, organization_id: uuid.UUID | None,
+                        email: str | None, subject: str | None = None) -> Principal:
+    """The :class:`Principal` of an interim role: ``partner`` -> a person (``USER``) who is
+    :attr:`OrgRole.ADMIN` of ``organization_id`` (none when not given); ``secretariat`` -> a
+    person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Each token is an identity of its own (a
+    fresh UUID subject, as each interim token was). Not limited by scopes (operator-issued)."""
+    subject = subject or str(uuid.uuid4())
     if role == SECRETARIAT_TOKEN:
-        return Principal(PrincipalKind.USER, token_id=str(token_id), email=email,
+        return Principal(PrincipalKind.USER, subject=subject, email=email,
                          staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN}))
     memberships = {organization_id: OrgRole.ADMIN} if organization_id else {}
-    return Principal(PrincipalKind.USER, token_id=str(token_id), email=email,
-                     memberships=memberships)
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 hex digest of a token (64 characters)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return Principal(PrincipalKind.USER, subject=subject, email=email, memberships=memberships)
 
 
 def create_token(*, db_session: Session, role: str, organization_id: uuid.UUID | None = None,
-                 email: str | None = None) -> tuple[str, ApiToken]:
-    """Create a token; returns (the plain token, shown once; the stored row).
+                 email: str | None = None, expires_in: int | None = None):
+    """A signed access token for an interim role (see
+    :func:`registry.oauth.service.create_token`); returns ``(jwt, claims)``. Raises
+    ``ValidationError`` for an unknown role or organisation."""
+    from registry.oauth.service import CLI_TOKEN_SECONDS
+    from registry.oauth.service import create_token as _create
 
-    Raises :class:`ValidationError` for an unknown role or organisation.
-    """
-    if role not in ROLES:
-        raise ValidationError(f"role must be one of {', '.join(ROLES)}",
-                              errors=[{"field": "role", "message": f"Unknown role {role!r}."}])
-    if organization_id is not None and db_session.get(Organization, organization_id) is None:
-        raise ValidationError("unknown organisation", errors=[{
-            "field": "organization", "message": f"No organisation with id {organization_id}."}])
-    plain = "prt_" + secrets.token_urlsafe(32)
-    row = ApiToken(token_hash=hash_token(plain), role=role, organization_id=organization_id,
-                   email=email)
-    db_session.add(row)
-    db_session.flush()
-    return plain, row
+    return _create(db_session=db_session, role=role, organization_id=organization_id,
+                   email=email, expires_in=expires_in or CLI_TOKEN_SECONDS)
 
 
 def adopt_organization(*, db_session: Session, principal: Principal,
                        organization_id: uuid.UUID) -> bool:
-    """Bind an interim ``partner`` token that has no organisation yet to the one its holder
-    just registered (the creator becomes its admin). Returns True when the token changed."""
-    if principal.token_id is None or principal.memberships or principal.is_staff:
-        return False
-    try:
-        token_id = uuid.UUID(principal.token_id)
-    except ValueError:
-        return False
-    row = db_session.get(ApiToken, token_id)
-    if row is None or row.role != PARTNER_TOKEN or row.organization_id is not None:
-        return False
-    row.organization_id = organization_id
-    return True
-
-
-class TokenCache:
-    """Principals of recently seen valid tokens, by token hash, for ``ttl`` seconds (at most
-    ``max_entries``; the oldest half is dropped when full). Saves the token statement of every
-    authenticated request; a revocation takes effect within ``ttl`` (``TOKEN_CACHE_SECONDS``,
-    2 s). Unknown and revoked tokens are never cached. Thread-safe."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000):
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> Principal | None:
-        """The cached principal, or None when absent or older than ``ttl``."""
-        entry = self._entries.get(token_hash)
-        if entry is None or _clock() - entry[0] >= self.ttl:
-            return None
-        return entry[1]
-
-    def put(self, token_hash: str, principal: Principal) -> None:
-        """Remember ``principal`` for ``token_hash`` from now on (no-op when ``ttl`` <= 0)."""
-        if self.ttl <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                for key in list(self._entries)[: self.max_entries // 2]:
-                    del self._entries[key]
-            self._entries[token_hash] = (_clock(), principal)
-
-    def forget(self, token_hash: str) -> None:
-        """Drop ``token_hash`` (its principal changed, e.g. it adopted an organisation)."""
-        with self._lock:
-            self._entries.pop(token_hash, None)
-
-
-_clock = time.monotonic  # replaced in tests
-
-
-def authenticate(*, db_session: Session, authorization: str | None,
-                 cache: TokenCache | None = None) -> Principal:
-    """Principal for an ``Authorization`` header value; no header means anonymous.
-
-    With ``cache``, a token seen valid less than ``cache.ttl`` seconds ago is not read again.
-    Raises :class:`Unauthenticated` for a malformed header or an unknown/revoked token.
-    """
-    if not authorization:
-        return ANONYMOUS
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
-    token_hash = hash_token(token.strip())
-    principal = cache.get(token_hash) if cache is not None else None
-    if principal is not None:
-        return principal
-    row = db_session.execute(select(
-        ApiToken.id, ApiToken.role, ApiToken.organization_id, ApiToken.email,
-        ApiToken.revoked_at).where(ApiToken.token_hash == token_hash)).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("The bearer token is unknown or revoked.")
-    principal = principal_for_token(token_id=row.id, role=row.role,
-                                    organization_id=row.organization_id, email=row.email)
-    if cache is not None:
-        cache.put(token_hash, principal)
-    return principal
+    """Interim tokens could adopt the organisation their holder registered; a signed JWT cannot
+    change, so this is always False: the creator's admin membership is recorded by the
+    organisations domain, and a token minted afterwards carries it."""
+    return False

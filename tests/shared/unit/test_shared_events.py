@@ -24,6 +24,7 @@ from shared.events import (
 )
 from shared.events.types import (
     TOPIC_ACCOUNTS,
+    TOPIC_IDENTITY,
     TOPIC_INITIATIVES,
     TOPIC_ORGANIZATIONS,
     dump_data,
@@ -147,7 +148,7 @@ def test_extension_headers_are_ignored():
 def test_every_declared_type_is_versioned_and_on_its_topic():
     for type_, (topic, _schema) in EVENT_TYPES.items():
         assert type_.startswith("org.partnership-registry.") and type_.endswith(".v1")
-        by_aggregate = {".organization.": TOPIC_ORGANIZATIONS,
+        by_aggregate = {".organization.": TOPIC_ORGANIZATIONS, ".identity.": TOPIC_IDENTITY,
                         ".account.": TOPIC_ACCOUNTS, ".contact.": TOPIC_ACCOUNTS}
         expected = next((t for part, t in by_aggregate.items() if part in type_),
                         TOPIC_INITIATIVES)

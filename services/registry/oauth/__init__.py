@@ -1,0 +1,1 @@
+"""OAuth 2 authorization server, signing keys and access tokens (JWTs) of the registry."""
