@@ -375,6 +375,16 @@ def _token(app, role: str, email: str | None = None, organization_id=None) -> st
     return plain
 
 
+def _verify_contact(app, email: str) -> None:
+    """Mark ``email`` as a verified contact, as following its verification link would
+    (issue 7: a contact gets review e-mails only then)."""
+    from registry.accounts.models import VerifiedContactEmail
+
+    with app.extensions["db_session_factory"]() as session:
+        session.add(VerifiedContactEmail(email=email, verified_at=datetime.now(UTC)))
+        session.commit()
+
+
 def _verified_organization(client, secretariat: str) -> str:
     """A new organisation, verified by the secretariat (so its initiatives may be approved)."""
     auth = {"Authorization": f"Bearer {secretariat}"}
@@ -395,6 +405,7 @@ def _submitted_initiatives(client, partner: str, organization_id: str,
     out = []
     for i in range(count):
         contact = f"contact-{i}-{uuid.uuid4().hex[:6]}@ngo.test"
+        _verify_contact(client.application, contact)
         made = client.post("/api/v1/initiatives", headers=auth, json={
             "title": f"Reef restoration {i}", "description": "Restore coral reefs.",
             "lead_organization_id": organization_id, "sdg_targets": ["14.2"],

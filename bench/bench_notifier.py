@@ -138,7 +138,7 @@ def initiative_message(type_: str, *, contact: str | None, to_status: str):
                               "acronym": None, "stakeholder_group": "ngo", "country": "KEN"},
         "partners": [], "sdg_goals": [14], "sdg_targets": ["14.1"], "countries": ["KEN"],
         "regions": [], "deliverables": [], "resources": [], "contact_email": contact,
-        "created_at": now, "updated_at": now,
+        "contact_email_verified": True, "created_at": now, "updated_at": now,
         "published_at": now if to_status == "published" else None}
     data = {"action": "bench", "from_status": "submitted", "to_status": to_status,
             "comment": "Well documented.", "actor": {"role": "secretariat"},

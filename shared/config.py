@@ -110,9 +110,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Session Management: idle timeout); each request moves the idle end."),
     Setting("SESSION_ABSOLUTE_HOURS", "12", "A browser session ends this long after sign-in, "
             "however active (absolute timeout)."),
-    Setting("SESSION_COOKIE_SECURE", None, "1: the session cookie is `Secure` and named "
-            "`__Host-session`; 0: plain `session` cookie (local development over http). "
-            "Unset: 1 when PUBLIC_BASE_URL is https, else 0."),
     Setting("SIGNIN_LOCKOUT_THRESHOLD", "10", "Consecutive failed sign-ins after which an "
             "account is locked for SIGNIN_LOCKOUT_MINUTES (ASVS 5.0 V6.3.1)."),
     Setting("SIGNIN_LOCKOUT_MINUTES", "15", "How long a locked account refuses every sign-in "
@@ -127,13 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
             "requests allowed per client address, and again per e-mail address."),
     Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
-    # --- authz ---
-    Setting("INVITATION_DAYS", "14", "Validity of an invitation to join an organisation "
-            "(single-use link sent by e-mail)."),
-    Setting("RATELIMIT_ORGANIZATION_REGISTER", "10/hour", "Organisations one client address "
-            "may register (429 + Retry-After above)."),
-    Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
-            "address."),
+    Setting("TRUSTED_PROXIES", "0", "Reverse proxies in front of the registry whose "
+            "X-Forwarded-For/-Proto it believes (werkzeug ProxyFix): the client address of "
+            "rate limits and the audit log. 1 behind the compose file's nginx; 0 when clients "
+            "connect directly (a forged header is then ignored)."),
     # --- web ---
     Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
             "a SECRET_KEY (32+ characters, not the development one), session cookies are "
@@ -141,6 +135,13 @@ SETTINGS: tuple[Setting, ...] = (
             "development key, cookies over plain HTTP."),
     Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
             "three services. Unset: a development key (refused in production)."),
+    # --- authz ---
+    Setting("INVITATION_DAYS", "14", "Validity of an invitation to join an organisation "
+            "(single-use link sent by e-mail)."),
+    Setting("RATELIMIT_ORGANIZATION_REGISTER", "10/hour", "Organisations one client address "
+            "may register (429 + Retry-After above)."),
+    Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
+            "address."),
 )
 
 

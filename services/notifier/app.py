@@ -92,16 +92,19 @@ def build_consumer(app: Flask) -> EventConsumer:
 
     It only writes pending deliveries (no SMTP); see ``notifier.deliveries.service``.
     """
+    from notifier.deliveries.account_mail import account_handlers
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
     from notifier.deliveries.organizations import organization_handlers
     from notifier.deliveries.service import initiative_handlers
 
-    handlers = (initiative_handlers(settings=_mail_settings(app))
-                | organization_handlers(settings=_mail_settings(app)))
+    settings = _mail_settings(app)
+    handlers = (initiative_handlers(settings=settings)
+                | organization_handlers(settings=settings)
+                | account_handlers(settings=settings))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         handlers, list(TOPICS) + list(ORGANIZATION_TOPICS),
+                         handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS])),
                          atomic_batches=True)
 
 

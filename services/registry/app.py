@@ -8,7 +8,12 @@ from registry.db import import_models
 from shared.anonymous import require_authentication_for_writes
 from shared.bus import InProcessBus
 from shared.config import number
-from shared.events.types import TOPIC_IDENTITY, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS
+from shared.events.types import (
+    TOPIC_ACCOUNTS,
+    TOPIC_IDENTITY,
+    TOPIC_INITIATIVES,
+    TOPIC_ORGANIZATIONS,
+)
 from shared.outbox import OutboxRelay
 from shared.runtime import Workers, attach_relay, make_relay
 from shared.web import attach_database, create_base_app
@@ -27,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     import_models()
     attach_database(app)
 
+    from registry.accounts.views import register_accounts
+    from registry.audit.views import blp as audit_blp
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
     from registry.initiatives.views import blp as initiatives_blp
@@ -35,13 +42,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.organizations.pages import bp as organization_pages_bp
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
+    from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
 
     register_auth(app)
-    # after register_auth (it sets the principal): anonymous writes are 401 before parsing
+    init_ratelimits(app)
+    register_accounts(app, api)  # session hook after the bearer hook
+    # after every authentication hook (bearer, session): anonymous writes are 401 before parsing
     require_authentication_for_writes(
         app, is_authenticated=lambda: current_principal().is_authenticated,
         prefixes=("/api/", "/oauth/"))
+    api.register_blueprint(audit_blp)
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(reference_blp)
@@ -54,7 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_IDENTITY]
+RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_IDENTITY, TOPIC_ACCOUNTS]
 
 
 def _relay_factory(app: Flask):

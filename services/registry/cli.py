@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from registry.accounts.cli import register_commands as account_commands
 from registry.app import create_app, start_workers
+from registry.audit.cli import register_commands as audit_commands
 from registry.auth.cli import register_commands as auth_commands
 from registry.imports.cli import register_commands as import_commands
 from registry.organizations.cli import register_commands as organization_commands
@@ -14,6 +16,8 @@ auth_commands(cli)
 import_commands(cli)
 outbox_commands(cli)
 organization_commands(cli)
+account_commands(cli)
+audit_commands(cli)
 
 
 def main() -> None:

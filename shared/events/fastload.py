@@ -11,7 +11,8 @@ the fields in its errors. So the schema stays the one source of truth; the fast 
 be *stricter* than marshmallow (it leaves edge cases such as ``"5"`` for an integer to it),
 never more lenient, and ``tests/shared/unit/test_fastload.py`` checks that field by field.
 
-Supported: ``String``, ``Integer``, ``Decimal``, ``Date``, ``DateTime`` / ``AwareDateTime``
+Supported: ``String``, ``Integer``, ``Boolean``, ``Decimal``, ``Date``, ``DateTime`` /
+``AwareDateTime``
 (ISO format: the same ``fromisoformat`` marshmallow uses), ``Dict`` (no key/value fields),
 ``List``, ``Nested`` (not ``many``); validators ``Length``, ``Range``, ``OneOf``, ``Equal``;
 ``required``, ``allow_none``, ``load_default``; ``unknown = EXCLUDE``. A schema using anything
@@ -89,6 +90,8 @@ def _base_converter(field: fields.Field) -> Callable[[Any], Any]:  # noqa: C901 
         return lambda v: v if type(v) is str else _BAD
     if kind is fields.Integer:
         return lambda v: v if type(v) is int else _BAD  # bool, float, "5": marshmallow decides
+    if kind is fields.Boolean:
+        return lambda v: v if type(v) is bool else _BAD  # "true", 1: marshmallow decides
     if (kind is fields.Decimal and isinstance(field, fields.Decimal) and field.places is None
             and not field.allow_nan):
         def to_decimal(v: Any) -> Any:

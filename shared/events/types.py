@@ -95,7 +95,8 @@ class InitiativeSnapshot(_Payload):
     every change, so a consumer can ignore a snapshot older than the one it holds.
     ``sdg_goals`` are goal numbers 1-17 (derived from the targets, plus goals tagged without a
     target); ``sdg_targets`` official codes such as ``14.1``; ``countries`` ISO alpha-3;
-    ``regions`` UN M49 codes (3-digit strings) tagged explicitly.
+    ``regions`` UN M49 codes (3-digit strings) tagged explicitly. ``contact_email_verified``:
+    the notifier may write to ``contact_email`` (see the field's comment).
     """
 
     id = fields.String(required=True)
@@ -115,6 +116,10 @@ class InitiativeSnapshot(_Payload):
     deliverables = fields.List(fields.Nested(DeliverableData), load_default=list)
     resources = fields.List(fields.Nested(ResourceData), load_default=list)
     contact_email = fields.String(allow_none=True, load_default=None)
+    # accounts (issue 7): the registry says whether ``contact_email`` may receive mail (its
+    # holder followed a verification link, or it is a verified account's address); the
+    # notifier writes to the contact only when true; absent (older events): false
+    contact_email_verified = fields.Boolean(load_default=False)
     source = fields.String(allow_none=True, load_default=None)
     source_ref = fields.String(allow_none=True, load_default=None)
     created_at = fields.AwareDateTime(required=True)

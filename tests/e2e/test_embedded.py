@@ -8,6 +8,7 @@ stands in for the reverse proxy.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -100,6 +101,20 @@ def test_demo_import_review_mail_and_summary(embedded, tmp_path):
         "contact_email": "lagoon@ngo.test"}, headers={"Authorization": f"Bearer {partner}"})
     assert created.status_code == 201, created.json
     iid = created.json["id"]
+
+    # the contact address is unverified: it gets only a verification link (issue 7), and
+    # review mails once its holder followed it
+    mail_dir = Path(tmp_path / "var" / "mail")
+    first = _wait(lambda: sorted(mail_dir.glob("*.eml")))
+    assert len(first) == 1
+    verification = message_from_bytes(first[0].read_bytes(), policy=policy.default)
+    assert verification["To"] == "lagoon@ngo.test"
+    token = re.search(r"/contact/verify/([A-Za-z0-9_-]+)",
+                      verification.get_body(("plain",)).get_content()).group(1)
+    assert "lagoon monitoring" not in verification.get_body(("plain",)).get_content()
+    confirmed = client.post("/api/v1/contact-emails/verify", json={"token": token})
+    assert confirmed.status_code == 200 and confirmed.json == {"email": "lagoon@ngo.test"}
+
     assert client.post(f"/api/v1/initiatives/{iid}/submit", json={},
                        headers={"Authorization": f"Bearer {partner}"}).status_code == 200
     sent_back = client.post(f"/api/v1/initiatives/{iid}/request-changes",
@@ -107,12 +122,11 @@ def test_demo_import_review_mail_and_summary(embedded, tmp_path):
                             headers={"Authorization": f"Bearer {secretariat}"})
     assert sent_back.json["status"] == "changes_requested"
 
-    mail_dir = Path(tmp_path / "var" / "mail")
-    mails = _wait(lambda: len(list(mail_dir.glob("*.eml"))) >= 3 and sorted(
+    mails = _wait(lambda: len(list(mail_dir.glob("*.eml"))) >= 4 and sorted(
         mail_dir.glob("*.eml")))
     parsed = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in mails]
     recipients = Counter(m["To"] for m in parsed)
-    assert recipients == Counter({"lagoon@ngo.test": 2, "secretariat@registry.test": 1})
+    assert recipients == Counter({"lagoon@ngo.test": 3, "secretariat@registry.test": 1})
     changes_mail = next(m for m in parsed if "survey sites" in
                         m.get_body(("plain",)).get_content())
     assert changes_mail["To"] == "lagoon@ngo.test"

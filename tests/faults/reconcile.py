@@ -42,6 +42,11 @@ MAIL_RULES = {
     f"{_TYPE}approved.v1": ("contact",),
     f"{_TYPE}changes-requested.v1": ("contact",),
     f"{_TYPE}rejected.v1": ("contact",),
+    # issue 7: one-time links go to the address the event names (an unverified contact gets
+    # only its verification link, review mails once the registry says it is verified)
+    "org.partnership-registry.account.email-verification-requested.v1": ("recipient",),
+    "org.partnership-registry.account.password-reset-requested.v1": ("recipient",),
+    "org.partnership-registry.contact.email-verification-requested.v1": ("recipient",),
 }
 #: workload action -> the timeline's action name
 TIMELINE_ACTIONS = {"create": "create", "submit": "submit", "approve": "approve",
@@ -261,9 +266,12 @@ class Reconciler:
             for audience in MAIL_RULES.get(r.event_type, ()):
                 if audience == "secretariat":
                     pair = (r.event_id, SECRETARIAT_EMAIL)
+                elif audience == "recipient":
+                    pair = (r.event_id, r.envelope["data"]["recipient"])
                 else:
-                    pair = (r.event_id,
-                            r.envelope["data"]["initiative"].get("contact_email") or "")
+                    initiative = r.envelope["data"]["initiative"]
+                    pair = (r.event_id, (initiative.get("contact_email") or "")
+                            if initiative.get("contact_email_verified") else "")
                 if pair[1]:
                     expected.add(pair)
                     if r.seq > self.since_seq:

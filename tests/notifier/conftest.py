@@ -45,7 +45,8 @@ def make_event() -> MakeEvent:
     def make(type_: str, *, title: str = "Clean Oceans Alliance",
              contact_email: str | None = "contact@example.org", comment: str | None = None,
              public_id: str | None = None, initiative_id: str | None = None,
-             action: tuple[str, str | None, str] | None = None) -> CloudEvent:
+             action: tuple[str, str | None, str] | None = None,
+             contact_email_verified: bool = True) -> CloudEvent:
         act, from_status, to_status = action or ACTION.get(type_, ("update", "draft", "draft"))
         if type_ == INITIATIVE_APPROVED and public_id is None:
             public_id = "PR-2026-00042"
@@ -59,7 +60,8 @@ def make_event() -> MakeEvent:
                                   "country": "KEN"},
             "partners": [], "sdg_goals": [14], "sdg_targets": ["14.1"], "countries": ["KEN"],
             "regions": [], "deliverables": [], "resources": [],
-            "contact_email": contact_email, "created_at": now, "updated_at": now,
+            "contact_email": contact_email, "contact_email_verified": contact_email_verified,
+            "created_at": now, "updated_at": now,
             "published_at": now if to_status == "published" else None,
         }
         data = {"action": act, "from_status": from_status, "to_status": to_status,

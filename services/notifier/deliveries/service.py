@@ -9,7 +9,9 @@ Rules (the issue "notify contacts and the secretariat of review steps"):
 * ``created``, ``updated``, ``imported`` -> nobody (a 2,000-record import must not mail anyone;
   the consumer has no handler for them, so they cost no database work at all).
 
-A null contact e-mail means nobody but the secretariat (on submission).
+A null contact e-mail means nobody but the secretariat (on submission); so does one the
+registry has not verified (``contact_email_verified`` false in the event: issue 7, no mail to
+an address a partner merely typed in).
 
 Delivery (issue 10 "Delivery, redesigned", issue 6 "Faults"): the consumer only DECIDES — in
 the transaction of its ``processed_events`` row it writes one ``pending`` delivery per (event,
@@ -98,6 +100,10 @@ def recipients_for(event_type: str, data: dict[str, Any],
     seen: set[str] = set()
     for audience, template in NOTIFICATIONS.get(event_type, ()):
         if audience == "contact":
+            # issue 7: a contact address gets mail only once the registry says it is verified
+            # (its holder followed a verification link, or it is a verified account's)
+            if not data["initiative"].get("contact_email_verified"):
+                continue
             address = (data["initiative"].get("contact_email") or "").strip()
         else:
             address = (settings.secretariat_email or "").strip()

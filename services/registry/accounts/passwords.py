@@ -45,19 +45,19 @@ def normalize_password(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
 
 
-def password_problems(password: str, *, email: str | None = None) -> list[str]:
-    """Why ``password`` is refused (empty list: accepted). Messages are English sentences,
-    shown as the ``password`` field's errors."""
+def password_problems(password: str, *, email: str | None = None) -> list[tuple[str, str]]:
+    """Why ``password`` is refused, as ``(code, English sentence)`` pairs (empty: accepted).
+    Codes: ``too_short``, ``too_long``, ``common``, ``is_email`` (pages translate by code)."""
     text = normalize_password(password)
     if len(text) < MIN_LENGTH:
-        return [f"Use at least {MIN_LENGTH} characters."]
+        return [("too_short", f"Use at least {MIN_LENGTH} characters.")]
     if len(text) > MAX_LENGTH:
-        return [f"Use at most {MAX_LENGTH} characters."]
+        return [("too_long", f"Use at most {MAX_LENGTH} characters.")]
     lowered = text.lower()
     if lowered in common_passwords():
-        return ["This password is one of the most commonly used; choose another."]
+        return [("common", "This password is one of the most commonly used; choose another.")]
     if email and lowered == email.strip().lower():
-        return ["Do not use your e-mail address as the password."]
+        return [("is_email", "Do not use your e-mail address as the password.")]
     return []
 
 

@@ -112,8 +112,9 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _field_error(field: str, message: str, detail: str | None = None) -> ValidationError:
-    return ValidationError(detail or message, errors=[{"field": field, "message": message}])
+def _field_error(field: str, code: str, message: str) -> ValidationError:
+    """A 422 naming ``field``; ``code`` lets pages show the message in their language."""
+    return ValidationError(message, errors=[{"field": field, "code": code, "message": message}])
 
 
 def _check_email(email: str) -> str:
@@ -121,7 +122,7 @@ def _check_email(email: str) -> str:
     local, _, domain = normalized.partition("@")
     if (not local or "." not in domain or len(normalized) > 320 or domain.startswith(".")
             or domain.endswith(".") or any(c.isspace() for c in normalized)):
-        raise _field_error("email", "Enter a valid e-mail address.")
+        raise _field_error("email", "invalid", "Enter a valid e-mail address.")
     return normalized
 
 
@@ -129,15 +130,15 @@ def _check_locale(locale: str | None) -> str:
     if locale is None:
         return "en"
     if locale not in LOCALES:
-        raise _field_error("locale", f"Choose one of {', '.join(LOCALES)}.")
+        raise _field_error("locale", "unknown", f"Choose one of {', '.join(LOCALES)}.")
     return locale
 
 
 def _check_password(password: str, email: str | None) -> None:
     problems = passwords.password_problems(password or "", email=email)
     if problems:
-        raise ValidationError(problems[0], errors=[
-            {"field": "password", "message": m} for m in problems])
+        raise ValidationError(problems[0][1], errors=[
+            {"field": "password", "code": code, "message": m} for code, m in problems])
 
 
 def base_url() -> str:
@@ -170,15 +171,10 @@ def find_user_by_email(*, db_session: Session, email: str) -> User | None:
 
 
 def memberships_of_user(*, db_session: Session, user_id: uuid.UUID) -> dict[uuid.UUID, OrgRole]:
-    """The organisations ``user_id`` belongs to and the role in each.
+    """The organisations ``user_id`` belongs to and the role in each (the organisations
+    domain's ``memberships_of``: one statement)."""
+    from registry.organizations.service import memberships_of
 
-    Delegates to ``registry.organizations.service.memberships_of`` (the authz branch's
-    memberships); until that exists, no memberships (``{}``).
-    """
-    try:
-        from registry.organizations.service import memberships_of  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
     return dict(memberships_of(db_session=db_session, user_id=user_id))
 
 
@@ -283,7 +279,8 @@ def _redeem_link(db_session: Session, token: str, purpose: str) -> AccountToken:
         raise InvalidLink()
     row = db_session.scalar(select(AccountToken).where(
         AccountToken.token_hash == _hash(token)))
-    assert row is not None
+    if row is None:  # deleted meanwhile (its account was removed)
+        raise InvalidLink()
     db_session.refresh(row)
     return row
 
@@ -555,7 +552,7 @@ def change_password(*, db_session: Session, user: User, current_password: str,
         record(db_session=db_session, event=AuditEvent.PASSWORD_CHANGED,
                outcome=Outcome.FAILURE, subject=user.id, ip=ip, actor_email=user.email,
                detail={"reason": "wrong_current_password"})
-        raise _field_error("current_password", "The current password is wrong.")
+        raise _field_error("current_password", "wrong", "The current password is wrong.")
     _check_password(new_password, user.email)
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = utcnow()
@@ -567,7 +564,8 @@ def change_password(*, db_session: Session, user: User, current_password: str,
 
 # -- staff roles -----------------------------------------------------------------------------
 
-def _require_secretariat_admin(principal: Principal) -> None:
+def require_secretariat_admin(principal: Principal) -> None:
+    """Pass for a secretariat admin or the system; else 401 (anonymous) or 403."""
     if principal.is_system:
         return
     if not principal.is_authenticated:
@@ -580,8 +578,8 @@ def _staff_role(role: str) -> StaffRole:
     try:
         return StaffRole(role)
     except ValueError:
-        raise _field_error("role", f"Choose one of {', '.join(r.value for r in StaffRole)}."
-                           ) from None
+        raise _field_error("role", "unknown", "Choose one of "
+                           f"{', '.join(r.value for r in StaffRole)}.") from None
 
 
 def grant_staff_role(*, db_session: Session, principal: Principal, user_id: uuid.UUID,
@@ -589,7 +587,7 @@ def grant_staff_role(*, db_session: Session, principal: Principal, user_id: uuid
     """Give ``user_id`` the staff role ``role`` (``reviewer`` or ``secretariat_admin``).
     Secretariat admins and the system only (401/403); :class:`NotFound` for an unknown user;
     granting a role already held changes nothing."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     staff_role = _staff_role(role)
     user = get_user(db_session=db_session, user_id=user_id)
     if staff_role.value not in user.staff_roles:
@@ -606,7 +604,7 @@ def revoke_staff_role(*, db_session: Session, principal: Principal, user_id: uui
                       role: str, ip: str | None = None) -> User:
     """Take ``role`` from ``user_id``. Secretariat admins and the system only; raises
     :class:`Conflict` (409) when it would leave no secretariat admin."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     staff_role = _staff_role(role)
     user = get_user(db_session=db_session, user_id=user_id)
     held = [r for r in user.staff_role_rows if r.role == staff_role.value]
@@ -627,7 +625,7 @@ def revoke_staff_role(*, db_session: Session, principal: Principal, user_id: uui
 
 def list_staff(*, db_session: Session, principal: Principal) -> list[User]:
     """Every user holding a staff role, by e-mail. Secretariat admins and the system only."""
-    _require_secretariat_admin(principal)
+    require_secretariat_admin(principal)
     return list(db_session.scalars(select(User).where(User.id.in_(
         select(UserStaffRole.user_id))).order_by(User.email)).all())
 
@@ -718,3 +716,21 @@ def verify_contact_email(*, db_session: Session, token: str, ip: str | None = No
         db_session.add(VerifiedContactEmail(email=row.email, verified_at=utcnow()))
     record(db_session=db_session, event=AuditEvent.CONTACT_VERIFIED, subject=row.email, ip=ip)
     return row.email
+
+
+def vet_contact_email(*, db_session: Session, email: str | None,
+                      principal: Principal | None = None, ask: bool = True) -> bool:
+    """Whether the notifier may write to an initiative's contact address ``email`` (the
+    ``contact_email_verified`` flag of initiative events). When it may not and ``ask`` is
+    true, a verification link is sent to it (at most one per ``VERIFY_LINK_HOURS``, see
+    :func:`request_contact_verification`), in the acting person's language. Imports pass
+    ``ask=False``: a bulk import never mails the addresses it carries."""
+    if not email:
+        return False
+    if is_contact_verified(db_session=db_session, email=email):
+        return True
+    if ask:
+        locale = (principal.locale if principal is not None else None) or "en"
+        request_contact_verification(db_session=db_session, email=email, locale=locale,
+                                     principal=principal)
+    return False

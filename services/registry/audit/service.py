@@ -11,6 +11,7 @@ token, secret, link or cookie, whatever its value.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import datetime
@@ -25,6 +26,8 @@ from shared.db import utcnow
 from shared.identity import Principal, StaffRole
 from shared.logs import request_id_var
 from shared.problems import NotAllowed, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 
 class AuditEvent(StrEnum):
@@ -100,15 +103,22 @@ def record(*, db_session: Session, event: str, outcome: str = Outcome.SUCCESS,
     """
     if ip is None:
         ip = _request_ip()
+    kind, subject_of_actor = _actor(principal)
     entry = AuditEntry(
         occurred_at=utcnow(), event=str(event), outcome=str(outcome),
-        actor_kind=principal.kind.value if principal is not None else "anonymous",
-        actor_subject=principal.subject if principal is not None else None,
-        actor_email=actor_email or (principal.email if principal is not None else None),
+        actor_kind=kind, actor_subject=subject_of_actor,
+        actor_email=actor_email or getattr(principal, "email", None),
         subject=str(subject) if subject is not None else None,
         ip=(ip or None) and ip[:45], request_id=request_id_var.get(), detail=scrub(detail))
     db_session.add(entry)
     return entry
+
+
+def _actor(principal: Principal | None) -> tuple[str, str | None]:
+    """(kind, subject) of the actor; a token-only actor is named by its token id."""
+    if principal is None:
+        return "anonymous", None
+    return principal.kind.value, principal.subject or principal.client_id or principal.token_id
 
 
 def _request_ip() -> str | None:
@@ -161,3 +171,31 @@ def list_entries(*, db_session: Session, principal: Principal, event: str | None
                               .order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
                               .limit(limit).offset(offset)).all()
     return list(rows), int(total or 0)
+
+
+def record_authorization_denial(*, principal: Principal, action: str, aggregate: str,
+                                object_id: str | None, status: int) -> None:
+    """Audit ``authorization.denied`` (ASVS 5.0 V16.3.2), called by the permission table
+    (``registry.authz.permissions.record_denial``) whenever it refuses.
+
+    The refused request's own transaction rolls back (its service raised), so the row is
+    written and committed in a session of its own on the app's database; a failure to write
+    it is logged, never raised (the caller answers 401/403/404 all the same). Outside an app
+    context (nothing to write to) it only logs.
+    """
+    from flask import current_app, has_app_context
+
+    detail = {"action": action, "aggregate": aggregate, "object_id": object_id,
+              "status": status}
+    if not has_app_context() or "db_session_factory" not in current_app.extensions:
+        log.info("authorization denied", extra=detail)
+        return
+    try:
+        with current_app.extensions["db_session_factory"]() as session:
+            record(db_session=session, event=AuditEvent.AUTHORIZATION_DENIED,
+                   outcome=Outcome.DENIED, principal=principal, subject=object_id,
+                   detail=detail)
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 - auditing must not change the answer
+        log.warning("could not audit an authorization denial",
+                    extra={"error": exc.__class__.__name__, **detail})

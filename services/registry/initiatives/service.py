@@ -43,6 +43,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from registry.accounts.service import vet_contact_email
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate, authorize
 from registry.authz.permissions import can as table_can
@@ -99,8 +100,10 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 
 
 # -- shapes ----------------------------------------------------------------------------------
-def snapshot(initiative: Initiative | InitiativeView) -> dict[str, Any]:
-    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``)."""
+def snapshot(initiative: Initiative | InitiativeView,
+             contact_email_verified: bool = False) -> dict[str, Any]:
+    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``);
+    ``contact_email_verified`` from ``registry.accounts.service.vet_contact_email``."""
     return {
         "id": str(initiative.id),
         "public_id": initiative.public_id,
@@ -123,6 +126,7 @@ def snapshot(initiative: Initiative | InitiativeView) -> dict[str, Any]:
         "resources": [{"type": r.type, "details": r.details, "amount_usd": r.amount_usd}
                       for r in initiative.resources],
         "contact_email": initiative.contact_email,
+        "contact_email_verified": contact_email_verified,
         "source": initiative.source,
         "source_ref": initiative.source_ref,
         "created_at": initiative.created_at,
@@ -298,13 +302,16 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
         to_status=initiative.status, comment=comment, **_actor_columns(principal, initiative),
         changes=changes or None, created_at=utcnow())
+    # accounts (issue 7): the contact gets mail only once its address is verified
+    contact_verified = vet_contact_email(db_session=db_session, email=initiative.contact_email,
+                                         principal=principal, ask=action != "import")
     event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                               subject=str(initiative.id), data={
                                   "action": action, "from_status": from_status,
                                   "to_status": initiative.status, "comment": comment,
                                   "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(view if view is not None
-                                                         else initiative)})
+                                                         else initiative, contact_verified)})
     _insert_graph(db_session, [activity, event_row])
     known = view.__dict__.get("known_timeline") if view is not None else None
     if known is not None:
@@ -400,7 +407,9 @@ def create_initiative(*, db_session: Session, principal: Principal,
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
                                   "actor": authz.actor_data(principal, initiative),
-                                  "initiative": snapshot(initiative)})
+                                  "initiative": snapshot(initiative, vet_contact_email(
+                                      db_session=db_session, email=initiative.contact_email,
+                                      principal=principal))})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
     vars(initiative)["known_timeline"] = [activity]  # the response needs no read
     return initiative

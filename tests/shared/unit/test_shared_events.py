@@ -22,7 +22,13 @@ from shared.events import (
     new_event,
     topic_name,
 )
-from shared.events.types import TOPIC_IDENTITY, TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, dump_data
+from shared.events.types import (
+    TOPIC_ACCOUNTS,
+    TOPIC_IDENTITY,
+    TOPIC_INITIATIVES,
+    TOPIC_ORGANIZATIONS,
+    dump_data,
+)
 
 
 def initiative_data(**overrides) -> dict:
@@ -142,9 +148,10 @@ def test_extension_headers_are_ignored():
 def test_every_declared_type_is_versioned_and_on_its_topic():
     for type_, (topic, _schema) in EVENT_TYPES.items():
         assert type_.startswith("org.partnership-registry.") and type_.endswith(".v1")
-        expected = TOPIC_ORGANIZATIONS if ".organization." in type_ else TOPIC_INITIATIVES
-        if ".identity." in type_:
-            expected = TOPIC_IDENTITY
+        by_aggregate = {".organization.": TOPIC_ORGANIZATIONS, ".identity.": TOPIC_IDENTITY,
+                        ".account.": TOPIC_ACCOUNTS, ".contact.": TOPIC_ACCOUNTS}
+        expected = next((t for part, t in by_aggregate.items() if part in type_),
+                        TOPIC_INITIATIVES)
         assert topic == expected
 
 
