@@ -9,7 +9,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps bench-deps install lint unit services-up services-down services-status bench clean
+.PHONY: run test test-deps bench-deps install lint unit services-up services-down services-status bench clean \
+        babel-extract babel-update babel-compile babel-init
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,31 @@ bench-deps: ## Debian's wrk, the load generator of the benchmarks (installed whe
 	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+# -- translations (shared/i18n.py; NOTES-web.md "How to add a translation") -----------------
+# One catalogue per folder: shared/ (layout, labels, errors) and each service; the apps read
+# the .po files directly, so babel-compile is only a check (it writes git-ignored .mo files).
+CATALOGUES := shared services/registry services/notifier services/reporting
+LOCALES    := zh ar fr ru es
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k N_
+
+babel-extract: $(STAMP) ## collect the translatable strings into <catalogue>/translations/messages.pot
+	@for d in $(CATALOGUES); do \
+	  $(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+	    --project="Partnership Registry" --copyright-holder="Partnership Registry contributors" \
+	    -o $$d/translations/messages.pot $$d 2>&1 | grep -v "^extracting messages from" || true; \
+	  test -s $$d/translations/messages.pot || exit 1; done
+
+babel-update: babel-extract ## merge new strings into every language's messages.po (new languages initialised)
+	@for d in $(CATALOGUES); do for l in $(LOCALES); do \
+	  if [ -f $$d/translations/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update -N --ignore-obsolete --no-location -i $$d/translations/messages.pot \
+	      -d $$d/translations -l $$l || exit 1; \
+	  else $(BIN)/pybabel init -i $$d/translations/messages.pot -d $$d/translations -l $$l || exit 1; fi; \
+	done; done
+
+babel-compile: $(STAMP) ## check every catalogue compiles (writes git-ignored .mo files, with statistics)
+	@for d in $(CATALOGUES); do $(BIN)/pybabel compile --statistics -d $$d/translations || exit 1; done
 
 services-up: $(STAMP) ## start PostgreSQL and Kafka on 127.0.0.1 (idempotent)
 	bash scripts/services.sh up

@@ -121,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
             "requests allowed per client address, and again per e-mail address."),
     Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
+    # --- web ---
+    Setting("ENVIRONMENT", "development", "`production`: the services refuse to start without "
+            "a SECRET_KEY (32+ characters, not the development one), session cookies are "
+            "Secure and `__Host-` prefixed, HSTS is sent. `development` (make run): a fixed "
+            "development key, cookies over plain HTTP."),
+    Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
+            "three services. Unset: a development key (refused in production)."),
 )
 
 

@@ -64,6 +64,7 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
     if test_config:
         app.config.update(test_config)
     api = Api(app)
+    init_web(app)
     _serve_swagger_ui_assets(app, docs_prefix)
     register_error_handlers(app)
     register_database_error_handlers(app)
@@ -112,6 +113,23 @@ def create_base_app(service: str, *, title: str, docs_prefix: str, version: str 
         return jsonify(body), (200 if ok else 503)
 
     return app, api
+
+
+def init_web(app: Flask) -> None:
+    """The web foundation of every service: secret key, cookies, CSRF and security headers
+    (:mod:`shared.security`), languages (:mod:`shared.i18n`), and the shared layout — the
+    ``base.html`` template, ``macros/forms.html``, error pages, and the stylesheet served at
+    ``/static/shared/`` (``shared/templates``, ``shared/static``)."""
+    from flask import Blueprint
+
+    from shared.i18n import init_babel
+    from shared.security import init_security
+
+    init_security(app)
+    init_babel(app)
+    app.register_blueprint(Blueprint(
+        "layout", __name__, template_folder="templates", static_folder="static",
+        static_url_path="/static/shared"))
 
 
 def _serve_swagger_ui_assets(app: Flask, docs_prefix: str) -> None:

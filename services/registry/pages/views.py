@@ -1,7 +1,8 @@
 """Public pages: ``/`` (search, SDG filter, pagination) and ``/initiatives/<public id>``.
 
-Plain server-rendered HTML (Jinja2 autoescapes everything users wrote). Only published
-initiatives are shown, through the same service functions as the API.
+Plain server-rendered HTML on the shared layout (``base.html``), in the request's language
+(``shared.i18n``); Jinja2 autoescapes everything users wrote. Only published initiatives are
+shown, through the same service functions as the API.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import math
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from registry import db
 from registry.initiatives import service
@@ -37,7 +40,10 @@ def not_found(exc):
     """An HTML 404 for page URLs; API paths keep their problem+json answer."""
     if request.path.startswith("/api/"):
         return problem(404, "Not Found", getattr(exc, "description", None))
-    return render_template("not_found.html", message=getattr(exc, "description", "")), 404
+    description = getattr(exc, "description", None)
+    if not isinstance(description, str) or description == HTTPNotFound.description:
+        description = _("There is no page at this address.")
+    return render_template("not_found.html", message=description), 404
 
 
 @bp.get("/")
@@ -53,8 +59,7 @@ def index():
     pages = max(1, math.ceil(total / PER_PAGE))
     return render_template("index.html", items=items, total=total,
                            total_is_estimate=result.total_is_estimate, q=q or "", sdg=sdg,
-                           page=page, pages=pages, goals=reference.goals(),
-                           countries=reference.countries())
+                           page=page, pages=pages, goals=reference.goals())
 
 
 @bp.get("/initiatives/<public_id>")
@@ -64,10 +69,6 @@ def initiative(public_id: str):
         item = service.get_initiative(db_session=db.session(), principal=ANONYMOUS,
                                       public_id=public_id[:20])
     except NotFound:
-        abort(404, description=f"No published initiative {public_id}.")
-    return render_template("initiative.html", item=item, goals=reference.goals(),
-                           targets=reference.targets(), countries=reference.countries(),
-                           regions=reference.regions(),
-                           resource_types=reference.RESOURCE_TYPES,
-                           groups=reference.STAKEHOLDER_GROUPS,
-                           roles=reference.PARTNER_ROLES)
+        abort(404, description=_("No published initiative %(public_id)s.",
+                                 public_id=public_id[:20]))
+    return render_template("initiative.html", item=item)
