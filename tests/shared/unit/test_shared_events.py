@@ -140,12 +140,12 @@ def test_extension_headers_are_ignored():
 
 
 def test_every_declared_type_is_versioned_and_on_its_topic():
+    topics = {"initiative": TOPIC_INITIATIVES, "organization": TOPIC_ORGANIZATIONS,
+              "identity": TOPIC_IDENTITY}
     for type_, (topic, _schema) in EVENT_TYPES.items():
         assert type_.startswith("org.partnership-registry.") and type_.endswith(".v1")
-        expected = TOPIC_ORGANIZATIONS if ".organization." in type_ else TOPIC_INITIATIVES
-        if ".identity." in type_:
-            expected = TOPIC_IDENTITY
-        assert topic == expected
+        noun = type_.removeprefix("org.partnership-registry.").split(".")[0]
+        assert topic == topics.get(noun, topic) and topic.startswith("registry.")
 
 
 def test_topic_names_take_the_prefix(monkeypatch):
