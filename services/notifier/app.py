@@ -48,11 +48,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     import_models()
     attach_database(app)
     _wake_workers_on_commit(app)
+    _verify_bearer_tokens(app)
 
     from notifier.deliveries.views import blp as channels_blp
 
     api.register_blueprint(channels_blp)
     return app
+
+
+def _verify_bearer_tokens(app: Flask) -> None:
+    """Bearer JWTs are verified against the notifier's own copy of the registry's signing keys
+    and revocations (``notifier.identity``), fed by the registry's identity events."""
+    from notifier.identity.models import RevokedToken, SigningKey
+    from shared.identity.store import database_token_verifier
+    from shared.identity.web import register_bearer_authentication
+
+    register_bearer_authentication(app, database_token_verifier(app, SigningKey, RevokedToken))
 
 
 def _config(app: Flask, name: str) -> str | None:
@@ -90,15 +101,21 @@ def _mail_settings(app: Flask):
 def build_consumer(app: Flask) -> EventConsumer:
     """The ``notifier`` :class:`~shared.consumer.EventConsumer` of ``app`` (base topic names).
 
-    It only writes pending deliveries (no SMTP); see ``notifier.deliveries.service``.
+    It only writes pending deliveries (no SMTP; see ``notifier.deliveries.service``) and keeps
+    the registry's signing keys and revocations (``registry.identity``, see
+    ``shared.identity.store``).
     """
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.service import initiative_handlers
+    from notifier.identity.events import TOPICS as IDENTITY_TOPICS
+    from notifier.identity.models import RevokedToken, SigningKey
+    from shared.identity.store import identity_handlers
 
+    handlers = (initiative_handlers(settings=_mail_settings(app))
+                | identity_handlers(SigningKey, RevokedToken))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(settings=_mail_settings(app)), list(TOPICS),
-                         atomic_batches=True)
+                         handlers, list(TOPICS) + list(IDENTITY_TOPICS), atomic_batches=True)
 
 
 def build_delivery_worker(app: Flask, transport: MailTransport | None = None) -> DeliveryWorker:
