@@ -128,6 +128,13 @@ SETTINGS: tuple[Setting, ...] = (
             "development key, cookies over plain HTTP."),
     Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
             "three services. Unset: a development key (refused in production)."),
+    # --- authz ---
+    Setting("INVITATION_DAYS", "14", "Validity of an invitation to join an organisation "
+            "(single-use link sent by e-mail)."),
+    Setting("RATELIMIT_ORGANIZATION_REGISTER", "10/hour", "Organisations one client address "
+            "may register (429 + Retry-After above)."),
+    Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
+            "address."),
 )
 
 

@@ -7,7 +7,7 @@ as SHA-256 digests), authorization codes and refresh tokens (digests too). The i
 ``api_tokens`` table is left as it is (no longer read).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02 07:39:04
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import shared.db
 
 revision: str = '0006'
-down_revision: str | None = '0004'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,7 +19,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from registry.organizations.schemas import OrganizationSchema, validate_country
+from registry.organizations.schemas import OrganizationBriefSchema, validate_country
 from shared import reference
 from shared.events.types import INITIATIVE_STATUSES
 from shared.inputs import InputSchema
@@ -186,8 +186,11 @@ class _PlainList(fields.List):
 class PartnerSchema(Schema):
     """A partner as returned."""
 
-    organization = fields.Nested(OrganizationSchema)
+    organization = fields.Nested(OrganizationBriefSchema)
     role = fields.String()
+    confirmed = fields.Boolean(metadata={
+        "description": "False while the organisation has not confirmed it takes part "
+                       "(a link proposed by another organisation)"})
 
 
 class DeliverableSchema(Schema):
@@ -212,7 +215,7 @@ class InitiativeSummarySchema(Schema):
     public_id = fields.String(allow_none=True)
     status = fields.String()
     title = fields.String()
-    lead_organization = fields.Nested(OrganizationSchema, allow_none=True)
+    lead_organization = fields.Nested(OrganizationBriefSchema, allow_none=True)
     sdg_goals = _PlainList(fields.Integer(), attribute="goal_codes")
     sdg_targets = _PlainList(fields.String(), attribute="target_codes")
     countries = _PlainList(fields.String(), attribute="country_codes")
@@ -224,8 +227,10 @@ class InitiativeSummarySchema(Schema):
 
 
 class InitiativePublicSchema(InitiativeSummarySchema):
-    """An initiative as anyone sees it."""
+    """An initiative as anyone sees it. ``lead_confirmed`` is false while the lead entity has
+    not confirmed it leads the initiative (a link proposed by another organisation)."""
 
+    lead_confirmed = fields.Boolean()
     description = fields.String(allow_none=True)
     partners = fields.List(fields.Nested(PartnerSchema))
     deliverables = fields.List(fields.Nested(DeliverableSchema))
@@ -320,3 +325,11 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     if kind is fields.Integer and not field.as_string:
         return int
     raise TypeError(f"no fast dump for {kind.__name__} field {field.name!r}")
+
+
+class LinkAnswerSchema(Schema):
+    """The answer to a proposed lead/partner link: ``status`` ``confirmed`` or ``declined``."""
+
+    initiative_id = fields.UUID()
+    organization_id = fields.UUID()
+    status = fields.String()

@@ -338,3 +338,22 @@ def principal_for_cli(*, db_session: Session, role: str | None = None,
         return user_principal(db_session=db_session, email=email)
     raise ValidationError("whom is the token for?", errors=[{
         "field": "role", "message": "Give --email (a user), --client or --role."}])
+
+
+def move_clients(*, db_session: Session, from_organization_id: uuid.UUID,
+                 to_organization_id: uuid.UUID) -> int:
+    """Re-point the API clients of an organisation merged into another (called by the
+    organisations domain's merge): they act for ``to_organization_id`` from now on, and
+    their live access tokens, which still name the old organisation, are revoked (a new
+    client-credentials request gets a correct one). Returns how many clients moved."""
+    from registry.oauth.clients import revoke_client_tokens
+    from registry.oauth.models import OAuthClient
+
+    moved = list(db_session.scalars(select(OAuthClient).where(
+        OAuthClient.organization_id == from_organization_id)))
+    for client in moved:
+        client.organization_id = to_organization_id
+        if client.deleted_at is None:
+            revoke_client_tokens(db_session=db_session, client_id=client.client_id,
+                                 principal=None, reason="organisation merged")
+    return len(moved)

@@ -61,9 +61,9 @@ def test_unknown_stakeholder_group_and_country_are_422_naming_each_field(registr
 
 def test_missing_name_and_unknown_field_are_422(registry, problem):
     partner = registry.token("partner")
-    resp = registry.post("/api/v1/organizations", {"stakeholder_group": "ngo", "website": "x"},
+    resp = registry.post("/api/v1/organizations", {"stakeholder_group": "ngo", "homepage": "x"},
                          partner)
-    problem(resp, 422, "name", "website")
+    problem(resp, 422, "name", "homepage")
 
 
 def test_anonymous_may_not_register_an_organisation(registry, problem):
