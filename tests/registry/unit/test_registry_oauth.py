@@ -447,3 +447,48 @@ def test_api_clients_page_registers_shows_the_secret_once_and_deletes(registry, 
     assert deleted.status_code == 303
     assert _token(registry, {"grant_type": "client_credentials"},
                   _basic(client_id, secret)).json["error"] == "invalid_client"
+
+
+def test_a_real_account_consents_and_its_roles_are_read_again_at_refresh(registry, org,
+                                                                         app_client):
+    """``create-token --email`` acts as the account; a refreshed access token carries the
+    person's roles as they are now (a staff role granted after the consent)."""
+    from registry import db
+    from registry.accounts import service as accounts
+    from shared.identity import SYSTEM, StaffRole
+
+    with registry.app.app_context():
+        session = db.session()
+        user = accounts.sign_up(db_session=session, email="ana@reef.test",
+                                password="a long enough passphrase", locale="zh")
+        session.commit()
+        user_id = str(user.id)
+    result = registry.app.test_cli_runner().invoke(_cli_group(), [
+        "create-token", "--email", "ana@reef.test", "--expires-in", "600"])
+    assert result.exit_code == 0, result.output
+    own = result.output.strip()
+    person = _verify(registry, own)
+    assert person.subject == user_id  # (e-mail claim only once the address is verified)
+    assert person.locale == "zh" and not person.is_staff
+
+    verifier, challenge = _pkce()
+    params = _code(_authorize(registry, own, app_client["client_id"], challenge=challenge))
+    tokens = _exchange(registry, app_client, params["code"][0], verifier).json
+    assert _verify(registry, tokens["access_token"]).subject == user_id
+    with registry.app.app_context():
+        session = db.session()
+        accounts.grant_staff_role(db_session=session, principal=SYSTEM, user_id=user.id,
+                                  role="reviewer")
+        session.commit()
+    refreshed = _refresh(registry, app_client, tokens["refresh_token"]).json
+    assert _verify(registry, refreshed["access_token"]).has_staff_role(StaffRole.REVIEWER)
+
+
+def _cli_group():
+    from registry.app import create_app
+    from registry.oauth.cli import register_commands
+    from shared.cli import service_cli
+
+    group = service_cli("registry", create_app, None, default_port=5001)
+    register_commands(group)
+    return group
