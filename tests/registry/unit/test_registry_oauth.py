@@ -492,3 +492,23 @@ def _cli_group():
     group = service_cli("registry", create_app, None, default_port=5001)
     register_commands(group)
     return group
+
+
+def test_clients_cli_creates_lists_and_deletes(registry, org):
+    runner = registry.app.test_cli_runner()
+    made = runner.invoke(_cli_group(), ["clients", "create", "--organization", org["id"],
+                                        "--name", "Nightly sync", "--scope", "initiatives:read"])
+    assert made.exit_code == 0, made.output
+    values = dict(line.split("=", 1) for line in made.output.split())
+    token = _token(registry, {"grant_type": "client_credentials"},
+                   _basic(values["client_id"], values["client_secret"]))
+    assert token.status_code == 200 and token.json["scope"] == "initiatives:read"
+    listed = runner.invoke(_cli_group(), ["clients", "list", "--organization", org["id"]])
+    assert values["client_id"] in listed.output and values["client_secret"] not in listed.output
+    gone = runner.invoke(_cli_group(), ["clients", "delete", "--organization", org["id"],
+                                        values["client_id"]])
+    assert gone.exit_code == 0 and "1 access token(s) revoked" in gone.output
+    assert registry.get("/api/v1/initiatives", token.json["access_token"]).status_code == 401
+    bad = runner.invoke(_cli_group(), ["clients", "create", "--organization", str(uuid.uuid4()),
+                                       "--name", "x"])
+    assert bad.exit_code != 0 and "No organisation" in bad.output
