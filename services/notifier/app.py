@@ -48,11 +48,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     import_models()
     attach_database(app)
     _wake_workers_on_commit(app)
+    _verify_bearer_tokens(app)
 
     from notifier.deliveries.views import blp as channels_blp
 
     api.register_blueprint(channels_blp)
     return app
+
+
+def _verify_bearer_tokens(app: Flask) -> None:
+    """Bearer JWTs are verified against the notifier's own copy of the registry's signing keys
+    and revocations (``notifier.identity``), fed by the registry's identity events."""
+    from notifier.identity.models import RevokedToken, SigningKey
+    from shared.identity.store import database_token_verifier
+    from shared.identity.web import register_bearer_authentication
+
+    register_bearer_authentication(app, database_token_verifier(app, SigningKey, RevokedToken))
 
 
 def _config(app: Flask, name: str) -> str | None:
@@ -90,7 +101,9 @@ def _mail_settings(app: Flask):
 def build_consumer(app: Flask) -> EventConsumer:
     """The ``notifier`` :class:`~shared.consumer.EventConsumer` of ``app`` (base topic names).
 
-    It only writes pending deliveries (no SMTP); see ``notifier.deliveries.service``.
+    It only writes pending deliveries (no SMTP; see ``notifier.deliveries.service``) and keeps
+    the registry's signing keys and revocations (``registry.identity``, see
+    ``shared.identity.store``).
     """
     from notifier.deliveries.account_mail import account_handlers
     from notifier.deliveries.events import TOPICS
@@ -98,13 +111,18 @@ def build_consumer(app: Flask) -> EventConsumer:
     from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
     from notifier.deliveries.organizations import organization_handlers
     from notifier.deliveries.service import initiative_handlers
+    from notifier.identity.events import TOPICS as IDENTITY_TOPICS
+    from notifier.identity.models import RevokedToken, SigningKey
+    from shared.identity.store import identity_handlers
 
     settings = _mail_settings(app)
     handlers = (initiative_handlers(settings=settings)
                 | organization_handlers(settings=settings)
-                | account_handlers(settings=settings))
+                | account_handlers(settings=settings)
+                | identity_handlers(SigningKey, RevokedToken))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS])),
+                         handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS,
+                                                       *IDENTITY_TOPICS])),
                          atomic_batches=True)
 
 

@@ -18,5 +18,6 @@ class Base(DeclarativeBase):
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
     from notifier.deliveries import models as _deliveries  # noqa: F401
+    from notifier.identity import models as _identity  # noqa: F401
 
 __all__ = ["Base", "close_session", "import_models", "session"]

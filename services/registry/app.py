@@ -37,13 +37,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
     from registry.initiatives.views import blp as initiatives_blp
+    from registry.oauth.pages import bp as oauth_pages_bp
+    from registry.oauth.server import create_authorization_server
     from registry.oauth.views import blp as tokens_blp
+    from registry.oauth.views import clients_blp
     from registry.oauth.views import well_known as oauth_well_known
     from registry.organizations.pages import bp as organization_pages_bp
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
     from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
+    from shared.identity.web import exempt_blueprint
+    from shared.security import csrf_exempt
 
     register_auth(app)
     init_ratelimits(app)
@@ -57,7 +62,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(reference_blp)
     api.register_blueprint(tokens_blp)
-    app.register_blueprint(oauth_well_known)
+    api.register_blueprint(clients_blp)
+    create_authorization_server(app)
+    app.register_blueprint(csrf_exempt(oauth_well_known))  # credentials in the body
+    exempt_blueprint(app, oauth_well_known.name)  # HTTP Basic client authentication
+    app.register_blueprint(oauth_pages_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(organization_pages_bp)
     # keep last: it reads the principal every authentication hook (bearer, session) set

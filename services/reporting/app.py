@@ -37,11 +37,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     import_models()
     attach_database(app)
     _attach_summary_cache(app)
+    _verify_bearer_tokens(app)
 
     from reporting.summaries.views import blp as summaries_blp
 
     api.register_blueprint(summaries_blp)
     return app
+
+
+def _verify_bearer_tokens(app: Flask) -> None:
+    """Bearer JWTs are verified against reporting's own copy of the registry's signing keys
+    and revocations (``reporting.identity``), fed by the registry's identity events."""
+    from reporting.identity.models import RevokedToken, SigningKey
+    from shared.identity.store import database_token_verifier
+    from shared.identity.web import register_bearer_authentication
+
+    register_bearer_authentication(app, database_token_verifier(app, SigningKey, RevokedToken))
 
 
 def _attach_summary_cache(app: Flask) -> None:
@@ -84,14 +95,20 @@ def _attach_summary_cache(app: Flask) -> None:
 
 def build_consumer(app: Flask) -> EventConsumer:
     """The ``reporting`` :class:`~shared.consumer.EventConsumer` of ``app``: every
-    ``initiative.*.v1`` type of ``registry.initiatives`` (base topic name) -> the read model."""
+    ``initiative.*.v1`` type of ``registry.initiatives`` (base topic name) -> the read model;
+    the registry's signing keys and revocations (``registry.identity``) -> ``signing_keys`` and
+    ``revoked_tokens`` (``shared.identity.store``)."""
+    from reporting.identity.events import TOPICS as IDENTITY_TOPICS
+    from reporting.identity.models import RevokedToken, SigningKey
     from reporting.readmodel.events import TOPICS
     from reporting.readmodel.models import ProcessedEvent
     from reporting.readmodel.service import initiative_handlers
+    from shared.identity.store import identity_handlers
 
-    # the read-model handlers only use the consumer's session: a polled batch is one transaction
+    # the handlers only use the consumer's session: a polled batch is one transaction
+    handlers = initiative_handlers() | identity_handlers(SigningKey, RevokedToken)
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
-                         initiative_handlers(), list(TOPICS), atomic_batches=True)
+                         handlers, list(TOPICS) + list(IDENTITY_TOPICS), atomic_batches=True)
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:

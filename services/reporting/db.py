@@ -17,6 +17,7 @@ class Base(DeclarativeBase):
 
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
+    from reporting.identity import models as _identity  # noqa: F401
     from reporting.readmodel import models as _readmodel  # noqa: F401
 
 __all__ = ["Base", "close_session", "import_models", "session"]

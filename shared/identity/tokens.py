@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from joserfc import jwt
@@ -338,6 +338,13 @@ class TokenVerifier:
     ``keyset`` gives the public key of the header's ``kid``; ``revocations`` says whether a
     ``jti`` was revoked; ``issuer_url`` and ``audience`` must match ``iss`` and ``aud``.
     ``now`` (Unix seconds) is for tests.
+
+    A token that verified is remembered (its exact string -> principal, expiry, kid, jti; at
+    most :attr:`MAX_REMEMBERED` tokens): a client sends the same token with every request for
+    its whole life, and the signature check is most of the cost. Each later use still checks
+    the expiry, that the key still verifies (``keyset``) and that the ``jti`` is not revoked,
+    so a remembered token is refused exactly when a fresh verification would refuse it; any
+    other string (a forged signature, another key) takes the full path.
     """
 
     keyset: KeySet
@@ -346,12 +353,29 @@ class TokenVerifier:
     audience: str = AUDIENCE
     leeway: int = LEEWAY_SECONDS
     now: Callable[[], float] = time.time
+    remembered: dict[str, tuple[Principal, float, str]] = field(default_factory=dict,
+                                                                 repr=False)
+
+    MAX_REMEMBERED = 10_000
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token. Raises :class:`Unauthenticated` when the token is
         malformed, uses another algorithm than RS256 (``none`` included), names an unknown
         ``kid``, has a bad signature, is expired or not yet valid, has the wrong ``iss`` or
         ``aud``, lacks a required claim, or was revoked."""
+        known = self.remembered.get(token)
+        if known is not None:
+            principal, exp, kid = known
+            if exp <= self.now() - self.leeway:
+                self.remembered.pop(token, None)
+                raise Unauthenticated("The bearer token has expired.")
+            if self.keyset.key(kid) is None:
+                self.remembered.pop(token, None)
+                raise Unauthenticated("The bearer token is signed by an unknown key.")
+            if self.revocations is not None and self.revocations.is_revoked(
+                    principal.token_id or ""):
+                raise Unauthenticated("The bearer token was revoked.")
+            return principal
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise Unauthenticated("The bearer token is not a JWT.")
         try:
@@ -368,7 +392,11 @@ class TokenVerifier:
         self._check_claims(claims)
         if self.revocations is not None and self.revocations.is_revoked(claims["jti"]):
             raise Unauthenticated("The bearer token was revoked.")
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        if len(self.remembered) >= self.MAX_REMEMBERED:
+            self.remembered.clear()
+        self.remembered[token] = (principal, float(claims["exp"]), header["kid"])
+        return principal
 
     def _resolve(self, obj: Any) -> RSAKey:
         headers = obj.headers()

@@ -16,17 +16,26 @@ from shared.identity import ANONYMOUS, Principal
 from shared.identity.tokens import TokenVerifier, bearer_token
 
 REALM = "partnership-registry"
+EXEMPT_KEY = "bearer_exempt_blueprints"
+
+
+def exempt_blueprint(app: Flask, name: str) -> None:
+    """Leave the ``Authorization`` header of blueprint ``name``'s requests to its views."""
+    app.extensions.setdefault(EXEMPT_KEY, set()).add(name)
 
 
 def register_bearer_authentication(app: Flask, verifier: TokenVerifier) -> None:
     """Authenticate every request of ``app`` with ``verifier`` (kept in
-    ``app.extensions["token_verifier"]``, replaceable there, e.g. by tests)."""
+    ``app.extensions["token_verifier"]``, replaceable there, e.g. by tests). Blueprints named
+    by :func:`exempt_blueprint` read the ``Authorization`` header themselves (an OAuth token
+    endpoint takes HTTP Basic client credentials)."""
     app.extensions["token_verifier"] = verifier
+    exempt: set[str] = app.extensions.setdefault(EXEMPT_KEY, set())
 
     @app.before_request
     def _authenticate_bearer():
         header = request.headers.get("Authorization")
-        if not header:
+        if not header or request.blueprint in exempt:
             g.setdefault("principal", ANONYMOUS)
             return
         g.bearer_presented = True

@@ -179,7 +179,9 @@ def principal_spec(*, kind: str = "user", orgs: dict | None = None,
     from shared.identity import OrgRole, Principal, PrincipalKind, Scope, StaffRole
 
     principal_kind = PrincipalKind(kind)
-    sub = subject or (str(uuid.uuid4()) if principal_kind is PrincipalKind.USER
+    # a person's subject is their user id: pass ``subject=str(user.id)`` for a real account;
+    # by default an identity of its own, as ``create-token --role`` makes (no account)
+    sub = subject or (f"token:{uuid.uuid4()}" if principal_kind is PrincipalKind.USER
                       else f"cli_{uuid.uuid4().hex[:12]}")
     return Principal(
         principal_kind, subject=sub,

@@ -21,7 +21,7 @@ from alembic import op
 import shared.db
 
 revision: str = '0005'
-down_revision: str | tuple[str, ...] | None = ('0004', '0006')  # merges both heads
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,6 +19,8 @@ from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind
 PARTNER_TOKEN = "partner"  # noqa: S105 (a kind, not a secret)
 SECRETARIAT_TOKEN = "secretariat"  # noqa: S105
 ROLES = (PARTNER_TOKEN, SECRETARIAT_TOKEN)
+#: subject prefix of the identities interim-role tokens act as (no user account behind them)
+INTERIM_SUBJECT_PREFIX = "token:"
 
 __all__ = ["ANONYMOUS", "ROLES", "SYSTEM", "Principal", "adopt_organization", "create_token",
            "principal_for_token"]
@@ -28,9 +30,10 @@ def principal_for_token(*, role: str, organization_id: uuid.UUID | None,
                         email: str | None, subject: str | None = None) -> Principal:
     """The :class:`Principal` of an interim role: ``partner`` -> a person (``USER``) who is
     :attr:`OrgRole.ADMIN` of ``organization_id`` (none when not given); ``secretariat`` -> a
-    person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Each token is an identity of its own (a
-    fresh UUID subject, as each interim token was). Not limited by scopes (operator-issued)."""
-    subject = subject or str(uuid.uuid4())
+    person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Each token is an identity of its own, as
+    each interim token was: subject ``token:<uuid>``, which names no user account (a person's
+    own token comes from ``create-token --email``). Not limited by scopes (operator-issued)."""
+    subject = subject or f"{INTERIM_SUBJECT_PREFIX}{uuid.uuid4()}"
     if role == SECRETARIAT_TOKEN:
         return Principal(PrincipalKind.USER, subject=subject, email=email,
                          staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN}))

@@ -1,5 +1,6 @@
 """``registry create-token``, ``revoke-token``, ``rotate-signing-key``,
-``publish-signing-keys``: access tokens and signing keys for operators and scripts."""
+``publish-signing-keys``, ``clients create|list|delete``: access tokens, signing keys and
+organisations' API clients for operators and scripts."""
 
 from __future__ import annotations
 
@@ -109,3 +110,78 @@ def register_commands(cli: FlaskGroup) -> None:
         n = republish_signing_keys(db_session=session)
         session.commit()
         click.echo(f"published {n} key(s)")
+
+    register_client_commands(cli)
+
+
+def register_client_commands(cli: FlaskGroup) -> None:
+    """Add ``clients create|list|delete`` (an organisation's API clients, as an operator)."""
+
+    @cli.group("clients")
+    def clients_group() -> None:
+        """Organisations' API clients (OAuth 2)."""
+
+    @clients_group.command("create")
+    @click.option("--organization", "organization_id", type=click.UUID, required=True)
+    @click.option("--name", required=True)
+    @click.option("--kind", type=click.Choice(["organization", "application"]),
+                  default="organization", show_default=True,
+                  help="organization: its own system (client credentials); application: a "
+                       "third-party app acting for people (authorization code + PKCE).")
+    @click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
+                  help="Repeatable; default: every scope the kind may have.")
+    @click.option("--redirect-uri", "redirect_uris", multiple=True,
+                  help="An application's redirect URI (repeatable).")
+    @click.option("--public", is_flag=True, help="An application without a secret.")
+    def clients_create(organization_id: uuid.UUID, name: str, kind: str,
+                       scopes: tuple[str, ...], redirect_uris: tuple[str, ...],
+                       public: bool) -> None:
+        """Register a client; prints client_id and the secret (shown only now)."""
+        from registry.oauth.clients import create_client
+
+        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
+        session = db.session()
+        try:
+            made = create_client(db_session=session, principal=SYSTEM,
+                                 organization_id=organization_id, name=name, kind=kind,
+                                 scopes=list(scopes) or None,
+                                 redirect_uris=list(redirect_uris), public=public)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            raise _fail(exc) from exc
+        click.echo(f"client_id={made.client.client_id}")
+        if made.client_secret:
+            click.echo(f"client_secret={made.client_secret}")
+
+    @clients_group.command("list")
+    @click.option("--organization", "organization_id", type=click.UUID, required=True)
+    def clients_list(organization_id: uuid.UUID) -> None:
+        """The organisation's live clients: client_id, kind, scopes, name (never secrets)."""
+        from registry.oauth.clients import list_clients
+
+        session = db.session()
+        try:
+            rows = list_clients(db_session=session, principal=SYSTEM,
+                                organization_id=organization_id)
+        except DomainError as exc:
+            raise _fail(exc) from exc
+        for row in rows:
+            click.echo(f"{row.client_id}\t{row.kind}\t{row.scope}\t{row.name}")
+
+    @clients_group.command("delete")
+    @click.option("--organization", "organization_id", type=click.UUID, required=True)
+    @click.argument("client_id")
+    def clients_delete(organization_id: uuid.UUID, client_id: str) -> None:
+        """Delete a client: its tokens are refused at once."""
+        from registry.oauth.clients import delete_client
+
+        session = db.session()
+        try:
+            revoked = delete_client(db_session=session, principal=SYSTEM,
+                                    organization_id=organization_id, client_id=client_id)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            raise _fail(exc) from exc
+        click.echo(f"deleted {client_id}; {revoked} access token(s) revoked")

@@ -9,6 +9,8 @@ with ``SIGNING_KEY_PASSPHRASE`` when it is set.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from datetime import datetime
 
@@ -25,6 +27,11 @@ from shared.identity.store import RevokedTokenMixin
 CLIENT_KINDS = ("organization", "application")
 #: RFC 7591 token_endpoint_auth_method values accepted
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+
+
+def digest(value: str) -> str:
+    """SHA-256 hex digest of a high-entropy secret (client secret, code, refresh token)."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 class SigningKey(Base):
@@ -70,6 +77,10 @@ class AccessToken(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    def check_client(self, client: OAuthClient) -> bool:
+        """Issued to ``client`` (RFC 7009 §2.1)."""
+        return self.client_id is not None and self.client_id == client.client_id
+
 
 class RevokedToken(RevokedTokenMixin, Base):
     """An access token refused before its expiry (``registry revoke-token``, the revoke API,
@@ -111,6 +122,59 @@ class OAuthClient(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # -- authlib.oauth2.rfc6749.ClientMixin ---------------------------------------------------
+    def get_client_id(self) -> str:
+        """The public client identifier."""
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        """The only registered redirect URI, when there is exactly one."""
+        uris = list(self.redirect_uris or [])
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The requested scopes this client may have (all of its scopes when none are asked
+        for); None (invalid_scope) when it asked only for scopes it may not have."""
+        allowed = (self.scope or "").split()
+        if not scope:
+            return " ".join(allowed)
+        granted = [s for s in scope.split() if s in allowed]
+        return " ".join(dict.fromkeys(granted)) if granted else None
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact match with a registered URI (RFC 9700 §4.1.3: no pattern matching)."""
+        return redirect_uri in (self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        """Constant-time comparison of the secret's digest."""
+        if not self.client_secret_hash or not client_secret:
+            return False
+        return hmac.compare_digest(self.client_secret_hash, digest(client_secret))
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """A confidential client authenticates with its secret (HTTP Basic or in the body),
+        a public one (``none``) with its client_id only; introspection: confidential clients
+        only."""
+        confidential = self.token_endpoint_auth_method != "none"  # noqa: S105 - a method
+        if endpoint == "introspection":
+            return confidential and self.client_secret_hash is not None and method != "none"
+        if confidential:
+            return method in ("client_secret_basic", "client_secret_post")
+        return method == "none"
+
+    def check_response_type(self, response_type: str) -> bool:
+        """Applications use the code flow; organisation clients none."""
+        return self.kind == "application" and response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        """``client_credentials`` for organisation clients with a secret; ``authorization_code``
+        and ``refresh_token`` for applications."""
+        if self.deleted_at is not None:
+            return False
+        if self.kind == "organization":
+            return grant_type == "client_credentials" and self.client_secret_hash is not None
+        return grant_type in ("authorization_code", "refresh_token")
+
 
 class AuthorizationCode(Base):
     """An authorization code (RFC 6749 §4.1.2), single use, ``AUTHORIZATION_CODE_SECONDS``
@@ -132,6 +196,14 @@ class AuthorizationCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def get_redirect_uri(self) -> str | None:
+        """The redirect URI named in the authorization request (None: the default one)."""
+        return self.redirect_uri or None
+
+    def get_scope(self) -> str:
+        """The granted scopes, space-separated."""
+        return self.scope
 
 
 class RefreshToken(Base):
@@ -158,3 +230,11 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def check_client(self, client: OAuthClient) -> bool:
+        """Issued to ``client``."""
+        return self.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        """The granted scopes, space-separated."""
+        return self.scope

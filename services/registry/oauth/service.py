@@ -69,12 +69,25 @@ def issue_access_token(*, db_session: Session, principal: Principal, expires_in:
     moment = int((now or utcnow()).timestamp())
     token, claims = issue_token(principal, private_key(key_row), issuer_url=issuer_url(),
                                 expires_in=expires_in, now=moment)
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
     db_session.add(AccessToken(
         jti=claims["jti"], subject=claims["sub"], kind=claims["kind"],
         client_id=claims.get("client_id"), scope=claims["scope"], kid=key_row.kid,
         grant=grant, issued_at=datetime.fromtimestamp(claims["iat"], UTC),
-        expires_at=datetime.fromtimestamp(claims["exp"], UTC)))
+        expires_at=expires_at))
+    _audit(db_session, "token.issued", principal, subject=claims["jti"], detail={
+        "grant": grant, "client_id": claims.get("client_id"), "scope": claims["scope"],
+        "expires_at": expires_at})
     return token, claims
+
+
+def _audit(db_session: Session, event: str, principal: Principal | None, *, subject: str,
+           detail: dict[str, Any]) -> None:
+    """An audit row (``registry.audit``) in the session's transaction; never a token."""
+    from registry.audit.service import record
+
+    record(db_session=db_session, event=event, principal=principal, subject=subject,
+           detail=detail)
 
 
 def legacy_principal(*, role: str, organization_id: uuid.UUID | None = None,
@@ -132,12 +145,15 @@ def create_token(*, db_session: Session, role: str | None = None,
 
 
 # -- revocation ------------------------------------------------------------------------------------
-def revoke_jti(*, db_session: Session, jti: str, expires_at: datetime) -> bool:
+def revoke_jti(*, db_session: Session, jti: str, expires_at: datetime,
+               principal: Principal | None = None, reason: str = "revoked") -> bool:
     """Refuse the access token ``jti`` from now on: a ``revoked_tokens`` row and its
     ``identity.token.revoked.v1`` event in the session's transaction, and at once in this
-    process after commit. False when it was revoked already."""
+    process after commit; audited (``token.revoked``, by ``principal``, with ``reason``).
+    False when it was revoked already."""
     if db_session.get(RevokedToken, jti) is not None:
         return False
+    _audit(db_session, "token.revoked", principal, subject=jti, detail={"reason": reason})
     now = utcnow()
     db_session.add(RevokedToken(jti=jti, expires_at=expires_at, revoked_at=now))
     record_event(db_session, OutboxEvent, IDENTITY_TOKEN_REVOKED, source=SOURCE, subject=jti,
@@ -209,7 +225,7 @@ def revoke_access_token(*, db_session: Session, principal: Principal, jti: str |
     if not may_revoke(db_session, principal, row):
         raise NotFound("No such access token.")
     return Revocation(jti, revoke_jti(db_session=db_session, jti=jti,
-                                      expires_at=row.expires_at))
+                                      expires_at=row.expires_at, principal=principal))
 
 
 def may_revoke(db_session: Session, principal: Principal, row: AccessToken) -> bool:
@@ -324,3 +340,22 @@ def principal_for_cli(*, db_session: Session, role: str | None = None,
         return user_principal(db_session=db_session, email=email)
     raise ValidationError("whom is the token for?", errors=[{
         "field": "role", "message": "Give --email (a user), --client or --role."}])
+
+
+def move_clients(*, db_session: Session, from_organization_id: uuid.UUID,
+                 to_organization_id: uuid.UUID) -> int:
+    """Re-point the API clients of an organisation merged into another (called by the
+    organisations domain's merge): they act for ``to_organization_id`` from now on, and
+    their live access tokens, which still name the old organisation, are revoked (a new
+    client-credentials request gets a correct one). Returns how many clients moved."""
+    from registry.oauth.clients import revoke_client_tokens
+    from registry.oauth.models import OAuthClient
+
+    moved = list(db_session.scalars(select(OAuthClient).where(
+        OAuthClient.organization_id == from_organization_id)))
+    for client in moved:
+        client.organization_id = to_organization_id
+        if client.deleted_at is None:
+            revoke_client_tokens(db_session=db_session, client_id=client.client_id,
+                                 principal=None, reason="organisation merged")
+    return len(moved)

@@ -24,6 +24,7 @@ from shared.events.types import (
     INITIATIVE_CREATED,
     INITIATIVE_IMPORTED,
     ORGANIZATION_CREATED,
+    TOPIC_IDENTITY,
     TOPIC_INITIATIVES,
     topic_name,
 )
@@ -57,10 +58,11 @@ def test_every_initiative_event_type_feeds_the_read_model(reporting_app):
 
     assert set(INITIATIVE_EVENT_TYPES) == initiative_types
     assert len(initiative_types) == 7
-    assert set(consumer.handlers) == initiative_types
+    identity_types = {t for t, (topic, _) in EVENT_TYPES.items() if topic == TOPIC_IDENTITY}
+    assert set(consumer.handlers) == initiative_types | identity_types  # + the signing keys
     assert ORGANIZATION_CREATED not in consumer.handlers
     assert consumer.name == "reporting"
-    assert consumer.topics == [topic_name(TOPIC_INITIATIVES)]
+    assert consumer.topics == [topic_name(TOPIC_INITIATIVES), topic_name(TOPIC_IDENTITY)]
 
 
 def test_a_snapshot_is_stored_with_what_reports_need(reporting_app, publish, make_snapshot):

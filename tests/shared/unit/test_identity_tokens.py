@@ -221,3 +221,37 @@ def test_bearer_header_parsing():
     for bad in ("Basic abc", "Bearer", "Bearer   ", "Token abc"):
         with pytest.raises(Unauthenticated):
             t.bearer_token(bad)
+
+
+def test_a_remembered_token_is_refused_as_soon_as_a_fresh_check_would_refuse_it(key,
+                                                                                 monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(t, "clock", lambda: now[0])
+    published = [t.public_jwk(key)]
+    revoked: set[str] = set()
+    clock = [time.time()]
+    verifier = t.TokenVerifier(t.CachedKeySet(lambda: list(published), ttl=0), ISS,
+                               revocations=t.CachedRevocations(lambda: set(revoked), ttl=0),
+                               now=lambda: clock[0])
+    token, claims = t.issue_token(_user(), key, issuer_url=ISS, expires_in=60,
+                                  now=int(clock[0]))
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first and token in verifier.remembered  # no 2nd check
+    # a forged token (same claims, other key with our kid) is not the remembered string
+    foreign = RSAKey.import_key(t.generate_signing_key().as_dict(private=True) | {"kid": key.kid})
+    with pytest.raises(Unauthenticated, match="bad_signature"):
+        verifier.verify(t.sign(claims, foreign))
+    revoked.add(claims["jti"])
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(token)
+    revoked.clear()
+    assert verifier.verify(token) is first
+    published.clear()  # the key retired
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        verifier.verify(token)
+    published.append(t.public_jwk(key))
+    verifier.verify(token)
+    clock[0] += 60 + t.LEEWAY_SECONDS  # expired
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
+    assert token not in verifier.remembered
