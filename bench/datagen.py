@@ -300,7 +300,7 @@ def generate(n: int, *, seed: int = 1, organization_ids: list[uuid.UUID] | None 
 
 _TABLES: dict[str, tuple[str, ...]] = {
     "organizations": ("id", "name", "normalized_name", "stakeholder_group", "country",
-                      "created_at", "updated_at"),
+                      "verification_status", "verified_at", "created_at", "updated_at"),
     "initiatives": ("id", "public_id", "status", "version", "title", "description",
                     "lead_organization_id", "start_date", "end_date", "source", "source_ref",
                     "created_at", "updated_at", "submitted_at", "published_at",
@@ -375,8 +375,10 @@ def load_registry(database_url: str, n: int, *, seed: int = 1,
     orgs = generate_organizations(organization_count(n), seed=seed)
     info.organization_ids = [o["id"] for o in orgs[:SAMPLE_SIZE]]
     now = datetime.now(UTC)
+    # the registry's organisations as the secretariat has verified them (issue 7: only a
+    # verified organisation's initiatives are published, so approve has work to do)
     org_rows = [(o["id"], o["name"], o["normalized_name"], o["stakeholder_group"],
-                 o["country"], now, now) for o in orgs]
+                 o["country"], "verified", now, now, now) for o in orgs]
     if database_url.startswith("sqlite"):
         _load_sqlite(database_url, n, seed, org_rows, orgs, info, progress, started)
     else:
