@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 
+from shared.identity.web import EXEMPT_KEY
 from shared.problems import Unauthenticated
 
 #: the methods that change state (RFC 9110 §9.2.1: not safe)
@@ -54,6 +55,9 @@ def is_anonymous_write_allowed(app: Flask, endpoint: str | None, method: str) ->
         return True  # no route matched: 404/405 answer as usual
     if endpoint in ANONYMOUS_WRITE_ENDPOINTS:
         return True
+    blueprint = endpoint.rpartition(".")[0]
+    if blueprint and blueprint in app.extensions.get(EXEMPT_KEY, ()):
+        return True  # it authenticates its callers itself (OAuth: HTTP Basic client credentials)
     view = app.view_functions.get(endpoint)
     if view is None:
         return False

@@ -34,6 +34,7 @@ from registry.accounts.schemas import (
     TokenSchema,
 )
 from registry.ratelimits import limiter, per_email, per_ip, setting_limit
+from shared.anonymous import anonymous_write
 from shared.identity import ANONYMOUS, Principal
 from shared.problems import NotFound, Unauthenticated, problem
 
@@ -75,6 +76,7 @@ def _ip() -> str | None:
 
 @blp.route("/sign-up")
 class SignUp(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(SIGNUP_LIMIT, "sign-up", key_func=per_ip)
     @blp.arguments(SignUpSchema)
     @blp.response(202, AcceptedSchema)
@@ -92,6 +94,7 @@ class SignUp(MethodView):
 
 @blp.route("/verify")
 class Verify(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(RESET_LIMIT, "verify", key_func=per_ip)
     @blp.arguments(TokenSchema)
     @blp.response(200, AccountSchema)
@@ -124,6 +127,7 @@ class VerifyResend(MethodView):
 
 @blp.route("/sign-in")
 class SignIn(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(SIGNIN_LIMIT, "sign-in-ip", key_func=per_ip)
     @limiter.shared_limit(SIGNIN_LIMIT, "sign-in-email", key_func=per_email)
     @blp.arguments(SignInSchema)
@@ -162,6 +166,7 @@ class SignOut(MethodView):
 
 @blp.route("/password-reset")
 class PasswordReset(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(RESET_LIMIT, "reset-ip", key_func=per_ip)
     @limiter.shared_limit(RESET_LIMIT, "reset-email", key_func=per_email)
     @blp.arguments(EmailSchema)
@@ -180,6 +185,7 @@ class PasswordReset(MethodView):
 
 @blp.route("/password-reset/confirm")
 class PasswordResetConfirm(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(RESET_LIMIT, "reset-confirm", key_func=per_ip)
     @blp.arguments(ResetPasswordSchema)
     @blp.response(204)
@@ -313,6 +319,7 @@ class StaffRoleItem(MethodView):
 
 @contact_blp.route("/verify")
 class ContactVerify(MethodView):
+    @anonymous_write  # nobody to authenticate yet (rate-limited instead)
     @limiter.shared_limit(RESET_LIMIT, "contact-verify", key_func=per_ip)
     @contact_blp.arguments(TokenSchema)
     @contact_blp.response(200, ContactVerifiedSchema)
