@@ -143,7 +143,7 @@ def test_migration_0007_cleans_existing_names(request, service_app, registry_tok
     assert only_dupe.status_code == 201, only_dupe.json
 
     cfg = migrate.alembic_config("registry", url)
-    command.downgrade(cfg, "0003")  # 0007 changes nothing on the way down
+    command.downgrade(cfg, "0006")  # 0007 changes nothing on the way down
     migrate.upgrade("registry", url)  # ... and cleans on the way up
 
     names = {n for n in _org_names(app) if not n.startswith("Partner ")}  # the token's own

@@ -40,6 +40,10 @@ def _run(bind, sql: str, **ids):
     return bind.execute(statement, ids)
 
 
+#: tables holding an organisation's own history, not references from elsewhere
+OWN_HISTORY = frozenset({'organization_activities'})
+
+
 def _references(bind) -> list[tuple[str, str]]:
     """(table, column) of every single-column foreign key to ``organizations.id``."""
     inspector = sa.inspect(bind)
@@ -80,14 +84,18 @@ def upgrade() -> None:
             continue
         # nothing but contact details: the partner links go; the rest keeps a neutral name
         _run(bind, f'DELETE FROM {PARTNER_LINKS} WHERE organization_id = :id', id=row.id)
+        # its own history (organisation activity rows) repeats the personal data: it goes with it
         if any(_run(bind, f'SELECT 1 FROM {table} WHERE {column} = :id', id=row.id).first()
-               for table, column in references):
+               for table, column in references if table not in OWN_HISTORY):
             name = f'Unnamed organisation {str(row.id)[:8]}'
             del taken[row.normalized_name]
             taken[normalize_name(name)] = row.id
             bind.execute(orgs.update().where(orgs.c.id == row.id)
                          .values(name=name, normalized_name=normalize_name(name)))
         else:
+            for table, column in references:
+                if table in OWN_HISTORY:
+                    _run(bind, f'DELETE FROM {table} WHERE {column} = :id', id=row.id)
             bind.execute(orgs.delete().where(orgs.c.id == row.id))
             del taken[row.normalized_name]
 

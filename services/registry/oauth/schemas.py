@@ -42,7 +42,7 @@ class JwksSchema(Schema):
     keys = fields.List(fields.Nested(JwkSchema))
 
 
-class ClientCreateSchema(Schema):
+class ClientCreateSchema(InputSchema):
     """``POST /api/v1/organizations/<id>/clients``: ``kind`` ``organization`` (the
     organisation's own system, client-credentials grant; default) or ``application`` (a
     third-party app acting for people, authorization code + PKCE; needs ``redirect_uris``);
