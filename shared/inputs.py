@@ -118,6 +118,11 @@ class InputSchema(Schema):
         if not isinstance(data, Mapping):
             return data
         cleaned = dict(data)  # also turns webargs' MultiDictProxy (query) into a dict
+        too_long = {key: [f"Longer than maximum length {limit}."]
+                    for key, limit in self._max_lengths().items()
+                    if isinstance(cleaned.get(key), str) and len(cleaned[key]) > limit}
+        if too_long:  # the documented maxLength holds for what was sent, not only once cleaned
+            raise ValidationError(too_long)
         for name, field in self.load_fields.items():
             key = field.data_key or name
             value = cleaned.get(key)
@@ -129,6 +134,18 @@ class InputSchema(Schema):
                     continue  # the field reports the wrong type
                 cleaned[key] = clean(value)
         return cleaned
+
+
+    def _max_lengths(self) -> dict[str, int]:
+        """``{data key: Length max}`` of the string fields that declare one."""
+        limits = {}
+        for name, field in self.load_fields.items():
+            if isinstance(field, fields.String):
+                maxima = [v.max for v in field.validators
+                          if isinstance(v, validate.Length) and v.max is not None]
+                if maxima:
+                    limits[field.data_key or name] = min(maxima)
+        return limits
 
 
 class HttpUrl(fields.Url):

@@ -17,6 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_headers_conformance,
     response_schema_conformance,
@@ -26,7 +27,7 @@ from schemathesis.checks import (
 pytestmark = pytest.mark.postgres
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+          negative_data_rejection, response_headers_conformance, response_schema_conformance]
 EXAMPLES = settings(max_examples=25, derandomize=True, database=None, deadline=None,
                     suppress_health_check=list(HealthCheck))
 

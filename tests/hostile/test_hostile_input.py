@@ -298,3 +298,16 @@ def test_like_wildcards_in_searches_are_literal(request, service_app, registry_t
     assert names("_") == ["Reef_Watch Fund"]
     assert names("reef_w") == ["Reef_Watch Fund"]
     assert names("r%f") == []  # "%" is punctuation to the normalised name, never a wildcard
+
+
+def test_maximum_lengths_hold_for_what_was_sent(service_app, registry_token):
+    # found by schemathesis: 300 characters plus a control character passed maxLength 300
+    # once cleaned, though the document says the request is invalid
+    app = service_app("registry")
+    token = registry_token(app)
+    resp = app.test_client().post("/api/v1/organizations", headers={
+        "Authorization": f"Bearer {token}"}, json={"name": "R" * 300 + "\x07",
+                                                   "stakeholder_group": "ngo"})
+    assert resp.status_code == 422 and resp.json["errors"][0]["field"] == "name"
+    assert _create(app, token, title="T" * 500).status_code == 201
+    assert _create(app, token, title="T" * 499 + "  ").status_code == 422
