@@ -43,7 +43,6 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate, authorize
-from registry.authz.permissions import can as table_can
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
@@ -685,9 +684,7 @@ def answer_link(*, db_session: Session, principal: Principal, initiative_id: uui
     if link is None:
         raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
                        f"{initiative_id}.")
-    if not table_can(principal, Action.CONFIRM, link):  # nobody but its admins may know
-        raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
-                       f"{initiative_id}.")
+    # (``view``: nobody but the named organisation's admins may know of it: 404)
     authorize(principal, Action.CONFIRM if confirm else Action.DECLINE, link,
               what="proposed link")
     before = _content(initiative)

@@ -404,10 +404,10 @@ def answer_invitation(*, db_session: Session, principal: Principal, token: str,
                       accept: bool) -> OrganizationInvitation:
     """Accept (become a member with the invited role) or decline an invitation: the signed-in
     person whose verified e-mail it was sent to. Single use."""
-    user_id = _require_person(principal, "answer an invitation")
     invitation = find_invitation(db_session=db_session, token=token)
     authorize(principal, Action.ACCEPT if accept else Action.DECLINE, invitation,
               what="invitation")
+    user_id = _require_person(principal, "answer an invitation")
     invitation.status = ACCEPTED if accept else DECLINED
     invitation.answered_at = utcnow()
     if accept:
@@ -432,11 +432,9 @@ def request_to_join(*, db_session: Session, principal: Principal, organization_i
                     message: str | None = None) -> OrganizationJoinRequest:
     """A signed-in person asks to join; emits ``organization.join-requested.v1`` to the
     organisation's admins. 409 when already a member or a request is pending."""
-    user_id = _require_person(principal, "ask to join an organisation")
     org = _load(db_session, organization_id)
     authorize(principal, Action.REQUEST_JOIN, org, what="organisation")
-    if principal.is_member_of(organization_id):
-        raise Conflict("You are already a member of this organisation.")
+    user_id = _require_person(principal, "ask to join an organisation")
     pending = db_session.scalar(select(OrganizationJoinRequest).where(
         OrganizationJoinRequest.organization_id == organization_id,
         OrganizationJoinRequest.user_id == user_id,
