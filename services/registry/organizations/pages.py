@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 
 from registry import db
+from registry.authz.limits import organization_register_limit
 from registry.authz.permissions import Action, Aggregate, can
 from registry.authz.routes import sign_in_response
 from registry.initiatives import service as initiatives
@@ -215,6 +216,7 @@ def request_to_join(organization_id: uuid.UUID):
 
 # -- registration ----------------------------------------------------------------------------
 @bp.route("/organizations/register", methods=["GET", "POST"])
+@organization_register_limit()
 def register():
     """Register an organisation: the signed-in person becomes its admin; it starts
     unverified."""
