@@ -10,6 +10,7 @@ address), the API route and the page sharing one counter per scope. Limits are s
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,15 +20,13 @@ def limited(setting_name: str, scope: str, methods: list[str] | None = None
     """A decorator limiting a view by the limit string of setting ``setting_name``, counted
     in the shared ``scope`` per caller (only ``methods`` when given)."""
     try:
-        from registry.ratelimits import (  # type: ignore[import-not-found]
-            limiter,
-            per_principal,
-            setting_limit,
-        )
+        ratelimits = importlib.import_module("registry.ratelimits")
     except ImportError:
         return lambda view: view
-    return limiter.shared_limit(setting_limit(setting_name), scope, key_func=per_principal,
-                                methods=methods)
+    decorator: Callable[[Callable[..., Any]], Callable[..., Any]] = (
+        ratelimits.limiter.shared_limit(ratelimits.setting_limit(setting_name), scope,
+                                        key_func=ratelimits.per_principal, methods=methods))
+    return decorator
 
 
 def organization_register_limit() -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -130,7 +130,7 @@ def my_organizations():
     entries.sort(key=lambda e: e["org"].name.casefold())
     links = initiatives.proposed_links(db_session=session, principal=principal)
     q = (request.args.get("q") or "").strip()[:200]
-    found = []
+    found: list[Organization] = []
     if q:
         found, _total = service.list_organizations(db_session=session, principal=principal,
                                                    q=q, per_page=20)

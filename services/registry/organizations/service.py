@@ -589,10 +589,14 @@ def merge_organizations(*, db_session: Session, principal: Principal,
             ApiToken.organization_id == duplicate.id)):
         token.organization_id = into.id
         moved["tokens"] += 1
-    for model in (OrganizationInvitation, OrganizationJoinRequest):
-        for row in db_session.scalars(select(model).where(
-                model.organization_id == duplicate.id, model.status == PENDING)):
-            row.organization_id = into.id
+    for invitation in db_session.scalars(select(OrganizationInvitation).where(
+            OrganizationInvitation.organization_id == duplicate.id,
+            OrganizationInvitation.status == PENDING)):
+        invitation.organization_id = into.id
+    for request in db_session.scalars(select(OrganizationJoinRequest).where(
+            OrganizationJoinRequest.organization_id == duplicate.id,
+            OrganizationJoinRequest.status == PENDING)):
+        request.organization_id = into.id
     moved["clients"] = _move_clients(db_session, duplicate.id, into.id)
     duplicate.merged_into_id = into.id
     _activity(db_session, duplicate.id, "merged_into", principal,
@@ -610,8 +614,10 @@ def merge_organizations(*, db_session: Session, principal: Principal,
 def _move_clients(db_session: Session, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
     """Re-point the duplicate's OAuth clients (the ``oauth`` work's ``move_clients`` when it
     exists)."""
+    import importlib
+
     try:
-        from registry.oauth import service as oauth  # type: ignore[import-not-found]
+        oauth = importlib.import_module("registry.oauth.service")
     except ImportError:
         return 0
     move = getattr(oauth, "move_clients", None)

@@ -38,7 +38,7 @@ blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
                             "their members, invitations, join requests, verification and "
                             "merges.")
 
-_SECURITY = [{"bearerAuth": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 class _WithRole:
