@@ -138,12 +138,14 @@ def test_import_register_review_notify_and_report(stack):
     assert f"{expected_total} imported" in printed
 
     # 2. a partner registers, the secretariat reviews
-    partner = _cli(env, "create-token", "--role", "partner",
-                   "--email", "partner@ngo.test").strip()
     secretariat = _cli(env, "create-token", "--role", "secretariat").strip()
     org = _http("POST", f"{registry}/api/v1/organizations", {
         "name": "Pacific Reef Alliance", "stakeholder_group": "ngo", "country": "FJI"},
-        token=partner, expect=201)
+        token=secretariat, expect=201)
+    # verified by the secretariat (its initiatives may be published); a person acting for it
+    _http("POST", f"{registry}/api/v1/organizations/{org['id']}/verify", {}, token=secretariat)
+    partner = _cli(env, "create-token", "--role", "partner", "--organization", org["id"],
+                   "--email", "partner@ngo.test").strip()
     initiative = _http("POST", f"{registry}/api/v1/initiatives", {
         "title": "Reef restoration in the Lau islands",
         "description": "Restore 40 hectares of coral reef with coastal communities.",

@@ -60,18 +60,26 @@ class Workload:
 
     # -- setup ---------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Tokens from ``registry create-token`` and the lead organisations (over HTTP)."""
-        self.partner = self.stack.cli("registry", "create-token", "--role", "partner",
-                                      "--email", "partner@faults.test").strip()
+        """Tokens from ``registry create-token`` and the lead organisations (registered and
+        verified by the secretariat over HTTP)."""
         self.secretariat = self.stack.cli("registry", "create-token",
                                           "--role", "secretariat").strip()
+        registry = self.stack.url("registry")
         for group, country in ORGANIZATIONS:
-            status, body, _ = http("POST", f"{self.stack.url('registry')}/api/v1/organizations",
+            status, body, _ = http("POST", f"{registry}/api/v1/organizations",
                                    {"name": f"Faults {group} {country}",
                                     "stakeholder_group": group, "country": country},
-                                   token=self.partner)
+                                   token=self.secretariat)
             assert status == 201, (status, body)
             self.organizations.append(body["id"])
+            status, body, _ = http("POST", f"{registry}/api/v1/organizations/{body['id']}/verify",
+                                   {}, token=self.secretariat)
+            assert status == 200, (status, body)
+        # the partner acts for the first organisation (drafts belong to an organisation);
+        # naming the others as lead entity proposes links they have not confirmed
+        self.partner = self.stack.cli("registry", "create-token", "--role", "partner",
+                                      "--organization", self.organizations[0],
+                                      "--email", "partner@faults.test").strip()
 
     # -- one request ---------------------------------------------------------------------
     def _call(self, action: str, method: str, path: str, body: dict | None, token: str,

@@ -43,7 +43,6 @@ class Aggregate(StrEnum):
     ORGANIZATION = "organization"
     #: a proposed lead/partner link of an initiative to an organisation (its admin confirms)
     INITIATIVE_LINK = "initiative_link"
-    MEMBERSHIP = "membership"
     INVITATION = "invitation"
     JOIN_REQUEST = "join_request"
 
@@ -87,7 +86,7 @@ class ActorRole(StrEnum):
 # -- who-rules -------------------------------------------------------------------------------
 def owner_of(obj: Any) -> uuid.UUID | None:
     """The organisation that owns ``obj``: ``owner_organization_id`` of an initiative (or of a
-    creation target), ``organization_id`` of a membership, invitation, join request or link,
+    creation target), ``organization_id`` of an invitation, join request or link,
     the ``id`` of an organisation."""
     for name in ("owner_organization_id", "organization_id"):
         if hasattr(obj, name):
@@ -141,6 +140,10 @@ SECRETARIAT_ADMIN = Who("secretariat_admin", "secretariat admin",
                             p, _c))
 SYSTEM = Who("system", "the system (imports, jobs, CLI operator)",
              lambda p, _o: p.is_system, lambda p, _c: _const(p.is_system)(p, _c))
+PERSON_NOT_MEMBER = Who("person_not_member",
+                        "a signed-in person who is not yet a member of the organisation",
+                        lambda p, o: (p.kind is PrincipalKind.USER
+                                      and not p.is_member_of(owner_of(o))))
 INVITEE = Who("invitee", "the person the invitation was sent to (signed in, same e-mail)",
               lambda p, o: (p.kind is PrincipalKind.USER and p.email is not None
                             and getattr(o, "email", None) is not None
@@ -202,6 +205,8 @@ TABLE: list[Permission] = [
            (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE)),
     # -- proposed lead/partner links: the named organisation's admin answers ----------------
     *_rows(Aggregate.INITIATIVE_LINK,
+           # the link as something to answer: only the named organisation's admins know of it
+           (A.VIEW, None, [OWNER_ADMIN], None),
            (A.CONFIRM, {PENDING}, [OWNER_ADMIN], S.ORGANIZATIONS_WRITE),
            (A.DECLINE, {PENDING}, [OWNER_ADMIN], S.ORGANIZATIONS_WRITE)),
     # -- organisations: public records; members managed by their admins ---------------------
@@ -210,15 +215,11 @@ TABLE: list[Permission] = [
            (A.REGISTER, None, [PERSON, REVIEWER, SYSTEM], S.ORGANIZATIONS_WRITE),
            # a record without members (imports name lead entities and partners)
            (A.CREATE, None, [SYSTEM, SECRETARIAT_ADMIN], S.ORGANIZATIONS_WRITE),
-           (A.UPDATE, ACTIVE_ORG, [OWNER_ADMIN, SECRETARIAT_ADMIN], S.ORGANIZATIONS_WRITE),
-           (A.VIEW_MEMBERS, None, [OWNER_MEMBER, REVIEWER], S.ORGANIZATIONS_WRITE),
+           (A.VIEW_MEMBERS, None, [OWNER_MEMBER, REVIEWER], None),
            (A.MANAGE_MEMBERS, ACTIVE_ORG, [OWNER_ADMIN, SYSTEM], S.ORGANIZATIONS_WRITE),
-           (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON], None),
+           (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON_NOT_MEMBER], None),
            (A.VERIFY, {UNVERIFIED}, [REVIEWER, SYSTEM], S.REVIEW),
            (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),
-    *_rows(Aggregate.MEMBERSHIP,
-           (A.VIEW, None, [OWNER_MEMBER, REVIEWER], None),
-           (A.UPDATE, None, [OWNER_ADMIN], S.ORGANIZATIONS_WRITE)),
     *_rows(Aggregate.INVITATION,
            (A.VIEW, None, [OWNER_ADMIN, INVITEE], None),
            (A.ACCEPT, {PENDING}, [INVITEE], None),

@@ -8,14 +8,15 @@ checks each route's answers for every kind of caller and every state against the
 
 :func:`register_authentication_first` uses it too: an anonymous request to an API route whose
 action nobody anonymous may take answers 401 before its body is parsed or any object is read
-(no existence leak through 401 against 404; "authenticate first, then parse").
+(no existence leak through 401 against 404; "authenticate first, then parse"); a page route
+sends an anonymous visitor to the sign-in page (401 page without one).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, current_app, redirect, render_template, request, url_for
 
 from registry.authz.permissions import ANYONE, Action, Aggregate, rows_for
 from shared.identity.web import current_principal
@@ -100,11 +101,20 @@ def register_authentication_first(app: Flask) -> None:
 
     @app.before_request
     def _authenticate_first():
-        if not request.path.startswith("/api/") or request.url_rule is None:
+        if request.url_rule is None:
             return None
         rule = ROUTES.get((request.url_rule.endpoint, request.method))
-        if rule is None or anonymous_may(rule):
+        if rule is None or anonymous_may(rule) or current_principal().is_authenticated:
             return None
-        if not current_principal().is_authenticated:
+        if request.path.startswith("/api/"):
             raise Unauthenticated("Sign in (Authorization: Bearer <token>) first.")
-        return None
+        return sign_in_response()
+
+
+def sign_in_response():
+    """A page's answer to an anonymous visitor: the sign-in page (with ``next``) when the
+    accounts pages exist, else a 401 page."""
+    for endpoint in ("account_pages.sign_in", "accounts_pages.sign_in", "accounts.sign_in"):
+        if endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint, next=request.full_path.rstrip("?")))
+    return render_template("organizations/sign_in_required.html"), 401

@@ -46,7 +46,6 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from registry.accounts.service import vet_contact_email
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate, authorize
-from registry.authz.permissions import can as table_can
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
@@ -684,24 +683,23 @@ def answer_link(*, db_session: Session, principal: Principal, initiative_id: uui
     ``update`` with the change and ``initiative.updated.v1``. 404 when there is no proposed
     link of that organisation on that initiative (or the caller may not know of it)."""
     initiative = db_session.get(Initiative, initiative_id)
+    if initiative is None:
+        raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
+                       f"{initiative_id}.")
     link = None
-    if initiative is not None:
-        if initiative.lead_organization_id == organization_id and not initiative.lead_confirmed:
-            link = ProposedLink(initiative.id, initiative.title,
-                                initiative.owner_organization_id, organization_id, "",
-                                "lead", None)
-        else:
-            for partner in initiative.partners:
-                if partner.organization_id == organization_id and not partner.confirmed:
-                    link = ProposedLink(initiative.id, initiative.title,
-                                        initiative.owner_organization_id, organization_id,
-                                        "", "partner", partner.role)
+    if initiative.lead_organization_id == organization_id and not initiative.lead_confirmed:
+        link = ProposedLink(initiative.id, initiative.title, initiative.owner_organization_id,
+                            organization_id, "", "lead", None)
+    else:
+        for partner in initiative.partners:
+            if partner.organization_id == organization_id and not partner.confirmed:
+                link = ProposedLink(initiative.id, initiative.title,
+                                    initiative.owner_organization_id, organization_id, "",
+                                    "partner", partner.role)
     if link is None:
         raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
                        f"{initiative_id}.")
-    if not table_can(principal, Action.CONFIRM, link):  # nobody but its admins may know
-        raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
-                       f"{initiative_id}.")
+    # (``view``: nobody but the named organisation's admins may know of it: 404)
     authorize(principal, Action.CONFIRM if confirm else Action.DECLINE, link,
               what="proposed link")
     before = _content(initiative)
@@ -744,6 +742,8 @@ def relink_organization(*, db_session: Session, principal: Principal, from_id: u
             befores[initiative.id] = _content(initiative)
 
     target = db_session.get(Organization, to_id)
+    if target is None:
+        raise NotFound(f"No organisation with id {to_id}.")
     for initiative in db_session.scalars(select(Initiative).where(
             (Initiative.owner_organization_id == from_id)
             | (Initiative.lead_organization_id == from_id))):
@@ -757,7 +757,7 @@ def relink_organization(*, db_session: Session, principal: Principal, from_id: u
             moved["lead"] += 1
     for partner in list(db_session.scalars(select(InitiativePartner).where(
             InitiativePartner.organization_id == from_id))):
-        initiative = db_session.get(Initiative, partner.initiative_id)
+        initiative = db_session.get_one(Initiative, partner.initiative_id)
         touch(initiative)
         if any(p.organization_id == to_id for p in initiative.partners):
             initiative.partners.remove(partner)

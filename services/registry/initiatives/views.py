@@ -11,6 +11,7 @@ from marshmallow import RAISE
 
 from registry import db
 from registry.auth.views import current_principal
+from registry.authz.limits import submit_limit
 from registry.initiatives import policy, service
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import (
@@ -135,7 +136,7 @@ def _action_view(action: str, summary: str):
 
     view.__name__ = f"initiative_{action}"
     view.__doc__ = summary
-    return view
+    return submit_limit()(view) if action == "submit" else view
 
 
 for _action, _path, _summary in (

@@ -57,7 +57,6 @@ class OrganizationMembership(Base):
 
     __tablename__ = "organization_memberships"
     __table_args__ = (UniqueConstraint("user_id", "organization_id"),)
-    __aggregate__ = "membership"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from registry import db
+from registry.authz.limits import organization_register_limit
 from registry.authz.permissions import Action, Aggregate, can
+from registry.authz.routes import sign_in_response
 from registry.initiatives import service as initiatives
 from registry.organizations import service
 from registry.organizations.forms import (
@@ -30,6 +32,7 @@ from shared.identity.web import current_principal
 from shared.problems import (
     Conflict,
     DomainError,
+    InvalidTransition,
     NotAllowed,
     NotFound,
     Unauthenticated,
@@ -43,10 +46,7 @@ def _sign_in_or_401(principal: Principal):
     """Anonymous: to the sign-in page when the accounts pages exist, else a 401 page."""
     if principal.is_authenticated:
         return None
-    for endpoint in ("account_pages.sign_in", "accounts_pages.sign_in", "accounts.sign_in"):
-        if endpoint in current_app.view_functions:
-            return redirect(url_for(endpoint, next=request.full_path.rstrip("?")))
-    return render_template("organizations/sign_in_required.html"), 401
+    return sign_in_response()
 
 
 def _flash_error(exc: DomainError) -> None:
@@ -97,6 +97,8 @@ def _refusal_page(exc: DomainError):
                                message=_("That no longer exists, or you may not see it.")), 404
     if isinstance(exc, NotAllowed):
         return render_template("organizations/forbidden.html"), 403
+    if isinstance(exc, InvalidTransition):
+        return render_template("organizations/forbidden.html", state=True), 409
     return None
 
 
@@ -128,7 +130,7 @@ def my_organizations():
     entries.sort(key=lambda e: e["org"].name.casefold())
     links = initiatives.proposed_links(db_session=session, principal=principal)
     q = (request.args.get("q") or "").strip()[:200]
-    found = []
+    found: list[Organization] = []
     if q:
         found, _total = service.list_organizations(db_session=session, principal=principal,
                                                    q=q, per_page=20)
@@ -214,6 +216,7 @@ def request_to_join(organization_id: uuid.UUID):
 
 # -- registration ----------------------------------------------------------------------------
 @bp.route("/organizations/register", methods=["GET", "POST"])
+@organization_register_limit()
 def register():
     """Register an organisation: the signed-in person becomes its admin; it starts
     unverified."""

@@ -409,10 +409,10 @@ def answer_invitation(*, db_session: Session, principal: Principal, token: str,
                       accept: bool) -> OrganizationInvitation:
     """Accept (become a member with the invited role) or decline an invitation: the signed-in
     person whose verified e-mail it was sent to. Single use."""
-    user_id = _require_person(principal, "answer an invitation")
     invitation = find_invitation(db_session=db_session, token=token)
     authorize(principal, Action.ACCEPT if accept else Action.DECLINE, invitation,
               what="invitation")
+    user_id = _require_person(principal, "answer an invitation")
     invitation.status = ACCEPTED if accept else DECLINED
     invitation.answered_at = utcnow()
     if accept:
@@ -437,11 +437,9 @@ def request_to_join(*, db_session: Session, principal: Principal, organization_i
                     message: str | None = None) -> OrganizationJoinRequest:
     """A signed-in person asks to join; emits ``organization.join-requested.v1`` to the
     organisation's admins. 409 when already a member or a request is pending."""
-    user_id = _require_person(principal, "ask to join an organisation")
     org = _load(db_session, organization_id)
     authorize(principal, Action.REQUEST_JOIN, org, what="organisation")
-    if principal.is_member_of(organization_id):
-        raise Conflict("You are already a member of this organisation.")
+    user_id = _require_person(principal, "ask to join an organisation")
     pending = db_session.scalar(select(OrganizationJoinRequest).where(
         OrganizationJoinRequest.organization_id == organization_id,
         OrganizationJoinRequest.user_id == user_id,
@@ -596,10 +594,14 @@ def merge_organizations(*, db_session: Session, principal: Principal,
             ApiToken.organization_id == duplicate.id)):
         token.organization_id = into.id
         moved["tokens"] += 1
-    for model in (OrganizationInvitation, OrganizationJoinRequest):
-        for row in db_session.scalars(select(model).where(
-                model.organization_id == duplicate.id, model.status == PENDING)):
-            row.organization_id = into.id
+    for invitation in db_session.scalars(select(OrganizationInvitation).where(
+            OrganizationInvitation.organization_id == duplicate.id,
+            OrganizationInvitation.status == PENDING)):
+        invitation.organization_id = into.id
+    for request in db_session.scalars(select(OrganizationJoinRequest).where(
+            OrganizationJoinRequest.organization_id == duplicate.id,
+            OrganizationJoinRequest.status == PENDING)):
+        request.organization_id = into.id
     moved["clients"] = _move_clients(db_session, duplicate.id, into.id)
     duplicate.merged_into_id = into.id
     _activity(db_session, duplicate.id, "merged_into", principal,
@@ -617,8 +619,10 @@ def merge_organizations(*, db_session: Session, principal: Principal,
 def _move_clients(db_session: Session, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
     """Re-point the duplicate's OAuth clients (the ``oauth`` work's ``move_clients`` when it
     exists)."""
+    import importlib
+
     try:
-        from registry.oauth import service as oauth  # type: ignore[import-not-found]
+        oauth = importlib.import_module("registry.oauth.service")
     except ImportError:
         return 0
     move = getattr(oauth, "move_clients", None)

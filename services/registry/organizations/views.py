@@ -11,6 +11,7 @@ from marshmallow import RAISE
 
 from registry import db
 from registry.auth.views import current_principal, forget_current_token
+from registry.authz.limits import organization_register_limit
 from registry.initiatives import service as initiatives
 from registry.organizations import service
 from registry.organizations.schemas import (
@@ -37,7 +38,7 @@ blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
                             "their members, invitations, join requests, verification and "
                             "merges.")
 
-_SECURITY = [{"bearerAuth": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 class _WithRole:
@@ -66,6 +67,7 @@ class Organizations(MethodView):
         return {"items": items, "page": args["page"], "per_page": args["per_page"],
                 "total": total}
 
+    @organization_register_limit()
     @blp.arguments(OrganizationCreateSchema)
     @blp.response(201, OrganizationSchema)
     @blp.doc(security=_SECURITY)

@@ -220,6 +220,9 @@ def test_merge_moves_every_link_and_keeps_the_history(registry, people, complete
     third = registry.token("partner")
     partnered = registry.create(third, title="Shared reef plan",
                                 partners=[{"organization_id": dup["id"], "role": "funding"}])
+    both = registry.create(third, title="Twice named", partners=[
+        {"organization_id": dup["id"], "role": "funding"},
+        {"organization_id": keep["id"], "role": "partner"}])
     # only a secretariat admin merges
     assert registry.post(f"/api/v1/organizations/{dup['id']}/merge", {"into_id": keep["id"]},
                          registry.user_token(staff=("reviewer",))).status_code == 403
@@ -242,6 +245,10 @@ def test_merge_moves_every_link_and_keeps_the_history(registry, people, complete
     assert moved["timeline"][-1]["comment"] == "Organisation merged into another."
     after = registry.get(f"/api/v1/initiatives/{partnered['id']}", third).json
     assert [p["organization"]["id"] for p in after["partners"]] == [keep["id"]]
+    # named twice: one partner row is kept (the survivor's)
+    after = registry.get(f"/api/v1/initiatives/{both['id']}", third).json
+    assert [(p["organization"]["id"], p["role"]) for p in after["partners"]] == [
+        (keep["id"], "partner")]
     # registering the duplicate's name again points to the survivor
     again = registry.post("/api/v1/organizations", {"name": "Pacific Reef Aliance",
                                                     "stakeholder_group": "ngo"}, sec)
