@@ -144,6 +144,8 @@ def test_import_register_review_notify_and_report(stack):
     org = _http("POST", f"{registry}/api/v1/organizations", {
         "name": "Pacific Reef Alliance", "stakeholder_group": "ngo", "country": "FJI"},
         token=partner, expect=201)
+    # organisations start unverified; the secretariat verifies this one (issue 7)
+    _http("POST", f"{registry}/api/v1/organizations/{org['id']}/verify", {}, token=secretariat)
     initiative = _http("POST", f"{registry}/api/v1/initiatives", {
         "title": "Reef restoration in the Lau islands",
         "description": "Restore 40 hectares of coral reef with coastal communities.",
