@@ -763,3 +763,18 @@ def test_account_page_forms_profile_password_sessions_and_sign_out(reg, accounts
         assert client.get("/account").status_code == 302  # to the sign-in page
     finally:
         app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ar"])
+def test_every_account_page_renders_in_each_language(reg, lang):
+    pages = {"/account/sign-up": 200, "/account/sign-in": 200,
+             "/account/forgot-password": 200, "/account/verify/not-a-real-token-at-all": 400,
+             "/account/reset/not-a-real-token-at-all": 400,
+             "/contact/verify/not-a-real-token-at-all": 400, "/account": 302}
+    for path, status in pages.items():
+        resp = reg.client.get(path, query_string={"lang": lang})
+        assert resp.status_code == status, (path, resp.status_code)
+        if status != 302:
+            html = resp.get_data(as_text=True)
+            assert f'lang="{"zh-Hans" if lang == "zh" else lang}"' in html
+            assert 'dir="rtl"' in html if lang == "ar" else 'dir="ltr"' in html
