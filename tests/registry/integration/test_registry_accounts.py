@@ -778,3 +778,20 @@ def test_every_account_page_renders_in_each_language(reg, lang):
             html = resp.get_data(as_text=True)
             assert f'lang="{"zh-Hans" if lang == "zh" else lang}"' in html
             assert 'dir="rtl"' in html if lang == "ar" else 'dir="ltr"' in html
+
+
+def test_disabling_an_account_ends_its_sessions_and_sign_in(reg):
+    from registry.cli import cli
+
+    email = reg.verified_user("gone")
+    reg.sign_in(email)
+    runner = reg.app.test_cli_runner()
+    out = runner.invoke(cli, ["users", "disable", "--email", email])
+    assert out.exit_code == 0 and "disabled" in out.output
+    assert reg.client.get("/api/v1/account").status_code == 401  # the session ended
+    refused = reg.sign_in(email)
+    assert refused.status_code == 401 and refused.json["title"] == "Sign-in failed"
+    assert [a.event for a in reg.audit(subject=str(reg.user(email).id))][-2:] == [
+        "account.disabled", "account.sign_in"]
+    assert runner.invoke(cli, ["users", "enable", "--email", email]).exit_code == 0
+    assert reg.sign_in(email).status_code == 200
