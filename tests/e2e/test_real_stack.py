@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -157,29 +156,22 @@ def test_import_register_review_notify_and_report(stack):
         "resources": [{"type": "financing", "details": "Grant", "amount_usd": "250000"}],
         "contact_email": "reefs@ngo.test"}, token=partner, expect=201)
     iid = initiative["id"]
-    # the contact is unverified: only a verification link goes out (through Kafka and the
-    # notifier), and review mails follow once its holder confirmed (issue 7)
-    verification = smtp.wait_for(1, timeout=60)[0]
-    assert verification["To"] == "reefs@ngo.test"
-    token = re.search(r"/contact/verify/([A-Za-z0-9_-]+)",
-                      verification.get_body(("plain",)).get_content()).group(1)
-    _http("POST", f"{registry}/api/v1/contact-emails/verify", {"token": token})
     _http("POST", f"{registry}/api/v1/initiatives/{iid}/submit", {}, token=partner)
     approved = _http("POST", f"{registry}/api/v1/initiatives/{iid}/approve",
                      {"comment": "Welcome aboard"}, token=secretariat)
     assert approved["status"] == "published" and approved["public_id"].startswith("PR-")
 
     # 3. e-mails: submission to the contact and to the secretariat, approval to the contact
-    messages = smtp.wait_for(4, timeout=60)[1:]
+    messages = smtp.wait_for(3, timeout=60)
     by_recipient = Counter(rcpt for _from, rcpts in smtp.envelopes for rcpt in rcpts)
-    assert by_recipient == Counter({"reefs@ngo.test": 3, "secretariat@registry.test": 1})
+    assert by_recipient == Counter({"reefs@ngo.test": 2, "secretariat@registry.test": 1})
     subjects = sorted(m["Subject"] for m in messages)
     assert any(approved["public_id"] in s for s in subjects), subjects
     for m in messages:
         kinds = {part.get_content_type() for part in m.walk()}
         assert {"text/plain", "text/html"} <= kinds
     time.sleep(2)  # nothing else (the 151 imports notify nobody)
-    assert len(smtp.messages) == 4
+    assert len(smtp.messages) == 3
 
     # 4. the summary, built from Kafka events only, matches the file plus the new initiative
     expected_goals = expected_goals + Counter({13: 1, 14: 1})

@@ -1,5 +1,5 @@
-"""``registry create-admin`` and ``registry staff list|grant|revoke``: operator commands
-(they act as the system)."""
+"""``registry create-admin``, ``registry staff list|grant|revoke`` and ``registry users
+disable|enable``: operator commands (they act as the system)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _fail(exc: DomainError) -> click.ClickException:
 
 
 def register_commands(cli: FlaskGroup) -> None:
-    """Add ``create-admin`` and the ``staff`` group to the registry CLI."""
+    """Add ``create-admin`` and the ``staff`` and ``users`` groups to the registry CLI."""
 
     @cli.command("create-admin")
     @click.option("--email", required=True, help="The secretariat admin's e-mail address.")
@@ -73,6 +73,37 @@ def register_commands(cli: FlaskGroup) -> None:
             session.rollback()
             raise _fail(exc) from exc
         click.echo(f"{user.email}: {','.join(sorted(user.staff_roles)) or '(no staff role)'}")
+
+    @cli.group("users")
+    def users() -> None:
+        """People's accounts (operator commands)."""
+
+    def _set_disabled(email: str, disabled: bool) -> None:
+        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
+        session = db.session()
+        user = service.find_user_by_email(db_session=session, email=email)
+        if user is None:
+            raise click.ClickException(f"No account uses {email}.")
+        try:
+            service.set_disabled(db_session=session, principal=SYSTEM, user_id=user.id,
+                                 disabled=disabled)
+            session.commit()
+        except DomainError as exc:
+            session.rollback()
+            raise _fail(exc) from exc
+        click.echo(f"{user.email}: {'disabled' if disabled else 'enabled'}")
+
+    @users.command("disable")
+    @click.option("--email", required=True)
+    def users_disable(email: str) -> None:
+        """Disable the account with EMAIL: no sign-in, its sessions end at once."""
+        _set_disabled(email, True)
+
+    @users.command("enable")
+    @click.option("--email", required=True)
+    def users_enable(email: str) -> None:
+        """Enable a disabled account again."""
+        _set_disabled(email, False)
 
     @staff.command("grant")
     @click.option("--email", required=True)

@@ -630,6 +630,27 @@ def list_staff(*, db_session: Session, principal: Principal) -> list[User]:
         select(UserStaffRole.user_id))).order_by(User.email)).all())
 
 
+def set_disabled(*, db_session: Session, principal: Principal, user_id: uuid.UUID,
+                 disabled: bool, ip: str | None = None) -> User:
+    """Disable (or enable again) an account: a disabled account cannot sign in, its sessions
+    end at once and its links stop working. Secretariat admins and the system only (401/403);
+    :class:`NotFound` for an unknown user; :class:`Conflict` for disabling oneself."""
+    require_secretariat_admin(principal)
+    user = get_user(db_session=db_session, user_id=user_id)
+    if disabled and principal.subject == str(user.id):
+        raise Conflict("You cannot disable your own account.")
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+        ended = revoke_sessions(db_session=db_session, user_id=user.id)
+        record(db_session=db_session, event=AuditEvent.ACCOUNT_DISABLED, principal=principal,
+               subject=user.id, ip=ip, detail={"email": user.email, "sessions_ended": ended})
+    elif not disabled and user.disabled_at is not None:
+        user.disabled_at = None
+        record(db_session=db_session, event=AuditEvent.ACCOUNT_ENABLED, principal=principal,
+               subject=user.id, ip=ip, detail={"email": user.email})
+    return user
+
+
 @dataclass(frozen=True)
 class AdminCreated:
     """What ``registry create-admin`` did: the user, whether it was new, and the link to set

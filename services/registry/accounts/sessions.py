@@ -14,7 +14,7 @@ sign-out it is cleared.
 
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask import session as cookie_session
 
 from registry import db
@@ -41,6 +41,8 @@ def register_session_auth(app: Flask) -> None:
         principal = g.get("principal")
         if principal is not None and principal.is_authenticated:
             return
+        if app.config.get("SESSION_COOKIE_NAME", "session") not in request.cookies:
+            return  # no cookie: leave the cookie session untouched (no Vary: Cookie)
         token = cookie_session.get(SESSION_KEY)
         if not token:
             return

@@ -44,6 +44,8 @@ class AuditEvent(StrEnum):
     PASSWORD_RESET = "account.password_reset"  # noqa: S105
     PASSWORD_CHANGED = "account.password_changed"  # noqa: S105
     ACCOUNT_UPDATED = "account.updated"
+    ACCOUNT_DISABLED = "account.disabled"
+    ACCOUNT_ENABLED = "account.enabled"
     STAFF_ROLE_GRANTED = "staff_role.granted"
     STAFF_ROLE_REVOKED = "staff_role.revoked"
     CONTACT_VERIFICATION_REQUESTED = "contact_email.verification_requested"

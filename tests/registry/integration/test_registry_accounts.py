@@ -763,3 +763,35 @@ def test_account_page_forms_profile_password_sessions_and_sign_out(reg, accounts
         assert client.get("/account").status_code == 302  # to the sign-in page
     finally:
         app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ar"])
+def test_every_account_page_renders_in_each_language(reg, lang):
+    pages = {"/account/sign-up": 200, "/account/sign-in": 200,
+             "/account/forgot-password": 200, "/account/verify/not-a-real-token-at-all": 400,
+             "/account/reset/not-a-real-token-at-all": 400,
+             "/contact/verify/not-a-real-token-at-all": 400, "/account": 302}
+    for path, status in pages.items():
+        resp = reg.client.get(path, query_string={"lang": lang})
+        assert resp.status_code == status, (path, resp.status_code)
+        if status != 302:
+            html = resp.get_data(as_text=True)
+            assert f'lang="{"zh-Hans" if lang == "zh" else lang}"' in html
+            assert 'dir="rtl"' in html if lang == "ar" else 'dir="ltr"' in html
+
+
+def test_disabling_an_account_ends_its_sessions_and_sign_in(reg):
+    from registry.cli import cli
+
+    email = reg.verified_user("gone")
+    reg.sign_in(email)
+    runner = reg.app.test_cli_runner()
+    out = runner.invoke(cli, ["users", "disable", "--email", email])
+    assert out.exit_code == 0 and "disabled" in out.output
+    assert reg.client.get("/api/v1/account").status_code == 401  # the session ended
+    refused = reg.sign_in(email)
+    assert refused.status_code == 401 and refused.json["title"] == "Sign-in failed"
+    assert [a.event for a in reg.audit(subject=str(reg.user(email).id))][-2:] == [
+        "account.disabled", "account.sign_in"]
+    assert runner.invoke(cli, ["users", "enable", "--email", email]).exit_code == 0
+    assert reg.sign_in(email).status_code == 200
