@@ -99,6 +99,8 @@ def legacy_principal(*, role: str, organization_id: uuid.UUID | None = None,
     if role not in LEGACY_ROLES:
         raise ValidationError(f"role must be one of {', '.join(LEGACY_ROLES)}",
                               errors=[{"field": "role", "message": f"Unknown role {role!r}."}])
+    if organization_id is not None and not isinstance(organization_id, uuid.UUID):
+        organization_id = uuid.UUID(str(organization_id))
     return principal_for_token(role=role, organization_id=organization_id, email=email,
                                subject=subject)
 
