@@ -55,7 +55,35 @@ def create_token(*, db_session: Session, role: str, organization_id: uuid.UUID |
 
 def adopt_organization(*, db_session: Session, principal: Principal,
                        organization_id: uuid.UUID) -> bool:
-    """Interim tokens could adopt the organisation their holder registered; a signed JWT cannot
-    change, so this is always False: the creator's admin membership is recorded by the
-    organisations domain, and a token minted afterwards carries it."""
-    return False
+    """An interim ``partner`` identity without an organisation (``create-token --role
+    partner`` without ``--organization``) becomes admin of the first organisation it
+    registers, as interim tokens did: recorded in ``interim_token_organizations`` and added
+    to its principal on its next requests (:func:`with_adopted_organization`). Returns True
+    when it adopted it. User accounts get their memberships from the organisations domain."""
+    from registry.oauth.models import InterimTokenOrganization
+
+    subject = principal.subject or ""
+    if (not subject.startswith(INTERIM_SUBJECT_PREFIX) or principal.memberships
+            or principal.is_staff or principal.client_id is not None):
+        return False
+    if db_session.get(InterimTokenOrganization, subject) is not None:
+        return False
+    db_session.add(InterimTokenOrganization(subject=subject, organization_id=organization_id))
+    return True
+
+
+def with_adopted_organization(*, db_session: Session, principal: Principal) -> Principal:
+    """``principal`` with the organisation its interim identity adopted, if any (one
+    primary-key read, only for interim ``partner`` identities without an organisation)."""
+    from dataclasses import replace
+
+    from registry.oauth.models import InterimTokenOrganization
+
+    subject = principal.subject or ""
+    if (not subject.startswith(INTERIM_SUBJECT_PREFIX) or principal.memberships
+            or principal.is_staff or principal.client_id is not None):
+        return principal
+    row = db_session.get(InterimTokenOrganization, subject)
+    if row is None:
+        return principal
+    return replace(principal, memberships={row.organization_id: OrgRole.ADMIN})

@@ -89,6 +89,20 @@ class RevokedToken(RevokedTokenMixin, Base):
     __tablename__ = "revoked_tokens"
 
 
+class InterimTokenOrganization(Base):
+    """The organisation an interim ``partner`` identity (``create-token --role partner``
+    without ``--organization``, subject ``token:<uuid>``) registered first and so administers
+    (what interim tokens did before they were JWTs: a JWT cannot change, so the registry adds
+    this membership when it reads such a token's principal). Not used for user accounts."""
+
+    __tablename__ = "interim_token_organizations"
+
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class OAuthClient(Base):
     """An OAuth 2 client (RFC 6749 §2).
 

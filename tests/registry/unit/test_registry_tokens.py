@@ -212,3 +212,19 @@ def test_the_test_helper_mints_tokens_for_any_principal_spec(registry):
     got = registry.app.extensions["token_verifier"].verify(client)
     assert got.kind is PrincipalKind.CLIENT and got.scopes == {Scope.INITIATIVES_READ}
     assert got.is_member_of(uuid.UUID(org)) and got.client_id == got.subject
+
+
+def test_an_interim_partner_without_organisation_administers_the_first_it_registers(
+        registry):
+    result = _cli(registry, "create-token", "--role", "partner", "--email", "p@ngo.test")
+    partner = result.output.strip()
+    first = registry.org(partner, "Lagoon Keepers")
+    second = registry.org(partner, "Second Trust")
+    made = registry.post("/api/v1/initiatives", {
+        "title": "Lagoon monitoring", "lead_organization_id": first["id"]}, partner)
+    assert made.status_code == 201 and made.json["owner_organization_id"] == first["id"]
+    other = registry.post("/api/v1/initiatives", {
+        "title": "Led by another", "lead_organization_id": second["id"]}, partner)
+    assert other.json["owner_organization_id"] == first["id"]  # only the first is adopted
+    principal = registry.app.extensions["token_verifier"].verify(partner)
+    assert not principal.memberships  # the JWT itself never changes
