@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -90,7 +90,7 @@ def public_jwk(key: RSAKey) -> dict[str, str]:
     """The public JWK of ``key`` as published (``kty``, ``n``, ``e``, ``kid``, ``alg``, ``use``)."""
     data = dict(key.as_dict(private=False))
     data.update({"kid": key.kid or key.thumbprint(), "alg": ALGORITHM, "use": "sig"})
-    return {k: data[k] for k in ("kty", "n", "e", "kid", "alg", "use")}
+    return {k: str(data[k]) for k in ("kty", "n", "e", "kid", "alg", "use")}
 
 
 def validate_public_jwk(data: Any) -> dict[str, str]:
@@ -149,7 +149,7 @@ class StaticKeySet:
     """A fixed set of public keys (JWK dicts, validated with :func:`validate_public_jwk`)."""
 
     def __init__(self, jwks: Iterable[Mapping[str, Any]]):
-        self._keys = {d["kid"]: RSAKey.import_key(d)
+        self._keys = {d["kid"]: RSAKey.import_key(cast(Any, d))
                       for d in (validate_public_jwk(j) for j in jwks)}
 
     def key(self, kid: str) -> RSAKey | None:
@@ -184,7 +184,7 @@ class CachedKeySet:
             except InvalidKey as exc:
                 log.warning("signing key skipped", extra={"error": str(exc)})
                 continue
-            keys[jwk["kid"]] = RSAKey.import_key(jwk)
+            keys[jwk["kid"]] = RSAKey.import_key(cast(Any, jwk))
         self._keys = keys
         self._loaded_at = clock()
 

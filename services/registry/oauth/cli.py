@@ -96,7 +96,8 @@ def register_commands(cli: FlaskGroup) -> None:
         session.commit()
         click.echo(f"current key {new.kid}")
         for row in old:
-            click.echo(f"rotated out {row.kid}: verifies until {row.not_after.isoformat()}")
+            until = row.not_after.isoformat() if row.not_after else "now"
+            click.echo(f"rotated out {row.kid}: verifies until {until}")
 
     @cli.command("publish-signing-keys")
     def publish_signing_keys_cmd() -> None:
