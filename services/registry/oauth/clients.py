@@ -30,7 +30,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.oauth.models import AccessToken, OAuthClient, RefreshToken, digest
+from registry.oauth.models import (
+    CLIENT_ID_PATTERN,
+    AccessToken,
+    OAuthClient,
+    RefreshToken,
+    digest,
+)
 from registry.oauth.service import _audit, revoke_jti
 from shared.db import utcnow
 from shared.identity import Principal, Scope, StaffRole
@@ -158,6 +164,8 @@ def get_client(*, db_session: Session, principal: Principal, organization_id: uu
                client_id: str) -> OAuthClient:
     """One live client of the organisation; :class:`NotFound` otherwise."""
     _organization(db_session, principal, organization_id)
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise NotFound(f"No API client {client_id[:80]!r} in this organisation.")
     client = db_session.scalar(select(OAuthClient).where(
         OAuthClient.client_id == client_id, OAuthClient.organization_id == organization_id,
         OAuthClient.deleted_at.is_(None)))

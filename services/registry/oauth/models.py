@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from datetime import datetime
 
@@ -25,6 +26,8 @@ from shared.identity.store import RevokedTokenMixin
 #: grant, acts for its organisation); ``application`` = a third-party app acting for a person
 #: (authorization code + PKCE, refresh tokens)
 CLIENT_KINDS = ("organization", "application")
+#: what a client_id looks like (``prc_`` + URL-safe random characters)
+CLIENT_ID_PATTERN = re.compile(r"^prc_[A-Za-z0-9_-]{1,60}$")
 #: RFC 7591 token_endpoint_auth_method values accepted
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
