@@ -80,12 +80,11 @@ def _store_public_key(service: str, url: str, jwk: dict) -> None:
     engine.dispose()
 
 
-def _key_model(service: str):
-    if service == "notifier":
-        from notifier.identity.models import SigningKey
-    else:
-        from reporting.identity.models import SigningKey
-    return SigningKey
+def _key_model(service: str) -> type:
+    from notifier.identity.models import SigningKey as NotifierKey
+    from reporting.identity.models import SigningKey as ReportingKey
+
+    return NotifierKey if service == "notifier" else ReportingKey
 
 
 def verification_rows(service: str, url: str, token: str, jwk: dict, *, calls: int,
@@ -181,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             import json
             import urllib.request
 
-            with urllib.request.urlopen(registry.url + "/.well-known/jwks.json") as resp:
+            jwks_url = registry.url + "/.well-known/jwks.json"  # http://127.0.0.1:<port>
+            with urllib.request.urlopen(jwks_url) as resp:  # nosec B310 - loopback http
                 jwk = json.loads(resp.read())["keys"][0]
             http_row("identity.http.list.req_s", registry, url, "/api/v1/initiatives", token,
                      rounds=rounds, duration=duration, size=args.size)

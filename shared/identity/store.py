@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from joserfc.jwk import RSAKey
@@ -123,7 +123,7 @@ def checked_jwk(data: Mapping[str, Any]) -> dict[str, str]:
         jwk = validate_public_jwk(data.get("jwk"))
     except InvalidKey as exc:
         raise PoisonEvent(f"untrusted signing key: {exc}") from None
-    thumbprint = RSAKey.import_key(dict[str, Any](jwk)).thumbprint()
+    thumbprint = RSAKey.import_key(cast(Any, jwk)).thumbprint()
     if thumbprint != jwk["kid"] or data.get("kid") != jwk["kid"]:
         raise PoisonEvent("untrusted signing key: kid is not the key's RFC 7638 thumbprint")
     return jwk
@@ -133,24 +133,26 @@ def identity_handlers(key_model: type[PublishedSigningKeyMixin],
                       revoked_model: type[RevokedTokenMixin]) -> dict[str, EventHandler]:
     """Consumer handlers of the identity events, writing ``key_model`` / ``revoked_model``
     rows in the consumer's transaction (they never commit; safe for atomic batches)."""
+    keys: Any = key_model  # a mapped class built on the mixin
+    revocations: Any = revoked_model
 
     def published(session: Session, event: CloudEvent, data: dict[str, Any]) -> None:
         jwk = checked_jwk(data)
-        row = session.get(key_model, jwk["kid"])
+        row = session.get(keys, jwk["kid"])
         if row is None:
-            session.add(key_model(kid=jwk["kid"], public_jwk=jwk,
+            session.add(keys(kid=jwk["kid"], public_jwk=jwk,
                                   published_at=data.get("published_at") or utcnow()))
             session.flush()
 
     def retired(session: Session, event: CloudEvent, data: dict[str, Any]) -> None:
-        row = session.get(key_model, data["kid"])
+        row = session.get(keys, data["kid"])
         not_after = data["not_after"]
         if row is not None and (row.not_after is None or row.not_after > not_after):
             row.not_after = not_after
 
     def revoked(session: Session, event: CloudEvent, data: dict[str, Any]) -> None:
-        if session.get(revoked_model, data["jti"]) is None:
-            session.add(revoked_model(jti=data["jti"], expires_at=data["expires_at"],
+        if session.get(revocations, data["jti"]) is None:
+            session.add(revocations(jti=data["jti"], expires_at=data["expires_at"],
                                       revoked_at=data.get("revoked_at") or utcnow()))
             session.flush()
 

@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -150,7 +150,7 @@ class StaticKeySet:
     """A fixed set of public keys (JWK dicts, validated with :func:`validate_public_jwk`)."""
 
     def __init__(self, jwks: Iterable[Mapping[str, Any]]):
-        self._keys = {d["kid"]: RSAKey.import_key(dict[str, Any](d))
+        self._keys = {d["kid"]: RSAKey.import_key(cast(Any, d))
                       for d in (validate_public_jwk(j) for j in jwks)}
 
     def key(self, kid: str) -> RSAKey | None:
@@ -185,7 +185,7 @@ class CachedKeySet:
             except InvalidKey as exc:
                 log.warning("signing key skipped", extra={"error": str(exc)})
                 continue
-            keys[jwk["kid"]] = RSAKey.import_key(dict[str, Any](jwk))
+            keys[jwk["kid"]] = RSAKey.import_key(cast(Any, jwk))
         self._keys = keys
         self._loaded_at = clock()
 

@@ -3,8 +3,16 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
+from sqlalchemy import event as sa_event
 
+from registry import db
+from registry.auth.service import (
+    ADOPTED_KEY,
+    INTERIM_SUBJECT_PREFIX,
+    remember_adoptions,
+    with_adopted_organization,
+)
 from shared.identity import Principal
 from shared.identity.web import current_principal as _current_principal
 from shared.identity.web import register_bearer_authentication
@@ -18,6 +26,17 @@ def register_auth(app: Flask) -> None:
     from registry.oauth.service import registry_token_verifier
 
     register_bearer_authentication(app, registry_token_verifier(app))
+    sa_event.listen(app.extensions["db_session_factory"], "after_commit", remember_adoptions)
+    sa_event.listen(app.extensions["db_session_factory"], "after_rollback",
+                    lambda session: session.info.pop(ADOPTED_KEY, None))
+
+    @app.before_request
+    def _adopted_organization():
+        principal = g.get("principal")
+        if principal is not None and (principal.subject or "").startswith(
+                INTERIM_SUBJECT_PREFIX):
+            g.principal = with_adopted_organization(db_session=db.session(),
+                                                    principal=principal)
 
 
 def current_principal() -> Principal:

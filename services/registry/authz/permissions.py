@@ -63,6 +63,7 @@ class Action(StrEnum):
     REGISTER = "register"
     VIEW_MEMBERS = "view_members"
     MANAGE_MEMBERS = "manage_members"  # invite, accept/decline join requests, remove, change role
+    MANAGE_CLIENTS = "manage_clients"  # list, register, delete its OAuth API clients (oauth)
     REQUEST_JOIN = "request_join"
     VERIFY = "verify"
     MERGE = "merge"
@@ -217,6 +218,9 @@ TABLE: list[Permission] = [
            (A.CREATE, None, [SYSTEM, SECRETARIAT_ADMIN], S.ORGANIZATIONS_WRITE),
            (A.VIEW_MEMBERS, None, [OWNER_MEMBER, REVIEWER], None),
            (A.MANAGE_MEMBERS, ACTIVE_ORG, [OWNER_ADMIN, SYSTEM], S.ORGANIZATIONS_WRITE),
+           # --- oauth --- its API clients (registry.oauth.clients)
+           (A.MANAGE_CLIENTS, ACTIVE_ORG, [OWNER_ADMIN, SECRETARIAT_ADMIN, SYSTEM],
+            S.ORGANIZATIONS_WRITE),
            (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON_NOT_MEMBER], None),
            (A.VERIFY, {UNVERIFIED}, [REVIEWER, SYSTEM], S.REVIEW),
            (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),

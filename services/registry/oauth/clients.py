@@ -13,9 +13,9 @@ Two kinds (:data:`registry.oauth.models.CLIENT_KINDS`):
   with PKCE alone.
 
 The client secret (32 random bytes) is shown once, at creation; only its SHA-256 digest is
-stored. Who may manage an organisation's clients: its admins (``Principal.is_admin_of``) and
-secretariat admins. The registry's permission table (``registry.authz``) must absorb this
-rule; it is here, in one function (:func:`may_manage_clients`), until it does.
+stored. Who may manage an organisation's clients: the permission table decides
+(``registry.authz``, organisation action ``manage_clients``: its admins, secretariat admins,
+the system).
 """
 
 from __future__ import annotations
@@ -30,11 +30,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.oauth.models import AccessToken, OAuthClient, RefreshToken, digest
+from registry.oauth.models import (
+    CLIENT_ID_PATTERN,
+    AccessToken,
+    OAuthClient,
+    RefreshToken,
+    digest,
+)
 from registry.oauth.service import _audit, revoke_jti
 from shared.db import utcnow
-from shared.identity import Principal, Scope, StaffRole
-from shared.problems import NotAllowed, NotFound, Unauthenticated, ValidationError
+from shared.identity import Principal, Scope
+from shared.problems import NotFound, Unauthenticated, ValidationError
 
 #: scopes an organisation's API client may hold (what an organisation member may do)
 ORGANIZATION_SCOPES = (Scope.INITIATIVES_READ, Scope.INITIATIVES_WRITE,
@@ -53,13 +59,17 @@ class NewClient:
     client_secret: str | None
 
 
-def may_manage_clients(principal: Principal, organization_id: uuid.UUID) -> bool:
-    """An admin of the organisation, a secretariat admin, or the system (CLI)."""
-    return (principal.is_system or principal.is_admin_of(organization_id)
-            or principal.has_staff_role(StaffRole.SECRETARIAT_ADMIN))
+def may_manage_clients(principal: Principal, organization) -> bool:
+    """The permission table's answer (``registry.authz``, organisation action
+    ``manage_clients``: its admins, secretariat admins, the system; a token needs
+    ``organizations:write``)."""
+    from registry.authz.permissions import Action, Aggregate, can
+
+    return can(principal, Action.MANAGE_CLIENTS, organization, Aggregate.ORGANIZATION)
 
 
 def _organization(db_session: Session, principal: Principal, organization_id: uuid.UUID):
+    from registry.authz.permissions import Action, Aggregate, authorize
     from registry.organizations.models import Organization
 
     if not principal.is_authenticated:
@@ -67,8 +77,8 @@ def _organization(db_session: Session, principal: Principal, organization_id: uu
     org = db_session.get(Organization, organization_id)
     if org is None:
         raise NotFound(f"No organisation with id {organization_id}.")
-    if not may_manage_clients(principal, organization_id):
-        raise NotAllowed("Only the organisation's admins manage its API clients.")
+    authorize(principal, Action.MANAGE_CLIENTS, org, Aggregate.ORGANIZATION,
+              what="organisation")
     return org
 
 
@@ -158,6 +168,8 @@ def get_client(*, db_session: Session, principal: Principal, organization_id: uu
                client_id: str) -> OAuthClient:
     """One live client of the organisation; :class:`NotFound` otherwise."""
     _organization(db_session, principal, organization_id)
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise NotFound(f"No API client {client_id[:80]!r} in this organisation.")
     client = db_session.scalar(select(OAuthClient).where(
         OAuthClient.client_id == client_id, OAuthClient.organization_id == organization_id,
         OAuthClient.deleted_at.is_(None)))

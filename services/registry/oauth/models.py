@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from datetime import datetime
 
@@ -25,6 +26,8 @@ from shared.identity.store import RevokedTokenMixin
 #: grant, acts for its organisation); ``application`` = a third-party app acting for a person
 #: (authorization code + PKCE, refresh tokens)
 CLIENT_KINDS = ("organization", "application")
+#: what a client_id looks like (``prc_`` + URL-safe random characters)
+CLIENT_ID_PATTERN = re.compile(r"^prc_[A-Za-z0-9_-]{1,60}$")
 #: RFC 7591 token_endpoint_auth_method values accepted
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
@@ -87,6 +90,20 @@ class RevokedToken(RevokedTokenMixin, Base):
     RFC 7009 revocation, refresh-token reuse). Published as ``identity.token.revoked.v1``."""
 
     __tablename__ = "revoked_tokens"
+
+
+class InterimTokenOrganization(Base):
+    """The organisation an interim ``partner`` identity (``create-token --role partner``
+    without ``--organization``, subject ``token:<uuid>``) registered first and so administers
+    (what interim tokens did before they were JWTs: a JWT cannot change, so the registry adds
+    this membership when it reads such a token's principal). Not used for user accounts."""
+
+    __tablename__ = "interim_token_organizations"
+
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class OAuthClient(Base):

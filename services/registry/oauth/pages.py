@@ -15,7 +15,6 @@ import uuid
 from authlib.oauth2 import OAuth2Error
 from flask import (
     Blueprint,
-    Response,
     current_app,
     flash,
     redirect,
@@ -23,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -66,7 +66,7 @@ def _person() -> Principal | None:
     return None
 
 
-def _sign_in_first() -> Response | tuple[str, int]:
+def _sign_in_first() -> ResponseReturnValue:
     if "accounts_pages.sign_in" in current_app.view_functions:
         return redirect(url_for("accounts_pages.sign_in",
                                 next=request.full_path.rstrip("?")))

@@ -15,7 +15,8 @@ class TokenRevokeSchema(InputSchema):
         unknown = RAISE
 
     token = fields.String(validate=validate.Length(min=1, max=8192))
-    jti = fields.String(validate=validate.Length(min=1, max=100))
+    jti = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,100}$",
+                                                 error="Not a token id."))
 
 
 class TokenRevokedSchema(Schema):

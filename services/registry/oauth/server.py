@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from registry import db
 from registry.oauth.models import (
+    CLIENT_ID_PATTERN,
     AccessToken,
     AuthorizationCode,
     OAuthClient,
@@ -87,9 +88,10 @@ def principal_snapshot(principal: Principal) -> dict[str, Any]:
             "email": principal.email, "locale": principal.locale}
 
 
-def person_now(snapshot: dict[str, Any]) -> Principal:
+def person_now(snapshot: dict[str, Any]) -> Principal | None:
     """The person of a snapshot with their roles as they are now (``registry.accounts``),
-    or as consented when the subject is no user of this registry."""
+    or as consented when the subject is no user of this registry; None for a disabled
+    account (Authlib then refuses the grant)."""
     try:
         from registry.accounts import service as accounts
     except ImportError:  # pragma: no cover - accounts not in this build
@@ -101,6 +103,8 @@ def person_now(snapshot: dict[str, Any]) -> Principal:
         except (ValueError, DomainError):
             user = None
         if user is not None:
+            if getattr(user, "disabled_at", None) is not None:
+                return None  # a disabled account gets no token (invalid_request / grant)
             return accounts.principal_for(db_session=_session(), user=user)
     return Principal(PrincipalKind(snapshot["kind"]), subject=snapshot["subject"],
                      memberships={uuid.UUID(o): OrgRole(r)
@@ -111,8 +115,9 @@ def person_now(snapshot: dict[str, Any]) -> Principal:
 
 # -- storage ---------------------------------------------------------------------------------------
 def query_client(client_id: str) -> OAuthClient | None:
-    """A live client by its client_id."""
-    if not client_id or len(client_id) > 64:
+    """A live client by its client_id (anything not shaped like one — a NUL, 1 MB — is no
+    client, without asking the database)."""
+    if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
         return None
     return _session().scalar(select(OAuthClient).where(
         OAuthClient.client_id == client_id, OAuthClient.deleted_at.is_(None)))
@@ -242,7 +247,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         authorization_code.used_at = utcnow()
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal:
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
         g.oauth_family_id = authorization_code.id  # the grant's refresh tokens: one family
         return person_now(authorization_code.principal)
 
@@ -272,7 +277,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         g.oauth_family_expires_at = row.expires_at
         return row
 
-    def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
+    def authenticate_user(self, refresh_token: RefreshToken) -> Principal | None:
         return person_now(refresh_token.principal)
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:

@@ -12,6 +12,7 @@ reporting as soon as they consumed the event (plus their own cache time).
 from __future__ import annotations
 
 import importlib
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ SOURCE = "/registry"
 CLI_TOKEN_SECONDS = 3600
 #: longest lifetime ``create-token --expires-in`` accepts (90 days)
 MAX_TOKEN_SECONDS = 90 * 24 * 3600
+_JTI = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 #: the roles of the interim scheme that ``create-token --role`` still accepts
 LEGACY_ROLES = ("partner", "secretariat")
 
@@ -100,6 +102,8 @@ def legacy_principal(*, role: str, organization_id: uuid.UUID | None = None,
     if role not in LEGACY_ROLES:
         raise ValidationError(f"role must be one of {', '.join(LEGACY_ROLES)}",
                               errors=[{"field": "role", "message": f"Unknown role {role!r}."}])
+    if organization_id is not None and not isinstance(organization_id, uuid.UUID):
+        organization_id = uuid.UUID(str(organization_id))
     return principal_for_token(role=role, organization_id=organization_id, email=email,
                                subject=subject)
 
@@ -168,6 +172,8 @@ REVOKED_KEY = "registry.oauth.revoked_jtis"
 
 def issued_token(*, db_session: Session, jti: str) -> AccessToken:
     """The ``access_tokens`` row of ``jti``; raises :class:`NotFound`."""
+    if not _JTI.match(jti or ""):
+        raise NotFound("No such access token.")
     row = db_session.get(AccessToken, jti)
     if row is None:
         raise NotFound("No such access token.")

@@ -1,6 +1,7 @@
-"""The OAuth 2 flows over real HTTP (waitress, urllib with a cookie jar) on PostgreSQL: client
-credentials, authorization code + PKCE through the consent page, refresh rotation and reuse
-detection, RFC 7009 revocation, RFC 7662 introspection, metadata and key set."""
+"""The OAuth 2 flows over real HTTP (a threaded WSGI server, urllib with a cookie jar) on
+PostgreSQL: client credentials, authorization code + PKCE through the consent page, refresh
+rotation and reuse detection, RFC 7009 revocation, RFC 7662 introspection, metadata and key
+set; identifiers PostgreSQL cannot hold never reach it."""
 
 from __future__ import annotations
 
@@ -56,16 +57,16 @@ class Http:
 
 @pytest.fixture
 def served(pg_url, registry_on):
-    """The registry on PostgreSQL behind waitress on a free loopback port."""
-    from waitress.server import create_server
+    """The registry on PostgreSQL behind a threaded WSGI server on a free loopback port."""
+    from werkzeug.serving import make_server
 
     registry = registry_on(pg_url)
-    server = create_server(registry.app, host="127.0.0.1", port=0, threads=4)
-    port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, registry.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield registry, f"http://127.0.0.1:{port}"
-    server.close()
+    yield registry, f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+    server.server_close()
     thread.join(5)
 
 
@@ -161,3 +162,26 @@ def test_oauth_flows_over_http(served):
     status, _, _ = http_.call("GET", "/api/v1/initiatives",
                               headers={"Authorization": f"Bearer {access}"})
     assert status == 401
+
+
+def test_nul_and_oversized_identifiers_never_reach_postgresql(served):
+    """PostgreSQL refuses NUL in text: a client_id, jti or path id carrying one is no client /
+    no token (401/404/422), never a 500."""
+    registry, base = served
+    http_ = Http(base)
+    sec = registry.token("secretariat")
+    status, _, body = http_.call("POST", "/oauth/token", form={
+        "grant_type": "client_credentials", "client_id": "prc_a\x00b", "client_secret": "x"})
+    assert status in (400, 401) and json.loads(body)["error"] == "invalid_client"
+    status, _, body = http_.call("POST", "/oauth/token", form={
+        "grant_type": "client_credentials"}, headers=_basic("x" * 5000, "y"))
+    assert status == 401
+    status, _, _ = http_.call("POST", "/api/v1/tokens/revoke", body={"jti": "a\x00b"},
+                              headers={"Authorization": f"Bearer {sec}"})
+    assert status == 422
+    org = json.loads(http_.call("POST", "/api/v1/organizations", body={
+        "name": "Nul Trust", "stakeholder_group": "ngo"},
+        headers={"Authorization": f"Bearer {sec}"})[2])["id"]
+    status, _, _ = http_.call("GET", f"/api/v1/organizations/{org}/clients/prc_%00x",
+                              headers={"Authorization": f"Bearer {sec}"})
+    assert status in (400, 404)

@@ -482,6 +482,15 @@ def test_a_real_account_consents_and_its_roles_are_read_again_at_refresh(registr
         session.commit()
     refreshed = _refresh(registry, app_client, tokens["refresh_token"]).json
     assert _verify(registry, refreshed["access_token"]).has_staff_role(StaffRole.REVIEWER)
+    # a disabled account gets no new token from its refresh token
+    from registry.accounts.models import User
+    from shared.db import utcnow
+
+    with registry.session() as s:
+        s.get(User, user.id).disabled_at = utcnow()
+        s.commit()
+    refused = _refresh(registry, app_client, refreshed["refresh_token"])
+    assert refused.status_code == 400 and "access_token" not in refused.json
 
 
 def _cli_group():

@@ -212,3 +212,45 @@ def test_the_test_helper_mints_tokens_for_any_principal_spec(registry):
     got = registry.app.extensions["token_verifier"].verify(client)
     assert got.kind is PrincipalKind.CLIENT and got.scopes == {Scope.INITIATIVES_READ}
     assert got.is_member_of(uuid.UUID(org)) and got.client_id == got.subject
+
+
+def test_an_interim_partner_without_organisation_administers_the_first_it_registers(
+        registry):
+    result = _cli(registry, "create-token", "--role", "partner", "--email", "p@ngo.test")
+    partner = result.output.strip()
+    first = registry.org(partner, "Lagoon Keepers")
+    second = registry.org(partner, "Second Trust")
+    made = registry.post("/api/v1/initiatives", {
+        "title": "Lagoon monitoring", "lead_organization_id": first["id"]}, partner)
+    assert made.status_code == 201 and made.json["owner_organization_id"] == first["id"]
+    other = registry.post("/api/v1/initiatives", {
+        "title": "Led by another", "lead_organization_id": second["id"]}, partner)
+    assert other.json["owner_organization_id"] == first["id"]  # only the first is adopted
+    principal = registry.app.extensions["token_verifier"].verify(partner)
+    assert not principal.memberships  # the JWT itself never changes
+
+
+def test_alg_none_and_hs256_forgeries_are_401_on_the_api(registry, problem):
+    import base64
+    import json
+
+    token = registry.token("secretariat")
+    header, payload, _signature = token.split(".")
+    kid = json.loads(base64.urlsafe_b64decode(header + "==="))["kid"]
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    jwk = registry.get("/.well-known/jwks.json").json["keys"][0]
+    import hashlib
+    import hmac
+
+    signing_input = f"{b64({'alg': 'HS256', 'kid': kid})}.{payload}"
+    hs256 = base64.urlsafe_b64encode(hmac.new(json.dumps(jwk).encode(), signing_input.encode(),
+                                              hashlib.sha256).digest()).rstrip(b"=").decode()
+    for forged in (f"{b64({'alg': 'none', 'kid': kid})}.{payload}.",
+                   f"{b64({'alg': 'none'})}.{payload}.", f"{signing_input}.{hs256}"):
+        resp = registry.get("/api/v1/initiatives", forged)
+        body = problem(resp, 401)
+        assert "invalid" in body["detail"] or "algorithm" in body["detail"]
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]

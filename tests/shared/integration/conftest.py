@@ -210,16 +210,16 @@ def registry_app(url: str, **config):
     return create_app({"DATABASE_URL": url, "TESTING": True} | config)
 
 
-def registry_token(app, role: str, email: str | None = None, organization_id=None) -> str:
-    """A bearer token made by the registry's service function (a ``partner`` acts as admin
-    of ``organization_id``)."""
+def registry_token(app, role: str, email: str | None = None,
+                   organization_id=None) -> str:
+    """A bearer token (the registry's JWT) made by its service function; a ``partner`` acts
+    as admin of ``organization_id`` (a token cannot adopt an organisation registered later)."""
     from registry import db
     from registry.auth.service import create_token
 
     with app.app_context():
         session = db.session()
-        plain, _row = create_token(db_session=session, role=role,
-                                   organization_id=organization_id,
-                                   email=email)
+        plain, _claims = create_token(db_session=session, role=role,
+                                      organization_id=organization_id, email=email)
         session.commit()
     return plain

@@ -10,7 +10,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -108,15 +107,14 @@ def test_services_start_without_kafka_take_writes_and_catch_up(create_pg_databas
     workers = [registry_workers(registry), reporting_workers(reporting)]
     try:
         assert time.monotonic() - started < 3.0  # the HTTP port would open at once
-        partner = registry_token(registry, "partner", "p@ngo.test")
-        auth = {"Authorization": f"Bearer {partner}"}
+        secretariat = registry_token(registry, "secretariat")
         client = registry.test_client()
-        org = client.post("/api/v1/organizations", headers=auth,
+        org = client.post("/api/v1/organizations",
+                          headers={"Authorization": f"Bearer {secretariat}"},
                           json={"name": "Reef Alliance", "stakeholder_group": "ngo"})
         assert org.status_code == 201
-        # the registrant's token for the organisation (drafts belong to an organisation)
-        auth = {"Authorization": "Bearer " + registry_token(
-            registry, "partner", "p@ngo.test", uuid.UUID(org.json["id"]))}
+        partner = registry_token(registry, "partner", "p@ngo.test", org.json["id"])
+        auth = {"Authorization": f"Bearer {partner}"}
         made = client.post("/api/v1/initiatives", headers=auth,
                            json={"title": "Reefs", "lead_organization_id": org.json["id"]})
         assert made.status_code == 201  # the outbox holds the event while Kafka is down
