@@ -219,7 +219,10 @@ def service_env(service: str, database_url_: str, **extra: str) -> dict[str, str
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KAFKA_", "DATABASE_URL", "REGISTRY_", "NOTIFIER_", "REPORTING_"))}
     env.update({f"{service.upper()}_DATABASE_URL": database_url_, "RUN_WORKERS": "0",
-                "VAR_DIR": env.get("VAR_DIR") or str(_temp_dir("bench-var-"))})
+                "VAR_DIR": env.get("VAR_DIR") or str(_temp_dir("bench-var-")),
+                # one wrk client submits thousands of times a minute: the per-caller limits
+                # (RATELIMIT_SUBMIT, ...) would measure 429 answers instead of the product
+                "RATELIMIT_ENABLED": "0"})
     env.update(extra)
     return env
 

@@ -254,6 +254,9 @@ class PrivateStack:
             # defaults: 60 s doubling; see NOTES-fault-stack.md), so the SMTP test takes seconds
             "DELIVERY_BACKOFF_SECONDS": "1",
             "DELIVERY_BACKOFF_MAX_SECONDS": "5",
+            # one partner submits the whole workload (~10 requests/s): above the production
+            # per-caller submission limit (RATELIMIT_SUBMIT, 30/hour) on purpose
+            "RATELIMIT_SUBMIT": "100000/hour",
             "VAR_DIR": str(self.base / "service-var"),
             "LOG_LEVEL": "WARNING",
         }
