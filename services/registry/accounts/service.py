@@ -55,7 +55,6 @@ from shared.outbox import record_event
 from shared.problems import (
     Conflict,
     DomainError,
-    NotAllowed,
     NotFound,
     Unauthenticated,
     ValidationError,
@@ -565,13 +564,11 @@ def change_password(*, db_session: Session, user: User, current_password: str,
 # -- staff roles -----------------------------------------------------------------------------
 
 def require_secretariat_admin(principal: Principal) -> None:
-    """Pass for a secretariat admin or the system; else 401 (anonymous) or 403."""
-    if principal.is_system:
-        return
-    if not principal.is_authenticated:
-        raise Unauthenticated("Sign in as a secretariat admin.")
-    if not principal.has_staff_role(StaffRole.SECRETARIAT_ADMIN):
-        raise NotAllowed("Only a secretariat admin may manage staff roles.")
+    """The permission table's ``manage_staff`` (secretariat admins, the system): 401 for
+    anonymous, else 403 (``registry.authz.permissions``)."""
+    from registry.authz.permissions import Action, Aggregate, authorize
+
+    authorize(principal, Action.MANAGE_STAFF, None, Aggregate.STAFF, what="staff roles")
 
 
 def _staff_role(role: str) -> StaffRole:

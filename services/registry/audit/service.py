@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session
 
 from registry.audit.models import AuditEntry
 from shared.db import utcnow
-from shared.identity import Principal, StaffRole
+from shared.identity import Principal
 from shared.logs import request_id_var
-from shared.problems import NotAllowed, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +129,10 @@ def _request_ip() -> str | None:
 
 
 def _require_admin(principal: Principal) -> None:
-    if principal.is_system:
-        return
-    if not principal.is_authenticated:
-        raise Unauthenticated("Sign in as a secretariat admin to read the audit log.")
-    if not principal.has_staff_role(StaffRole.SECRETARIAT_ADMIN):
-        raise NotAllowed("Only a secretariat admin may read the audit log.")
+    """The permission table's ``read_audit_log`` (secretariat admins, the system): 401/403."""
+    from registry.authz.permissions import Action, Aggregate, authorize
+
+    authorize(principal, Action.READ_AUDIT_LOG, None, Aggregate.AUDIT_LOG, what="audit log")
 
 
 def list_entries(*, db_session: Session, principal: Principal, event: str | None = None,

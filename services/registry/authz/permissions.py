@@ -45,6 +45,10 @@ class Aggregate(StrEnum):
     INITIATIVE_LINK = "initiative_link"
     INVITATION = "invitation"
     JOIN_REQUEST = "join_request"
+    #: the secretariat's staff roles (``registry.accounts``: grant, revoke, list)
+    STAFF = "staff"
+    #: the audit log of authentication events and denials (``registry.audit``)
+    AUDIT_LOG = "audit_log"
 
 
 class Action(StrEnum):
@@ -71,6 +75,9 @@ class Action(StrEnum):
     CONFIRM = "confirm"
     DECLINE = "decline"
     ACCEPT = "accept"
+    # the secretariat's own records
+    MANAGE_STAFF = "manage_staff"  # list staff, grant and revoke reviewer / secretariat_admin
+    READ_AUDIT_LOG = "read_audit_log"
 
 
 class ActorRole(StrEnum):
@@ -184,7 +191,9 @@ def _rows(aggregate: Aggregate, *rows: tuple) -> list[Permission]:
 
 
 #: Actions on no existing object (their ``obj`` is None or a creation target).
-CREATION_ACTIONS = frozenset({Action.CREATE, Action.REGISTER, Action.IMPORT})
+CREATION_ACTIONS = frozenset({Action.CREATE, Action.REGISTER, Action.IMPORT,
+                              # on the registry as a whole, not one object
+                              Action.MANAGE_STAFF, Action.READ_AUDIT_LOG})
 
 INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
 A = Action
@@ -224,6 +233,11 @@ TABLE: list[Permission] = [
            (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON_NOT_MEMBER], None),
            (A.VERIFY, {UNVERIFIED}, [REVIEWER, SYSTEM], S.REVIEW),
            (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),
+    # -- the secretariat's own records (ASVS 5.0 V8.2: administrative functions) ------------
+    *_rows(Aggregate.STAFF,
+           (A.MANAGE_STAFF, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
+    *_rows(Aggregate.AUDIT_LOG,
+           (A.READ_AUDIT_LOG, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
     *_rows(Aggregate.INVITATION,
            (A.VIEW, None, [OWNER_ADMIN, INVITEE], None),
            (A.ACCEPT, {PENDING}, [INVITEE], None),

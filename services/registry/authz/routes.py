@@ -79,7 +79,23 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("organization_pages.request_to_join", "POST"): RouteRule(ORG, A.REQUEST_JOIN),
     ("organization_pages.verify", "POST"): RouteRule(ORG, A.VERIFY),
     ("organization_pages.merge", "POST"): RouteRule(ORG, A.MERGE),
+    # an organisation's OAuth API clients (registry.oauth.clients)
+    ("clients.OrganizationClients", "GET"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("clients.OrganizationClients", "POST"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("clients.OrganizationClient", "GET"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("clients.OrganizationClient", "DELETE"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("oauth_pages.organization_clients", "GET"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("oauth_pages.organization_clients", "POST"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    ("oauth_pages.delete_organization_client", "POST"): RouteRule(ORG, A.MANAGE_CLIENTS),
+    # the secretariat's staff roles (registry.accounts)
+    ("staff.StaffRoleItem", "DELETE"): RouteRule(Aggregate.STAFF, A.MANAGE_STAFF),
 }
+
+#: One-time links whose ``token`` is itself the credential (e-mail verification, password
+#: reset, contact address confirmation: single use, expiring, stored hashed; see
+#: ``registry.accounts``): possession of the link is the authorization, so no table rule.
+CAPABILITY_LINK_ENDPOINTS = frozenset({"accounts_pages.verify", "accounts_pages.reset_password",
+                                       "accounts_pages.verify_contact"})
 
 #: Path arguments that name an object (routes with one must have a rule above); ``token``
 #: and ``public_id`` are ids too, and the invitation API takes its token in the body.

@@ -90,11 +90,19 @@ def create_organization(*, db_session: Session, principal: Principal,
 def make_creator_admin(*, db_session: Session, principal: Principal,
                        organization: Organization) -> None:
     """The person who registers an organisation becomes its admin (when the principal is a
-    person with an account: an interim token's bare subject has none)."""
+    person with an account); an interim ``partner`` token (``create-token --role partner``,
+    whose bare subject names no account) adopts it instead
+    (``registry.auth.service.adopt_organization``)."""
+    from registry.auth.service import adopt_organization
+
     user_id = _user_id(principal)
     if user_id is not None and db_session.get(User, user_id) is not None:
         db_session.flush()  # the organisation's row before the membership's foreign key
         _add_member(db_session, organization.id, user_id, OrgRole.ADMIN)
+    elif principal.token_id is not None:
+        db_session.flush()
+        adopt_organization(db_session=db_session, principal=principal,
+                           organization_id=organization.id)
 
 
 def add_organizations(*, db_session: Session, principal: Principal,
