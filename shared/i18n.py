@@ -295,6 +295,7 @@ def _remember_query_choice(response):
     if response.mimetype == "text/html":
         response.vary.add("Accept-Language")
         response.vary.add("Cookie")
+        response.headers.setdefault("Content-Language", current_language().tag)
     chosen = supported_language(request.args.get("lang"))
     if chosen and request.cookies.get(LANG_COOKIE) != chosen:
         _set_lang_cookie(response, chosen)
