@@ -93,6 +93,28 @@ SETTINGS: tuple[Setting, ...] = (
             "development key, cookies over plain HTTP."),
     Setting("SECRET_KEY", None, "Signs session cookies and CSRF tokens; the same value in the "
             "three services. Unset: a development key (refused in production)."),
+    # --- accounts ---
+    Setting("SESSION_IDLE_MINUTES", "30", "A browser session unused this long ends (OWASP "
+            "Session Management: idle timeout); each request moves the idle end."),
+    Setting("SESSION_ABSOLUTE_HOURS", "12", "A browser session ends this long after sign-in, "
+            "however active (absolute timeout)."),
+    Setting("SESSION_COOKIE_SECURE", None, "1: the session cookie is `Secure` and named "
+            "`__Host-session`; 0: plain `session` cookie (local development over http). "
+            "Unset: 1 when PUBLIC_BASE_URL is https, else 0."),
+    Setting("SIGNIN_LOCKOUT_THRESHOLD", "10", "Consecutive failed sign-ins after which an "
+            "account is locked for SIGNIN_LOCKOUT_MINUTES (ASVS 5.0 V6.3.1)."),
+    Setting("SIGNIN_LOCKOUT_MINUTES", "15", "How long a locked account refuses every sign-in "
+            "(the right password too); a password reset ends the lockout."),
+    Setting("VERIFY_LINK_HOURS", "48", "Validity of an e-mail verification link (single use)."),
+    Setting("RESET_LINK_MINUTES", "60", "Validity of a password reset link (single use)."),
+    Setting("RATELIMIT_STORAGE_URI", "memory://", "Flask-Limiter storage of the rate limits "
+            "(memory:// counts per process; redis://host:6379 shares them between processes)."),
+    Setting("RATELIMIT_SIGNIN", "10/minute;50/hour", "Sign-in attempts allowed per client "
+            "address, and again per account e-mail (429 + Retry-After above)."),
+    Setting("RATELIMIT_SIGNUP", "5/minute;20/hour", "Sign-ups allowed per client address."),
+    Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
+            "requests allowed per client address, and again per e-mail address."),
+    Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
 )
 
 

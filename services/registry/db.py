@@ -20,6 +20,8 @@ class Base(DeclarativeBase):
 
 def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
+    from registry.accounts import models as _accounts  # noqa: F401
+    from registry.audit import models as _audit  # noqa: F401
     from registry.auth import models as _auth  # noqa: F401
     from registry.initiatives import models as _initiatives  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401

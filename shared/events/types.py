@@ -206,3 +206,53 @@ def load_data(type_: str, data: Any) -> dict[str, Any]:
 def dump_data(type_: str, data: dict[str, Any]) -> dict[str, Any]:
     """Serialize ``data`` for ``type_`` through its schema (JSON-ready); producers use this."""
     return _schema(type_).dump(data)
+
+
+# --- accounts ---
+# Transactional e-mails of people's accounts (issue 7). The registry never sends mail itself:
+# it writes one of these events in the transaction that made the link, and the notifier
+# renders the e-mail in ``locale`` and sends it. The payload carries the recipient, the
+# language and the one-time link; the link is the only secret in it (single use, expiring,
+# only its SHA-256 digest is stored by the registry), never a password or a session.
+
+ACCOUNT_EMAIL_VERIFICATION_REQUESTED = f"{PREFIX}.account.email-verification-requested.v1"
+ACCOUNT_PASSWORD_RESET_REQUESTED = f"{PREFIX}.account.password-reset-requested.v1"
+CONTACT_EMAIL_VERIFICATION_REQUESTED = f"{PREFIX}.contact.email-verification-requested.v1"
+
+TOPIC_ACCOUNTS = "registry.accounts"
+
+#: Languages of pages and e-mails (issue 7): English, Simplified Chinese, Arabic, French,
+#: Russian, Spanish.
+ACCOUNT_LOCALES = ("en", "zh", "ar", "fr", "ru", "es")
+
+
+class AccountMailData(_Payload):
+    """``data`` of the account e-mail events (``account.email-verification-requested.v1``,
+    ``account.password-reset-requested.v1``, ``contact.email-verification-requested.v1``).
+
+    - ``recipient``: the address to write to (for a sign-up or a contact address: the
+      address being verified).
+    - ``locale``: one of :data:`ACCOUNT_LOCALES`, the language of the e-mail.
+    - ``link``: the absolute one-time link (``PUBLIC_BASE_URL`` + path + token); it is the
+      one secret in the payload, single use and expiring at ``expires_at`` (RFC 3339 UTC).
+    - ``display_name``: how to greet the person (may be empty).
+    - ``user_id``: the account's id (null for a contact address).
+    - ``reason``: why the mail is sent: ``sign_up``, ``resend``, ``email_change``,
+      ``reset``, ``set_password`` (account made by ``registry create-admin``) or
+      ``contact`` (an initiative names the address as its contact).
+    """
+
+    recipient = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    locale = fields.String(required=True, validate=validate.OneOf(ACCOUNT_LOCALES))
+    link = fields.String(required=True, validate=validate.Length(min=10, max=2000))
+    expires_at = fields.AwareDateTime(required=True)
+    display_name = fields.String(allow_none=True, load_default="")
+    user_id = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+EVENT_TYPES.update({
+    ACCOUNT_EMAIL_VERIFICATION_REQUESTED: (TOPIC_ACCOUNTS, AccountMailData),
+    ACCOUNT_PASSWORD_RESET_REQUESTED: (TOPIC_ACCOUNTS, AccountMailData),
+    CONTACT_EMAIL_VERIFICATION_REQUESTED: (TOPIC_ACCOUNTS, AccountMailData),
+})

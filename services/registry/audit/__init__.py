@@ -1,0 +1,2 @@
+"""The audit log of authentication and authorization events (who, when, from where; never a
+secret)."""
