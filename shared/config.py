@@ -115,6 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_RESET", "5/minute;20/hour", "Password reset and verification e-mail "
             "requests allowed per client address, and again per e-mail address."),
     Setting("RATELIMIT_ENABLED", "1", "0 switches every rate limit off (benchmarks only)."),
+    # --- authz ---
+    Setting("INVITATION_DAYS", "14", "Validity of an invitation to join an organisation "
+            "(single-use link sent by e-mail)."),
+    Setting("RATELIMIT_ORGANIZATION_REGISTER", "10/hour", "Organisations one client address "
+            "may register (429 + Retry-After above)."),
+    Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
+            "address."),
 )
 
 

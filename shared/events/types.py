@@ -256,3 +256,97 @@ EVENT_TYPES.update({
     ACCOUNT_PASSWORD_RESET_REQUESTED: (TOPIC_ACCOUNTS, AccountMailData),
     CONTACT_EMAIL_VERIFICATION_REQUESTED: (TOPIC_ACCOUNTS, AccountMailData),
 })
+
+
+# --- authz ---
+# Organisations' membership and verification (issue 7). The registry writes these in the
+# transaction of the change; the notifier turns the first two into e-mails (in ``locale``)
+# and the last two inform read models (reporting) and subscribers. Topic
+# ``registry.organizations`` (key: the organisation's id).
+
+ORGANIZATION_INVITATION_CREATED = f"{PREFIX}.organization.invitation-created.v1"
+ORGANIZATION_JOIN_REQUESTED = f"{PREFIX}.organization.join-requested.v1"
+ORGANIZATION_VERIFIED = f"{PREFIX}.organization.verified.v1"
+ORGANIZATION_MERGED = f"{PREFIX}.organization.merged.v1"
+
+
+class PersonRef(_Payload):
+    """A person named in an organisation event: ``email`` (verified address, may be null),
+    ``display_name`` (may be empty), ``user_id`` (UUID string or null)."""
+
+    email = fields.String(allow_none=True, load_default=None)
+    display_name = fields.String(allow_none=True, load_default="")
+    user_id = fields.String(allow_none=True, load_default=None)
+
+
+class MailRecipient(_Payload):
+    """Who gets an e-mail: ``email`` and the language to write it in (``locale``, one of
+    :data:`ACCOUNT_LOCALES`)."""
+
+    email = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    locale = fields.String(load_default="en", validate=validate.OneOf(ACCOUNT_LOCALES))
+
+
+class InvitationCreatedData(_Payload):
+    """``data`` of ``organization.invitation-created.v1``: an organisation admin invited
+    ``recipient`` (an e-mail address) to join ``organization`` as ``role`` (``member`` or
+    ``admin``).
+
+    - ``locale``: the recipient's language when known (an account with that address), else
+      the inviter's, else ``en``.
+    - ``link``: the absolute accept link (``PUBLIC_BASE_URL/organizations/invitations/
+      <token>``); the one secret in the payload: single use, expiring at ``expires_at``
+      (RFC 3339 UTC, ``INVITATION_DAYS`` after sending); the registry stores only its
+      SHA-256 digest.
+    - ``inviter``: :class:`PersonRef` of the admin who invited.
+    """
+
+    recipient = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    locale = fields.String(load_default="en", validate=validate.OneOf(ACCOUNT_LOCALES))
+    organization = fields.Nested(OrganizationRef, required=True)
+    role = fields.String(required=True, validate=validate.OneOf(("member", "admin")))
+    inviter = fields.Nested(PersonRef, required=True)
+    link = fields.String(required=True, validate=validate.Length(min=10, max=2000))
+    expires_at = fields.AwareDateTime(required=True)
+    invitation_id = fields.String(required=True)
+
+
+class JoinRequestedData(_Payload):
+    """``data`` of ``organization.join-requested.v1``: ``requester`` asked to join
+    ``organization``; ``recipients`` are its admins (each with a language); ``link`` the page
+    where they accept or decline (no secret: they must sign in); ``message`` the requester's
+    note (plain text, may be null)."""
+
+    organization = fields.Nested(OrganizationRef, required=True)
+    requester = fields.Nested(PersonRef, required=True)
+    recipients = fields.List(fields.Nested(MailRecipient), load_default=list)
+    message = fields.String(allow_none=True, load_default=None)
+    link = fields.String(required=True)
+    join_request_id = fields.String(required=True)
+
+
+class OrganizationVerifiedData(_Payload):
+    """``data`` of ``organization.verified.v1``: the secretariat verified ``organization``
+    at ``verified_at`` (RFC 3339 UTC); its initiatives may now be published."""
+
+    organization = fields.Nested(OrganizationRef, required=True)
+    verified_at = fields.AwareDateTime(required=True)
+
+
+class OrganizationMergedData(_Payload):
+    """``data`` of ``organization.merged.v1``: the secretariat merged the duplicate
+    ``organization`` into ``merged_into``; every link moved there (``moved``: counts per kind
+    of link: ``owned_initiatives``, ``lead``, ``partner``, ``memberships``, ``tokens``,
+    ``clients``). Read models re-point the duplicate's id to ``merged_into.id``."""
+
+    organization = fields.Nested(OrganizationRef, required=True)
+    merged_into = fields.Nested(OrganizationRef, required=True)
+    moved = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+
+
+EVENT_TYPES.update({
+    ORGANIZATION_INVITATION_CREATED: (TOPIC_ORGANIZATIONS, InvitationCreatedData),
+    ORGANIZATION_JOIN_REQUESTED: (TOPIC_ORGANIZATIONS, JoinRequestedData),
+    ORGANIZATION_VERIFIED: (TOPIC_ORGANIZATIONS, OrganizationVerifiedData),
+    ORGANIZATION_MERGED: (TOPIC_ORGANIZATIONS, OrganizationMergedData),
+})

@@ -17,8 +17,8 @@ LANGS = [("en", "en-GB"), ("zh", "zh-CN")]
 
 def _first_coral(server):
     from registry import db
-    from registry.auth.service import ANONYMOUS
     from registry.initiatives import service
+    from shared.identity import ANONYMOUS
 
     with server.stack.apps["registry"].app_context():
         items, total = service.list_initiatives(db_session=db.session(), principal=ANONYMOUS,

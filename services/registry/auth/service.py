@@ -1,8 +1,10 @@
-"""Tokens and principals.
+"""Interim bearer tokens, mapped onto :class:`shared.identity.Principal`.
 
-Interim bearer-token scheme (the identity issue replaces it with Authlib/OIDC; the
-``registry create-token`` command stays): a token is 32 random bytes (URL-safe base64) with the
-prefix ``prt_``; only its SHA-256 hex digest is stored, so a leaked database leaks no token.
+Interim scheme (the ``oauth`` work replaces it with Authlib JWTs; ``registry create-token``
+stays): a token is 32 random bytes (URL-safe base64) with the prefix ``prt_``; only its
+SHA-256 hex digest is stored, so a leaked database leaks no token. A ``partner`` token acts
+as a person who is admin of the token's organisation; a ``secretariat`` token as a secretariat
+admin (:func:`principal_for_token`).
 """
 
 from __future__ import annotations
@@ -12,43 +14,36 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import ApiToken
 from registry.organizations.models import Organization
+from shared.identity import ANONYMOUS, SYSTEM, OrgRole, Principal, PrincipalKind, StaffRole
 from shared.problems import Unauthenticated, ValidationError
 
-ROLES = ("partner", "secretariat")
+#: Kinds of interim token (``api_tokens.role``): what ``registry create-token --role`` takes.
+PARTNER_TOKEN = "partner"  # noqa: S105 (a kind, not a secret)
+SECRETARIAT_TOKEN = "secretariat"  # noqa: S105
+ROLES = (PARTNER_TOKEN, SECRETARIAT_TOKEN)
+
+__all__ = ["ANONYMOUS", "ROLES", "SYSTEM", "Principal", "TokenCache", "authenticate",
+           "create_token", "hash_token", "principal_for_token"]
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: ``role`` is ``anonymous``, ``partner``, ``secretariat`` or ``system``
-    (imports and other internal jobs). ``token_id`` identifies the token (the owner of what a
-    partner creates); ``organization_id`` the partner's organisation, if any."""
-
-    role: str
-    token_id: uuid.UUID | None = None
-    organization_id: uuid.UUID | None = None
-    email: str | None = None
-
-    @property
-    def is_authenticated(self) -> bool:
-        """True for anyone but ``anonymous``."""
-        return self.role != "anonymous"
-
-    def as_event_actor(self) -> dict:
-        """The ``actor`` object of event payloads."""
-        return {"role": self.role,
-                "organization_id": str(self.organization_id) if self.organization_id else None,
-                "email": self.email}
-
-
-ANONYMOUS = Principal("anonymous")
-SYSTEM = Principal("system")
+def principal_for_token(*, token_id: uuid.UUID, role: str, organization_id: uuid.UUID | None,
+                        email: str | None) -> Principal:
+    """The :class:`Principal` of an interim token: ``partner`` -> a person (``USER``) who is
+    :attr:`OrgRole.ADMIN` of the token's organisation (none when the token has none yet);
+    ``secretariat`` -> a person with :attr:`StaffRole.SECRETARIAT_ADMIN`. Not limited by
+    scopes (operator-issued)."""
+    if role == SECRETARIAT_TOKEN:
+        return Principal(PrincipalKind.USER, token_id=str(token_id), email=email,
+                         staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN}))
+    memberships = {organization_id: OrgRole.ADMIN} if organization_id else {}
+    return Principal(PrincipalKind.USER, token_id=str(token_id), email=email,
+                     memberships=memberships)
 
 
 def hash_token(token: str) -> str:
@@ -74,6 +69,23 @@ def create_token(*, db_session: Session, role: str, organization_id: uuid.UUID |
     db_session.add(row)
     db_session.flush()
     return plain, row
+
+
+def adopt_organization(*, db_session: Session, principal: Principal,
+                       organization_id: uuid.UUID) -> bool:
+    """Bind an interim ``partner`` token that has no organisation yet to the one its holder
+    just registered (the creator becomes its admin). Returns True when the token changed."""
+    if principal.token_id is None or principal.memberships or principal.is_staff:
+        return False
+    try:
+        token_id = uuid.UUID(principal.token_id)
+    except ValueError:
+        return False
+    row = db_session.get(ApiToken, token_id)
+    if row is None or row.role != PARTNER_TOKEN or row.organization_id is not None:
+        return False
+    row.organization_id = organization_id
+    return True
 
 
 class TokenCache:
@@ -105,6 +117,11 @@ class TokenCache:
                     del self._entries[key]
             self._entries[token_hash] = (_clock(), principal)
 
+    def forget(self, token_hash: str) -> None:
+        """Drop ``token_hash`` (its principal changed, e.g. it adopted an organisation)."""
+        with self._lock:
+            self._entries.pop(token_hash, None)
+
 
 _clock = time.monotonic  # replaced in tests
 
@@ -130,7 +147,8 @@ def authenticate(*, db_session: Session, authorization: str | None,
         ApiToken.revoked_at).where(ApiToken.token_hash == token_hash)).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("The bearer token is unknown or revoked.")
-    principal = Principal(row.role, row.id, row.organization_id, row.email)
+    principal = principal_for_token(token_id=row.id, role=row.role,
+                                    organization_id=row.organization_id, email=row.email)
     if cache is not None:
         cache.put(token_hash, principal)
     return principal

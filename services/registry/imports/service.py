@@ -39,14 +39,15 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.auth.service import SYSTEM, Principal
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
 from registry.initiatives.service import ImportedRecord, import_initiatives
 from registry.organizations.models import Organization
 from registry.organizations.service import add_organizations, adopt_stakeholder_group
 from shared import reference
-from shared.problems import NotAllowed, field_errors
+from shared.identity import SYSTEM, Principal
+from shared.problems import field_errors
 
 SOURCE = "un-ocean-conference"
 
@@ -315,12 +316,12 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     reserved, the initiatives with their children, timeline entries and events flushed
     together at the batch's commit.
 
-    Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` for a
-    principal other than the system or the secretariat.
+    Raises :class:`MalformedFile` (nothing loaded) and ``shared.problems.NotAllowed`` /
+    ``Unauthenticated`` unless the permission table allows ``initiative``/``import`` (the
+    system, a secretariat admin).
     """
-    if principal.role not in ("system", "secretariat"):
-        # checked up front: per record, the service's refusal would only skip every record
-        raise NotAllowed(f"A {principal.role} may not import initiatives.")
+    # checked up front: per record, the service's refusal would only skip every record
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     records = read_records(path)
     if limit is not None:
         records = records[:limit]

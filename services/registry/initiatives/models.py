@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     ForeignKey,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    true,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -51,6 +53,7 @@ class Initiative(Base):
     """
 
     __tablename__ = "initiatives"
+    __aggregate__ = "initiative"  # registry.authz.permissions.Aggregate
     # ix_initiatives_public_order (migration 0002): the public ordering (newest first) over
     # the published rows only; it serves the list and the filters that walk it
     __table_args__ = (UniqueConstraint("source", "source_ref"),)
@@ -63,6 +66,9 @@ class Initiative(Base):
     description: Mapped[str | None] = mapped_column(Text)
     lead_organization_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("organizations.id"), index=True)
+    #: False while the lead entity (another organisation than the owner) has not confirmed
+    #: it leads the initiative (a *proposed* link its admin confirms or declines)
+    lead_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     contact_email: Mapped[str | None] = mapped_column(String(320))
     start_date: Mapped[date | None] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)
@@ -133,6 +139,8 @@ class InitiativePartner(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     role: Mapped[str] = mapped_column(String(30), default="partner")
     position: Mapped[int] = mapped_column(Integer, default=0)
+    #: False while the organisation has not confirmed it takes part (a *proposed* link)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 

@@ -1,118 +1,88 @@
-"""Who may do what to an initiative, and in which state: the workflow as data.
+"""The review workflow of an initiative as data, and who may act: a view onto the registry's
+one permission table (:mod:`registry.authz.permissions`, aggregate ``initiative``).
 
 Review workflow of the UN DESA Partnerships for SDGs platform (submitted commitments are
-reviewed by the secretariat before publication): a partner drafts and submits; the secretariat
-approves (publishes), requests changes (the partner edits and resubmits) or rejects.
-
-Each rule answers both "may this principal act on this initiative?" (:func:`can`) and "which
-initiatives may this principal see?" (:func:`visible_filter`, an SQL filter), so item and list
-endpoints cannot disagree. An action nobody declared is denied; no role bypasses the table.
+reviewed by the secretariat before publication): a member of the owner organisation drafts
+and submits; the secretariat approves (publishes), requests changes (the owner edits and
+resubmits) or rejects. Who may act, and from which states, is in the table; this module adds
+each action's target state and whether it needs a comment.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy import ColumnElement
 
-from registry.auth.service import Principal
-from registry.initiatives.models import Initiative
+from registry.authz import permissions as table
+from registry.authz.permissions import Action, Aggregate
+from shared.identity import Principal
 
 
 @dataclass(frozen=True)
 class Transition:
-    """A workflow action: allowed source states, target state, who, and whether a comment is
-    required."""
+    """A workflow action: its allowed source states (from the permission table), target state,
+    and whether a comment is required."""
 
     action: str
     sources: frozenset[str]
     target: str
-    who: str  # "owner" | "secretariat"
     comment_required: bool = False
 
 
+def _sources(action: Action) -> frozenset[str]:
+    return frozenset().union(*(r.states or () for r in table.rows_for(Aggregate.INITIATIVE,
+                                                                        action)))
+
+
 TRANSITIONS: dict[str, Transition] = {t.action: t for t in [
-    Transition("submit", frozenset({"draft", "changes_requested"}), "submitted", "owner"),
-    Transition("approve", frozenset({"submitted"}), "published", "secretariat"),
-    Transition("request_changes", frozenset({"submitted"}), "changes_requested", "secretariat",
-               comment_required=True),
-    Transition("reject", frozenset({"submitted"}), "rejected", "secretariat",
+    Transition(Action.SUBMIT.value, _sources(Action.SUBMIT), table.SUBMITTED),
+    Transition(Action.APPROVE.value, _sources(Action.APPROVE), table.PUBLISHED),
+    Transition(Action.REQUEST_CHANGES.value, _sources(Action.REQUEST_CHANGES),
+               table.CHANGES_REQUESTED, comment_required=True),
+    Transition(Action.REJECT.value, _sources(Action.REJECT), table.REJECTED,
                comment_required=True),
 ]}
 
 #: States in which the owner may edit the content.
-EDITABLE_STATES = frozenset({"draft", "changes_requested"})
+EDITABLE_STATES = table.EDITABLE
+
+_ACTIONS = (Action.UPDATE, Action.SUBMIT, Action.APPROVE, Action.REQUEST_CHANGES,
+            Action.REJECT)
 
 
-
-def is_owner(principal: Principal, initiative: Initiative) -> bool:
-    """The partner who created it, or a partner of the same organisation."""
-    if principal.role != "partner":
-        return False
-    if principal.token_id is not None and initiative.owner_token_id == principal.token_id:
-        return True
-    return (principal.organization_id is not None
-            and initiative.owner_organization_id == principal.organization_id)
+def is_owner(principal: Principal, initiative: Any) -> bool:
+    """A member of the initiative's owner organisation."""
+    return table.OWNER_MEMBER.test(principal, initiative)
 
 
-def can_view(principal: Principal, initiative: Initiative) -> bool:
-    """Published ones are public; others only to their owner, the secretariat and the system."""
-    if initiative.status == "published":
-        return True
-    if principal.role in ("secretariat", "system"):
-        return True
-    return is_owner(principal, initiative)
+def can_view(principal: Principal, initiative: Any) -> bool:
+    """Published ones are public; others only to their owner, the secretariat, the system."""
+    return table.can(principal, Action.VIEW, initiative, Aggregate.INITIATIVE)
+
+
+def can_see_private(principal: Principal, initiative: Any) -> bool:
+    """Contact, timeline and comments: owner, secretariat, system."""
+    return table.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE)
 
 
 def visible_filter(principal: Principal) -> ColumnElement[bool]:
     """SQL condition selecting the initiatives ``principal`` may see (same rule as can_view)."""
-    if principal.role in ("secretariat", "system"):
-        return true()
-    published = Initiative.status == "published"
-    if principal.role != "partner":
-        return published
-    owned = [Initiative.owner_token_id == principal.token_id] if principal.token_id else []
-    if principal.organization_id:
-        owned.append(Initiative.owner_organization_id == principal.organization_id)
-    return or_(published, *owned) if owned else published
+    return table.visible_filter(principal, Aggregate.INITIATIVE)
 
 
-def can(principal: Principal, action: str, initiative: Initiative) -> bool:
+def can(principal: Principal, action: str, initiative: Any) -> bool:
     """May ``principal`` take ``action`` on ``initiative`` in its current state?"""
-    if action == "view":
-        return can_view(principal, initiative)
-    if action == "update":
-        return is_owner(principal, initiative) and initiative.status in EDITABLE_STATES
-    transition = TRANSITIONS.get(action)
-    if transition is None:
-        return False
-    if initiative.status not in transition.sources:
-        return False
-    return _is_actor(principal, transition.who, initiative)
+    return table.can(principal, action, initiative, Aggregate.INITIATIVE)
 
 
-def may_ever(principal: Principal, action: str, initiative: Initiative) -> bool:
-    """Would ``principal`` be allowed ``action`` in some state (i.e. is it a state problem)?"""
-    if action == "update":
-        return is_owner(principal, initiative)
-    transition = TRANSITIONS.get(action)
-    return transition is not None and _is_actor(principal, transition.who, initiative)
-
-
-def allowed_actions(principal: Principal, initiative: Initiative) -> list[str]:
+def allowed_actions(principal: Principal, initiative: Any) -> list[str]:
     """The actions ``principal`` may take now (API responses list them for clients)."""
-    return [a for a in ("update", *TRANSITIONS) if can(principal, a, initiative)]
+    return table.allowed_actions(principal, initiative, Aggregate.INITIATIVE, _ACTIONS)
 
 
 def actions_in_state(status: str) -> list[str]:
-    """Actions that some role may take in ``status`` (for 409 messages)."""
-    out = ["update"] if status in EDITABLE_STATES else []
-    return out + [t.action for t in TRANSITIONS.values() if status in t.sources]
-
-
-def _is_actor(principal: Principal, who: str, initiative: Initiative) -> bool:
-    if who == "owner":
-        return is_owner(principal, initiative)
-    if who == "secretariat":
-        return principal.role == "secretariat"
-    return False
+    """Actions that someone may take in ``status`` (for 409 messages)."""
+    return [a for a in table.actions_in_state(Aggregate.INITIATIVE, status)
+            if a in {x.value for x in _ACTIONS}]

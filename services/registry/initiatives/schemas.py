@@ -19,7 +19,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from registry.organizations.schemas import OrganizationSchema, validate_country
+from registry.organizations.schemas import OrganizationBriefSchema, validate_country
 from shared import reference
 from shared.events.types import INITIATIVE_STATUSES
 from shared.inputs import InputSchema
@@ -91,6 +91,12 @@ class InitiativeInputSchema(InputSchema):
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=20_000))
     lead_organization_id = fields.UUID(load_default=None, allow_none=True)
+    owner_organization_id = fields.UUID(
+        load_default=None, allow_none=True,
+        metadata={"description": "The organisation the draft belongs to (its members edit and "
+                                 "submit it). Default: the caller's only organisation; the "
+                                 "secretariat names the organisation it drafts for (default "
+                                 "the lead entity). Set on creation only."})
     partners = fields.List(fields.Nested(PartnerInputSchema), load_default=None,
                            validate=validate.Length(max=200))
     sdg_targets = fields.List(fields.String(validate=validate_target), load_default=None,
@@ -124,10 +130,11 @@ class InitiativeInputSchema(InputSchema):
 
 
 class InitiativePatchSchema(InitiativeInputSchema):
-    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields."""
+    """Input of ``PATCH /api/v1/initiatives/{id}``: any subset of the fields (not the owner)."""
 
     class Meta:
         unknown = RAISE
+        exclude = ("owner_organization_id",)
 
     title = fields.String(validate=validate.Length(min=3, max=500))
 
@@ -179,8 +186,11 @@ class _PlainList(fields.List):
 class PartnerSchema(Schema):
     """A partner as returned."""
 
-    organization = fields.Nested(OrganizationSchema)
+    organization = fields.Nested(OrganizationBriefSchema)
     role = fields.String()
+    confirmed = fields.Boolean(metadata={
+        "description": "False while the organisation has not confirmed it takes part "
+                       "(a link proposed by another organisation)"})
 
 
 class DeliverableSchema(Schema):
@@ -205,7 +215,7 @@ class InitiativeSummarySchema(Schema):
     public_id = fields.String(allow_none=True)
     status = fields.String()
     title = fields.String()
-    lead_organization = fields.Nested(OrganizationSchema, allow_none=True)
+    lead_organization = fields.Nested(OrganizationBriefSchema, allow_none=True)
     sdg_goals = _PlainList(fields.Integer(), attribute="goal_codes")
     sdg_targets = _PlainList(fields.String(), attribute="target_codes")
     countries = _PlainList(fields.String(), attribute="country_codes")
@@ -217,8 +227,10 @@ class InitiativeSummarySchema(Schema):
 
 
 class InitiativePublicSchema(InitiativeSummarySchema):
-    """An initiative as anyone sees it."""
+    """An initiative as anyone sees it. ``lead_confirmed`` is false while the lead entity has
+    not confirmed it leads the initiative (a link proposed by another organisation)."""
 
+    lead_confirmed = fields.Boolean()
     description = fields.String(allow_none=True)
     partners = fields.List(fields.Nested(PartnerSchema))
     deliverables = fields.List(fields.Nested(DeliverableSchema))
@@ -313,3 +325,11 @@ def _converter(field: fields.Field) -> Callable[[Any], Any] | None:
     if kind is fields.Integer and not field.as_string:
         return int
     raise TypeError(f"no fast dump for {kind.__name__} field {field.name!r}")
+
+
+class LinkAnswerSchema(Schema):
+    """The answer to a proposed lead/partner link: ``status`` ``confirmed`` or ``declined``."""
+
+    initiative_id = fields.UUID()
+    organization_id = fields.UUID()
+    status = fields.String()

@@ -41,7 +41,9 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from registry.auth.service import Principal
+from registry.authz import permissions as authz
+from registry.authz.permissions import Action, Aggregate, authorize
+from registry.authz.permissions import can as table_can
 from registry.db import bulk_insert
 from registry.initiatives import policy, search
 from registry.initiatives.models import (
@@ -57,20 +59,15 @@ from registry.initiatives.models import (
     PublicIdCounter,
     Resource,
 )
-from registry.organizations.models import Organization
+from registry.organizations.models import VERIFIED, Organization
 from registry.organizations.service import organization_ref
 from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events import types as ev
+from shared.identity import Principal
 from shared.outbox import outbox_row, record_event
-from shared.problems import (
-    InvalidTransition,
-    NotAllowed,
-    NotFound,
-    Unauthenticated,
-    ValidationError,
-)
+from shared.problems import Conflict, NotFound, ValidationError
 
 SOURCE = "/registry"
 
@@ -199,12 +196,23 @@ def _check_organizations(db_session: Session,
     return found
 
 
+def link_confirmed(principal: Principal | None, organization_id: uuid.UUID) -> bool:
+    """Is a lead/partner link to ``organization_id`` made by ``principal`` confirmed at once?
+    Yes for a member of that organisation, the secretariat and the system (``None``: an
+    import); otherwise it is *proposed* until that organisation's admin confirms it."""
+    return (principal is None or principal.is_system or principal.is_staff
+            or principal.is_member_of(organization_id))
+
+
 def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, Any],
-                   organizations: dict[uuid.UUID, Organization] | None = None) -> None:
+                   organizations: dict[uuid.UUID, Organization] | None = None,
+                   principal: Principal | None = None) -> None:
     """Set the fields present in ``data`` (a loaded ``InitiativeInputSchema``).
 
     ``organizations``: every organisation ``data`` names, already checked by the caller (a
-    bulk import), so none is read here.
+    bulk import), so none is read here. ``principal``: who names the lead and partners (a
+    link to an organisation it is not a member of is only proposed: :func:`link_confirmed`;
+    a link kept from before keeps its state).
     """
     if organizations is None:
         organizations = _check_organizations(db_session, data)
@@ -212,6 +220,13 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
     def organization(oid: uuid.UUID) -> Organization | None:
         return organizations[oid]
 
+    lead_before = initiative.lead_organization_id
+    if "lead_organization_id" in data and data["lead_organization_id"] != lead_before:
+        initiative.lead_confirmed = (data["lead_organization_id"] is None
+                                     or link_confirmed(principal,
+                                                       data["lead_organization_id"]))
+    elif initiative.lead_confirmed is None:
+        initiative.lead_confirmed = True
     for name in ("title", "description", "lead_organization_id", "start_date", "end_date",
                  "contact_email"):
         if name in data:
@@ -225,9 +240,13 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         raise ValidationError("end_date is before start_date.", errors=[{
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
+        kept = {p.organization_id: p.confirmed for p in initiative.partners}
         initiative.partners = [
             InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
                               role=p["role"], position=i,
+                              confirmed=kept[p["organization_id"]]
+                              if p["organization_id"] in kept
+                              else link_confirmed(principal, p["organization_id"]),
                               organization=organization(p["organization_id"]))
             for i, p in enumerate(data["partners"])]
     targets = data.get("sdg_targets")
@@ -275,14 +294,13 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     then needs no read)."""
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
-        to_status=initiative.status, comment=comment, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=changes or None, created_at=utcnow())
+        to_status=initiative.status, comment=comment, **_actor_columns(principal, initiative),
+        changes=changes or None, created_at=utcnow())
     event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
                               subject=str(initiative.id), data={
                                   "action": action, "from_status": from_status,
                                   "to_status": initiative.status, "comment": comment,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(view if view is not None
                                                          else initiative)})
     _insert_graph(db_session, [activity, event_row])
@@ -291,36 +309,83 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         known.append(activity)
 
 
+def _actor_columns(principal: Principal, obj: Any = None) -> dict[str, Any]:
+    """The ``actor_*`` columns of a timeline row: role label, token, organisation, e-mail."""
+    token_id = None
+    if principal.token_id:
+        try:
+            token_id = uuid.UUID(principal.token_id)
+        except ValueError:
+            token_id = None
+    return {"actor_role": authz.actor_role(principal).value, "actor_token_id": token_id,
+            "actor_organization_id": authz.acting_organization(principal, obj),
+            "actor_email": principal.email}
+
+
+@dataclass(frozen=True)
+class _NewInitiative:
+    """What the permission table sees of a draft about to be created: its owner."""
+
+    owner_organization_id: uuid.UUID | None
+    __aggregate__ = Aggregate.INITIATIVE.value
+
+
+def owner_for_new_initiative(principal: Principal, data: dict[str, Any]) -> uuid.UUID | None:
+    """The organisation a new draft belongs to: ``owner_organization_id`` when given; else
+    the caller's only organisation; else (the secretariat drafting on an organisation's
+    behalf) the lead entity. None when it cannot be told."""
+    if data.get("owner_organization_id"):
+        return data["owner_organization_id"]
+    ids = principal.organization_ids
+    if len(ids) == 1:
+        return next(iter(ids))
+    if principal.is_staff and data.get("lead_organization_id"):
+        return data["lead_organization_id"]
+    return None
+
+
 def create_initiative(*, db_session: Session, principal: Principal,
                       data: dict[str, Any]) -> Initiative:
-    """Create a draft owned by the caller (a partner, or the secretariat on a partner's behalf).
+    """Create a draft owned by an organisation (:func:`owner_for_new_initiative`): a member
+    drafts for its organisation, the secretariat on an organisation's behalf (the draft then
+    belongs to that organisation, whose members edit and submit it).
 
-    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``.
+    ``data`` is a loaded ``InitiativeInputSchema``. Emits ``initiative.created.v1``. Raises
+    401/403 per the permission table (``initiative``/``create`` on the owner), 422 when the
+    owner cannot be told (``owner_organization_id``) or does not exist.
     """
-    if principal.role not in ("partner", "secretariat"):
-        if not principal.is_authenticated:
-            raise Unauthenticated("Sign in (Authorization: Bearer <token>) to register an "
-                                  "initiative.")
-        raise NotAllowed(f"A {principal.role} may not create initiatives.")
+    if not principal.is_authenticated:
+        authorize(principal, Action.CREATE, None, Aggregate.INITIATIVE, what="initiative")
+    owner = owner_for_new_initiative(principal, data)
+    if owner is None:
+        if principal.is_authenticated and not principal.organization_ids \
+                and not principal.is_staff:
+            authorize(principal, Action.CREATE, _NewInitiative(None), what="initiative")
+        raise ValidationError("Name the organisation the draft belongs to.", errors=[{
+            "field": "owner_organization_id",
+            "message": "Required: you act for several organisations, or for none."}])
+    authorize(principal, Action.CREATE, _NewInitiative(owner), what="initiative")
+    if db_session.get(Organization, owner) is None:
+        raise ValidationError("Unknown organisation.", errors=[{
+            "field": "owner_organization_id", "message": f"No organisation with id {owner}."}])
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="draft", version=1,
                             title=data["title"].strip(), description=None,
                             lead_organization_id=None, contact_email=None, start_date=None,
-                            end_date=None, owner_token_id=principal.token_id,
-                            owner_organization_id=principal.organization_id,
+                            end_date=None, owner_token_id=_actor_columns(principal)[
+                                "actor_token_id"],
+                            owner_organization_id=owner,
                             public_id=None, source=None, source_ref=None, source_url=None,
                             created_at=now, updated_at=now, submitted_at=None,
                             published_at=None, search_document=None,
                             lead_organization=None, partners=[], targets=[], goals=[],
                             countries=[], regions=[], covered_regions=[], deliverables=[],
                             resources=[])
-    _apply_content(db_session, initiative, data)
+    _apply_content(db_session, initiative, data, principal=principal)
     activity = InitiativeActivity(
         id=new_uuid(), initiative_id=initiative.id, action="create", from_status=None,
-        to_status="draft", comment=None, actor_role=principal.role,
-        actor_token_id=principal.token_id, actor_organization_id=principal.organization_id,
-        actor_email=principal.email, changes=_diff({}, _content(initiative)) or None,
-        created_at=now)
+        to_status="draft", comment=None, **_actor_columns(principal, initiative),
+        changes=_diff({}, _content(initiative)) or None, created_at=now)
     children = [*initiative.partners, *initiative.targets, *initiative.goals,
                 *initiative.countries, *initiative.regions, *initiative.covered_regions,
                 *initiative.deliverables, *initiative.resources]
@@ -332,7 +397,7 @@ def create_initiative(*, db_session: Session, principal: Principal,
                               source=SOURCE, subject=str(initiative.id), data={
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
-                                  "actor": principal.as_event_actor(),
+                                  "actor": authz.actor_data(principal, initiative),
                                   "initiative": snapshot(initiative)})
     _insert_graph(db_session, [initiative, *children, activity, event_row])
     initiative.known_timeline = [activity]  # the response needs no read
@@ -402,19 +467,9 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
     initiative = (_load_view(db_session, initiative_id=initiative_id, with_timeline=True)
                   if as_view
                   else db_session.get(Initiative, initiative_id))
-    if initiative is None or not policy.can_view(principal, initiative):
+    if initiative is None:
         raise NotFound(f"No initiative with id {initiative_id}.")
-    if not policy.can(principal, action, initiative):
-        if not policy.may_ever(principal, action, initiative):
-            if not principal.is_authenticated:
-                raise Unauthenticated(f"Sign in to {action.replace('_', ' ')} initiatives.")
-            raise NotAllowed(f"A {principal.role} may not {action.replace('_', ' ')} this "
-                             "initiative.")
-        allowed = policy.actions_in_state(initiative.status)
-        raise InvalidTransition(
-            f"Cannot {action.replace('_', ' ')}: the initiative is {initiative.status}. "
-            f"Allowed in this state: {', '.join(allowed) or 'none'}.",
-            extra={"current_status": initiative.status, "allowed_actions": allowed})
+    authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
     return initiative
 
 
@@ -424,7 +479,7 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
     ``initiative.updated.v1`` with the changed fields in the timeline."""
     initiative = _load_for(db_session, principal, initiative_id, "update")
     before = _content(initiative)
-    _apply_content(db_session, initiative, data)
+    _apply_content(db_session, initiative, data, principal=principal)
     changes = _diff(before, _content(initiative))
     if not changes:
         return initiative
@@ -526,6 +581,8 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
         if errors:
             raise ValidationError("The initiative is not complete enough to submit.",
                                   errors=errors)
+    if action == "approve":
+        _require_verified_owner(db_session, initiative)
     from_status = initiative.status
     now = utcnow()
     public_id = initiative.public_id
@@ -544,6 +601,167 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     return view
 
 
+def _require_verified_owner(db_session: Session, initiative: Any) -> None:
+    """Publishing needs a verified organisation (issue 7: initiatives of an unverified
+    organisation are drafted and submitted, published once it is verified): the owner
+    organisation, or the lead entity of a draft without one. :class:`Conflict` (409)
+    naming it otherwise."""
+    organization_id = initiative.owner_organization_id or initiative.lead_organization_id
+    if organization_id is None:
+        return
+    org = db_session.get(Organization, organization_id)
+    if org is not None and org.verification_status != VERIFIED:
+        raise Conflict(
+            f"{org.name} is not verified yet: the secretariat verifies the organisation "
+            "before its initiatives are published.",
+            extra={"reason": "organization_unverified", "organization_id": str(org.id)})
+
+
+# -- proposed links --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProposedLink:
+    """A lead or partner link of an initiative that the named organisation has not answered:
+    ``kind`` ``lead`` or ``partner`` (with ``role``); ``status`` ``pending``."""
+
+    initiative_id: uuid.UUID
+    initiative_title: str
+    owner_organization_id: uuid.UUID | None
+    organization_id: uuid.UUID
+    organization_name: str
+    kind: str
+    role: str | None
+    status: str = authz.PENDING
+    __aggregate__ = Aggregate.INITIATIVE_LINK.value
+
+
+def proposed_links(*, db_session: Session, principal: Principal,
+                   organization_ids: list[uuid.UUID] | None = None) -> list[ProposedLink]:
+    """The unconfirmed links naming organisations ``principal`` administers (or only
+    ``organization_ids`` of them): what its admins may confirm or decline."""
+    admin_of = [o for o in principal.organization_ids if principal.is_admin_of(o)]
+    if organization_ids is not None:
+        admin_of = [o for o in admin_of if o in set(organization_ids)]
+    if not admin_of:
+        return []
+    out = [ProposedLink(i.id, i.title, i.owner_organization_id, o.id, o.name, "lead", None)
+           for i, o in db_session.execute(select(Initiative, Organization).join(
+               Organization, Organization.id == Initiative.lead_organization_id).where(
+               Initiative.lead_organization_id.in_(admin_of),
+               Initiative.lead_confirmed.is_(False)))]
+    out += [ProposedLink(i.id, i.title, i.owner_organization_id, o.id, o.name, "partner",
+                         p.role)
+            for p, i, o in db_session.execute(select(InitiativePartner, Initiative,
+                                                     Organization)
+                                              .join(Initiative,
+                                                    Initiative.id == InitiativePartner
+                                                    .initiative_id)
+                                              .join(Organization, Organization.id
+                                                    == InitiativePartner.organization_id)
+                                              .where(InitiativePartner.organization_id
+                                                     .in_(admin_of),
+                                                     InitiativePartner.confirmed.is_(False)))]
+    return sorted(out, key=lambda link: (link.organization_name, link.initiative_title))
+
+
+def answer_link(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                organization_id: uuid.UUID, confirm: bool) -> Initiative:
+    """The named organisation's admin confirms a proposed lead/partner link, or declines it
+    (the link is removed: the lead entity cleared, the partner dropped). Timeline entry
+    ``update`` with the change and ``initiative.updated.v1``. 404 when there is no proposed
+    link of that organisation on that initiative (or the caller may not know of it)."""
+    initiative = db_session.get(Initiative, initiative_id)
+    link = None
+    if initiative is not None:
+        if initiative.lead_organization_id == organization_id and not initiative.lead_confirmed:
+            link = ProposedLink(initiative.id, initiative.title,
+                                initiative.owner_organization_id, organization_id, "",
+                                "lead", None)
+        else:
+            for partner in initiative.partners:
+                if partner.organization_id == organization_id and not partner.confirmed:
+                    link = ProposedLink(initiative.id, initiative.title,
+                                        initiative.owner_organization_id, organization_id,
+                                        "", "partner", partner.role)
+    if link is None:
+        raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
+                       f"{initiative_id}.")
+    if not table_can(principal, Action.CONFIRM, link):  # nobody but its admins may know
+        raise NotFound(f"No proposed link of organisation {organization_id} on initiative "
+                       f"{initiative_id}.")
+    authorize(principal, Action.CONFIRM if confirm else Action.DECLINE, link,
+              what="proposed link")
+    before = _content(initiative)
+    if link.kind == "lead":
+        if confirm:
+            initiative.lead_confirmed = True
+        else:
+            initiative.lead_organization_id = None
+            initiative.lead_organization = None
+            initiative.lead_confirmed = True
+    else:
+        for partner in list(initiative.partners):
+            if partner.organization_id == organization_id:
+                if confirm:
+                    partner.confirmed = True
+                else:
+                    initiative.partners.remove(partner)
+    changes = _diff(before, _content(initiative)) or {
+        f"{link.kind}_confirmed": {"before": False, "after": True}}
+    initiative.version += 1
+    initiative.updated_at = utcnow()
+    _record(db_session, initiative, principal, "update", initiative.status, changes=changes,
+            comment=None)
+    return initiative
+
+
+def relink_organization(*, db_session: Session, principal: Principal, from_id: uuid.UUID,
+                        to_id: uuid.UUID) -> dict[str, int]:
+    """Re-point every initiative link from organisation ``from_id`` to ``to_id`` (a merge of
+    duplicates): ownership, lead entity, partner rows (a partner already linked to ``to_id``
+    keeps that row). Each re-pointed initiative gets an ``update`` timeline entry and
+    ``initiative.updated.v1`` (read models follow). Returns counts per kind of link."""
+    moved = {"owned_initiatives": 0, "lead": 0, "partner": 0}
+    touched: dict[uuid.UUID, Initiative] = {}
+    befores: dict[uuid.UUID, dict[str, Any]] = {}
+
+    def touch(initiative: Initiative) -> None:
+        if initiative.id not in touched:
+            touched[initiative.id] = initiative
+            befores[initiative.id] = _content(initiative)
+
+    target = db_session.get(Organization, to_id)
+    for initiative in db_session.scalars(select(Initiative).where(
+            (Initiative.owner_organization_id == from_id)
+            | (Initiative.lead_organization_id == from_id))):
+        touch(initiative)
+        if initiative.owner_organization_id == from_id:
+            initiative.owner_organization_id = to_id
+            moved["owned_initiatives"] += 1
+        if initiative.lead_organization_id == from_id:
+            initiative.lead_organization_id = to_id
+            initiative.lead_organization = target
+            moved["lead"] += 1
+    for partner in list(db_session.scalars(select(InitiativePartner).where(
+            InitiativePartner.organization_id == from_id))):
+        initiative = db_session.get(Initiative, partner.initiative_id)
+        touch(initiative)
+        if any(p.organization_id == to_id for p in initiative.partners):
+            initiative.partners.remove(partner)
+        else:
+            partner.organization_id = to_id
+            partner.organization = target
+        moved["partner"] += 1
+    for iid, initiative in touched.items():
+        initiative.version += 1
+        initiative.updated_at = utcnow()
+        db_session.flush()
+        changes = _diff(befores[iid], _content(initiative)) or {
+            "owner_organization_id": {"before": str(from_id), "after": str(to_id)}}
+        _record(db_session, initiative, principal, "update", initiative.status,
+                changes=changes, comment="Organisation merged into another.")
+    return moved
+
+
 def register_imported_initiative(*, db_session: Session, principal: Principal,
                                  data: dict[str, Any], source: str, source_ref: str,
                                  source_url: str | None = None,
@@ -560,8 +778,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     caller's commit writes a whole batch in one unit of work. Raises :class:`NotAllowed` for
     other principals.
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
     initiative = Initiative(id=new_uuid(), status="published", version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
@@ -602,8 +819,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
     Raises :class:`NotAllowed` for other principals, :class:`ValidationError` when an
     ``end_date`` precedes its ``start_date`` (nothing of the batch is added then).
     """
-    if principal.role not in ("system", "secretariat"):
-        raise NotAllowed("Only the secretariat may import initiatives.")
+    authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     for record in records:
         start, end = record.data.get("start_date"), record.data.get("end_date")
         if start and end and end < start:
@@ -640,6 +856,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                      for r in data.get("resources") or []]
         row = {"id": iid, "public_id": public_id, "status": "published", "version": 1,
                "title": title, "description": description, "lead_organization_id": lead_id,
+               "lead_confirmed": True,
                "contact_email": data.get("contact_email"), "start_date": data.get("start_date"),
                "end_date": data.get("end_date"), "owner_token_id": None,
                "owner_organization_id": None, "source": record.source,
@@ -650,7 +867,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         rows[Initiative.__table__].append(row)
         rows[InitiativePartner.__table__].extend(
             {"id": new_uuid(), "initiative_id": iid, "organization_id": p.organization.id,
-             "role": p.role, "position": i} for i, p in enumerate(partners))
+             "role": p.role, "position": i, "confirmed": True}
+            for i, p in enumerate(partners))
         rows[InitiativeTarget.__table__].extend(
             {"initiative_id": iid, "target_code": t} for t in targets)
         rows[InitiativeGoal.__table__].extend({"initiative_id": iid, "goal": g} for g in goals)
@@ -671,10 +889,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
             for i, r in enumerate(resources))
         rows[InitiativeActivity.__table__].append(
             {"id": new_uuid(), "initiative_id": iid, "action": "import", "from_status": None,
-             "to_status": "published", "comment": None, "actor_role": principal.role,
-             "actor_token_id": principal.token_id,
-             "actor_organization_id": principal.organization_id,
-             "actor_email": principal.email, "changes": None, "created_at": now})
+             "to_status": "published", "comment": None, **_actor_columns(principal),
+             "changes": None, "created_at": now})
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
@@ -685,7 +901,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["import"], source=SOURCE,
                      subject=str(iid), data={
                          "action": "import", "from_status": None, "to_status": "published",
-                         "comment": None, "actor": principal.as_event_actor(),
+                         "comment": None, "actor": authz.actor_data(principal),
                          "initiative": snap})
     return ids
 
@@ -730,10 +946,11 @@ class OrganizationView:
 
 @dataclass(frozen=True)
 class PartnerView:
-    """A partner as read: the organisation and its role."""
+    """A partner as read: the organisation, its role, and whether it confirmed the link."""
 
     organization: OrganizationView
     role: str
+    confirmed: bool = True
 
 
 @dataclass(frozen=True)
@@ -844,7 +1061,8 @@ def _target_positions() -> dict[str, int]:
 _CHILDREN: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
     "partners": ("initiative_partners cp JOIN organizations co ON co.id = cp.organization_id",
                  "cp.initiative_id", "cp.position",
-                 [("role", "cp.role"), ("id", "co.id"), ("name", "co.name"),
+                 [("role", "cp.role"), ("confirmed", "cp.confirmed"), ("id", "co.id"),
+                  ("name", "co.name"),
                   ("acronym", "co.acronym"), ("stakeholder_group", "co.stakeholder_group"),
                   ("country", "co.country"), ("created_at", "co.created_at")]),
     "goals": ("initiative_goals cg", "cg.initiative_id", "cg.goal", [("v", "cg.goal")]),
@@ -903,7 +1121,8 @@ def _parse_children(name: str, raw: Any) -> list[Any]:
     if name == "partners":
         return [PartnerView(OrganizationView(uuid.UUID(str(r["id"])), r["name"], r["acronym"],
                                              r["stakeholder_group"], r["country"],
-                                             _aware(r["created_at"])), r["role"])
+                                             _aware(r["created_at"])), r["role"],
+                            bool(r.get("confirmed", True)))
                 for r in rows]
     if name == "timeline":
         return [ActivityView(r["action"], r["from_status"], r["to_status"], r["comment"],
@@ -988,8 +1207,9 @@ def timeline(*, db_session: Session, initiative: Initiative) -> list[InitiativeA
 
 
 def can_see_private(principal: Principal, initiative: Initiative) -> bool:
-    """Owner and secretariat see contact, timeline and comments; the public does not."""
-    return principal.role in ("secretariat", "system") or policy.is_owner(principal, initiative)
+    """Owner and secretariat see contact, timeline and comments; the public does not
+    (``view_private`` in the permission table)."""
+    return policy.can_see_private(principal, initiative)
 
 
 def _search_conditions(dialect: str, q: str) -> list[Any]:

@@ -21,6 +21,7 @@ from registry.initiatives.schemas import (
     InitiativePublicSchema,
     InitiativeQuerySchema,
     InitiativeSummarySchema,
+    LinkAnswerSchema,
     ReviewSchema,
     fast_dumper,
 )
@@ -145,3 +146,31 @@ for _action, _path, _summary in (
 ):
     blp.route(f"/<uuid:initiative_id>/{_path}", methods=["POST"],
               endpoint=f"initiative_{_action}")(_action_view(_action, _summary))
+
+
+def _link_view(confirm: bool):
+    @blp.response(200, LinkAnswerSchema)
+    @blp.doc(security=_SECURITY)
+    def view(initiative_id: uuid.UUID, organization_id: uuid.UUID):
+        session = db.session()
+        service.answer_link(db_session=session, principal=current_principal(),
+                            initiative_id=initiative_id, organization_id=organization_id,
+                            confirm=confirm)
+        session.commit()
+        return jsonify({"initiative_id": str(initiative_id),
+                        "organization_id": str(organization_id),
+                        "status": "confirmed" if confirm else "declined"})
+
+    view.__name__ = f"initiative_link_{'confirm' if confirm else 'decline'}"
+    view.__doc__ = (
+        "Confirm a proposed lead/partner link naming your organisation (its admins)."
+        if confirm else
+        "Decline a proposed lead/partner link naming your organisation (its admins): the "
+        "link is removed.")
+    return view
+
+
+for _confirm in (True, False):
+    _verb = "confirm" if _confirm else "decline"
+    blp.route(f"/<uuid:initiative_id>/links/<uuid:organization_id>/{_verb}", methods=["POST"],
+              endpoint=f"initiative_link_{_verb}")(_link_view(_confirm))

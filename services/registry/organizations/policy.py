@@ -1,16 +1,21 @@
-"""Who may do what with organisations (deny when undeclared)."""
+"""Who may do what with organisations: a view onto the registry's one permission table
+(:mod:`registry.authz.permissions`, aggregate ``organization``)."""
 
 from __future__ import annotations
 
-from registry.auth.service import Principal
+from typing import Any
 
-#: action -> roles allowed. Organisations are public records; any signed-in partner may add one.
-RULES: dict[str, frozenset[str]] = {
-    "view": frozenset({"anonymous", "partner", "secretariat", "system"}),
-    "create": frozenset({"partner", "secretariat", "system"}),
-}
+from registry.authz.permissions import Action, Aggregate, allowed_actions
+from registry.authz.permissions import can as _can
+from shared.identity import Principal
 
 
-def can(principal: Principal, action: str) -> bool:
-    """True when ``principal`` may do ``action`` (an undeclared action is denied)."""
-    return principal.role in RULES.get(action, frozenset())
+def can(principal: Principal, action: Action | str, organization: Any = None) -> bool:
+    """True when the table lets ``principal`` take ``action`` on ``organization`` (an
+    undeclared action is denied)."""
+    return _can(principal, action, organization, Aggregate.ORGANIZATION)
+
+
+def actions(principal: Principal, organization: Any) -> list[str]:
+    """What ``principal`` may do to ``organization`` now (pages and API list them)."""
+    return allowed_actions(principal, organization, Aggregate.ORGANIZATION)

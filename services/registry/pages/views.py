@@ -14,10 +14,10 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
 from registry import db
-from registry.auth.service import ANONYMOUS
 from registry.initiatives import service
 from registry.pages.labels import register_labels
 from shared import reference
+from shared.identity import ANONYMOUS
 from shared.problems import NotFound, problem
 
 bp = Blueprint("pages", __name__, template_folder="templates")

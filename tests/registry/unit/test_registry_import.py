@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from registry.auth.service import Principal
 from registry.imports.service import (
     MalformedFile,
     import_commitments,
@@ -25,6 +24,7 @@ from registry.organizations.models import Organization
 from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.events.types import INITIATIVE_IMPORTED, ORGANIZATION_CREATED, load_data
+from shared.identity import OrgRole, Principal, PrincipalKind, StaffRole
 from shared.problems import NotAllowed
 
 
@@ -332,9 +332,11 @@ def test_limit_and_progress(registry, sample_path):
 
 def test_only_the_system_or_secretariat_may_import(registry, sample_path):
     with pytest.raises(NotAllowed):
-        _run(registry, sample_path, principal=Principal("partner"))
+        _run(registry, sample_path, principal=Principal(
+            PrincipalKind.USER, memberships={uuid.uuid4(): OrgRole.ADMIN}))
     assert registry.count(Initiative) == 0 and registry.count(Organization) == 0
-    report = _run(registry, sample_path, principal=Principal("secretariat"), limit=3)
+    report = _run(registry, sample_path, principal=Principal(
+        PrincipalKind.USER, staff_roles=frozenset({StaffRole.SECRETARIAT_ADMIN})), limit=3)
     assert report.imported == 3
 
 

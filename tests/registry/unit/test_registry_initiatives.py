@@ -118,16 +118,17 @@ def test_list_items_dump_exactly_as_the_summary_schema_would(registry, catalogue
     from marshmallow import Schema, fields
 
     from registry import db
-    from registry.auth.service import ANONYMOUS
     from registry.initiatives import service
     from registry.initiatives.schemas import InitiativeSummarySchema, fast_dumper
+    from shared.identity import ANONYMOUS, Principal, PrincipalKind, StaffRole
 
     registry.create(catalogue["partner"], title="Bare draft")
     schema = InitiativeSummarySchema()
     with registry.app.app_context():
         sec = service.search_initiatives(
             db_session=db.session(),
-            principal=service.Principal("secretariat")).items
+            principal=Principal(PrincipalKind.USER,
+                                staff_roles=frozenset({StaffRole.REVIEWER}))).items
         public = service.search_initiatives(db_session=db.session(), principal=ANONYMOUS).items
     assert any(i.lead_organization is None for i in sec)
     assert any(i.published_at is not None for i in sec)

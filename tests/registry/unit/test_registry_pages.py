@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 import pytest
 
 from registry import db
-from registry.auth.service import SYSTEM
 from registry.initiatives.service import register_imported_initiative
 from registry.organizations.service import create_organization
+from shared.identity import SYSTEM
 
 
 class _Page(HTMLParser):
