@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -295,6 +294,7 @@ def _remember_query_choice(response):
     if response.mimetype == "text/html":
         response.vary.add("Accept-Language")
         response.vary.add("Cookie")
+        response.headers.setdefault("Content-Language", current_language().tag)
     chosen = supported_language(request.args.get("lang"))
     if chosen and request.cookies.get(LANG_COOKIE) != chosen:
         _set_lang_cookie(response, chosen)
@@ -326,8 +326,3 @@ def init_babel(app: Flask) -> Babel:
     app.register_blueprint(bp)
     return babel
 
-
-def language_of(value: str | None) -> Locale:
-    """A babel ``Locale`` for a stored language code (recipients' e-mails); English when the
-    code is not supported."""
-    return Locale.parse(supported_language(value) or DEFAULT_LANGUAGE)

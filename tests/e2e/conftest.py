@@ -5,7 +5,7 @@
   network beyond loopback. Missing Chromium: skip on a developer machine, fail under CI=true.
 * ``embedded_server`` (session): the embedded stack (``make run``'s code path) with the demo
   records, in a fresh ``VAR_DIR``, served by werkzeug on a free loopback port; e-mails land as
-  ``.eml`` files in ``<VAR_DIR>/mail``.
+  ``.eml`` files in ``<VAR_DIR>/mail``; rate limits off (``RATELIMIT_ENABLED=0``).
 * ``browser_page``: factory of pages in a new context per language
   (``browser_page("zh-CN")`` sends ``Accept-Language: zh-CN``), closed after the test.
 * ``artifacts``: screenshots under ``var/test-artifacts/<test name>/`` (git-ignored), kept
@@ -73,6 +73,9 @@ def embedded_server(tmp_path_factory) -> Iterator[Server]:
     var = tmp_path_factory.mktemp("embedded-var")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAR_DIR", str(var))
+        # the journeys test pages, not rate limits (which other tests of the same process
+        # may have used up for 127.0.0.1 in a shared in-memory limiter)
+        mp.setenv("RATELIMIT_ENABLED", "0")
         for name in ("DATABASE_URL", "REGISTRY_DATABASE_URL", "NOTIFIER_DATABASE_URL",
                      "REPORTING_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SMTP_URL"):
             mp.delenv(name, raising=False)

@@ -123,3 +123,16 @@ def test_api_docs_render_offline_in_chromium(embedded_server, browser_page):
     assert "Partnership Registry API" in page.content()  # rendered by Swagger UI
     assert "/api/v1/swagger-ui-assets/swagger-ui-bundle.js" in page.content()
     assert not page.csp_violations
+
+
+def test_arabic_pages_are_right_to_left_and_accessible(embedded_server, browser_page, artifacts,
+                                                       check_a11y):
+    _title, public_id, _total = _first_coral(embedded_server)
+    page = browser_page("ar")
+    for path, name in (("/", "index"), (f"/initiatives/{public_id}", "initiative"),
+                       ("/api/v1/reports/summary.html", "summary")):
+        page.goto(f"{embedded_server.base}{path}")
+        assert page.get_attribute("html", "dir") == "rtl"
+        assert page.get_attribute("html", "lang") == "ar"
+        artifacts.shot(page, f"{name}-ar")
+        check_a11y(page, f"{name} (ar)")

@@ -101,7 +101,10 @@ def test_query_choice_is_remembered_in_the_cookie(app):
 
 
 def test_chinese_page_lang_dir_labels_numbers_dates(app):
-    body = app.test_client().get("/page", headers={"Accept-Language": "zh-CN"}).text
+    resp = app.test_client().get("/page", headers={"Accept-Language": "zh-CN"})
+    assert resp.headers["Content-Language"] == "zh-Hans"
+    assert {"Accept-Language", "Cookie"} <= set(resp.vary)
+    body = resp.text
     assert html_attrs(body) == ("zh-Hans", "ltr")
     assert "<h1>语言</h1>" in body
     assert "水下生物|中国|大洋洲|" in body and "政府|" in body
