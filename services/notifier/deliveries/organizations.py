@@ -4,9 +4,8 @@ language: English or Simplified Chinese here, English for any other), writing ``
 deliveries in the transaction of its ``processed_events`` row; the delivery worker sends
 them like every other e-mail (``notifier.deliveries.service``).
 
-Kept apart from the initiative e-mails (its own templates under ``templates/organizations``
-and its own subjects) so the move of e-mail rendering onto the Babel catalogues can take
-these over in one step.
+Rendered like the initiative e-mails (``rendering.render_mail``): one template per e-mail
+under ``templates/organizations``, every sentence through the notifier's gettext catalogue.
 """
 
 from __future__ import annotations
@@ -16,14 +15,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from babel.dates import format_date
 from sqlalchemy.orm import Session
 
 from notifier.deliveries.rendering import (
+    N_,
     MailSettings,
     RenderedMail,
     message_id,
     one_line,
+    render_mail,
     storable_data,
     storable_text,
 )
@@ -40,62 +41,38 @@ from shared.events.types import (
     ORGANIZATION_JOIN_REQUESTED,
     TOPIC_ORGANIZATIONS,
 )
+from shared.i18n import DEFAULT_LANGUAGE, supported_language
 
 log = logging.getLogger(__name__)
 
 #: topics these handlers read (``organization.created/verified/merged`` on it mail nobody)
 TOPICS = (TOPIC_ORGANIZATIONS,)
-LOCALES = ("en", "zh")
-
-#: template -> locale -> subject (``str.format`` with ``organization``, ``requester``)
-SUBJECTS: dict[str, dict[str, str]] = {
-    "invitation": {"en": "Invitation to join {organization}",
-                   "zh": "邀请您加入{organization}"},
-    "join_request": {"en": "{requester} asks to join {organization}",
-                     "zh": "{requester} 申请加入{organization}"},
+#: template -> subject (gettext msgid, ``%`` with ``organization``, ``requester``)
+SUBJECTS: dict[str, str] = {
+    "invitation": N_("Invitation to join %(organization)s"),
+    "join_request": N_("%(requester)s asks to join %(organization)s"),
 }
-FOOTERS = {
-    "en": "This message was sent automatically by the Partnership Registry ({base_url}). "
-          "Please do not reply to it.",
-    "zh": "本邮件由伙伴关系登记册（{base_url}）自动发送，请勿回复。",
-}
-ROLE_LABELS = {"en": {"member": "a member", "admin": "an admin"},
-               "zh": {"member": "成员", "admin": "管理员"}}
-
-_env = Environment(
-    loader=PackageLoader("notifier.deliveries", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
 
 
-def _locale(value: str | None) -> str:
-    return value if value in LOCALES else "en"
-
-
-def _date(value: Any, locale: str) -> str:
+def _date(value: Any, locale: str | None) -> str:
+    """A date in the recipient's language (CLDR long format, e.g. 16 December 2026 /
+    2026年12月16日)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if not isinstance(value, datetime):
         return ""
-    return (f"{value:%Y}年{value.month}月{value.day}日" if locale == "zh"
-            else f"{value:%d %B %Y} (UTC)")
+    return format_date(value.date(), format="long",
+                       locale=supported_language(locale) or DEFAULT_LANGUAGE)
 
 
-def render_organization_mail(template: str, locale: str,
+def render_organization_mail(template: str, locale: str | None,
                              context: dict[str, Any]) -> RenderedMail:
-    """Render ``template`` (``invitation`` or ``join_request``) in ``locale`` (``en``,
-    ``zh``; others fall back to English)."""
-    locale = _locale(locale)
-    subject = SUBJECTS[template][locale].format(
-        organization=one_line(context["organization"], 120),
-        requester=one_line(context.get("requester") or "", 80))
-    values = {**context, "subject": subject, "locale": locale,
-              "footer": FOOTERS[locale].format(base_url=context["base_url"])}
-    text = _env.get_template(f"organizations/{template}.{locale}.txt").render(**values)
-    html = _env.get_template(f"organizations/{template}.{locale}.html").render(**values)
-    return RenderedMail(subject=subject, text=text, html=html)
+    """Render ``template`` (``invitation`` or ``join_request``) in ``locale`` from the
+    notifier's catalogues (unsupported: English)."""
+    return render_mail(f"organizations/{template}", SUBJECTS[template], {
+        "organization": one_line(context["organization"], 120),
+        "requester": one_line(context.get("requester") or "", 80)},
+        {"comment": None, **context}, locale)
 
 
 def _person(person: dict[str, Any]) -> str:
@@ -110,11 +87,10 @@ def mails_for(event_type: str, data: dict[str, Any],
     organization = data["organization"]["name"]
     out = []
     if event_type == ORGANIZATION_INVITATION_CREATED:
-        locale = _locale(data.get("locale"))
+        locale = data.get("locale")
         context = {"organization": organization, "inviter": _person(data["inviter"]),
-                   "role_label": ROLE_LABELS[locale].get(data["role"], data["role"]),
-                   "link": data["link"], "expires": _date(data["expires_at"], locale),
-                   "base_url": base}
+                   "role": data["role"], "link": data["link"],
+                   "expires": _date(data["expires_at"], locale), "base_url": base}
         out.append((data["recipient"], "invitation",
                     render_organization_mail("invitation", locale, context)))
     elif event_type == ORGANIZATION_JOIN_REQUESTED:

@@ -165,26 +165,34 @@ def mail_context(event_data: dict[str, Any], settings: MailSettings) -> dict[str
     }
 
 
-def render(template: str, context: dict[str, Any], locale: str | None = None) -> RenderedMail:
-    """Render ``template`` (a key of :data:`SUBJECTS`) in ``locale`` (a language code such as
-    ``zh`` or ``zh-CN``; unsupported or None: English). Raises ``KeyError`` for an unknown
-    template."""
+def render_mail(template: str, subject: str, subject_values: dict[str, str],
+                context: dict[str, Any], locale: str | None = None) -> RenderedMail:
+    """Render ``<template>.txt`` and ``<template>.html`` (paths under ``templates/``, e.g.
+    ``email/approved``) and the ``subject`` msgid (``%`` with ``subject_values``) in
+    ``locale`` (a language code such as ``zh`` or ``zh-CN``; unsupported or None: English,
+    and English per string a catalogue lacks)."""
     lang = supported_language(locale) or DEFAULT_LANGUAGE
     translations = load_translations(lang, MAIL_CATALOGUES)
     token = _translations.set(translations)
     try:
-        subject = translations.ugettext(SUBJECTS[template]) % {
-            "title": one_line(context["title"]),
-            "public_id": one_line(context.get("public_id") or "", 40)}
+        subject_text = translations.ugettext(subject) % subject_values
         opening, closing = QUOTES.get(lang, QUOTES[DEFAULT_LANGUAGE])
-        extra = {"subject": subject, "lang_tag": LANGUAGES[lang].tag,
+        extra = {"subject": subject_text, "lang_tag": LANGUAGES[lang].tag,
                  "lang_dir": LANGUAGES[lang].direction, "strong": _strong,
                  "quoted": lambda value: f"{opening}{value}{closing}"}
-        text = _env.get_template(f"email/{template}.txt").render(**context, **extra)
-        html = _env.get_template(f"email/{template}.html").render(**context, **extra)
+        text = _env.get_template(f"{template}.txt").render(**context, **extra)
+        html = _env.get_template(f"{template}.html").render(**context, **extra)
     finally:
         _translations.reset(token)
-    return RenderedMail(subject=subject, text=text, html=html)
+    return RenderedMail(subject=subject_text, text=text, html=html)
+
+
+def render(template: str, context: dict[str, Any], locale: str | None = None) -> RenderedMail:
+    """Render the initiative e-mail ``template`` (a key of :data:`SUBJECTS`) in ``locale``
+    (see :func:`render_mail`). Raises ``KeyError`` for an unknown template."""
+    return render_mail(f"email/{template}", SUBJECTS[template], {
+        "title": one_line(context["title"]),
+        "public_id": one_line(context.get("public_id") or "", 40)}, context, locale)
 
 
 def message_id(event_id: str, recipient: str, settings: MailSettings) -> str:
