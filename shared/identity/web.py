@@ -44,11 +44,12 @@ def register_bearer_authentication(app: Flask, verifier: TokenVerifier) -> None:
 
     @app.after_request
     def _www_authenticate(response):
-        if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
-            value = f'Bearer realm="{REALM}"'
-            if g.get("bearer_presented"):
-                value += ', error="invalid_token"'
-            response.headers["WWW-Authenticate"] = value
+        if response.status_code != 401:
+            return response
+        value = response.headers.get("WWW-Authenticate") or f'Bearer realm="{REALM}"'
+        if g.get("bearer_presented") and value.startswith("Bearer") and "error=" not in value:
+            value += ', error="invalid_token"'  # RFC 6750 §3.1: a token was presented
+        response.headers["WWW-Authenticate"] = value
         return response
 
 

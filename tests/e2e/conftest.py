@@ -5,7 +5,7 @@
   network beyond loopback. Missing Chromium: skip on a developer machine, fail under CI=true.
 * ``embedded_server`` (session): the embedded stack (``make run``'s code path) with the demo
   records, in a fresh ``VAR_DIR``, served by werkzeug on a free loopback port; e-mails land as
-  ``.eml`` files in ``<VAR_DIR>/mail``; rate limits off (``RATELIMIT_ENABLED=0``).
+  ``.eml`` files in ``<VAR_DIR>/mail``; rate limits off during each browser test.
 * ``browser_page``: factory of pages in a new context per language
   (``browser_page("zh-CN")`` sends ``Accept-Language: zh-CN``), closed after the test.
 * ``artifacts``: screenshots under ``var/test-artifacts/<test name>/`` (git-ignored), kept
@@ -73,9 +73,6 @@ def embedded_server(tmp_path_factory) -> Iterator[Server]:
     var = tmp_path_factory.mktemp("embedded-var")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VAR_DIR", str(var))
-        # the journeys test pages, not rate limits (which other tests of the same process
-        # may have used up for 127.0.0.1 in a shared in-memory limiter)
-        mp.setenv("RATELIMIT_ENABLED", "0")
         for name in ("DATABASE_URL", "REGISTRY_DATABASE_URL", "NOTIFIER_DATABASE_URL",
                      "REPORTING_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SMTP_URL"):
             mp.delenv(name, raising=False)
@@ -97,6 +94,22 @@ def embedded_server(tmp_path_factory) -> Iterator[Server]:
             stack.stop()
             for app in stack.apps.values():
                 app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits() -> Iterator[None]:
+    """The browser tests test pages, not rate limits, which other tests of the same process
+    may have used up for 127.0.0.1 in the registry's one in-memory limiter: it is off for
+    the duration of each test here only (never through the environment, which would leak
+    into every later test of the session)."""
+    from registry.ratelimits import limiter
+
+    enabled = limiter.enabled
+    limiter.enabled = False
+    try:
+        yield
+    finally:
+        limiter.enabled = enabled
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from registry.accounts.models import (
 )
 from registry.audit.service import AuditEvent, Outcome, record
 from registry.outbox.models import OutboxEvent
-from shared.config import number, setting
+from shared.config import number, public_base_url
 from shared.db import utcnow
 from shared.events.types import (
     ACCOUNT_EMAIL_VERIFICATION_REQUESTED,
@@ -141,8 +141,9 @@ def _check_password(password: str, email: str | None) -> None:
 
 
 def base_url() -> str:
-    """``PUBLIC_BASE_URL`` without a trailing slash (links in e-mails)."""
-    return (setting("PUBLIC_BASE_URL") or "").rstrip("/")
+    """The base of links in e-mails, without a trailing slash: ``PUBLIC_BASE_URL``, else the
+    address and port served (``shared.config.public_base_url``)."""
+    return public_base_url()
 
 
 def link_for(purpose: str, token: str) -> str:

@@ -32,6 +32,7 @@ from registry.organizations.schemas import (
     RoleSchema,
 )
 from shared.identity import OrgRole
+from shared.problems import Unauthenticated
 
 blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
                 description="Organisations: lead entities and partners, by stakeholder group; "
@@ -88,8 +89,10 @@ class MyOrganizations(MethodView):
     @blp.response(200, MyOrganizationSchema(many=True))
     @blp.doc(security=_SECURITY)
     def get(self):
-        """The caller's organisations and its role in each."""
+        """The caller's organisations and its role in each (401 for anonymous callers)."""
         principal = current_principal()
+        if not principal.is_authenticated:
+            raise Unauthenticated("Sign in to see your organisations.")
         session = db.session()
         orgs = []
         for oid, role in principal.memberships.items():
@@ -105,9 +108,12 @@ class ProposedLinks(MethodView):
     @blp.doc(security=_SECURITY)
     def get(self):
         """Lead/partner links naming organisations the caller administers, awaiting its
-        answer (confirm or decline at /api/v1/initiatives/{id}/links/{organization_id})."""
-        return initiatives.proposed_links(db_session=db.session(),
-                                          principal=current_principal())
+        answer (confirm or decline at /api/v1/initiatives/{id}/links/{organization_id});
+        401 for anonymous callers."""
+        principal = current_principal()
+        if not principal.is_authenticated:
+            raise Unauthenticated("Sign in to see the links proposed to your organisations.")
+        return initiatives.proposed_links(db_session=db.session(), principal=principal)
 
 
 @blp.route("/<uuid:organization_id>")
