@@ -22,7 +22,7 @@ verification of a token costs the full signature check, ``identity.verify.*.firs
 the HTTP rows are wrk rounds (``-t2 -c16``) with and without the ``Authorization`` header,
 interleaved on the same server (A B A B …), median round. The token is made by
 ``registry create-token`` (RS256, 2048-bit key); notifier and reporting hold the registry's
-public key as their consumer would store it from the ``signing_key.published`` event.
+public key as their consumer would store it from the ``signing-key.published`` event.
 
     .venv/bin/python bench/bench_identity.py [--smoke] [--size N]
 """
@@ -65,7 +65,7 @@ def _per_call_us(fn, calls: int, rounds: int) -> float:
 
 def _store_public_key(service: str, url: str, jwk: dict) -> None:
     """Put the registry's public key in the service's ``signing_keys`` (what its consumer
-    writes from ``identity.signing_key.published.v1``, checked the same way)."""
+    writes from ``identity.signing-key.published.v1``, checked the same way)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 

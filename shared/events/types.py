@@ -160,8 +160,8 @@ class OrganizationEventData(_Payload):
 
 
 # --- oauth ---
-IDENTITY_SIGNING_KEY_PUBLISHED = f"{PREFIX}.identity.signing_key.published.v1"
-IDENTITY_SIGNING_KEY_RETIRED = f"{PREFIX}.identity.signing_key.retired.v1"
+IDENTITY_SIGNING_KEY_PUBLISHED = f"{PREFIX}.identity.signing-key.published.v1"
+IDENTITY_SIGNING_KEY_RETIRED = f"{PREFIX}.identity.signing-key.retired.v1"
 IDENTITY_TOKEN_REVOKED = f"{PREFIX}.identity.token.revoked.v1"
 
 #: the registry's identity events (key = the key's ``kid`` or the token's ``jti``): every
@@ -170,7 +170,7 @@ TOPIC_IDENTITY = "registry.identity"
 
 
 class SigningKeyPublishedData(_Payload):
-    """``data`` of ``identity.signing_key.published.v1``: a new public signing key of the
+    """``data`` of ``identity.signing-key.published.v1``: a new public signing key of the
     registry. ``jwk`` is an RSA public JWK (``kty``, ``n``, ``e``, ``kid``, ``alg`` RS256,
     ``use`` sig); ``kid`` its RFC 7638 thumbprint. Consumers validate the key before storing it
     (``shared.identity.store.checked_jwk``)."""
@@ -181,7 +181,7 @@ class SigningKeyPublishedData(_Payload):
 
 
 class SigningKeyRetiredData(_Payload):
-    """``data`` of ``identity.signing_key.retired.v1``: the key ``kid`` signs no more; tokens
+    """``data`` of ``identity.signing-key.retired.v1``: the key ``kid`` signs no more; tokens
     it signed are refused from ``not_after`` (RFC 3339 UTC: the expiry of the last token it
     signed, or the rotation time when retired at once)."""
 

@@ -8,8 +8,8 @@ from shared.identity.store import PublishedSigningKeyMixin, RevokedTokenMixin
 
 
 class SigningKey(PublishedSigningKeyMixin, Base):
-    """A public signing key of the registry (``identity.signing_key.published.v1``), refused
-    from ``not_after`` (``identity.signing_key.retired.v1``)."""
+    """A public signing key of the registry (``identity.signing-key.published.v1``), refused
+    from ``not_after`` (``identity.signing-key.retired.v1``)."""
 
     __tablename__ = "signing_keys"
 

@@ -22,6 +22,7 @@ from registry.accounts import forms, service, sessions
 from registry.accounts.models import User
 from registry.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from registry.ratelimits import limiter, per_email, per_ip, setting_limit
+from shared.i18n import current_language
 from shared.problems import NotFound, ValidationError
 
 bp = Blueprint("accounts_pages", __name__, template_folder="templates")
@@ -79,6 +80,8 @@ def sign_up():
     """Create an account; the same "check your inbox" page whether or not the address was
     new (no account enumeration)."""
     form = forms.SignUpForm()
+    if not form.is_submitted():  # e-mails in the page's language unless the person picks one
+        form.locale.data = current_language().code
     if form.validate_on_submit():
         session = db.session()
         try:

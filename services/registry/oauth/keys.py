@@ -5,8 +5,8 @@ Rotation without downtime (``registry rotate-signing-key``): a new key becomes c
 the previous key signs nothing more but keeps verifying until ``not_after``, the expiry of the
 last token it signed (read from ``access_tokens``), then is retired. ``--retire-now`` (a key
 believed compromised) refuses its tokens at once in all three services. Each new key is
-published as ``identity.signing_key.published.v1`` and each rotated-out one as
-``identity.signing_key.retired.v1`` (with its ``not_after``), through the outbox, so the
+published as ``identity.signing-key.published.v1`` and each rotated-out one as
+``identity.signing-key.retired.v1`` (with its ``not_after``), through the outbox, so the
 notifier and reporting follow without reading this database.
 """
 
@@ -83,7 +83,7 @@ def private_key(row: SigningKey) -> RSAKey:
 
 def create_signing_key(*, db_session: Session) -> SigningKey:
     """A new current signing key (the caller rotates the previous one out) and its
-    ``identity.signing_key.published.v1`` event, in the session's transaction."""
+    ``identity.signing-key.published.v1`` event, in the session's transaction."""
     key = generate_signing_key()
     pem, encrypted = _serialize_private(key)
     jwk = public_jwk(key)

@@ -655,6 +655,9 @@ def test_pages_sign_up_sign_in_and_account_in_chinese_with_csrf(reg, accounts_db
         page = client.get("/account/sign-up?lang=zh")
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and "注册账户" in html
+        # e-mails default to the page's language (a Chinese page offers Chinese first)
+        assert re.search(r'<option[^>]*selected[^>]*value="zh"|<option[^>]*value="zh"[^>]*'
+                         r'selected', html)
         csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
         email = reg.email("page")
         without = client.post("/account/sign-up", data={"email": email, "password": PASSWORD})
