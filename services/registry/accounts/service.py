@@ -141,8 +141,13 @@ def _check_password(password: str, email: str | None) -> None:
 
 
 def base_url() -> str:
-    """The base of links in e-mails, without a trailing slash: ``PUBLIC_BASE_URL``, else the
-    address and port served (``shared.config.public_base_url``)."""
+    """The base of links in e-mails, without a trailing slash: the app's ``PUBLIC_BASE_URL``
+    (the embedded mode sets the port it serves), else the setting, else the address and port
+    served (``shared.config.public_base_url``)."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and current_app.config.get("PUBLIC_BASE_URL"):
+        return str(current_app.config["PUBLIC_BASE_URL"]).rstrip("/")
     return public_base_url()
 
 
