@@ -291,7 +291,9 @@ def test_like_wildcards_in_searches_are_literal(request, service_app, registry_t
     def names(q):
         resp = client.get("/api/v1/organizations", query_string={"q": q})
         assert resp.status_code == 200, resp.json
-        return [o["name"] for o in resp.json["items"]]
+        # the partner token's own organisation ("Partner <random hex>") is left out: "r%f"
+        # normalises to "r f", which "partner f…" contains when the hex starts with f
+        return [o["name"] for o in resp.json["items"] if not o["name"].startswith("Partner ")]
 
     assert names("ocean") == ["Ocean Trust"]
     assert names("o_ean") == []  # "_" matched any character
