@@ -15,7 +15,6 @@ arbitrary address.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -27,16 +26,10 @@ from sqlalchemy.orm import Session
 from notifier.deliveries.rendering import (
     MailSettings,
     RenderedMail,
-    message_id,
     one_line,
     storable_text,
 )
-from notifier.deliveries.service import (
-    CHANNEL_EMAIL,
-    PLANNED_KEY,
-    _insert_ignoring_duplicates,
-    is_deliverable_address,
-)
+from notifier.deliveries.service import delivery_row, insert_deliveries
 from shared.consumer import EventHandler
 from shared.events.envelope import CloudEvent
 from shared.events.types import (
@@ -120,19 +113,9 @@ def plan_account_mail(session: Session, event: CloudEvent, data: dict[str, Any],
     recipient = storable_text(data["recipient"], 320)
     mail = render_account_mail(template, data, settings)
     now = datetime.now(UTC)
-    row = {"id": uuid.uuid4(), "event_id": storable_text(event.id, 200),
-           "event_type": event.type, "initiative_id": None, "channel": CHANNEL_EMAIL,
-           "template": f"account/{template}", "recipient": recipient,
-           "subject": mail.subject, "message_id": message_id(event.id, recipient, settings),
-           "created_at": now, "attempts": 0}
-    if is_deliverable_address(recipient):
-        row.update(status="pending", body_text=mail.text, body_html=mail.html,
-                   next_attempt_at=now, error=None)
-    else:
-        row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
-                   error="undeliverable address")
-    session.connection().execute(_insert_ignoring_duplicates(session), [row])
-    session.info[PLANNED_KEY] = True
+    insert_deliveries(session, [delivery_row(
+        event=event, event_id=storable_text(event.id, 200), recipient=recipient,
+        template=f"account/{template}", mail=mail, settings=settings, now=now)])
     log.info("account e-mail planned", extra={"event_type": event.type})
     return 1
 

@@ -11,7 +11,6 @@ under ``templates/organizations``, every sentence through the notifier's gettext
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -22,18 +21,12 @@ from notifier.deliveries.rendering import (
     N_,
     MailSettings,
     RenderedMail,
-    message_id,
     one_line,
     render_mail,
     storable_data,
     storable_text,
 )
-from notifier.deliveries.service import (
-    CHANNEL_EMAIL,
-    PLANNED_KEY,
-    _insert_ignoring_duplicates,
-    is_deliverable_address,
-)
+from notifier.deliveries.service import delivery_row, insert_deliveries
 from shared.consumer import EventHandler
 from shared.events.envelope import CloudEvent
 from shared.events.types import (
@@ -123,20 +116,10 @@ def plan_organization_event(session: Session, event: CloudEvent, data: dict[str,
     now = utcnow()
     for recipient, template, mail in mails:
         recipient = storable_text(recipient, 320)
-        row = {"id": uuid.uuid4(), "event_id": event_id, "event_type": event.type,
-               "initiative_id": None, "channel": CHANNEL_EMAIL,
-               "template": f"organization_{template}", "recipient": recipient,
-               "subject": mail.subject, "message_id": message_id(event.id, recipient, settings),
-               "created_at": now, "attempts": 0}
-        if is_deliverable_address(recipient):
-            row.update(status="pending", body_text=mail.text, body_html=mail.html,
-                       next_attempt_at=now, error=None)
-        else:
-            row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
-                       error="undeliverable address")
-        rows.append(row)
-    session.connection().execute(_insert_ignoring_duplicates(session), rows)
-    session.info[PLANNED_KEY] = True
+        rows.append(delivery_row(event=event, event_id=event_id, recipient=recipient,
+                                 template=f"organization_{template}", mail=mail,
+                                 settings=settings, now=now))
+    insert_deliveries(session, rows)
     log.info("organisation e-mails planned", extra={"deliveries": len(rows)})
     return len(rows)
 

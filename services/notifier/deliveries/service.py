@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifier.deliveries.models import DELIVERY_STATUSES, Delivery
 from notifier.deliveries.rendering import (
     MailSettings,
+    RenderedMail,
     mail_context,
     message_id,
     render,
@@ -152,23 +153,43 @@ def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, A
         # the contact in their language (when the registry knows it), the secretariat in English
         locale = None if template == "submitted_secretariat" else data.get("contact_locale")
         mail = render(template, context, locale=locale)
-        row = {"id": uuid.uuid4(), "event_id": event_id, "event_type": event.type,
-               "initiative_id": storable_text(data["initiative"]["id"], 200),
-               "channel": CHANNEL_EMAIL, "template": template, "recipient": recipient,
-               "subject": mail.subject, "message_id": message_id(event.id, recipient, settings),
-               "created_at": now, "attempts": 0}
-        if is_deliverable_address(recipient):
-            row.update(status="pending", body_text=mail.text, body_html=mail.html,
-                       next_attempt_at=now, error=None)
-        else:
-            row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
-                       error="undeliverable address")
-        rows.append(row)
-    # Core on the session's connection (no ORM statement path); one executemany
-    session.connection().execute(_insert_ignoring_duplicates(session), rows)
-    session.info[PLANNED_KEY] = True
+        rows.append(delivery_row(
+            event=event, event_id=event_id, recipient=recipient, template=template, mail=mail,
+            settings=settings, now=now,
+            initiative_id=storable_text(data["initiative"]["id"], 200)))
+    insert_deliveries(session, rows)
     log.info("e-mail deliveries planned", extra={"deliveries": len(rows)})
     return len(rows)
+
+
+def delivery_row(*, event: CloudEvent, event_id: str, recipient: str, template: str,
+                 mail: RenderedMail, settings: MailSettings, now: datetime,
+                 initiative_id: str | None = None) -> dict[str, Any]:
+    """One ``deliveries`` row for an e-mail planned from ``event``: ``pending`` and due now with
+    the rendered subject and bodies, or ``failed`` ("undeliverable address", never sent).
+    ``recipient`` is already bounded (``storable_text``). Shared by every kind of e-mail
+    (initiatives, accounts, organisations)."""
+    row: dict[str, Any] = {
+        "id": uuid.uuid4(), "event_id": event_id, "event_type": event.type,
+        "initiative_id": initiative_id, "channel": CHANNEL_EMAIL, "template": template,
+        "recipient": recipient, "subject": mail.subject,
+        "message_id": message_id(event.id, recipient, settings), "created_at": now,
+        "attempts": 0}
+    if is_deliverable_address(recipient):
+        row.update(status="pending", body_text=mail.text, body_html=mail.html,
+                   next_attempt_at=now, error=None)
+    else:
+        row.update(status="failed", body_text=None, body_html=None, next_attempt_at=None,
+                   error="undeliverable address")
+    return row
+
+
+def insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert planned delivery rows in the consumer's transaction (Core on the session's
+    connection, one executemany, ``ON CONFLICT DO NOTHING`` on (event, channel, recipient), so
+    a redelivered event adds nothing) and wake the delivery worker after commit."""
+    session.connection().execute(_insert_ignoring_duplicates(session), rows)
+    session.info[PLANNED_KEY] = True
 
 
 def initiative_handlers(*, settings: MailSettings) -> dict[str, EventHandler]:
