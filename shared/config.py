@@ -142,6 +142,10 @@ SETTINGS: tuple[Setting, ...] = (
             "may register (429 + Retry-After above)."),
     Setting("RATELIMIT_SUBMIT", "30/hour", "Initiative submissions allowed per client "
             "address."),
+    # --- review desk (issue 8) ---
+    Setting("REVIEW_TARGET_WORKING_DAYS", "5", "Working days (Monday to Friday) within which "
+            "the secretariat aims to decide a submission or revision; older ones are "
+            "highlighted in the review queue (the Our Ocean Conference platform's promise)."),
 )
 
 

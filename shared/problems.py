@@ -70,6 +70,14 @@ class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class PreconditionFailed(DomainError):
+    """The record changed since the caller read it (412, RFC 9110 §13.1.1): the ``If-Match``
+    ETag (or a page's hidden version field) names an older version. ``extra`` carries
+    ``current_version``; nothing was written."""
+
+    status, slug, title = 412, "precondition-failed", "The record changed since you read it"
+
+
 class ValidationError(DomainError):
     """Input is well-formed but invalid (422); ``errors`` names each field and the reason."""
 

@@ -37,8 +37,35 @@ ORGANIZATION_CREATED = f"{PREFIX}.organization.created.v1"
 TOPIC_INITIATIVES = "registry.initiatives"
 TOPIC_ORGANIZATIONS = "registry.organizations"
 
+# --- review desk (issue 8): the whole lifecycle after publication, revisions, the thread ---
+INITIATIVE_COMPLETION_DECLARED = f"{PREFIX}.initiative.completion-declared.v1"
+INITIATIVE_COMPLETION_DECLINED = f"{PREFIX}.initiative.completion-declined.v1"
+INITIATIVE_COMPLETED = f"{PREFIX}.initiative.completed.v1"
+INITIATIVE_ARCHIVED = f"{PREFIX}.initiative.archived.v1"
+INITIATIVE_WITHDRAWN = f"{PREFIX}.initiative.withdrawn.v1"
+INITIATIVE_SUSPENDED = f"{PREFIX}.initiative.suspended.v1"
+INITIATIVE_REINSTATED = f"{PREFIX}.initiative.reinstated.v1"
+INITIATIVE_REVISION_SUBMITTED = f"{PREFIX}.initiative.revision-submitted.v1"
+INITIATIVE_REVISION_APPROVED = f"{PREFIX}.initiative.revision-approved.v1"
+INITIATIVE_REVISION_CHANGES_REQUESTED = f"{PREFIX}.initiative.revision-changes-requested.v1"
+INITIATIVE_REVISION_REJECTED = f"{PREFIX}.initiative.revision-rejected.v1"
+INITIATIVE_COMMENTED = f"{PREFIX}.initiative.commented.v1"
+INITIATIVE_REVIEW_ASSIGNED = f"{PREFIX}.initiative.review-assigned.v1"
+
 #: Workflow statuses of an initiative, as stored and sent (readable strings).
-INITIATIVE_STATUSES = ("draft", "submitted", "changes_requested", "published", "rejected")
+#:
+#: draft -> submitted -> (changes_requested -> submitted)* -> published | rejected;
+#: published -> completion_declared (owner, closing note) -> completed (secretariat confirms;
+#: or back to published when it declines) -> archived; published -> withdrawn (owner, reason);
+#: published -> suspended (secretariat, reason) -> published (reinstated). Issue 8.
+INITIATIVE_STATUSES = ("draft", "submitted", "changes_requested", "published", "rejected",
+                       "completion_declared", "completed", "archived", "withdrawn",
+                       "suspended")
+#: States of a revision of a published initiative (``initiative_revisions.status``).
+REVISION_STATUSES = ("draft", "submitted", "changes_requested", "approved", "rejected",
+                     "discarded")
+#: Status of a deliverable (issue 8; the UN Ocean commitments platform's vocabulary).
+DELIVERABLE_STATUSES = ("planned", "in_progress", "achieved", "delayed", "cancelled")
 
 
 def topic_name(base: str) -> str:
@@ -73,10 +100,15 @@ class PartnerRef(_Payload):
 
 
 class DeliverableData(_Payload):
-    """A deliverable: free-text description and due date (ISO date or null)."""
+    """A deliverable: free-text description, due date (ISO date or null), ``status`` (one of
+    :data:`DELIVERABLE_STATUSES`; absent in older events: ``planned``) and its stable ``id``
+    (UUID string, optional: kept across edits so versions compare deliverables item by
+    item)."""
 
+    id = fields.String(allow_none=True, load_default=None)
     description = fields.String(required=True)
     due_date = fields.Date(allow_none=True, load_default=None)
+    status = fields.String(load_default="planned", validate=validate.OneOf(DELIVERABLE_STATUSES))
 
 
 class ResourceData(_Payload):
@@ -125,14 +157,62 @@ class InitiativeSnapshot(_Payload):
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
     published_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    # review desk (issue 8), optional: the number of the approved version the public sees
+    # (1 at first publication, +1 per approved revision; null before publication), and the
+    # owner organisation (its members are told of review steps)
+    approved_version = fields.Integer(allow_none=True, load_default=None)
+    owner_organization_id = fields.String(allow_none=True, load_default=None)
 
 
 class ActorData(_Payload):
-    """Who acted: ``role`` (``partner``, ``secretariat`` or ``system`` for imports)."""
+    """Who acted: ``role`` (``partner``, ``secretariat`` or ``system`` for imports), the
+    acting organisation, the person's ``email`` and ``name`` (display name; issue 8: filled for
+    secretariat actions too) and ``user_id`` (UUID string; the notifier never tells people of
+    their own action)."""
 
     role = fields.String(required=True)
     organization_id = fields.String(allow_none=True, load_default=None)
     email = fields.String(allow_none=True, load_default=None)
+    name = fields.String(allow_none=True, load_default=None)
+    user_id = fields.String(allow_none=True, load_default=None)
+
+
+class EventRecipient(_Payload):
+    """A person the registry says should hear of a review step (issue 8): ``email`` (a
+    verified account address), ``locale`` (one of :data:`ACCOUNT_LOCALES`), ``role``:
+    ``owner`` (a member of the owner organisation), ``reviewer`` (the assigned reviewer) or
+    ``secretariat``; ``user_id`` UUID string."""
+
+    email = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    locale = fields.String(load_default="en")
+    role = fields.String(required=True, validate=validate.OneOf(("owner", "reviewer",
+                                                                  "secretariat")))
+    user_id = fields.String(allow_none=True, load_default=None)
+
+
+class RevisionData(_Payload):
+    """The revision an ``initiative.revision-*.v1`` event is about: its ``number`` (1, 2, ...
+    per initiative), ``status`` (one of :data:`REVISION_STATUSES`), the approved version it
+    was based on (``base_version``) and ``changed_fields`` (names of the snapshot fields it
+    changes, e.g. ``["title", "deliverables"]``)."""
+
+    number = fields.Integer(required=True, validate=validate.Range(min=1))
+    status = fields.String(required=True, validate=validate.OneOf(REVISION_STATUSES))
+    base_version = fields.Integer(allow_none=True, load_default=None)
+    changed_fields = fields.List(fields.String(), load_default=list)
+
+
+class ThreadEntryData(_Payload):
+    """A comment of the review thread (``initiative.commented.v1``): ``id`` (UUID string),
+    ``body`` (plain text), ``visibility`` (``public``: shown on the public page;
+    ``participants``: owner organisation and secretariat; internal notes never leave the
+    registry), ``reply_to`` (id of the entry answered, or null)."""
+
+    id = fields.String(required=True)
+    body = fields.String(required=True)
+    visibility = fields.String(required=True, validate=validate.OneOf(("public",
+                                                                        "participants")))
+    reply_to = fields.String(allow_none=True, load_default=None)
 
 
 class InitiativeEventData(_Payload):
@@ -151,6 +231,15 @@ class InitiativeEventData(_Payload):
     #: language of the initiative's contact (``en``, ``zh``...; ``shared.i18n.LANGUAGES``) for
     #: the notifier's e-mails to them; absent or null: English. Optional (compatible change).
     contact_locale = fields.String(allow_none=True, load_default=None)
+    # review desk (issue 8), all optional (compatible): who should hear of this step (owner
+    # organisation's members, the assigned reviewer), the revision concerned, the thread
+    # entry of a comment, and the absolute URL of the page to act on (the review page for
+    # the secretariat, the owner's page otherwise)
+    recipients = fields.List(fields.Nested(EventRecipient), load_default=list)
+    revision = fields.Nested(RevisionData, allow_none=True, load_default=None)
+    thread_entry = fields.Nested(ThreadEntryData, allow_none=True, load_default=None)
+    review_url = fields.String(allow_none=True, load_default=None)
+    owner_url = fields.String(allow_none=True, load_default=None)
 
 
 class OrganizationEventData(_Payload):
@@ -207,6 +296,20 @@ EVENT_TYPES: dict[str, tuple[str, type[Schema]]] = {
     INITIATIVE_CHANGES_REQUESTED: (TOPIC_INITIATIVES, InitiativeEventData),
     INITIATIVE_REJECTED: (TOPIC_INITIATIVES, InitiativeEventData),
     INITIATIVE_IMPORTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    # --- review desk (issue 8) ---
+    INITIATIVE_COMPLETION_DECLARED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_COMPLETION_DECLINED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_COMPLETED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_ARCHIVED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_WITHDRAWN: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_SUSPENDED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REINSTATED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REVISION_SUBMITTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REVISION_APPROVED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REVISION_CHANGES_REQUESTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REVISION_REJECTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_COMMENTED: (TOPIC_INITIATIVES, InitiativeEventData),
+    INITIATIVE_REVIEW_ASSIGNED: (TOPIC_INITIATIVES, InitiativeEventData),
     ORGANIZATION_CREATED: (TOPIC_ORGANIZATIONS, OrganizationEventData),
     # --- oauth ---
     IDENTITY_SIGNING_KEY_PUBLISHED: (TOPIC_IDENTITY, SigningKeyPublishedData),

@@ -141,7 +141,7 @@ def test_malformed_message_goes_to_the_dlt_and_the_next_event_is_processed(read_
                         headers=template.headers)
     invalid_data = good.to_dict()
     invalid_data["id"] = str(uuid.uuid4())
-    invalid_data["data"]["to_status"] = "archived"
+    invalid_data["data"]["to_status"] = "deleted"
     workers = start_workers(app)
     try:
         publisher.publish([malformed, to_message(invalid_data), template])

@@ -98,7 +98,7 @@ def test_wrong_method_is_405_problem(registry, problem):
     ("target=12.99", ["target"]),
     ("country=XX", ["country"]),
     ("region=777", ["region"]),
-    ("status=archived", ["status"]),
+    ("status=deleted", ["status"]),
     ("q=" + "x" * 201, ["q"]),
 ])
 def test_query_parameters_out_of_range_are_422(registry, problem, query, fields):

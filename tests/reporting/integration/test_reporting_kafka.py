@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from shared import migrate
 from shared.bus import KafkaPublisher
-from shared.events.types import TOPIC_INITIATIVES, topic_name
+from shared.events.types import INITIATIVE_STATUSES, TOPIC_INITIATIVES, topic_name
 
 # kafka-python loads its protocol schemas with importlib.resources' legacy API; the warning is
 # attributed to importlib itself, so pyproject's "kafka.*" filter misses it
@@ -93,7 +93,8 @@ def test_summary_is_built_from_kafka_events(read_topic, app, workers, publisher,
     assert body["by_stakeholder_group"]["ngo"] == 1
     assert body["by_stakeholder_group"]["government"] == 1
     assert body["by_status"] == {"draft": 0, "submitted": 0, "changes_requested": 0,
-                                 "published": 2, "rejected": 1}
+                                 "published": 2, "rejected": 1,
+                                 **dict.fromkeys(INITIATIVE_STATUSES[5:], 0)}
     [letter] = read_topic(kafka_env, topic_name(TOPIC_INITIATIVES) + ".dlt", 1)
     headers = dict(letter.headers)
     assert headers["dlt_consumer"] == b"reporting"

@@ -84,7 +84,8 @@ def test_status_counts_every_initiative_not_only_published(reporting_app, popula
     summary = _summary(reporting_app)
 
     assert summary.by_status == {"draft": 1, "submitted": 1, "changes_requested": 0,
-                                 "published": 4, "rejected": 0}
+                                 "published": 4, "rejected": 0,
+                                 **dict.fromkeys(INITIATIVE_STATUSES[5:], 0)}
 
 
 def test_an_initiative_leaving_published_leaves_the_counts(reporting_app, populated, publish,

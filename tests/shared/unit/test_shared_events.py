@@ -162,7 +162,7 @@ def test_topic_names_take_the_prefix(monkeypatch):
 
 
 @pytest.mark.parametrize("change, field", [
-    ({"to_status": "archived"}, "to_status"),
+    ({"to_status": "deleted"}, "to_status"),
     ({"actor": {}}, "actor"),
     ({"initiative": {"version": 0}}, "initiative"),
     ({"initiative": {"status": "gone"}}, "initiative"),
