@@ -58,6 +58,7 @@ from registry.initiatives.models import (
     InitiativePartner,
     InitiativeRegion,
     InitiativeTarget,
+    InitiativeVersion,
     PublicIdCounter,
     Resource,
 )
@@ -450,7 +451,18 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
 def update_initiative(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
                       data: dict[str, Any]) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged."""
+    # (rev) editing a published initiative proposes a revision
+    from registry.initiatives import revisions
+
+    current = db_session.get(Initiative, initiative_id)
+    if current is not None and current.status in revisions.REVISABLE_STATES:
+        revisions.edit_published(db_session=db_session, principal=principal,
+                                 initiative_id=initiative_id, data=data)
+        return current
+    # (rev) end
     initiative = _load_for(db_session, principal, initiative_id, "update")
     before = _content(initiative)
     _apply_content(db_session, initiative, data, principal=principal)
@@ -572,6 +584,7 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     if action == "approve":
         initiative.published_at = now
         initiative.public_id = public_id
+        versions.record_version(db_session, view, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
     return view
 
@@ -766,6 +779,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
+    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
     return initiative
 
@@ -809,7 +823,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         Initiative.__table__, InitiativePartner.__table__, InitiativeTarget.__table__,
         InitiativeGoal.__table__, InitiativeCountry.__table__, InitiativeRegion.__table__,
         InitiativeCoveredRegion.__table__, Deliverable.__table__, Resource.__table__,
-        InitiativeActivity.__table__)}
+        InitiativeActivity.__table__, InitiativeVersion.__table__)}
     events = []
     ids = []
     for record, public_id in zip(records, public_ids, strict=True):
@@ -838,7 +852,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                "owner_organization_id": None, "source": record.source,
                "source_ref": record.source_ref, "source_url": record.source_url,
                "created_at": now, "updated_at": now, "submitted_at": None,
-               "published_at": now,
+               "published_at": now, "approved_version": 1,
                "search_document": search.search_document(title, description)}
         rows[Initiative.__table__].append(row)
         rows[InitiativePartner.__table__].extend(
@@ -855,10 +869,11 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         rows[InitiativeCoveredRegion.__table__].extend(
             {"initiative_id": iid, "region": r}
             for r in sorted(reference.region_codes_for(countries, regions)))
-        rows[Deliverable.__table__].extend(
+        deliverable_rows = [
             {"id": new_uuid(), "initiative_id": iid, "position": i,
              "description": d.description, "due_date": d.due_date}
-            for i, d in enumerate(deliverables))
+            for i, d in enumerate(deliverables)]
+        rows[Deliverable.__table__].extend(deliverable_rows)
         rows[Resource.__table__].extend(
             {"id": new_uuid(), "initiative_id": iid, "position": i, "type": r.type,
              "details": r.details, "amount_usd": r.amount_usd}
@@ -871,6 +886,12 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
         events.append((iid, snapshot(view)))  # type: ignore[arg-type]
+        # (rev) version 1 of the imported record, its deliverables with their ids
+        content = versions.content_of(view)
+        for item, stored in zip(content["deliverables"], deliverable_rows, strict=True):
+            item["id"] = str(stored["id"])
+        rows[InitiativeVersion.__table__].append(versions.version_rows(
+            iid, content, principal=principal, approved_at=now))
     for table, table_rows in rows.items():
         bulk_insert(db_session, table, table_rows)
     for iid, snap in events:
