@@ -318,7 +318,7 @@ def _base_contents(db_session: Session, initiative_id: uuid.UUID,
         return {}
     return dict(db_session.execute(select(InitiativeVersion.number, InitiativeVersion.content)
                                    .where(InitiativeVersion.initiative_id == initiative_id,
-                                          InitiativeVersion.number.in_(numbers))).tuples())
+                                          InitiativeVersion.number.in_(numbers))).all())
 
 
 def _view(principal: Principal, revision: InitiativeRevision,
@@ -549,10 +549,18 @@ def revision_action(*, db_session: Session, principal: Principal, initiative_id:
     from registry.initiatives import service
 
     if action == "approve":
+        existing = {d.id for d in initiative.deliverables}
         data = input_of(revision.content)
+        proposed = [d["id"] for d in data["deliverables"]]
+        for row in data["deliverables"]:  # a deliverable the revision added is new here
+            if row["id"] not in existing:
+                row["id"] = None
         service._apply_content(db_session, initiative, data,
                                organizations=_organizations(db_session, data),
                                principal=principal)
+        for deliverable, did in zip(initiative.deliverables, proposed, strict=True):
+            if deliverable.id not in existing and did is not None:
+                deliverable.id = did  # (not flushed yet) the id the revision showed it with
         initiative.version += 1
         initiative.updated_at = now
         db_session.flush()

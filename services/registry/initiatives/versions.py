@@ -393,10 +393,10 @@ def diff_versions(*, db_session: Session, principal: Principal, initiative_id: u
               for name, value in (("from", from_), ("to", to)) if not 1 <= value <= last]
     if errors:
         raise ValidationError("Unknown version.", errors=errors)
-    contents = dict(db_session.execute(
+    contents: dict[int, dict[str, Any]] = dict(db_session.execute(
         select(InitiativeVersion.number, InitiativeVersion.content).where(
             InitiativeVersion.initiative_id == initiative_id,
-            InitiativeVersion.number.in_({from_, to}))).tuples().all())
+            InitiativeVersion.number.in_({from_, to}))).all())
     before = _audience_content(principal, initiative, contents[from_])
     after = _audience_content(principal, initiative, contents[to])
     return diff_content(before, after, from_=from_, to=to)

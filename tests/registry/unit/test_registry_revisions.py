@@ -96,16 +96,19 @@ def test_edit_published_makes_a_revision_approved_as_version_2(registry, actors,
 
     # a second edit updates the same open revision (its deliverable keeps its id)
     more = registry.patch(_url(iid, "/revisions/1"), {"deliverables": [
-        {"id": deliverable_id, "description": "40 ha restored", "due_date": "2028-09-30"}]},
+        {"id": deliverable_id, "description": "40 ha restored", "due_date": "2028-09-30"},
+        {"description": "Nursery of 10,000 seedlings", "due_date": "2027-03-31"}]},
         partner)
     assert more.status_code == 200, more.json
+    proposed_ids = [d["id"] for d in more.json["content"]["deliverables"]]
+    assert proposed_ids[0] == deliverable_id and proposed_ids[1]
     assert more.json["changed_fields"] == ["title", "countries", "deliverables"]
 
     # the public keeps seeing version 1, and never sees the revision
     public = registry.get(_url(iid)).json
     assert (public["title"], public["countries"]) == ("Mangrove belt", ["FJI"])
-    problem(registry.get(_url(iid, "/revisions/1")), 404)
-    problem(registry.get(_url(iid, "/revisions")), 404)
+    problem(registry.get(_url(iid, "/revisions/1")), 401)
+    problem(registry.get(_url(iid, "/revisions")), 401)
 
     submitted = registry.post(_url(iid, "/revisions/1/submit"), {}, partner)
     assert submitted.status_code == 200, submitted.json
@@ -140,6 +143,10 @@ def test_edit_published_makes_a_revision_approved_as_version_2(registry, actors,
                                           "unchanged": 1}
     [changed] = diff["lists"]["deliverables"]["changed"]
     assert (changed["key"], changed["fields"]) == (deliverable_id, ["due_date"])
+    assert [d["id"] for d in diff["lists"]["deliverables"]["added"]] == proposed_ids[1:]
+    # the new deliverable keeps the id the revision showed it with
+    v2 = registry.get(_url(iid, "/versions/2")).json["content"]
+    assert [d["id"] for d in v2["deliverables"]] == proposed_ids
     assert registry.get(_url(iid, "/diff")).json == diff  # default: current vs previous
 
     # the event: the new approved state plus the revision's changed fields
@@ -161,8 +168,9 @@ def test_stale_if_match_is_412_and_writes_nothing(registry, actors, problem):
     created = registry.post(_url(iid, "/revisions"), {"title": "Reefs, phase 2"}, partner)
     assert created.status_code == 201, created.json
     etag = created.headers["ETag"]
-    ok = registry.patch(_url(iid, "/revisions/1"), {"description": "New text."}, partner,
-                        headers={"Authorization": f"Bearer {partner}", "If-Match": etag})
+    ok = registry.client.patch(_url(iid, "/revisions/1"), json={"description": "New text."},
+                               headers={"Authorization": f"Bearer {partner}",
+                                        "If-Match": etag})
     assert ok.status_code == 200, ok.json
     assert ok.headers["ETag"] != etag
     events_before = len(registry.outbox(iid))
@@ -271,3 +279,42 @@ def test_revision_input_errors_name_the_field(registry, actors, problem):
     # a draft initiative has no revisions: edit it directly
     draft = registry.create(partner)
     problem(registry.post(_url(draft["id"], "/revisions"), {"title": "Other"}, partner), 409)
+
+
+def test_cli_lists_versions_revisions_and_prints_the_diff_as_a_table(registry, actors):
+    from registry.cli import cli
+
+    partner, sec = actors["partner"], actors["sec"]
+    published = registry.publish(partner, sec, title="Mangrove belt", countries=["FJI"])
+    iid = published["id"]
+    registry.post(_url(iid, "/revisions"), {"title": "Mangrove belt II",
+                                            "countries": ["FJI", "WSM"]}, partner)
+    registry.post(_url(iid, "/revisions/1/submit"), {}, partner)
+    assert registry.post(_url(iid, "/revisions/1/approve"), {}, sec).status_code == 200
+    runner = registry.app.test_cli_runner()
+
+    out = runner.invoke(cli, ["initiatives", "versions", published["public_id"]])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0].split()[:2] == ["version", "approved"]
+    assert lines[2].startswith("1 ") and lines[3].startswith("2 *")
+    assert "title, countries" in lines[3]
+
+    out = runner.invoke(cli, ["initiatives", "diff", iid, "--from", "1", "--to", "2"])
+    assert out.exit_code == 0, out.output
+    rows = out.output.splitlines()
+    assert rows[0] == "version 1 -> version 2"
+    assert rows[1].split() == ["field", "change", "before", "after"]
+    assert rows[3].split() == ["title", "changed", "Mangrove", "belt", "Mangrove", "belt", "II"]
+    assert rows[4].split() == ["countries", "added", "-", "WSM"]
+    assert len(rows) == 5
+
+    out = runner.invoke(cli, ["initiatives", "diff", iid, "--from", "1", "--to", "9"])
+    assert out.exit_code != 0 and "to: No version 9" in out.output
+
+    out = runner.invoke(cli, ["initiatives", "revisions", iid])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[2].split()[:3] == ["1", "approved", "1"]
+
+    out = runner.invoke(cli, ["initiatives", "versions", "PR-1999-99999"])
+    assert out.exit_code != 0 and "No initiative" in out.output
