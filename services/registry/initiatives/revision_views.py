@@ -32,6 +32,19 @@ blp = Blueprint("initiative_versions", __name__, url_prefix="/api/v1/initiatives
                             "and revisions of published initiatives (issue 8).")
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+#: the 412 answer of the writes that take ``If-Match`` (not among the problem responses
+#: every operation documents: ``shared.problems.PROBLEM_STATUSES``)
+_IF_MATCH: dict = {
+    "parameters": [{"in": "header", "name": "If-Match", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The ETag read (the revision's version, e.g. \"3\"): 412 "
+                                   "if it changed since; nothing is written then."}],
+    "responses": {"412": {
+        "description": "Precondition failed: the revision changed since the ETag named in "
+                       "If-Match was read (`current_version`); nothing was written.",
+        "content": {"application/problem+json": {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}},
+}
 _SUMMARY = VersionSummarySchema()
 _VERSION = VersionSchema()
 
@@ -138,9 +151,7 @@ class RevisionItem(MethodView):
 
     @blp.arguments(RevisionInputSchema)
     @blp.response(200, RevisionSchema)
-    @blp.doc(security=_SECURITY, parameters=[{
-        "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-        "description": "The ETag read (the revision's version): 412 if it changed since."}])
+    @blp.doc(security=_SECURITY, **_IF_MATCH)
     def patch(self, data: dict, initiative_id: uuid.UUID, number: int) -> Response:
         """Edit a draft revision or one sent back for changes (owner organisation); 412 when
         ``If-Match`` names an older version (nothing written)."""
@@ -166,9 +177,7 @@ def revision_diff(initiative_id: uuid.UUID, number: int) -> Response:
 def _revision_action_view(action: str, summary: str):
     @blp.arguments(RevisionActionSchema)
     @blp.response(200, RevisionSchema)
-    @blp.doc(security=_SECURITY, summary=summary, parameters=[{
-        "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-        "description": "The ETag read (the revision's version): 412 if it changed since."}])
+    @blp.doc(security=_SECURITY, summary=summary, **_IF_MATCH)
     def view(data: dict, initiative_id: uuid.UUID, number: int) -> Response:
         session = db.session()
         revision = revisions.revision_action(
