@@ -354,6 +354,17 @@ def list_revisions(*, db_session: Session, principal: Principal,
     return [_view(principal, r, bases) for r in rows]
 
 
+def open_revision(*, db_session: Session, principal: Principal,
+                  initiative_id: uuid.UUID) -> RevisionView | None:
+    """The initiative's open revision (draft, submitted or changes_requested), or None
+    (owner organisation and secretariat only; NotFound for anyone else)."""
+    _initiative(db_session, principal, initiative_id)
+    revision = db_session.scalar(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id == initiative_id,
+        InitiativeRevision.status.in_(OPEN_STATES)))
+    return _answer(db_session, principal, revision) if revision is not None else None
+
+
 def get_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
                  number: int) -> RevisionView:
     """Revision ``number`` with its proposed content (owner organisation and secretariat
@@ -577,3 +588,9 @@ def revision_action(*, db_session: Session, principal: Principal, initiative_id:
                                        "changed_fields": changed},
                           **service.event_links(initiative, revision.number)})
     return _answer(db_session, principal, revision)
+
+
+# the version reads, beside the revision ones (pages and the CLI import one module)
+list_versions = versions.list_versions
+get_version = versions.get_version
+diff_versions = versions.diff_versions

@@ -318,3 +318,26 @@ def test_cli_lists_versions_revisions_and_prints_the_diff_as_a_table(registry, a
 
     out = runner.invoke(cli, ["initiatives", "versions", "PR-1999-99999"])
     assert out.exit_code != 0 and "No initiative" in out.output
+
+
+def test_imported_records_are_version_1_and_may_be_diffed(registry, sample_path):
+    from registry.imports.service import import_commitments
+
+    factory = registry.app.extensions["db_session_factory"]
+    report = import_commitments(sample_path, session_factory=factory, batch_size=40)
+    assert report.imported == 151
+    assert registry.count(InitiativeVersion) == 151
+    with registry.session() as s:
+        from registry.initiatives.models import Initiative
+
+        iid = str(s.scalars(select(Initiative.id).where(Initiative.deliverables.any())
+                            .limit(1)).one())
+    v1 = registry.get(_url(iid, "/versions/1")).json
+    detail = registry.get(_url(iid)).json
+    assert v1["content"]["title"] == detail["title"]
+    # the version names the deliverables by the ids they are stored with
+    assert [d["id"] for d in v1["content"]["deliverables"]] == [
+        d["id"] for d in detail["deliverables"]]
+    assert all(d["id"] for d in detail["deliverables"])
+    diff = registry.get(_url(iid, "/diff")).json
+    assert (diff["from"], diff["to"], diff["changed_fields"]) == (1, 1, [])
