@@ -35,6 +35,7 @@ class RouteRule:
 
 INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
 LNK, INV, JRQ = Aggregate.INITIATIVE_LINK, Aggregate.INVITATION, Aggregate.JOIN_REQUEST
+REV = Aggregate.REVISION
 A = Action
 
 #: (endpoint, method) -> rule
@@ -50,6 +51,16 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("initiatives.initiative_comment", "POST"): RouteRule(INI, A.COMMENT),
     ("initiatives.initiative_assign", "POST"): RouteRule(INI, A.ASSIGN),
     ("review.Queue", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_REVIEW_QUEUE),
+    # versions (the initiative's audience) and revisions (rev)
+    ("initiative_versions.list_versions", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.get_version", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.diff", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.Revisions", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("initiative_versions.Revisions", "POST"): RouteRule(INI, A.REVISE),
+    ("initiative_versions.RevisionItem", "GET"): RouteRule(REV, A.VIEW),
+    ("initiative_versions.RevisionItem", "PATCH"): RouteRule(REV, A.UPDATE),
+    ("initiative_versions.revision_diff", "GET"): RouteRule(REV, A.VIEW),
+    # (one route per revision transition: added below from the workflow declaration)
     ("initiatives.initiative_link_confirm", "POST"): RouteRule(LNK, A.CONFIRM),
     ("initiatives.initiative_link_decline", "POST"): RouteRule(LNK, A.DECLINE),
     ("organizations.OrganizationItem", "GET"): RouteRule(ORG, A.VIEW),
@@ -95,11 +106,14 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
 
 
 def _transition_routes() -> None:
-    from registry.initiatives.policy import INITIATIVE_WORKFLOW
+    from registry.initiatives.policy import INITIATIVE_WORKFLOW, REVISION_WORKFLOW
 
     for transition in INITIATIVE_WORKFLOW.transitions:
         ROUTES[(f"initiatives.initiative_{transition.action}", "POST")] = RouteRule(
             INI, Action(transition.action))
+    for transition in REVISION_WORKFLOW.transitions:
+        ROUTES[(f"initiative_versions.revision_{transition.action}", "POST")] = RouteRule(
+            REV, Action(transition.action))
 
 
 _transition_routes()

@@ -77,7 +77,10 @@ INITIATIVE_WORKFLOW = Workflow(
         Rule(A.VIEW, PUBLIC_STATES, (ANYONE,)),
         Rule(A.VIEW, None, (OWNER_MEMBER, REVIEWER, SYSTEM), Scope.INITIATIVES_READ),
         Rule(A.VIEW_PRIVATE, None, (OWNER_MEMBER, REVIEWER, SYSTEM), Scope.INITIATIVES_READ),
-        Rule(A.UPDATE, EDITABLE_STATES, OWNER, W),
+        # (rev) a published one is edited through its revision (the public keeps the
+        # approved content): PATCH edits it, ``revise`` opens one
+        Rule(A.UPDATE, EDITABLE_STATES | REVISABLE_STATES, OWNER, W),
+        Rule(A.REVISE, REVISABLE_STATES, OWNER, W),
         # the thread: the owner's members at any time, the secretariat once it was submitted
         Rule(A.COMMENT, None, OWNER, W),
         Rule(A.COMMENT, frozenset(STATES) - {DRAFT}, (REVIEWER,), R),

@@ -36,13 +36,11 @@ from registry.workflow.models import Activity
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events.types import REVISION_STATUSES
-from shared.identity import Principal, Scope
+from shared.identity import Principal
 from shared.problems import (
     Conflict,
     InvalidTransition,
-    NotAllowed,
     NotFound,
-    Unauthenticated,
     ValidationError,
 )
 
@@ -177,11 +175,6 @@ OPEN_STATES = frozenset(OPEN_REVISION_STATES)
 REVISABLE_STATES = policy.REVISABLE_STATES
 
 
-def _is_owner(principal: Principal, record: Any) -> bool:
-    return principal.is_member_of(record.owner_organization_id) and principal.has_scope(
-        Scope.INITIATIVES_WRITE)
-
-
 def allowed_actions(principal: Principal, revision: Any) -> list[str]:
     """The actions ``principal`` may take on ``revision`` now (``update``, ``assign`` and the
     transitions), from the permission table."""
@@ -210,18 +203,30 @@ class RevisionView:
     allowed_actions: list[str] = field(default_factory=list)
 
 
-def _initiative(db_session: Session, principal: Principal, initiative_id: uuid.UUID, *,
-                lock: bool = False) -> Initiative:
-    """The initiative if ``principal`` may see its revisions (owner organisation,
-    secretariat, system: ``view_private``); NotFound otherwise (the public never learns of
-    revisions)."""
+def _initiative(db_session: Session, principal: Principal | None, initiative_id: uuid.UUID,
+                *, action: Action = Action.VIEW_PRIVATE, lock: bool = False) -> Initiative:
+    """The initiative (locked with ``lock``, PostgreSQL) if ``principal`` may take
+    ``action`` on it (the permission table, aggregate ``initiative``: ``view_private`` —
+    owner organisation, secretariat, system — to read its revisions; ``revise`` to open one;
+    ``update`` to edit a published one); NotFound / Unauthenticated / NotAllowed /
+    InvalidTransition otherwise. ``principal`` None: no check (the revision's own rules
+    decide)."""
     initiative = db_session.get(Initiative, initiative_id, with_for_update=lock or None)
-    if initiative is None or not authz.can(principal, Action.VIEW_PRIVATE, initiative,
-                                           Aggregate.INITIATIVE):
-        if initiative is not None and not principal.is_authenticated:
-            raise Unauthenticated("Sign in to see the revisions of this initiative.")
+    if initiative is None:
         raise NotFound(f"No initiative {initiative_id}.")
+    if principal is not None:
+        authz.authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
     return initiative
+
+
+def _visible_revision(db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                      number: int) -> InitiativeRevision:
+    """Revision ``number`` if ``principal`` may see it (aggregate ``revision``: owner
+    organisation, secretariat, system); NotFound otherwise."""
+    _initiative(db_session, None, initiative_id)
+    revision = _revision(db_session, initiative_id, number)
+    authz.authorize(principal, Action.VIEW, revision, Aggregate.REVISION, what="revision")
+    return revision
 
 
 def _revision(db_session: Session, initiative_id: uuid.UUID, number: int, *,
@@ -291,8 +296,8 @@ def get_revision(*, db_session: Session, principal: Principal, initiative_id: uu
                  number: int) -> RevisionView:
     """Revision ``number`` with its proposed content (owner organisation and secretariat
     only). NotFound when absent or not visible."""
-    _initiative(db_session, principal, initiative_id)
-    return _answer(db_session, principal, _revision(db_session, initiative_id, number))
+    return _answer(db_session, principal,
+                   _visible_revision(db_session, principal, initiative_id, number))
 
 
 def diff_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
@@ -300,8 +305,8 @@ def diff_revision(*, db_session: Session, principal: Principal, initiative_id: u
     """The difference between the current approved version and revision ``number``'s
     proposed content (``versions.diff_content``'s shape; ``from`` the approved version,
     ``to`` null, ``revision`` the number). Owner organisation and secretariat only."""
-    initiative = _initiative(db_session, principal, initiative_id)
-    revision = _revision(db_session, initiative_id, number)
+    revision = _visible_revision(db_session, principal, initiative_id, number)
+    initiative = _initiative(db_session, None, initiative_id)
     current = initiative.approved_version
     base = _base_contents(db_session, initiative_id, {current} if current else set()).get(
         current or 0) or versions.content_of(initiative)
@@ -349,15 +354,8 @@ def create_revision(*, db_session: Session, principal: Principal, initiative_id:
     422 naming the field for invalid data. The initiative itself does not change; a timeline
     entry ``revision_create`` (participants) is written.
     """
-    initiative = _initiative(db_session, principal, initiative_id, lock=True)
-    if not _is_owner(principal, initiative):
-        raise NotAllowed("Only members of the organisation that owns this initiative may "
-                         "propose a revision.")
-    if initiative.status not in REVISABLE_STATES:
-        raise InvalidTransition(
-            f"Cannot open a revision: the initiative is {initiative.status}; only a published "
-            "initiative is revised (edit a draft directly).",
-            extra={"current_status": initiative.status, "allowed_actions": []})
+    initiative = _initiative(db_session, principal, initiative_id, action=Action.REVISE,
+                             lock=True)
     open_number = db_session.scalar(select(InitiativeRevision.number).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
@@ -398,7 +396,7 @@ def update_revision(*, db_session: Session, principal: Principal, initiative_id:
     ``expected_version`` is not the revision's ``version`` (nothing written); 409 in another
     state; 422 naming the field. The change counter ``version`` goes up by one when the
     content changes; a timeline entry ``revision_update`` lists the changed fields."""
-    initiative = _initiative(db_session, principal, initiative_id)
+    initiative = _initiative(db_session, None, initiative_id)
     revision = _revision(db_session, initiative_id, number, lock=True)
     authz.authorize(principal, Action.UPDATE, revision, Aggregate.REVISION, what="revision")
     workflow_service.check_version(revision, expected_version, "revision")
@@ -418,8 +416,9 @@ def edit_published(*, db_session: Session, principal: Principal, initiative_id: 
                    data: dict[str, Any], expected_version: int | None = None) -> RevisionView:
     """An edit of a published initiative (``PATCH /api/v1/initiatives/{id}``, the owner's
     page): updates its open revision when it is a draft or sent back for changes, else opens
-    a new one. ``expected_version`` applies to the open revision."""
-    _initiative(db_session, principal, initiative_id)
+    a new one. ``expected_version`` applies to the open revision. Authorized as ``update``
+    of the initiative (owner organisation; published or completion declared)."""
+    _initiative(db_session, principal, initiative_id, action=Action.UPDATE)
     open_revision = db_session.scalar(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
@@ -452,7 +451,7 @@ def revision_action(*, db_session: Session, principal: Principal, initiative_id:
     """
     if WORKFLOW.transition(action) is None:
         raise NotFound(f"Unknown revision action {action!r}.")
-    _initiative(db_session, principal, initiative_id, lock=True)
+    _initiative(db_session, None, initiative_id, lock=True)
     revision = _revision(db_session, initiative_id, number, lock=True)
     workflow_service.apply(db_session, principal, WORKFLOW, revision, action, comment=comment,
                            expected_version=expected_version)

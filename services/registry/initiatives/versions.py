@@ -391,12 +391,15 @@ def diff_versions(*, db_session: Session, principal: Principal, initiative_id: u
                   from_: int | None = None, to: int | None = None) -> dict[str, Any]:
     """The difference between two approved versions (:func:`diff_content`'s shape, with
     ``from`` and ``to``). ``to`` defaults to the current approved version, ``from`` to the
-    one before ``to`` (or ``to`` itself for version 1). The public's diff leaves out the
-    contact e-mail. Raises :class:`NotFound` (initiative absent or invisible),
+    one before ``to`` (or ``to`` itself for version 1); an initiative never approved, asked
+    without ``from``/``to``, has an empty diff (``from``, ``to`` null). The public's diff
+    leaves out the contact e-mail. Raises :class:`NotFound` (initiative absent or invisible),
     :class:`ValidationError` (422) naming ``from`` or ``to`` when that version does not
     exist."""
     initiative = _readable(db_session, principal, initiative_id)
     last = initiative.approved_version or 0
+    if not last and from_ is None and to is None:  # never approved: nothing to compare
+        return diff_content({}, {}, from_=None, to=None)
     to = last if to is None else to
     from_ = (max(to - 1, 1) if to else 0) if from_ is None else from_
     errors = [{"field": name, "message": (f"No version {value}: this initiative has versions "

@@ -50,6 +50,7 @@ PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "revie
 from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
 
 ORGANIZATION_STATES = ("unverified", "verified")
+from shared.events.types import REVISION_STATUSES as REVISION_STATES  # noqa: E402
 
 
 # -- the world every case starts from ---------------------------------------------------------
@@ -199,11 +200,40 @@ def make_initiative(w: World, state: str) -> Case:
             "draft", "submitted", "changes_requested") else None
         s.execute(update(Initiative).where(Initiative.id == made.id).values(
             status=state, public_id=public_id))
+        if public_id is not None:  # (rev) it was approved once: version 1
+            from registry.initiatives.versions import write_version
+
+            write_version(db_session=s, principal=SYSTEM,
+                          initiative=s.get(Initiative, made.id), number=1)
         s.commit()
         obj = s.get(Initiative, made.id)
         s.expunge(obj)
     return Case(obj, owner, {"initiative_id": made.id, "public_id": public_id,
-                             "reviewer_id": str(w.users["reviewer"])})
+                             "reviewer_id": str(w.users["reviewer"]),
+                             "number": 1 if public_id is not None else None})
+
+
+def make_revision(w: World, state: str) -> Case:
+    """Revision 1, in ``state``, of a published initiative of the owner organisation."""
+    from registry.initiatives.models import InitiativeRevision
+    from registry.initiatives.versions import content_of
+    from shared.db import utcnow
+
+    published = make_initiative(w, "published")
+    iid = published.values["initiative_id"]
+    with w.session() as s:
+        from registry.initiatives.models import Initiative
+
+        content = content_of(s.get(Initiative, iid)) | {"title": "Matrix reefs, revised"}
+        now = utcnow()
+        revision = InitiativeRevision(
+            id=uuid.uuid4(), initiative_id=iid, number=1, status=state, content=content,
+            base_version=1, version=1, owner_organization_id=w.owner_org, created_at=now,
+            updated_at=now, submitted_at=now if state != "draft" else None)
+        s.add(revision)
+        s.commit()
+        s.expunge(revision)
+    return Case(revision, w.owner_org, {"initiative_id": iid, "number": 1})
 
 
 def make_organization(w: World, state: str) -> Case:
@@ -315,6 +345,7 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
     Aggregate.INVITATION: (make_invitation, ("pending",)),
     Aggregate.JOIN_REQUEST: (make_join_request, ("pending",)),
     Aggregate.STAFF: (make_staff, ("any",)),
+    Aggregate.REVISION: (make_revision, REVISION_STATES),
 }
 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
@@ -326,6 +357,10 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
                  "confirm_completion", "decline_completion", "archive", "withdraw",
                  "suspend", "reinstate")},
     "initiatives.initiative_comment": lambda c: {"body": "Matrix comment."},
+    "initiative_versions.Revisions": lambda c: {"title": "Matrix reefs, revised"},
+    "initiative_versions.RevisionItem": lambda c: {"title": "Matrix reefs, revised again"},
+    **{f"initiative_versions.revision_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("submit", "approve", "request_changes", "reject", "discard")},
     "initiatives.initiative_assign": lambda c: {"reviewer_id": c.values["reviewer_id"]},
     "organizations.Member": lambda c: {"role": "admin"},
     "organizations.Invitations": lambda c: {"email": f"new-{uuid.uuid4().hex[:6]}@m.test"},

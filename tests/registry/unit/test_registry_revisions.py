@@ -69,7 +69,9 @@ def test_versions_of_an_unpublished_initiative_are_hidden_from_the_public(
     mine = registry.get(_url(draft["id"], "/versions"), actors["partner"])
     assert mine.status_code == 200 and mine.json["items"] == []
     assert mine.json["approved_version"] is None
-    problem(registry.get(_url(draft["id"], "/diff"), actors["partner"]), 422, "from", "to")
+    empty = registry.get(_url(draft["id"], "/diff"), actors["partner"]).json
+    assert (empty["from"], empty["to"], empty["changed_fields"]) == (None, None, [])
+    problem(registry.get(_url(draft["id"], "/diff?from=1"), actors["partner"]), 422, "from")
     problem(registry.get(_url(str(uuid.uuid4()), "/versions")), 404)
 
 
