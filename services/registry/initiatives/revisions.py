@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -520,9 +521,13 @@ class _RevisionAdapter:
             return activity
         from registry.initiatives import service
 
+        # who hears of it: the owner organisation's members and the revision's reviewer
+        audience = SimpleNamespace(owner_organization_id=initiative.owner_organization_id,
+                                   assigned_reviewer_id=record.assigned_reviewer_id)
         data = {"revision": {"number": record.number, "status": record.status,
                              "base_version": record.base_version,
                              "changed_fields": _changed_fields(db_session, record)},
+                "recipients": service.event_recipients(db_session, audience, principal),
                 **service.event_links(initiative, record.number), **(extra_event_data or {})}
         return service._record(
             db_session, initiative, principal, f"revision_{transition.action}",

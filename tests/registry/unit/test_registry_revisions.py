@@ -343,3 +343,43 @@ def test_imported_records_are_version_1_and_may_be_diffed(registry, sample_path)
     assert all(d["id"] for d in detail["deliverables"])
     diff = registry.get(_url(iid, "/diff")).json
     assert (diff["from"], diff["to"], diff["changed_fields"]) == (1, 1, [])
+
+
+def test_revision_events_name_recipients_and_the_timeline_keeps_every_step(registry):
+    """With real accounts: the owner organisation's other members hear of each step (never
+    the actor), the actor is named, and the initiative's timeline holds each revision step
+    with its number (the approval public, the rest for participants)."""
+    from registry.workflow.models import Activity
+    from tests.registry.review_desk import make_desk
+
+    desk = make_desk(registry)
+    iid = desk.published()["id"]
+    assert registry.post(_url(iid, "/revisions"), {"title": "Reefs, phase 2"},
+                         desk["owner"]).status_code == 201
+    assert registry.post(_url(iid, "/revisions/1/submit"), {},
+                         desk["owner"]).status_code == 200
+    _, submitted = _events(registry, iid)[-1]
+    assert {r["role"] for r in submitted["recipients"]} == {"owner"}
+    assert sorted(r["locale"] for r in submitted["recipients"]) == ["en", "zh"]
+    assert all(not r["email"].startswith("owner-") for r in submitted["recipients"])
+    assert submitted["actor"]["name"] == "Olivia Owner"
+    assert submitted["review_url"].endswith(f"/secretariat/review/{iid}/revisions/1")
+    assert registry.post(_url(iid, "/revisions/1/approve"), {},
+                         desk["reviewer"]).status_code == 200
+    _, approved = _events(registry, iid)[-1]
+    assert approved["actor"]["name"] == "Rita Reviewer"
+    assert {r["email"].split("-")[0] for r in approved["recipients"]} == {
+        "owner", "owner2", "member_reviewer"}
+    with registry.session() as s:
+        steps = list(s.scalars(select(Activity).where(
+            Activity.record_id == uuid.UUID(iid), Activity.revision_number == 1)
+            .order_by(Activity.created_at)))
+    assert [(a.action, a.visibility) for a in steps] == [
+        ("revision_create", "participants"), ("revision_submit", "participants"),
+        ("revision_approve", "public")]
+    assert steps[0].changes["title"]["after"] == "Reefs, phase 2"
+    # the public part of the thread shows the approval, not the participants' steps
+    thread = registry.get(_url(iid, "/thread"))
+    assert thread.status_code == 200, thread.json
+    public = [(e["action"], e["revision_number"]) for e in thread.json]
+    assert ("revision_approve", 1) in public and ("revision_submit", 1) not in public
