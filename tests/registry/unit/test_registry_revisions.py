@@ -383,3 +383,27 @@ def test_revision_events_name_recipients_and_the_timeline_keeps_every_step(regis
     assert thread.status_code == 200, thread.json
     public = [(e["action"], e["revision_number"]) for e in thread.json]
     assert ("revision_approve", 1) in public and ("revision_submit", 1) not in public
+
+
+def test_patch_of_a_published_initiative_checks_its_etag_and_a_suspended_one_waits(
+        registry, actors, problem):
+    partner, sec = actors["partner"], actors["sec"]
+    published = registry.publish(partner, sec)
+    iid = published["id"]
+    etag = registry.get(_url(iid), partner).headers["ETag"]
+    stale = registry.client.patch(_url(iid), json={"title": "Reefs II"},
+                                  headers={**registry.headers(partner), "If-Match": '"1"'})
+    problem(stale, 412)
+    assert registry.count(InitiativeRevision) == 0
+    ok = registry.client.patch(_url(iid), json={"title": "Reefs II"},
+                               headers={**registry.headers(partner), "If-Match": etag})
+    assert ok.status_code == 200, ok.json
+    assert registry.post(_url(iid, "/revisions/1/submit"), {}, partner).status_code == 200
+    # the secretariat suspends the initiative: the revision cannot be approved meanwhile
+    assert registry.action(sec, iid, "suspend", "Under investigation.").status_code == 200
+    body = problem(registry.post(_url(iid, "/revisions/1/approve"), {}, sec), 409)
+    assert "suspended" in body["detail"]
+    assert registry.count(InitiativeVersion) == 1
+    assert registry.action(sec, iid, "reinstate").status_code == 200
+    assert registry.post(_url(iid, "/revisions/1/approve"), {}, sec).status_code == 200
+    assert registry.get(_url(iid)).json["title"] == "Reefs II"
