@@ -47,7 +47,7 @@ from registry.accounts.service import vet_contact_email
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate, authorize
 from registry.db import bulk_insert
-from registry.initiatives import policy, search
+from registry.initiatives import policy, search, versions
 from registry.initiatives.models import (
     ACTIVE_STATES,
     Deliverable,
@@ -58,11 +58,11 @@ from registry.initiatives.models import (
     InitiativePartner,
     InitiativeRegion,
     InitiativeTarget,
+    InitiativeVersion,
     PublicIdCounter,
     Resource,
 )
 from registry.organizations.models import VERIFIED, Organization
-from registry.organizations.service import organization_ref
 from registry.outbox.models import OutboxEvent
 from registry.workflow import models as wf
 from registry.workflow.actors import actor_columns, actor_event_data
@@ -106,77 +106,35 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-# -- shapes ----------------------------------------------------------------------------------
+# -- shapes ---------------------------------------------------------------------------------
+# (rev) the content shape is built once, in ``versions.content_of``; the snapshot adds the
+# metadata to it
 def snapshot(initiative: Initiative | InitiativeView,
              contact_email_verified: bool = False) -> dict[str, Any]:
-    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``);
-    ``contact_email_verified`` from ``registry.accounts.service.vet_contact_email``."""
+    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``): its content
+    (:func:`registry.initiatives.versions.content_of`, typed: dates and decimals) plus id,
+    status, version and times; ``contact_email_verified`` from
+    ``registry.accounts.service.vet_contact_email``."""
     return {
         "id": str(initiative.id),
         "public_id": initiative.public_id,
         "status": initiative.status,
         "version": initiative.version,
-        "title": initiative.title,
-        "description": initiative.description,
-        "lead_organization": (organization_ref(initiative.lead_organization)
-                              if initiative.lead_organization else None),
-        "partners": [{"organization": organization_ref(p.organization), "role": p.role}
-                     for p in initiative.partners],
-        "sdg_goals": initiative.goal_codes,
-        "sdg_targets": initiative.target_codes,
-        "countries": initiative.country_codes,
-        "regions": initiative.region_codes,
-        "start_date": initiative.start_date,
-        "end_date": initiative.end_date,
-        "deliverables": [{"id": str(d.id) if d.id else None, "description": d.description,
-                          "due_date": d.due_date, "status": d.status}
-                         for d in initiative.deliverables],
-        "resources": [{"type": r.type, "details": r.details, "amount_usd": r.amount_usd}
-                      for r in initiative.resources],
-        "contact_email": initiative.contact_email,
+        **versions.content_of(initiative, json_ready=False),
         "contact_email_verified": contact_email_verified,
         "source": initiative.source,
         "source_ref": initiative.source_ref,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
-        "approved_version": initiative.approved_version,
+        "approved_version": getattr(initiative, "approved_version", None),
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
 
 
-def _content(initiative: Initiative) -> dict[str, Any]:
-    """The editable content in JSON-ready form (for the audit's before/after)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, date | datetime):
-            return value.isoformat()
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        return value
-
-    return {
-        "title": initiative.title,
-        "description": initiative.description,
-        "lead_organization_id": plain(initiative.lead_organization_id),
-        "partners": [{"organization_id": str(p.organization_id), "role": p.role}
-                     for p in initiative.partners],
-        "sdg_targets": initiative.target_codes,
-        "sdg_goals": initiative.goal_codes,
-        "countries": initiative.country_codes,
-        "regions": initiative.region_codes,
-        "start_date": plain(initiative.start_date),
-        "end_date": plain(initiative.end_date),
-        "deliverables": [{"id": plain(d.id), "description": d.description,
-                          "due_date": plain(d.due_date), "status": d.status}
-                         for d in initiative.deliverables],
-        "resources": [{"type": r.type, "details": r.details, "amount_usd": plain(r.amount_usd)}
-                      for r in initiative.resources],
-        "contact_email": initiative.contact_email,
-    }
+_content = versions.content_of  # the editable content, JSON-ready (the audit's before/after)
+# (rev) end
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -606,10 +564,20 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       data: dict[str, Any],
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline. The row is locked
-    (PostgreSQL) and ``expected_version`` (``If-Match``) checked first: 412 when stale."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged. Otherwise the row is locked (PostgreSQL) and
+    ``expected_version`` (``If-Match``) checked first: 412 when stale."""
+    # (rev) editing a published initiative proposes a revision
+    from registry.initiatives import revisions
     from registry.workflow.service import check_version
 
+    current = db_session.get(Initiative, initiative_id)
+    if current is not None and current.status in revisions.REVISABLE_STATES:
+        revisions.edit_published(db_session=db_session, principal=principal,
+                                 initiative_id=initiative_id, data=data)
+        return current
+    # (rev) end
     initiative = _load_for(db_session, principal, initiative_id, "update", lock=True)
     check_version(initiative, expected_version, "initiative")
     before = _content(initiative)
@@ -703,8 +671,8 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     wins, the other gets 409 (state) or 412 (``expected_version``, the ``If-Match`` ETag).
     Submitting checks the SMART requirements (422 listing each missing field). Approving
     publishes the initiative, gives it its public id ``PR-<year>-<nnnnn>`` (year of
-    publication, numbered from 1 each year) and approved version 1 (written by
-    ``registry.initiatives.versions`` when present). Emits the transition's
+    publication, numbered from 1 each year) and approved version 1
+    (``versions.record_version``). Emits the transition's
     ``initiative.*.v1`` event (with ``recipients``, ``review_url``, ``owner_url``). Returns the
     initiative as an :class:`InitiativeView` (read in one statement; the response needs no
     re-read). Errors: 404 (unknown action, invisible), 401, 403 (four eyes included), 409,
@@ -743,8 +711,7 @@ class _InitiativeAdapter:
               from_status: str, comment: str | None) -> None:
         entity = record.entity
         if transition.action == "approve" and entity.approved_version is None:
-            entity.approved_version = 1
-            _write_first_version(db_session, principal, record)
+            versions.record_version(db_session, record, principal=principal)  # version 1
         if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
             # the review is over: the queue no longer shows it as anyone's
             entity.assigned_reviewer_id = None
@@ -755,20 +722,6 @@ class _InitiativeAdapter:
         return _record(db_session, record.entity, principal, transition.action, from_status,
                        comment=comment, view=record, visibility=transition.visibility,
                        event_type=transition.event_type, extra_event_data=extra_event_data)
-
-
-def _write_first_version(db_session: Session, principal: Principal, record: Any) -> None:
-    """Version 1 of a newly approved initiative, by ``registry.initiatives.versions`` (rev)
-    when it offers ``write_version``; otherwise nothing (the number is still set)."""
-    import importlib
-
-    try:
-        versions = importlib.import_module("registry.initiatives.versions")
-    except ImportError:
-        return
-    write = getattr(versions, "write_version", None)
-    if write is not None:
-        write(db_session=db_session, principal=principal, initiative=record, number=1)
 
 
 def _register_adapter() -> None:
@@ -970,6 +923,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
+    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
     return initiative
 
@@ -1014,7 +968,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         Initiative.__table__, InitiativePartner.__table__, InitiativeTarget.__table__,
         InitiativeGoal.__table__, InitiativeCountry.__table__, InitiativeRegion.__table__,
         InitiativeCoveredRegion.__table__, Deliverable.__table__, Resource.__table__,
-        Activity.__table__)}
+        Activity.__table__, InitiativeVersion.__table__)}
     events = []
     ids = []
     for record, public_id in zip(records, public_ids, strict=True):
@@ -1081,6 +1035,9 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
         events.append((iid, snapshot(view)))  # type: ignore[arg-type]
+        # (rev) version 1 of the imported record
+        rows[InitiativeVersion.__table__].append(versions.version_rows(
+            iid, versions.content_of(view), principal=principal, approved_at=now))
     for table, table_rows in rows.items():
         bulk_insert(db_session, table, table_rows)
     for iid, snap in events:
