@@ -574,6 +574,11 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
 
     current = db_session.get(Initiative, initiative_id)
     if current is not None and current.status in revisions.REVISABLE_STATES:
+        # visible to the caller (else 404) but not theirs to revise: 403, as for any edit
+        authorize(principal, Action.VIEW, current, Aggregate.INITIATIVE, what="initiative")
+        if not principal.is_authenticated or not policy.can_see_private(principal, current):
+            authorize(principal, Action.UPDATE, current, Aggregate.INITIATIVE,
+                      what="initiative")
         revisions.edit_published(db_session=db_session, principal=principal,
                                  initiative_id=initiative_id, data=data)
         return current
