@@ -81,7 +81,8 @@ INITIATIVE_WORKFLOW = Workflow(
         # the thread: the owner's members at any time, the secretariat once it was submitted
         Rule(A.COMMENT, None, OWNER, W),
         Rule(A.COMMENT, frozenset(STATES) - {DRAFT}, (REVIEWER,), R),
-        Rule(A.ASSIGN, frozenset({SUBMITTED, COMPLETION_DECLARED}), (REVIEWER,), R),
+        # (the system too: operators assign from the CLI)
+        Rule(A.ASSIGN, frozenset({SUBMITTED, COMPLETION_DECLARED}), (REVIEWER, SYSTEM), R),
     ),
     transitions=(
         Transition(A.SUBMIT, frozenset({DRAFT, CHANGES_REQUESTED}), SUBMITTED, OWNER,
