@@ -77,6 +77,7 @@ class Action(StrEnum):
     COMMENT = "comment"
     ASSIGN = "assign"
     DISCARD = "discard"
+    REVISE = "revise"  # open a revision of a published initiative
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
     # organisations
     REGISTER = "register"

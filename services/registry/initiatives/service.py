@@ -574,11 +574,8 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
 
     current = db_session.get(Initiative, initiative_id)
     if current is not None and current.status in revisions.REVISABLE_STATES:
-        # visible to the caller (else 404) but not theirs to revise: 403, as for any edit
-        authorize(principal, Action.VIEW, current, Aggregate.INITIATIVE, what="initiative")
-        if not principal.is_authenticated or not policy.can_see_private(principal, current):
-            authorize(principal, Action.UPDATE, current, Aggregate.INITIATIVE,
-                      what="initiative")
+        # ``revise`` in the permission table: 404 (invisible), 401, 403 (not the owner's)
+        authorize(principal, Action.REVISE, current, Aggregate.INITIATIVE, what="initiative")
         revisions.edit_published(db_session=db_session, principal=principal,
                                  initiative_id=initiative_id, data=data)
         return current
@@ -1417,8 +1414,9 @@ def get_initiative(*, db_session: Session, principal: Principal,
 
 
 def timeline(*, db_session: Session, initiative: Initiative | InitiativeView,
-             audience: str = "secretariat") -> list[Any]:
-    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``), oldest
+             audience: str) -> list[Any]:
+    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``; pass
+    :func:`audience_of` the caller: internal notes are for ``secretariat`` only), oldest
     first (those read or written with it: no read)."""
     seen = TIMELINE_AUDIENCES[audience]
     known = initiative.__dict__.get("known_timeline") if isinstance(

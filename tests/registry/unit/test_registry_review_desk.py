@@ -336,3 +336,35 @@ def test_cli_queue_assign_act_and_archive_completed(registry, desk):
                         iid: "published"}
     archived = [a for a in registry.activities(olds[0]) if a.action == "archive"][0]
     assert archived.actor_role == "system" and archived.visibility == "public"
+
+
+def test_a_submitted_revision_is_queued_and_assigned(registry, desk, problem):
+    iid = desk.published()["id"]
+    made = registry.post(f"/api/v1/initiatives/{iid}/revisions",
+                         {"title": "Reefs, second phase"}, desk["owner"])
+    assert made.status_code == 201, made.json
+    number = made.json["number"]
+    url = f"/api/v1/initiatives/{iid}/revisions/{number}"
+    # a draft revision is not the secretariat's yet
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                          desk["reviewer"]), 409)
+    assert registry.post(f"{url}/submit", {}, desk["owner"]).status_code == 200
+    queue = registry.get("/api/v1/review/queue?kind=revision", desk["reviewer"]).json
+    assert [(i["kind"], i["initiative_id"], i["revision_number"]) for i in queue["items"]] == [
+        ("revision", iid, number)]
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["member_reviewer"])},
+                          desk["reviewer"]), 422, "reviewer_id")
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                          desk["owner"]), 403)
+    resp = registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                         desk["reviewer"])
+    assert resp.status_code == 200, resp.json
+    assert resp.json["assigned_reviewer_id"] == str(desk.ids["reviewer2"])
+    assert resp.headers["ETag"] == f'"{resp.json["version"]}"'
+    kind, data = _events(registry, iid)[-1]
+    assert kind == "review-assigned" and data["revision"]["number"] == number
+    assert data["revision"]["changed_fields"] == ["title"]
+    assert data["review_url"].endswith(f"/secretariat/review/{iid}/revisions/{number}")
+    assert [r["user_id"] for r in data["recipients"]] == [str(desk.ids["reviewer2"])]
+    mine = registry.get("/api/v1/review/queue?assigned=me", desk["reviewer2"]).json
+    assert [i["revision_number"] for i in mine["items"]] == [number]
