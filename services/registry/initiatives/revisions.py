@@ -209,7 +209,7 @@ def _initiative(db_session: Session, principal: Principal | None, initiative_id:
     """The initiative (locked with ``lock``, PostgreSQL) if ``principal`` may take
     ``action`` on it (the permission table, aggregate ``initiative``: ``view_private`` —
     owner organisation, secretariat, system — to read its revisions; ``revise`` to open one;
-    ``update`` to edit a published one); NotFound / Unauthenticated / NotAllowed /
+    ``revise`` to edit a published one); NotFound / Unauthenticated / NotAllowed /
     InvalidTransition otherwise. ``principal`` None: no check (the revision's own rules
     decide)."""
     initiative = db_session.get(Initiative, initiative_id, with_for_update=lock or None)
@@ -217,6 +217,19 @@ def _initiative(db_session: Session, principal: Principal | None, initiative_id:
         raise NotFound(f"No initiative {initiative_id}.")
     if principal is not None:
         authz.authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
+    return initiative
+
+
+def _private_side(db_session: Session, principal: Principal, initiative_id: uuid.UUID, *,
+                  lock: bool = False) -> Initiative:
+    """The initiative if ``principal`` may see its private side (``view_private``: owner
+    organisation, secretariat, system), where its revisions are; 404 for anyone else (401
+    anonymous): the route's gate (``registry.authz.routes``)."""
+    initiative = _initiative(db_session, None, initiative_id, lock=lock)
+    if not authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE):
+        if not principal.is_authenticated:
+            raise Unauthenticated("Sign in to see the revisions of this initiative.")
+        raise NotFound(f"No initiative {initiative_id}.")
     return initiative
 
 
@@ -273,7 +286,7 @@ def list_revisions(*, db_session: Session, principal: Principal,
                    initiative_id: uuid.UUID) -> list[RevisionView]:
     """The revisions of an initiative, newest first (owner organisation and secretariat
     only; NotFound for anyone else). Two statements (revisions, their base versions)."""
-    _initiative(db_session, principal, initiative_id)
+    _private_side(db_session, principal, initiative_id)
     rows = list(db_session.scalars(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id).order_by(
         InitiativeRevision.number.desc())))
@@ -286,7 +299,7 @@ def open_revision(*, db_session: Session, principal: Principal,
                   initiative_id: uuid.UUID) -> RevisionView | None:
     """The initiative's open revision (draft, submitted or changes_requested), or None
     (owner organisation and secretariat only; NotFound for anyone else)."""
-    _initiative(db_session, principal, initiative_id)
+    _private_side(db_session, principal, initiative_id)
     revision = db_session.scalar(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
@@ -355,8 +368,17 @@ def create_revision(*, db_session: Session, principal: Principal, initiative_id:
     422 naming the field for invalid data. The initiative itself does not change; a timeline
     entry ``revision_create`` (participants) is written.
     """
-    initiative = _initiative(db_session, principal, initiative_id, action=Action.REVISE,
-                             lock=True)
+    initiative = _private_side(db_session, principal, initiative_id, lock=True)
+    authz.authorize(principal, Action.REVISE, initiative, Aggregate.INITIATIVE,
+                    what="initiative")
+    return _open(db_session, principal, initiative, data)
+
+
+def _open(db_session: Session, principal: Principal, initiative: Initiative,
+          data: dict[str, Any]) -> RevisionView:
+    """Open revision ``max + 1`` of ``initiative`` (``revise`` already authorized): 409 when
+    one is open."""
+    initiative_id = initiative.id
     open_number = db_session.scalar(select(InitiativeRevision.number).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
@@ -417,15 +439,15 @@ def edit_published(*, db_session: Session, principal: Principal, initiative_id: 
                    data: dict[str, Any], expected_version: int | None = None) -> RevisionView:
     """An edit of a published initiative (``PATCH /api/v1/initiatives/{id}``, the owner's
     page): updates its open revision when it is a draft or sent back for changes, else opens
-    a new one. ``expected_version`` applies to the open revision. Authorized as ``update``
-    of the initiative (owner organisation; published or completion declared)."""
-    _initiative(db_session, principal, initiative_id, action=Action.UPDATE)
+    a new one. ``expected_version`` applies to the open revision. Authorized as ``revise``
+    of the initiative (owner organisation; published)."""
+    initiative = _initiative(db_session, principal, initiative_id, action=Action.REVISE,
+                             lock=True)
     open_revision = db_session.scalar(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
     if open_revision is None:
-        return create_revision(db_session=db_session, principal=principal,
-                               initiative_id=initiative_id, data=data)
+        return _open(db_session, principal, initiative, data)
     return update_revision(db_session=db_session, principal=principal,
                            initiative_id=initiative_id, number=open_revision.number, data=data,
                            expected_version=expected_version)

@@ -564,18 +564,20 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       data: dict[str, Any],
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline. The row is locked
-    (PostgreSQL) and ``expected_version`` (``If-Match``) checked first: 412 when stale. A
-    published one is edited through its open revision (``revisions.edit_published``): the
-    initiative, as the public sees it, is returned unchanged."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``; ``expected_version``
+    names the initiative's version there too): the initiative, as the public sees it, is
+    returned unchanged. Otherwise the row is locked (PostgreSQL) and ``expected_version``
+    (``If-Match``) checked first: 412 when stale."""
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
     from registry.workflow.service import check_version
 
     current = db_session.get(Initiative, initiative_id)
     if current is not None and current.status in revisions.REVISABLE_STATES:
-        if policy.can_view(principal, current):
-            check_version(current, expected_version, "initiative")
+        # ``revise`` in the permission table: 404 (invisible), 401, 403 (not the owner's)
+        authorize(principal, Action.REVISE, current, Aggregate.INITIATIVE, what="initiative")
+        check_version(current, expected_version, "initiative")
         revisions.edit_published(db_session=db_session, principal=principal,
                                  initiative_id=initiative_id, data=data)
         return current
@@ -673,8 +675,8 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     wins, the other gets 409 (state) or 412 (``expected_version``, the ``If-Match`` ETag).
     Submitting checks the SMART requirements (422 listing each missing field). Approving
     publishes the initiative, gives it its public id ``PR-<year>-<nnnnn>`` (year of
-    publication, numbered from 1 each year) and approved version 1 (written by
-    ``registry.initiatives.versions`` when present). Emits the transition's
+    publication, numbered from 1 each year) and approved version 1
+    (``versions.record_version``). Emits the transition's
     ``initiative.*.v1`` event (with ``recipients``, ``review_url``, ``owner_url``). Returns the
     initiative as an :class:`InitiativeView` (read in one statement; the response needs no
     re-read). Errors: 404 (unknown action, invisible), 401, 403 (four eyes included), 409,
@@ -713,8 +715,7 @@ class _InitiativeAdapter:
               from_status: str, comment: str | None) -> None:
         entity = record.entity
         if transition.action == "approve" and entity.approved_version is None:
-            entity.approved_version = 1
-            _write_first_version(db_session, principal, record)
+            versions.record_version(db_session, record, principal=principal)  # version 1
         if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
             # the review is over: the queue no longer shows it as anyone's
             entity.assigned_reviewer_id = None
@@ -725,20 +726,6 @@ class _InitiativeAdapter:
         return _record(db_session, record.entity, principal, transition.action, from_status,
                        comment=comment, view=record, visibility=transition.visibility,
                        event_type=transition.event_type, extra_event_data=extra_event_data)
-
-
-def _write_first_version(db_session: Session, principal: Principal, record: Any) -> None:
-    """Version 1 of a newly approved initiative, by ``registry.initiatives.versions`` (rev)
-    when it offers ``write_version``; otherwise nothing (the number is still set)."""
-    import importlib
-
-    try:
-        versions = importlib.import_module("registry.initiatives.versions")
-    except ImportError:
-        return
-    write = getattr(versions, "write_version", None)
-    if write is not None:
-        write(db_session=db_session, principal=principal, initiative=record, number=1)
 
 
 def _register_adapter() -> None:
@@ -1430,8 +1417,9 @@ def get_initiative(*, db_session: Session, principal: Principal,
 
 
 def timeline(*, db_session: Session, initiative: Initiative | InitiativeView,
-             audience: str = "secretariat") -> list[Any]:
-    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``), oldest
+             audience: str) -> list[Any]:
+    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``; pass
+    :func:`audience_of` the caller: internal notes are for ``secretariat`` only), oldest
     first (those read or written with it: no read)."""
     seen = TIMELINE_AUDIENCES[audience]
     known = initiative.__dict__.get("known_timeline") if isinstance(

@@ -29,7 +29,12 @@ from registry.initiatives.schemas import (
 from registry.initiatives.service import InitiativeView
 from registry.workflow import thread
 from registry.workflow.http import if_match, with_etag
-from registry.workflow.schemas import AssignInputSchema, CommentInputSchema, ThreadEntrySchema
+from registry.workflow.schemas import (
+    AssignedRevisionSchema,
+    AssignInputSchema,
+    CommentInputSchema,
+    ThreadEntrySchema,
+)
 
 blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
                 description="Initiatives (partnerships and voluntary commitments) and their "
@@ -206,6 +211,23 @@ def initiative_assign(data, initiative_id: uuid.UUID):
                                         expected_version=if_match())
     session.commit()
     return _dump(initiative)
+
+
+@blp.route("/<uuid:initiative_id>/revisions/<int:number>/assign", methods=["POST"],
+           endpoint="initiative_revision_assign")
+@blp.arguments(AssignInputSchema)
+@blp.response(200, AssignedRevisionSchema)
+@blp.doc(security=_SECURITY, parameters=[_IF_MATCH])
+def initiative_revision_assign(data, initiative_id: uuid.UUID, number: int):
+    """Assign the review of a submitted revision to a reviewer (``reviewer_id``; null
+    unassigns) (secretariat). ``If-Match``: the revision's ETag. Emits
+    ``initiative.review-assigned.v1`` (with ``revision``) to the reviewer."""
+    session = db.session()
+    revision = thread.assign_revision_reviewer(
+        db_session=session, principal=current_principal(), initiative_id=initiative_id,
+        number=number, reviewer_id=data["reviewer_id"], expected_version=if_match())
+    session.commit()
+    return with_etag(jsonify(AssignedRevisionSchema().dump(revision)), revision.version)
 
 
 def _link_view(confirm: bool):

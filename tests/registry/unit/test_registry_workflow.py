@@ -158,11 +158,10 @@ def test_request_changes_and_reject_need_a_comment(registry, actors, complete, p
     ((), "approve", "sec", ["update", "submit"]),
     ((), "request-changes", "sec", ["update", "submit"]),
     (("submit",), "submit", "partner", ["approve", "request_changes", "reject"]),
-    # (published: edited through a revision, rev: update, revise)
     (("submit", "approve"), "submit", "partner",
-     ["update", "revise", "declare_completion", "withdraw", "suspend"]),
+     ["revise", "declare_completion", "withdraw", "suspend"]),
     (("submit", "approve"), "reject", "sec",
-     ["update", "revise", "declare_completion", "withdraw", "suspend"]),
+     ["revise", "declare_completion", "withdraw", "suspend"]),
 ])
 def test_illegal_transitions_are_409_naming_state_and_allowed_actions(
         registry, actors, complete, problem, status_path, action, who, expected_allowed):
