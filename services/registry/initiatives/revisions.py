@@ -42,6 +42,7 @@ from shared.problems import (
     Conflict,
     InvalidTransition,
     NotFound,
+    Unauthenticated,
     ValidationError,
 )
 
