@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -25,7 +25,7 @@ from registry.initiatives.revision_schemas import (
     VersionSchema,
     VersionSummarySchema,
 )
-from shared.problems import PreconditionFailed
+from registry.workflow.http import if_match, with_etag
 
 blp = Blueprint("initiative_versions", __name__, url_prefix="/api/v1/initiatives",
                 description="Approved versions of initiatives, the difference between two, "
@@ -90,24 +90,10 @@ _REVISION = RevisionSchema()
 _REVISION_SUMMARY = RevisionSummarySchema()
 
 
-def if_match() -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"``; ``*`` or none: None).
-    A value that is no version can match nothing: 412."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed(f"If-Match {raw!r} names no version of this record: send the "
-                                 "ETag you read.")
-    return int(value)
-
-
 def _revision_response(revision: revisions.RevisionView, status: int = 200) -> Response:
     response = jsonify(_REVISION.dump(revision))
     response.status_code = status
-    response.headers["ETag"] = f'"{revision.version}"'
-    return response
+    return with_etag(response, revision.version)
 
 
 @blp.route("/<uuid:initiative_id>/revisions")
