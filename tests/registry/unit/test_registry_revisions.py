@@ -314,9 +314,16 @@ def test_cli_lists_versions_revisions_and_prints_the_diff_as_a_table(registry, a
     out = runner.invoke(cli, ["initiatives", "diff", iid, "--from", "1", "--to", "9"])
     assert out.exit_code != 0 and "to: No version 9" in out.output
 
+    registry.post(_url(iid, "/revisions"), {"regions": ["009"]}, partner)
+    out = runner.invoke(cli, ["initiatives", "diff", iid, "--revision", "2"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0] == "version 2 -> revision 2"
+    assert out.output.splitlines()[3].split()[:3] == ["regions", "added", "-"]
+
     out = runner.invoke(cli, ["initiatives", "revisions", iid])
     assert out.exit_code == 0, out.output
-    assert out.output.splitlines()[2].split()[:3] == ["1", "approved", "1"]
+    assert [line.split()[:3] for line in out.output.splitlines()[2:]] == [
+        ["2", "draft", "2"], ["1", "approved", "1"]]
 
     out = runner.invoke(cli, ["initiatives", "versions", "PR-1999-99999"])
     assert out.exit_code != 0 and "No initiative" in out.output
