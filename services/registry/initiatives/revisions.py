@@ -101,7 +101,7 @@ def apply_input(content: dict[str, Any], data: dict[str, Any],
             new[name] = list(dict.fromkeys(data[name]))
     if data.get("deliverables") is not None:
         known = {d.get("id"): d for d in content.get("deliverables") or [] if d.get("id")}
-        items = []
+        items, seen = [], set()
         for i, d in enumerate(data["deliverables"]):
             did = str(d["id"]) if d.get("id") else None
             if did is not None and did not in known:
@@ -109,6 +109,11 @@ def apply_input(content: dict[str, Any], data: dict[str, Any],
                     "field": f"deliverables.{i}.id",
                     "message": f"No deliverable {did} in this initiative: leave the id out "
                                "to add a new deliverable."}])
+            if did is not None and did in seen:
+                raise ValidationError("Deliverable listed twice.", errors=[{
+                    "field": f"deliverables.{i}.id",
+                    "message": f"Deliverable {did} is listed twice."}])
+            seen.add(did)
             due = d.get("due_date")
             items.append({"id": did or str(new_uuid()), "description": _text(d["description"]),
                           "due_date": due.isoformat() if isinstance(due, date) else due,

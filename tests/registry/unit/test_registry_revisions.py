@@ -274,6 +274,12 @@ def test_revision_input_errors_name_the_field(registry, actors, problem):
         {"id": str(uuid.uuid4()), "description": "x"}]}, partner), 422, "deliverables.0.id")
     problem(registry.post(_url(iid, "/revisions"), {"end_date": "2020-01-01"}, partner), 422,
             "end_date")
+    kept = registry.get(_url(iid, "/versions/1"), partner).json["content"]["deliverables"][0]
+    twice = {"id": kept["id"], "description": "Twice", "due_date": None}
+    problem(registry.post(_url(iid, "/revisions"), {"deliverables": [twice, twice]}, partner),
+            422, "deliverables.1.id")
+    problem(registry.post(_url(iid, "/revisions"), {"partners": [
+        {"organization_id": kept["id"]}]}, partner), 422, "partners.0.organization_id")
     problem(registry.post(_url(iid, "/revisions"), {"lead_organization_id": str(uuid.uuid4())},
                           partner), 422, "lead_organization_id")
     assert _rows(registry, InitiativeRevision, iid) == 0
