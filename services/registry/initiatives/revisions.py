@@ -163,13 +163,6 @@ def input_of(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def organization_ids(content: dict[str, Any]) -> set[uuid.UUID]:
-    """The organisations a content names (lead and partners)."""
-    lead = content.get("lead_organization")
-    ids = {uuid.UUID(p["organization"]["id"]) for p in content.get("partners") or []}
-    return ids | ({uuid.UUID(lead["id"])} if lead else set())
-
-
 # -- the workflow ----------------------------------------------------------------------------
 #: The revision workflow (``policy.REVISION_WORKFLOW``, whose rows the permission table
 #: generates: aggregate ``revision``; deciders are reviewers who are not members of the owner
