@@ -353,9 +353,9 @@ def event_links(initiative: Any, revision_number: int | None = None) -> dict[str
     """``review_url`` (``PUBLIC_BASE_URL/secretariat/review/<id>``, a revision's
     ``…/revisions/<n>``) and ``owner_url`` (``PUBLIC_BASE_URL/my/initiatives/<id>``) of an
     initiative's events."""
-    from shared.config import setting
+    from registry.accounts.service import base_url
 
-    base = (setting("PUBLIC_BASE_URL") or "").rstrip("/")
+    base = base_url()  # the app's PUBLIC_BASE_URL, else the setting, else the address served
     review = f"{base}/secretariat/review/{initiative.id}"
     if revision_number is not None:
         review += f"/revisions/{revision_number}"
