@@ -1447,3 +1447,17 @@ def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
     """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
     result = search_initiatives(**kwargs)
     return result.items, result.total
+
+
+# -- the owner's list (partner pages: /my/initiatives) ---------------------------------------
+def list_owned_initiatives(*, db_session: Session, principal: Principal,
+                           limit: int = 500) -> list[Initiative]:
+    """The initiatives owned by ``principal``'s organisations (any state), last updated
+    first, at most ``limit``: the rows only (status, version, title, dates), no children.
+    Empty for a caller without organisations."""
+    ids = list(principal.organization_ids)
+    if not ids:
+        return []
+    return list(db_session.scalars(
+        select(Initiative).where(Initiative.owner_organization_id.in_(ids))
+        .order_by(Initiative.updated_at.desc(), Initiative.id).limit(limit)))
