@@ -460,8 +460,9 @@ def my_initiatives():
     session = db.session()
     items = service.list_owned_initiatives(db_session=session, principal=principal)
     orgs = _organizations(principal)
-    rows = [{"item": item, "next": next_step(item), "org": orgs.get(
-        item.owner_organization_id)} for item in items]
+    rows = [{"item": item, "next": next_step(item),
+             "org": orgs.get(item.owner_organization_id) if item.owner_organization_id
+             else None} for item in items]
     return _render("initiatives/my_list.html", rows=rows, has_orgs=bool(orgs))
 
 
