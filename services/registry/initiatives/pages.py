@@ -157,8 +157,9 @@ ACTION_LABELS = {
     "reinstate": _l("reinstated it"), "comment": _l("commented"), "import": _l("imported it"),
     "assign": _l("assigned a reviewer"),
 }
-ROLE_LABELS = {"owner": _l("owner"), "secretariat": _l("secretariat"),
-               "reviewer": _l("secretariat"), "system": _l("system")}
+ROLE_LABELS = {"owner": _l("owner"), "partner": _l("partner"),
+               "secretariat": _l("secretariat"), "reviewer": _l("secretariat"),
+               "system": _l("system"), "client": _l("API client")}
 #: Most rows a deliverables/resources form takes (the schema allows 200 / 100).
 MAX_ROWS = 200
 #: Organisation search results shown on the partners step.
