@@ -27,11 +27,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 LANGUAGES = {
     "en": {"accept": "en-GB", "continue": "Save and continue", "add": "Add a deliverable",
            "filter": "Filter", "submit": "Submit for review", "register": "Register an "
-           "initiative", "submitted": "Submitted", "fiji": "Fiji", "ok": "It can be submitted",
+           "initiative", "submitted": "Submitted", "fiji": "Fiji", "ok": "Nothing is missing",
            "title": "Coral reef restoration in Fiji"},
     "zh": {"accept": "zh-CN", "continue": "保存并继续", "add": "添加一项成果",
            "filter": "筛选", "submit": "提交审核", "register": "登记倡议",
-           "submitted": "已提交", "fiji": "斐济", "ok": "可以提交", "title": "斐济珊瑚礁恢复"},
+           "submitted": "已提交", "fiji": "斐济", "ok": "没有缺漏", "title": "斐济珊瑚礁恢复"},
 }
 
 

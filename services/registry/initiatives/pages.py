@@ -98,19 +98,6 @@ FIELD_STEP = {
     "partners": "partners", "deliverables": "deliverables", "resources": "deliverables",
     "contact_email": "contact",
 }
-#: The SMART requirements of ``service.SUBMIT_REQUIREMENTS`` in the page's language.
-SMART_MESSAGES = {
-    "description": _l("Describe the initiative (specific)."),
-    "lead_organization_id": _l("Name the lead entity."),
-    "sdg_targets": _l("Tag at least one SDG target or goal (measurable)."),
-    "countries": _l("Name at least one country or M49 region where it acts."),
-    "start_date": _l("Give the start date (time-bound)."),
-    "end_date": _l("Give the end date (time-bound)."),
-    "deliverables": _l("List at least one deliverable with its due date (measurable)."),
-    "resources": _l("List at least one resource (resource-based)."),
-    "contact_email": _l("Give a contact e-mail for progress reporting."),
-    "due_date": _l("Each deliverable needs a due date."),
-}
 #: What a field's invalid value is told, in the page's language (the service's and the
 #: schema's English details stay in the logs and the API).
 FIELD_MESSAGES = {
@@ -299,38 +286,42 @@ def _accepts(function: Callable, name: str) -> bool:
 
 @dataclass
 class Record:
-    """What the wizard edits: the initiative itself (draft, changes requested) or the open
-    revision of a published one (``number`` set). ``content`` reads like an initiative;
-    ``version`` is the change counter the forms carry."""
+    """What the wizard edits: the initiative itself (draft, changes requested) or the
+    revision of a published one (``revision_mode``; ``number`` None until the first save
+    opens the revision). ``content`` reads like an initiative; ``version`` is the change
+    counter the forms carry (None before the revision exists)."""
 
     initiative: Any
     content: Any
-    version: int
+    version: int | None
     status: str
+    revision_mode: bool = False
     number: int | None = None
-    revision: Any = None
 
     @property
     def is_revision(self) -> bool:
-        return self.number is not None
+        return self.revision_mode
 
     def step_url(self, step: str, **args: Any) -> str:
-        if self.is_revision:
+        if self.revision_mode:
             return url_for(".revision_step", initiative_id=self.initiative.id, step=step,
                            **args)
         return url_for(".wizard", initiative_id=self.initiative.id, step=step, **args)
 
     def save(self, principal: Principal, data: dict[str, Any],
              expected_version: int | None) -> None:
-        """Save ``data`` (a loaded ``InitiativePatchSchema``) through the service; the caller
+        """Save ``data`` (a loaded ``InitiativePatchSchema``) through the service functions
+        of the API (``update_initiative``; for a published initiative ``revisions.
+        edit_published``, which opens the revision or updates the open one); the caller
         commits. 412 when ``expected_version`` is stale."""
         session = db.session()
-        if self.is_revision:
+        if self.revision_mode:
             from registry.initiatives import revisions
 
-            revisions.update_revision(db_session=session, principal=principal,
-                                      initiative_id=self.initiative.id, number=self.number,
-                                      data=data, expected_version=expected_version)
+            revisions.edit_published(db_session=session, principal=principal,
+                                     initiative_id=self.initiative.id, data=data,
+                                     expected_version=expected_version
+                                     if self.number is not None else None)
             return
         kwargs: dict[str, Any] = {}
         if _accepts(service.update_initiative, "expected_version"):
@@ -373,7 +364,7 @@ def _editable_record(principal: Principal, initiative_id: uuid.UUID) -> Record |
     view = _load_initiative(principal, initiative_id)
     if policy.can(principal, "update", view):
         return Record(view, view, view.version, view.status)
-    if view.status == "published":
+    if view.status == "published" and policy.is_owner(principal, view):
         return redirect(url_for(".revision_step", initiative_id=initiative_id, step="basics"))
     flash(_("This initiative is %(state)s: it cannot be edited now.",
             state=STATUS_LABELS.get(view.status, view.status)), "warning")
@@ -971,19 +962,6 @@ def _step_contact(principal: Principal, record: Record):
 
 
 # -- review and submit -----------------------------------------------------------------------
-def smart_check(content: Any) -> list[dict[str, str]]:
-    """The SMART check of ``service.submission_errors`` in the page's language: ``[{field,
-    message, step}]``."""
-    out = []
-    for error in service.submission_errors(content):
-        path = error["field"]
-        key = "due_date" if path.endswith(".due_date") else path
-        top = path.split(".")[0]
-        out.append({"field": path, "step": FIELD_STEP.get(top, "basics"),
-                    "message": str(SMART_MESSAGES.get(key, _l("This value is not valid.")))})
-    return out
-
-
 def _step_review(principal: Principal, record: Record, form: SubmitForm | None = None,
                  errors: dict[str, list[str]] | None = None, status: int = 200):
     if form is None:
@@ -993,9 +971,16 @@ def _step_review(principal: Principal, record: Record, form: SubmitForm | None =
     if request.method == "GET" or not form.version.data:
         form.version.data = str(record.version)
     orgs = _organizations(principal)
+    owner_id = record.initiative.owner_organization_id
     return _render("initiatives/wizard_review.html", status, form=form, record=record,
-                   step="review", errors=errors or {}, smart=smart_check(record.content),
-                   owner=orgs.get(record.initiative.owner_organization_id))
+                   step="review", errors=errors or {},
+                   smart=service.submission_errors(record.content),
+                   fix_links=_fix_links(record), owner=orgs.get(owner_id) if owner_id else None)
+
+
+def _fix_links(record: Record) -> dict[str, str]:
+    """``{field: the wizard step that fills it}`` for the SMART check's links."""
+    return {name: record.step_url(step) for name, step in FIELD_STEP.items()}
 
 
 _STEP_HANDLERS: dict[str, Callable[[Principal, Record], Any]] = {
@@ -1052,28 +1037,37 @@ def _transition(principal: Principal, initiative_id: uuid.UUID, action: str,
 
 
 # -- the owner page --------------------------------------------------------------------------
-def _thread(principal: Principal, view: Any) -> list[dict[str, Any]]:
-    """The thread the owner sees: ``[{entry, kind, action, body, actor, role, at,
-    reply_to_id, id}]`` oldest first (the workflow's thread when there, else the timeline)."""
-    thread_function = getattr(service, "thread", None)
-    if thread_function is not None:
-        entries = thread_function(db_session=db.session(), principal=principal,
-                                  initiative_id=view.id)
-        return [{"id": getattr(e, "id", None), "kind": getattr(e, "kind", "transition"),
-                 "action": getattr(e, "action", None), "body": getattr(e, "body", None),
-                 "actor": getattr(e, "actor_name", None) or getattr(e, "actor_email", None),
-                 "role": getattr(e, "actor_role", None), "at": getattr(e, "created_at", None),
-                 "reply_to_id": getattr(e, "reply_to_id", None),
-                 "from_status": getattr(e, "from_status", None),
-                 "to_status": getattr(e, "to_status", None)} for e in entries]
-    return [{"id": None, "kind": "transition", "action": a.action, "body": a.comment,
-             "actor": a.actor_email, "role": a.actor_role, "at": a.created_at,
-             "reply_to_id": None, "from_status": a.from_status, "to_status": a.to_status}
-            for a in service.timeline(db_session=db.session(), initiative=view)]
+def _thread(principal: Principal, view: Any) -> list[Any]:
+    """The thread the owner sees, oldest first: the workflow's ``initiative_thread`` (comments,
+    replies, transitions; no internal notes), else the participants' timeline."""
+    try:
+        from registry.workflow.thread import initiative_thread
+    except ImportError:
+        return service.timeline(db_session=db.session(), initiative=view,
+                                audience="participants")
+    return list(initiative_thread(db_session=db.session(), principal=principal,
+                                  initiative_id=view.id))
 
 
-def _can_comment(principal: Principal, view: Any) -> bool:
-    return hasattr(service, "add_comment") and policy.can(principal, "comment", view)
+def _comment_function() -> Callable[..., Any] | None:
+    try:
+        from registry.workflow.thread import add_comment
+    except ImportError:
+        return None
+    return add_comment
+
+
+def _allowed_actions(principal: Principal, view: Any) -> set[str]:
+    """The actions ``principal`` may take on the initiative now (the workflow's
+    ``allowed_actions`` when there, else the policy's)."""
+    try:
+        from registry.workflow.service import allowed_actions
+    except ImportError:
+        return set(policy.allowed_actions(principal, view))
+    workflow = getattr(policy, "INITIATIVE_WORKFLOW", None)
+    if workflow is None:
+        return set(policy.allowed_actions(principal, view))
+    return set(allowed_actions(principal, workflow, view))
 
 
 @bp.get("/my/initiatives/<uuid:initiative_id>")
@@ -1084,49 +1078,70 @@ def show(initiative_id: uuid.UUID):
     if refusal is not None:
         return refusal
     view = _load_initiative(principal, initiative_id)
+    return _owner_page(principal, view)
+
+
+def _owner_page(principal: Principal, view: Any, comment_form: CommentForm | None = None,
+                status: int = 200):
     revision = _open_revision(principal, view) if view.status == "published" else None
-    allowed = set(policy.allowed_actions(principal, view))
-    comment_form = CommentForm()
-    comment_form.version.data = str(view.version)
+    allowed = _allowed_actions(principal, view)
+    thread = _thread(principal, view)
+    form = comment_form or CommentForm()
+    reply_to = None
+    wanted = _uuid(request.args.get("reply_to")) or _uuid(form.reply_to_id.data)
+    if wanted:
+        reply_to = next((e for e in thread if str(getattr(e, "id", "")) == wanted), None)
+        form.reply_to_id.data = wanted if reply_to is not None else ""
+    form.version.data = str(view.version)
+    discard_form = SubmitForm()
+    discard_form.version.data = str(revision.version) if revision is not None else ""
     orgs = _organizations(principal)
-    return _render("initiatives/my_initiative.html", item=view, revision=revision,
+    owner = orgs.get(view.owner_organization_id) if view.owner_organization_id else None
+    return _render("initiatives/my_initiative.html", status, item=view, revision=revision,
                    next=next_step(view, revision), allowed=allowed,
                    may_revise=view.status == "published" and policy.is_owner(principal, view),
-                   thread=_thread(principal, view), comment_form=comment_form,
-                   may_comment=_can_comment(principal, view),
-                   owner=orgs.get(view.owner_organization_id),
-                   smart=smart_check(view) if view.status in ("draft", "changes_requested")
-                   else [])
+                   thread=thread, comment_form=form, reply_to=reply_to,
+                   may_comment=_comment_function() is not None and (
+                       "comment" in allowed or policy.is_owner(principal, view)),
+                   owner=owner, discard_form=discard_form,
+                   smart=service.submission_errors(view)
+                   if view.status in ("draft", "changes_requested") else [],
+                   fix_links=_fix_links(Record(view, view, view.version, view.status)))
 
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/comments")
 def comment(initiative_id: uuid.UUID):
-    """Add a comment (or a reply) to the thread, through the workflow's comment function."""
+    """Add a comment (or a reply: ``reply_to_id``) to the thread, through the workflow's
+    ``add_comment`` (which authorizes); errors shown under the field (422)."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     form = CommentForm()
-    if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            return _csrf_refused()
-        flash(_("Write a comment (at most 10,000 characters)."), "error")
-        return redirect(url_for(".show", initiative_id=initiative_id), 303)
-    add_comment = getattr(service, "add_comment", None)
+    if not form.validate_on_submit() and "csrf_token" in form.errors:
+        return _csrf_refused()
+    view = _load_initiative(principal, initiative_id)
+    add_comment = _comment_function()
     if add_comment is None:
         raise NotFound("Comments are not available.")
-    kwargs: dict[str, Any] = {"body": form.body.data}
+    if form.errors:
+        return _owner_page(principal, view, form, 422)
     reply_to = _uuid(form.reply_to_id.data) if form.reply_to_id.data else None
-    if form.reply_to_id.data and reply_to is None:
-        flash(_("That comment no longer exists."), "error")
-        return redirect(url_for(".show", initiative_id=initiative_id), 303)
-    if reply_to:
-        kwargs["reply_to_id"] = uuid.UUID(reply_to)
     session = db.session()
-    add_comment(db_session=session, principal=principal, initiative_id=initiative_id,
-                **kwargs)
-    session.commit()
+    try:
+        add_comment(db_session=session, principal=principal, initiative_id=initiative_id,
+                    body=form.body.data,
+                    reply_to_id=uuid.UUID(reply_to) if reply_to else None)
+        session.commit()
+    except ValidationError as exc:
+        session.rollback()
+        if any(e.get("field") == "reply_to_id" for e in exc.errors):
+            form.reply_to_id.data = ""
+            flash(_("That comment no longer exists."), "error")
+        else:
+            form.body.errors = [*form.body.errors, str(_l("This value is not valid."))]
+        return _owner_page(principal, view, form, 422)
     flash(_("Comment added."), "success")
-    return redirect(url_for(".show", initiative_id=initiative_id) + "#thread", 303)
+    return redirect(url_for(".show", initiative_id=initiative_id) + "#thread-heading", 303)
 
 
 def _reason_page(initiative_id: uuid.UUID, action: str, template: str, done: str):
@@ -1172,28 +1187,28 @@ def complete(initiative_id: uuid.UUID):
 
 # -- the revision of a published initiative --------------------------------------------------
 def _revision_record(principal: Principal, initiative_id: uuid.UUID) -> Record | Any:
-    """The open revision of the published initiative as a :class:`Record` (created from the
-    approved content when there is none: the owner's first save starts it)."""
+    """The revision of the published initiative as a :class:`Record`: the open revision
+    when there is one (draft or changes requested), else the approved content (the first
+    save opens the revision: a GET changes nothing). Otherwise a redirect with the reason."""
     view = _load_initiative(principal, initiative_id)
-    if view.status != "published":
-        return redirect(url_for(".wizard", initiative_id=initiative_id, step="basics"))
-    try:
-        from registry.initiatives import revisions
-    except ImportError:
-        flash(_("Editing a published initiative is not available yet."), "warning")
+    if view.status != "published" or not policy.is_owner(principal, view):
+        if view.status in ("draft", "changes_requested"):
+            return redirect(url_for(".wizard", initiative_id=initiative_id, step="basics"))
+        flash(_("This initiative is %(state)s: it cannot be edited now.",
+                state=STATUS_LABELS.get(view.status, view.status)), "warning")
         return redirect(url_for(".show", initiative_id=initiative_id))
+    from registry.initiatives import versions
+
     revision = _open_revision(principal, view)
-    session = db.session()
     if revision is None:
-        revision = revisions.create_revision(db_session=session, principal=principal,
-                                             initiative_id=initiative_id, data={})
-        session.commit()
+        return Record(view, ContentView(versions.content_of(view)), None, "draft",
+                      revision_mode=True)
     if revision.status not in ("draft", "changes_requested"):
         flash(_("Revision %(number)s waits for the secretariat: it cannot be edited now.",
                 number=revision.number), "warning")
         return redirect(url_for(".show", initiative_id=initiative_id))
     return Record(view, ContentView(revision.content), revision.version, revision.status,
-                  number=revision.number, revision=revision)
+                  revision_mode=True, number=revision.number)
 
 
 @bp.route("/my/initiatives/<uuid:initiative_id>/revision/<step>", methods=["GET", "POST"])
@@ -1224,6 +1239,10 @@ def revision_submit(initiative_id: uuid.UUID):
         return record
     if form.errors:
         return _step_review(principal, record, form, status=422)
+    if record.number is None:
+        flash(_("Nothing has changed yet: edit a step first, then submit the revision."),
+              "warning")
+        return redirect(record.step_url("basics"), 303)
     from registry.initiatives import revisions
 
     session = db.session()
@@ -1238,4 +1257,29 @@ def revision_submit(initiative_id: uuid.UUID):
         return _step_review(principal, record, form, _page_errors(exc.errors), 422)
     flash(_("Revision submitted. The public keeps seeing the approved version until the "
             "secretariat approves it."), "success")
+    return redirect(url_for(".show", initiative_id=initiative_id), 303)
+
+
+@bp.post("/my/initiatives/<uuid:initiative_id>/revision/discard")
+def revision_discard(initiative_id: uuid.UUID):
+    """Discard the open revision (the owner; draft or changes requested): the approved
+    version stays as it is."""
+    principal, refusal = _principal_or_sign_in()
+    if refusal is not None:
+        return refusal
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        return _csrf_refused()
+    view = _load_initiative(principal, initiative_id)
+    revision = _open_revision(principal, view)
+    if revision is None:
+        raise NotFound("No open revision.")
+    from registry.initiatives import revisions
+
+    session = db.session()
+    revisions.revision_action(db_session=session, principal=principal,
+                              initiative_id=initiative_id, number=revision.number,
+                              action="discard", expected_version=form.posted_version())
+    session.commit()
+    flash(_("Revision %(number)s is discarded.", number=revision.number), "success")
     return redirect(url_for(".show", initiative_id=initiative_id), 303)

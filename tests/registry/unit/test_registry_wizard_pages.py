@@ -9,6 +9,7 @@ import re
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from registry.initiatives.models import Initiative
 from tests.registry.unit.test_registry_memberships import People
@@ -116,7 +117,7 @@ def test_a_partner_walks_the_wizard_and_submits(registry, partner):
         assert str(draft.lead_organization_id) == org["id"]  # the registering organisation
     _walk_to_complete(browser, iid)
     review = browser.text(f"/my/initiatives/{iid}/wizard/review")
-    assert "It can be submitted" in review and "14.2" in review and "Fiji" in review
+    assert "Nothing is missing" in review and "14.2" in review and "Fiji" in review
     assert "250,000" in review and "Melanesia" in review
     resp = browser.post(f"/my/initiatives/{iid}/submit", {"comment": "Ready for review."})
     assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/my/initiatives/{iid}")
@@ -418,3 +419,76 @@ def test_pages_render_in_chinese(registry, people):
     listing = browser.text("/my/initiatives")
     assert "我的倡议" in listing and "草稿" in listing and "请填写完整并提交" in listing
     assert org["name"] in listing
+
+
+def _published(registry, browser, iid: str) -> None:
+    """Walk the wizard, submit through the page, approve through the API."""
+    _walk_to_complete(browser, iid)
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    resp = registry.action(registry.token("secretariat"), iid, "approve")
+    assert resp.status_code == 200, resp.json
+
+
+def test_editing_a_published_initiative_goes_through_a_revision(registry, partner):
+    from registry.initiatives.models import InitiativeRevision
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Published" in page and "Edit (as a revision the secretariat approves)" in page
+    # the wizard on a published initiative is its revision; a GET opens nothing
+    resp = browser.get(f"/my/initiatives/{iid}/wizard/basics")
+    assert resp.status_code == 302 and "/revision/basics" in resp.headers["Location"]
+    page = browser.text(f"/my/initiatives/{iid}/revision/basics")
+    assert "Coral reef restoration in Fiji" in page and "proposed revision" in page
+    assert registry.count(InitiativeRevision) == 0
+    resp = browser.post(f"/my/initiatives/{iid}/revision/basics", {
+        "title": "Coral reefs of Fiji and Tonga", "description": "Restore 60 hectares.",
+        "start_date": "2026-01-01", "end_date": "2029-12-31"})
+    assert resp.status_code == 303 and "/revision/goals" in resp.headers["Location"]
+    with registry.session() as s:
+        initiative = s.get(Initiative, uuid.UUID(iid))
+        assert initiative.title == "Coral reef restoration in Fiji"  # the public's version
+        [revision] = s.scalars(select(InitiativeRevision)).all()
+        assert revision.status == "draft" and revision.content["title"] == \
+            "Coral reefs of Fiji and Tonga"
+    browser.get(f"/my/initiatives/{iid}/revision/geography")
+    browser.post(f"/my/initiatives/{iid}/revision/geography",
+                 [("countries", "FJI"), ("countries", "TON")])
+    review = browser.text(f"/my/initiatives/{iid}/revision/review")
+    assert "Tonga" in review and "Submit the revision for review" in review
+    # a stale revision form: 412, nothing written
+    resp = browser.post(f"/my/initiatives/{iid}/revision/contact",
+                        {"contact_email": "late@ngo.test", "version": "1"})
+    assert resp.status_code == 412
+    browser.get(f"/my/initiatives/{iid}/revision/review")
+    resp = browser.post(f"/my/initiatives/{iid}/revision/submit", {"comment": "Tonga joins."})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
+    with registry.session() as s:
+        assert s.scalar(select(InitiativeRevision.status)) == "submitted"
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Revision 1 waits for the secretariat." in page
+    resp = browser.get(f"/my/initiatives/{iid}/revision/basics")
+    assert resp.status_code == 302  # a submitted revision is not edited
+
+
+def test_an_open_revision_can_be_discarded(registry, partner):
+    from registry.initiatives.models import InitiativeRevision
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    browser.get(f"/my/initiatives/{iid}/revision/contact")
+    browser.post(f"/my/initiatives/{iid}/revision/contact", {"contact_email": "new@ngo.test"})
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Discard revision 1" in page
+    with registry.session() as s:
+        revision = s.scalar(select(InitiativeRevision))
+    resp = browser.post(f"/my/initiatives/{iid}/revision/discard",
+                        {"version": str(revision.version)})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        assert s.scalar(select(InitiativeRevision.status)) == "discarded"
+        assert s.get(Initiative, uuid.UUID(iid)).contact_email == "reefs@ngo.test"
