@@ -492,3 +492,47 @@ def test_an_open_revision_can_be_discarded(registry, partner):
     with registry.session() as s:
         assert s.scalar(select(InitiativeRevision.status)) == "discarded"
         assert s.get(Initiative, uuid.UUID(iid)).contact_email == "reefs@ngo.test"
+
+
+def test_a_member_of_several_organisations_chooses_which_registers_it(registry, people):
+    ana = people.user("ana@reef.test")
+    first = registry.org(people.token(ana), "Reef Keepers")
+    second = registry.org(people.token(ana), "Mangrove Watch")
+    browser = Browser(registry, people.token(ana))
+    page = browser.text("/my/initiatives/new")
+    assert 'name="owner_organization_id"' in page and "Mangrove Watch" in page
+    resp = browser.post("/my/initiatives/new", {"title": "Mangroves",
+                                                "owner_organization_id": str(uuid.uuid4())})
+    assert resp.status_code == 422 and registry.count(Initiative) == 0
+    resp = browser.post("/my/initiatives/new", {"title": "Mangroves",
+                                                "owner_organization_id": second["id"]})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        draft = s.scalar(select(Initiative))
+        assert str(draft.owner_organization_id) == second["id"] != first["id"]
+
+
+def test_withdraw_and_completion_forms_require_their_reason(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    for path in (f"/my/initiatives/{iid}/withdraw", f"/my/initiatives/{iid}/complete"):
+        page = browser.text(path)
+        assert 'name="comment"' in page and 'name="version"' in page
+        resp = browser.post(path, {"comment": "   "})
+        assert resp.status_code == 422, path
+        assert 'id="comment-errors"' in resp.get_data(as_text=True)
+        assert browser.post(path, {"comment": "Done."}, csrf=False).status_code == 400
+    with registry.session() as s:
+        assert s.get(Initiative, uuid.UUID(iid)).status == "published"
+
+
+def test_the_owner_page_in_chinese_lists_state_next_step_and_thread(registry, people):
+    zhao = people.user("zhao@reef.test", locale="zh")
+    registry.org(people.token(zhao), "珊瑚礁联盟")
+    browser = Browser(registry, people.token(zhao), lang="zh-CN")
+    iid = _new_draft(browser, title="斐济珊瑚礁恢复")
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "草稿" in page and "请填写完整并提交。" in page and "去修改" in page
+    assert f'/my/initiatives/{iid}/wizard/deliverables"' in page  # the SMART check's link
+    assert browser.get(f"/my/initiatives/{iid}?reply_to=garbage").status_code == 200
