@@ -536,3 +536,15 @@ def test_the_owner_page_in_chinese_lists_state_next_step_and_thread(registry, pe
     assert "草稿" in page and "请填写完整并提交。" in page and "去修改" in page
     assert f'/my/initiatives/{iid}/wizard/deliverables"' in page  # the SMART check's link
     assert browser.get(f"/my/initiatives/{iid}?reply_to=garbage").status_code == 200
+
+
+def test_field_errors_are_in_the_pages_language(registry, people):
+    zhao = people.user("zhao@reef.test", locale="zh")
+    registry.org(people.token(zhao), "珊瑚礁联盟")
+    browser = Browser(registry, people.token(zhao), lang="zh-CN")
+    browser.get("/my/initiatives/new")
+    resp = browser.post("/my/initiatives/new", {"title": "ab", "start_date": "2026-13-45"})
+    assert resp.status_code == 422
+    text = resp.get_data(as_text=True)
+    errors = re.findall(r'<ul class="errors" id="[^"]+">(.*?)</ul>', text, re.S)
+    assert len(errors) == 2 and all(CJK.search(e) for e in errors), errors
