@@ -26,13 +26,11 @@ own input schema (``InitiativePatchSchema``): one set of rules, two doors. No Ja
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -43,7 +41,7 @@ from sqlalchemy import select
 
 from registry import db
 from registry.authz.routes import sign_in_response
-from registry.initiatives import policy, service
+from registry.initiatives import policy, revisions, service, versions
 from registry.initiatives.forms import (
     BasicsForm,
     CommentForm,
@@ -60,8 +58,10 @@ from registry.initiatives.schemas import (
 from registry.organizations import service as organizations
 from registry.organizations.models import Organization
 from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
+from registry.workflow.queue import target_working_days, working_days_between
+from registry.workflow.service import allowed_actions
+from registry.workflow.thread import add_comment, initiative_thread
 from shared import reference
-from shared.config import number
 from shared.events.types import DELIVERABLE_STATUSES
 from shared.i18n import country_name, goal_label, goal_title, region_name, target_title
 from shared.identity import Principal
@@ -278,12 +278,6 @@ class ContentView:
         self.contact_email = content.get("contact_email")
 
 
-@cache
-def _accepts(function: Callable, name: str) -> bool:
-    """Does ``function`` take a keyword argument ``name``?"""
-    return name in inspect.signature(function).parameters
-
-
 @dataclass
 class Record:
     """What the wizard edits: the initiative itself (draft, changes requested) or the
@@ -316,21 +310,14 @@ class Record:
         commits. 412 when ``expected_version`` is stale."""
         session = db.session()
         if self.revision_mode:
-            from registry.initiatives import revisions
-
             revisions.edit_published(db_session=session, principal=principal,
                                      initiative_id=self.initiative.id, data=data,
                                      expected_version=expected_version
                                      if self.number is not None else None)
             return
-        kwargs: dict[str, Any] = {}
-        if _accepts(service.update_initiative, "expected_version"):
-            kwargs["expected_version"] = expected_version
-        elif expected_version is not None and expected_version != self.version:
-            raise PreconditionFailed("The initiative changed since the form was read.",
-                                     extra={"current_version": self.version})
         service.update_initiative(db_session=session, principal=principal,
-                                  initiative_id=self.initiative.id, data=data, **kwargs)
+                                  initiative_id=self.initiative.id, data=data,
+                                  expected_version=expected_version)
 
 
 def _load_initiative(principal: Principal, initiative_id: uuid.UUID) -> Any:
@@ -345,11 +332,7 @@ def _load_initiative(principal: Principal, initiative_id: uuid.UUID) -> Any:
 
 def _open_revision(principal: Principal, initiative: Any) -> Any:
     """The open revision (draft, submitted, changes requested) of a published initiative, or
-    None (also when the revisions are not available)."""
-    try:
-        from registry.initiatives import revisions
-    except ImportError:
-        return None
+    None."""
     found = revisions.list_revisions(db_session=db.session(), principal=principal,
                                      initiative_id=initiative.id)
     for revision in found:
@@ -372,27 +355,6 @@ def _editable_record(principal: Principal, initiative_id: uuid.UUID) -> Record |
 
 
 # -- helpers for the templates ---------------------------------------------------------------
-def working_days_between(start: datetime, end: datetime) -> float:
-    """Working days (Monday to Friday) from ``start`` to ``end``, in days with fractions."""
-    try:
-        from registry.workflow.queue import working_days_between as machine_days
-    except ImportError:
-        machine_days = None
-    if machine_days is not None:
-        return float(machine_days(start, end))
-    if end <= start:
-        return 0.0
-    total = 0.0
-    cursor = start
-    while cursor < end:
-        step_end = min(end, datetime.combine(cursor.date() + timedelta(days=1),
-                                             datetime.min.time(), tzinfo=cursor.tzinfo))
-        if cursor.weekday() < 5:
-            total += (step_end - cursor).total_seconds() / 86400
-        cursor = step_end
-    return total
-
-
 def next_step(initiative: Any, revision: Any = None) -> str:
     """What is expected next of the owner, in the page's language."""
     status = initiative.status
@@ -409,7 +371,7 @@ def next_step(initiative: Any, revision: Any = None) -> str:
     if status == "submitted":
         since = initiative.submitted_at or initiative.updated_at
         days = int(working_days_between(since, datetime.now(UTC))) if since else 0
-        target = int(number("REVIEW_TARGET_WORKING_DAYS") or 5)
+        target = target_working_days()
         return _("Waiting for the secretariat (%(days)s of %(target)s working days).",
                  days=days, target=target)
     if status == "changes_requested":
@@ -1018,56 +980,29 @@ def submit(initiative_id: uuid.UUID):
         session.rollback()
         return _step_review(principal, record, form, _page_errors(exc.errors), 422)
     flash(_("Submitted. The secretariat reviews it within %(days)s working days; you will "
-            "get an e-mail.", days=int(number("REVIEW_TARGET_WORKING_DAYS") or 5)), "success")
+            "get an e-mail.", days=target_working_days()), "success")
     return redirect(url_for(".show", initiative_id=initiative_id), 303)
 
 
 def _transition(principal: Principal, initiative_id: uuid.UUID, action: str,
                 comment: str | None, expected_version: int | None, current: int) -> Any:
     """``service.transition`` with the form's version (412 when stale)."""
-    kwargs: dict[str, Any] = {}
-    if _accepts(service.transition, "expected_version"):
-        kwargs["expected_version"] = expected_version
-    elif expected_version is not None and expected_version != current:
-        raise PreconditionFailed("The initiative changed since the form was read.",
-                                 extra={"current_version": current})
     return service.transition(db_session=db.session(), principal=principal,
                               initiative_id=initiative_id, action=action, comment=comment,
-                              **kwargs)
+                              expected_version=expected_version)
 
 
 # -- the owner page --------------------------------------------------------------------------
 def _thread(principal: Principal, view: Any) -> list[Any]:
-    """The thread the owner sees, oldest first: the workflow's ``initiative_thread`` (comments,
-    replies, transitions; no internal notes), else the participants' timeline."""
-    try:
-        from registry.workflow.thread import initiative_thread
-    except ImportError:
-        return service.timeline(db_session=db.session(), initiative=view,
-                                audience="participants")
+    """The thread the owner sees, oldest first (``workflow.thread.initiative_thread``:
+    comments, replies and transitions; never the secretariat's internal notes)."""
     return list(initiative_thread(db_session=db.session(), principal=principal,
                                   initiative_id=view.id))
 
 
-def _comment_function() -> Callable[..., Any] | None:
-    try:
-        from registry.workflow.thread import add_comment
-    except ImportError:
-        return None
-    return add_comment
-
-
 def _allowed_actions(principal: Principal, view: Any) -> set[str]:
-    """The actions ``principal`` may take on the initiative now (the workflow's
-    ``allowed_actions`` when there, else the policy's)."""
-    try:
-        from registry.workflow.service import allowed_actions
-    except ImportError:
-        return set(policy.allowed_actions(principal, view))
-    workflow = getattr(policy, "INITIATIVE_WORKFLOW", None)
-    if workflow is None:
-        return set(policy.allowed_actions(principal, view))
-    return set(allowed_actions(principal, workflow, view))
+    """The actions of the initiative's workflow ``principal`` may take now."""
+    return set(allowed_actions(principal, policy.INITIATIVE_WORKFLOW, view))
 
 
 @bp.get("/my/initiatives/<uuid:initiative_id>")
@@ -1101,8 +1036,7 @@ def _owner_page(principal: Principal, view: Any, comment_form: CommentForm | Non
                    next=next_step(view, revision), allowed=allowed,
                    may_revise=view.status == "published" and policy.is_owner(principal, view),
                    thread=thread, comment_form=form, reply_to=reply_to,
-                   may_comment=_comment_function() is not None and (
-                       "comment" in allowed or policy.is_owner(principal, view)),
+                   may_comment="comment" in allowed,
                    owner=owner, discard_form=discard_form,
                    smart=service.submission_errors(view)
                    if view.status in ("draft", "changes_requested") else [],
@@ -1120,9 +1054,6 @@ def comment(initiative_id: uuid.UUID):
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
     view = _load_initiative(principal, initiative_id)
-    add_comment = _comment_function()
-    if add_comment is None:
-        raise NotFound("Comments are not available.")
     if form.errors:
         return _owner_page(principal, view, form, 422)
     reply_to = _uuid(form.reply_to_id.data) if form.reply_to_id.data else None
@@ -1197,8 +1128,6 @@ def _revision_record(principal: Principal, initiative_id: uuid.UUID) -> Record |
         flash(_("This initiative is %(state)s: it cannot be edited now.",
                 state=STATUS_LABELS.get(view.status, view.status)), "warning")
         return redirect(url_for(".show", initiative_id=initiative_id))
-    from registry.initiatives import versions
-
     revision = _open_revision(principal, view)
     if revision is None:
         return Record(view, ContentView(versions.content_of(view)), None, "draft",
@@ -1243,8 +1172,6 @@ def revision_submit(initiative_id: uuid.UUID):
         flash(_("Nothing has changed yet: edit a step first, then submit the revision."),
               "warning")
         return redirect(record.step_url("basics"), 303)
-    from registry.initiatives import revisions
-
     session = db.session()
     try:
         revisions.revision_action(db_session=session, principal=principal,
@@ -1274,8 +1201,6 @@ def revision_discard(initiative_id: uuid.UUID):
     revision = _open_revision(principal, view)
     if revision is None:
         raise NotFound("No open revision.")
-    from registry.initiatives import revisions
-
     session = db.session()
     revisions.revision_action(db_session=session, principal=principal,
                               initiative_id=initiative_id, number=revision.number,

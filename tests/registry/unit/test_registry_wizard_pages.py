@@ -548,3 +548,97 @@ def test_field_errors_are_in_the_pages_language(registry, people):
     text = resp.get_data(as_text=True)
     errors = re.findall(r'<ul class="errors" id="[^"]+">(.*?)</ul>', text, re.S)
     assert len(errors) == 2 and all(CJK.search(e) for e in errors), errors
+
+
+def _current_version(registry, iid: str) -> str:
+    with registry.session() as s:
+        return str(s.get(Initiative, uuid.UUID(iid)).version)
+
+
+def test_changes_requested_the_partner_answers_edits_and_submits_again(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _walk_to_complete(browser, iid)
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    resp = registry.action(registry.token("secretariat"), iid, "request-changes",
+                           "Name the villages involved.")
+    assert resp.status_code == 200, resp.json
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Changes requested: answer the comments, edit and submit again." in page
+    assert "Name the villages involved." in page and "Post comment" in page
+    entry = re.search(r'reply_to=([0-9a-f-]{36})#reply-form', page).group(1)
+    # a reply (no JavaScript: the Reply link fills the form from the query)
+    form_page = browser.text(f"/my/initiatives/{iid}?reply_to={entry}")
+    assert f'value="{entry}"' in form_page and "Post reply" in form_page
+    resp = browser.post(f"/my/initiatives/{iid}/comments",
+                        {"body": "Nadi and Suva.", "reply_to_id": entry})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Nadi and Suva." in page and 'class="thread-replies"' in page
+    # edit through the wizard and submit again
+    browser.get(f"/my/initiatives/{iid}/wizard/basics")
+    resp = browser.post(f"/my/initiatives/{iid}/wizard/basics", {
+        "title": "Coral reef restoration in Fiji", "description": "With Nadi and Suva.",
+        "start_date": "2026-01-01", "end_date": "2028-12-31", "nav": "stay"})
+    assert resp.status_code == 303
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    with registry.session() as s:
+        initiative = s.get(Initiative, uuid.UUID(iid))
+        assert initiative.status == "submitted" and initiative.description == \
+            "With Nadi and Suva."
+
+
+def test_comment_form_refusals(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    browser.get(f"/my/initiatives/{iid}")
+    path = f"/my/initiatives/{iid}/comments"
+    assert browser.post(path, {"body": "hi"}, csrf=False).status_code == 400
+    resp = browser.post(path, {"body": "   "})
+    assert resp.status_code == 422 and 'id="body-errors"' in resp.get_data(as_text=True)
+    resp = browser.post(path, {"body": "x" * 10_001})
+    assert resp.status_code == 422
+    resp = browser.post(path, {"body": "A reply to nothing", "reply_to_id": str(uuid.uuid4())})
+    assert resp.status_code == 422
+    assert "That comment no longer exists." in resp.get_data(as_text=True)
+    resp = browser.post(path, {"body": "Hello <b>secretariat</b>"})
+    assert resp.status_code == 303
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Hello &lt;b&gt;secretariat&lt;/b&gt;" in page
+
+
+def test_the_owner_withdraws_or_declares_completion_with_a_reason(registry, partner):
+    browser, _org = partner
+    first = _new_draft(browser)
+    _published(registry, browser, first)
+    page = browser.text(f"/my/initiatives/{first}")
+    assert "Declare completion" in page and "Withdraw" in page
+    browser.get(f"/my/initiatives/{first}/complete")
+    resp = browser.post(f"/my/initiatives/{first}/complete",
+                        {"comment": "40 ha restored; monitoring handed over."})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
+    page = browser.text(f"/my/initiatives/{first}")
+    assert "Completion declared: waiting for the secretariat to confirm." in page
+    assert "40 ha restored; monitoring handed over." in page
+    second = _new_draft(browser, title="Mangrove nurseries in Vanua Levu")
+    _published(registry, browser, second)
+    browser.get(f"/my/initiatives/{second}/withdraw")
+    stale = browser.version
+    browser.get(f"/my/initiatives/{second}/revision/contact")  # unrelated: the revision
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Funding ended.", "version": str(int(stale) - 1)})
+    assert resp.status_code == 412
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Funding ended.", "version": stale})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        assert s.get(Initiative, uuid.UUID(first)).status == "completion_declared"
+        assert s.get(Initiative, uuid.UUID(second)).status == "withdrawn"
+    page = browser.text(f"/my/initiatives/{second}")
+    assert "Withdrawn." in page and "Funding ended." in page
+    assert "Withdraw</a>" not in page  # no action left
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Again.", "version": _current_version(registry, second)})
+    assert resp.status_code == 409
