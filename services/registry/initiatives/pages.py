@@ -413,8 +413,10 @@ def my_initiatives():
         return refusal
     session = db.session()
     items = service.list_owned_initiatives(db_session=session, principal=principal)
+    revisions_open = service.open_revisions(db_session=session, initiative_ids=[
+        i.id for i in items if i.status == "published"])
     orgs = _organizations(principal)
-    rows = [{"item": item, "next": next_step(item),
+    rows = [{"item": item, "next": next_step(item, revisions_open.get(item.id)),
              "org": orgs.get(item.owner_organization_id) if item.owner_organization_id
              else None} for item in items]
     return _render("initiatives/my_list.html", rows=rows, has_orgs=bool(orgs))

@@ -642,3 +642,38 @@ def test_the_owner_withdraws_or_declares_completion_with_a_reason(registry, part
     resp = browser.post(f"/my/initiatives/{second}/withdraw",
                         {"comment": "Again.", "version": _current_version(registry, second)})
     assert resp.status_code == 409
+
+
+def test_my_initiatives_says_what_is_next_for_each(registry, partner):
+    browser, _org = partner
+    draft = _new_draft(browser, title="Seagrass meadows")
+    published = _new_draft(browser, title="Coral reef restoration in Fiji")
+    _published(registry, browser, published)
+    browser.get(f"/my/initiatives/{published}/revision/contact")
+    browser.post(f"/my/initiatives/{published}/revision/contact",
+                 {"contact_email": "new@ngo.test"})
+    listing = browser.text("/my/initiatives")
+    rows = {title: row for row in re.findall(r"<tr>(.*?)</tr>", listing, re.S)
+            for title in ("Seagrass meadows", "Coral reef restoration in Fiji") if title in row}
+    assert "Complete and submit." in rows["Seagrass meadows"]
+    assert f"/my/initiatives/{draft}/wizard/basics" in rows["Seagrass meadows"]
+    assert "Revision 1 is a draft: complete and submit it." in \
+        rows["Coral reef restoration in Fiji"]
+    assert "Published" in rows["Coral reef restoration in Fiji"]
+
+
+OWNER_FORMS = ["comments", "withdraw", "complete", "submit", "revision/submit",
+               "revision/discard"]
+
+
+@pytest.mark.parametrize("form", OWNER_FORMS)
+def test_hostile_input_on_the_owner_forms_never_answers_500(registry, partner, form):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    browser.get(f"/my/initiatives/{iid}")
+    for value in HOSTILE:
+        resp = browser.post(f"/my/initiatives/{iid}/{form}", [
+            (n, value) for n in ("body", "reply_to_id", "comment", "version")])
+        assert resp.status_code in (302, 303, 400, 404, 409, 412, 422), (
+            form, value[:20], resp.status_code)
+        assert "<script>alert(1)</script>" not in resp.get_data(as_text=True)
