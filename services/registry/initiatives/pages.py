@@ -51,7 +51,6 @@ from registry.initiatives.forms import (
     SubmitForm,
 )
 from registry.initiatives.schemas import (
-    DeliverableInputSchema,
     InitiativeInputSchema,
     InitiativePatchSchema,
 )
@@ -656,8 +655,6 @@ def _step_geography(principal: Principal, record: Record):
             return _csrf_refused()
         countries = list(dict.fromkeys(request.form.getlist("countries")))[:300]
         regions = list(dict.fromkeys(request.form.getlist("regions")))[:60]
-        if request.form.get("global") == "1" and "001" not in regions:
-            regions.insert(0, "001")
         errors = _save_step(principal, record, {"countries": countries, "regions": regions},
                             form.posted_version())
         if not errors:
@@ -732,11 +729,6 @@ def _step_partners(principal: Principal, record: Record):
 
 
 # -- deliverables and resources --------------------------------------------------------------
-def _with_status() -> bool:
-    """Do deliverables carry a status and a stable id (the workflow's schema)?"""
-    return "status" in DeliverableInputSchema().fields
-
-
 def _bounded_int(value: str | None, lo: int, hi: int) -> int:
     try:
         number_ = int(str(value or "0")[:6])
@@ -811,7 +803,6 @@ def _rows_from_form(op: str) -> tuple[_Rows, dict[str, Any]]:
     deliverables, resources = [], []
     d_index: list[int] = []  # the shown row of each saved deliverable
     r_index: list[int] = []
-    with_status = _with_status()
     for i in range(_bounded_int(form.get("deliverable_rows"), 0, MAX_ROWS)):
         if op == f"remove_deliverable:{i}":
             continue
@@ -829,11 +820,9 @@ def _rows_from_form(op: str) -> tuple[_Rows, dict[str, Any]]:
         if not valid:
             rows.errors.setdefault(f"deliverables.{shown}.due_date", []).append(
                 str(FIELD_MESSAGES["due_date"]))
-        item: dict[str, Any] = {"description": description, "due_date": due}
-        if with_status:
-            item["status"] = status
-            if row_id:
-                item["id"] = row_id
+        item: dict[str, Any] = {"description": description, "due_date": due, "status": status}
+        if row_id:
+            item["id"] = row_id  # an existing deliverable keeps its id (and identity)
         deliverables.append(item)
         d_index.append(shown)
     for i in range(_bounded_int(form.get("resource_rows"), 0, MAX_ROWS)):
@@ -903,7 +892,7 @@ def _step_deliverables(principal: Principal, record: Record):
                                   _bounded_int(request.args.get("add_r"), 0, 20))
     return _render("initiatives/wizard_deliverables.html", 422 if rows.errors else 200,
                    form=form, record=record, step="deliverables", errors=rows.errors,
-                   rows=rows, with_status=_with_status(), statuses=DELIVERABLE_STATUSES,
+                   rows=rows, statuses=DELIVERABLE_STATUSES,
                    resource_types=list(RESOURCE_TYPES))
 
 

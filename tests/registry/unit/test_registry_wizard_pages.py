@@ -677,3 +677,36 @@ def test_hostile_input_on_the_owner_forms_never_answers_500(registry, partner, f
         assert resp.status_code in (302, 303, 400, 404, 409, 412, 422), (
             form, value[:20], resp.status_code)
         assert "<script>alert(1)</script>" not in resp.get_data(as_text=True)
+
+
+def test_deliverables_keep_their_id_and_take_a_status(registry, partner):
+    from registry.initiatives.models import Deliverable
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    base = f"/my/initiatives/{iid}/wizard/deliverables"
+    browser.get(base)
+    browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "Nursery",
+                        "deliverable-0-due_date": "2027-01-31", "resource_rows": "0",
+                        "nav": "stay"})
+    with registry.session() as s:
+        [first] = s.scalars(select(Deliverable)).all()
+    page = browser.text(base)
+    assert f'name="deliverable-0-id" value="{first.id}"' in page
+    resp = browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "Nursery",
+                               "deliverable-0-due_date": "2027-01-31",
+                               "deliverable-0-status": "in_progress",
+                               "deliverable-0-id": str(first.id), "resource_rows": "0",
+                               "nav": "stay"})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        [kept] = s.scalars(select(Deliverable)).all()
+        assert kept.id == first.id and kept.status == "in_progress"
+    browser.get(base)
+    for row_id, status in ((str(uuid.uuid4()), "planned"), (str(first.id), "finished")):
+        resp = browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "N",
+                                   "deliverable-0-due_date": "2027-01-31",
+                                   "deliverable-0-status": status,
+                                   "deliverable-0-id": row_id, "resource_rows": "0"})
+        assert resp.status_code == 422, row_id
+        assert 'id="deliverables-0-' in resp.get_data(as_text=True)
