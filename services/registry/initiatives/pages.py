@@ -925,8 +925,13 @@ def _step_review(principal: Principal, record: Record, form: SubmitForm | None =
         form.version.data = str(record.version)
     orgs = _organizations(principal)
     owner_id = record.initiative.owner_organization_id
+    diff = None
+    if record.number is not None:  # what the revision changes in the approved version
+        diff = revisions.diff_revision(db_session=db.session(), principal=principal,
+                                       initiative_id=record.initiative.id,
+                                       number=record.number)
     return _render("initiatives/wizard_review.html", status, form=form, record=record,
-                   step="review", errors=errors or {},
+                   step="review", errors=errors or {}, diff=diff,
                    smart=service.submission_errors(record.content),
                    fix_links=_fix_links(record), owner=orgs.get(owner_id) if owner_id else None)
 

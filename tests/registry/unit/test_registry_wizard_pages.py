@@ -459,6 +459,9 @@ def test_editing_a_published_initiative_goes_through_a_revision(registry, partne
                  [("countries", "FJI"), ("countries", "TON")])
     review = browser.text(f"/my/initiatives/{iid}/revision/review")
     assert "Tonga" in review and "Submit the revision for review" in review
+    diff = review.split('id="revision-diff"')[1].split("</table>")[0] if \
+        'id="revision-diff"' in review else ""
+    assert "What the revision changes" in review and "Coral reefs of Fiji and Tonga" in diff
     # a stale revision form: 412, nothing written
     resp = browser.post(f"/my/initiatives/{iid}/revision/contact",
                         {"contact_email": "late@ngo.test", "version": "1"})
