@@ -40,6 +40,7 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 
 from registry import db
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.authz.routes import sign_in_response
 from registry.initiatives import policy, revisions, service, versions
 from registry.initiatives.forms import (
@@ -319,13 +320,14 @@ class Record:
                                   expected_version=expected_version)
 
 
-def _load_initiative(principal: Principal, initiative_id: uuid.UUID) -> Any:
-    """The initiative as its owner sees it (404 when absent or invisible, 403 when the
-    caller may not see its private part)."""
+def _load_initiative(principal: Principal, initiative_id: uuid.UUID,
+                     action: Action = Action.VIEW_PRIVATE) -> Any:
+    """The initiative if ``principal`` may take ``action`` on it now — the route's row of the
+    permission table (``registry.authz.routes.ROUTES``), checked first as the API does:
+    404 when absent or invisible, 401 anonymous, 409 allowed in another state, 403."""
     view = service.get_initiative(db_session=db.session(), principal=principal,
                                   initiative_id=initiative_id)
-    if not service.can_see_private(principal, view):
-        raise NotAllowed("Only the owner organisation and the secretariat see this page.")
+    authorize(principal, action, view, Aggregate.INITIATIVE, what="initiative")
     return view
 
 
@@ -343,14 +345,12 @@ def _open_revision(principal: Principal, initiative: Any) -> Any:
 def _editable_record(principal: Principal, initiative_id: uuid.UUID) -> Record | Any:
     """The initiative as a :class:`Record` when its owner may edit it now; else a redirect
     to the owner page (with a message saying why)."""
-    view = _load_initiative(principal, initiative_id)
-    if policy.can(principal, "update", view):
-        return Record(view, view, view.version, view.status)
-    if view.status == "published" and policy.is_owner(principal, view):
+    view = service.get_initiative(db_session=db.session(), principal=principal,
+                                  initiative_id=initiative_id)
+    if view.status in revisions.REVISABLE_STATES and policy.is_owner(principal, view):
         return redirect(url_for(".revision_step", initiative_id=initiative_id, step="basics"))
-    flash(_("This initiative is %(state)s: it cannot be edited now.",
-            state=STATUS_LABELS.get(view.status, view.status)), "warning")
-    return redirect(url_for(".show", initiative_id=initiative_id))
+    authorize(principal, Action.UPDATE, view, Aggregate.INITIATIVE, what="initiative")
+    return Record(view, view, view.version, view.status)
 
 
 # -- helpers for the templates ---------------------------------------------------------------
@@ -963,7 +963,7 @@ def submit(initiative_id: uuid.UUID):
     if not form.validate_on_submit():
         if form.csrf_token.errors or "csrf_token" in form.errors:
             return _csrf_refused()
-    view = _load_initiative(principal, initiative_id)
+    view = _load_initiative(principal, initiative_id, Action.SUBMIT)
     record = Record(view, view, view.version, view.status)
     if form.errors:
         return _step_review(principal, record, form, status=422)
@@ -1049,7 +1049,7 @@ def comment(initiative_id: uuid.UUID):
     form = CommentForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
-    view = _load_initiative(principal, initiative_id)
+    view = _load_initiative(principal, initiative_id, Action.COMMENT)
     if form.errors:
         return _owner_page(principal, view, form, 422)
     reply_to = _uuid(form.reply_to_id.data) if form.reply_to_id.data else None
@@ -1071,11 +1071,11 @@ def comment(initiative_id: uuid.UUID):
     return redirect(url_for(".show", initiative_id=initiative_id) + "#thread-heading", 303)
 
 
-def _reason_page(initiative_id: uuid.UUID, action: str, template: str, done: str):
+def _reason_page(initiative_id: uuid.UUID, action: Action, template: str, done: str):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    view = _load_initiative(principal, initiative_id)
+    view = _load_initiative(principal, initiative_id, action)
     form = ReasonForm()
     if request.method == "GET":
         form.version.data = str(view.version)
@@ -1100,7 +1100,7 @@ def _reason_page(initiative_id: uuid.UUID, action: str, template: str, done: str
 @bp.route("/my/initiatives/<uuid:initiative_id>/withdraw", methods=["GET", "POST"])
 def withdraw(initiative_id: uuid.UUID):
     """Withdraw a published initiative (the owner, with the reason the public will read)."""
-    return _reason_page(initiative_id, "withdraw", "initiatives/my_withdraw.html",
+    return _reason_page(initiative_id, Action.WITHDRAW, "initiatives/my_withdraw.html",
                         _("The initiative is withdrawn."))
 
 
@@ -1108,7 +1108,8 @@ def withdraw(initiative_id: uuid.UUID):
 def complete(initiative_id: uuid.UUID):
     """Declare a published initiative completed (the owner, with a closing note; the
     secretariat confirms)."""
-    return _reason_page(initiative_id, "declare_completion", "initiatives/my_complete.html",
+    return _reason_page(initiative_id, Action.DECLARE_COMPLETION,
+                        "initiatives/my_complete.html",
                         _("Completion declared: the secretariat will confirm it."))
 
 
@@ -1118,8 +1119,11 @@ def _revision_record(principal: Principal, initiative_id: uuid.UUID) -> Record |
     when there is one (draft or changes requested), else the approved content (the first
     save opens the revision: a GET changes nothing). Otherwise a redirect with the reason."""
     view = _load_initiative(principal, initiative_id)
-    if view.status != "published" or not policy.is_owner(principal, view):
-        if view.status in ("draft", "changes_requested"):
+    if not policy.is_owner(principal, view):
+        raise NotAllowed("Only members of the organisation that owns this initiative may "
+                         "propose a revision.")
+    if view.status not in revisions.REVISABLE_STATES:
+        if view.status in policy.EDITABLE_STATES:
             return redirect(url_for(".wizard", initiative_id=initiative_id, step="basics"))
         flash(_("This initiative is %(state)s: it cannot be edited now.",
                 state=STATUS_LABELS.get(view.status, view.status)), "warning")
@@ -1152,31 +1156,37 @@ def revision_step(initiative_id: uuid.UUID, step: str):
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/revision/submit")
 def revision_submit(initiative_id: uuid.UUID):
-    """Submit the open revision for review (strict SMART check of the proposed content)."""
+    """Submit revision ``number`` (a form field) for review (``revisions.revision_action``,
+    which authorizes: the revision workflow's ``submit``)."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     form = SubmitForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
-    record = _revision_record(principal, initiative_id)
-    if not isinstance(record, Record):
-        return record
-    if form.errors:
-        return _step_review(principal, record, form, status=422)
-    if record.number is None:
+    number_ = _bounded_int(request.form.get("number"), 0, 10**6)
+    if not number_:
         flash(_("Nothing has changed yet: edit a step first, then submit the revision."),
               "warning")
-        return redirect(record.step_url("basics"), 303)
+        return redirect(url_for(".revision_step", initiative_id=initiative_id,
+                                step="basics"), 303)
+    if form.errors:
+        record = _revision_record(principal, initiative_id)
+        if not isinstance(record, Record):
+            return record
+        return _step_review(principal, record, form, status=422)
     session = db.session()
     try:
         revisions.revision_action(db_session=session, principal=principal,
-                                  initiative_id=initiative_id, number=record.number,
+                                  initiative_id=initiative_id, number=number_,
                                   action="submit", comment=form.comment.data or None,
                                   expected_version=form.posted_version())
         session.commit()
     except ValidationError as exc:
         session.rollback()
+        record = _revision_record(principal, initiative_id)
+        if not isinstance(record, Record):
+            return record
         return _step_review(principal, record, form, _page_errors(exc.errors), 422)
     flash(_("Revision submitted. The public keeps seeing the approved version until the "
             "secretariat approves it."), "success")
@@ -1185,22 +1195,22 @@ def revision_submit(initiative_id: uuid.UUID):
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/revision/discard")
 def revision_discard(initiative_id: uuid.UUID):
-    """Discard the open revision (the owner; draft or changes requested): the approved
-    version stays as it is."""
+    """Discard revision ``number`` (a form field; ``revisions.revision_action``, which
+    authorizes: the revision workflow's ``discard``, the owner, draft or changes
+    requested): the approved version stays as it is."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     form = SubmitForm()
-    if not form.validate_on_submit():
+    if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
-    view = _load_initiative(principal, initiative_id)
-    revision = _open_revision(principal, view)
-    if revision is None:
-        raise NotFound("No open revision.")
+    number_ = _bounded_int(request.form.get("number"), 0, 10**6)
+    if not number_:
+        raise NotFound("No such revision.")
     session = db.session()
     revisions.revision_action(db_session=session, principal=principal,
-                              initiative_id=initiative_id, number=revision.number,
+                              initiative_id=initiative_id, number=number_,
                               action="discard", expected_version=form.posted_version())
     session.commit()
-    flash(_("Revision %(number)s is discarded.", number=revision.number), "success")
+    flash(_("Revision %(number)s is discarded.", number=number_), "success")
     return redirect(url_for(".show", initiative_id=initiative_id), 303)

@@ -391,7 +391,8 @@ def test_a_submitted_initiative_is_not_editable_in_the_wizard(registry, partner)
     browser.get(f"/my/initiatives/{iid}/wizard/review")
     assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
     resp = browser.get(f"/my/initiatives/{iid}/wizard/basics")
-    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/my/initiatives/{iid}")
+    assert resp.status_code == 409  # the permission table: update is for drafts
+    assert "cannot be done in the current state" in resp.get_data(as_text=True)
     with registry.session() as s:
         current = s.get(Initiative, uuid.UUID(iid)).version
     resp = browser.post(f"/my/initiatives/{iid}/submit", {"version": str(current)})
@@ -466,8 +467,10 @@ def test_editing_a_published_initiative_goes_through_a_revision(registry, partne
     resp = browser.post(f"/my/initiatives/{iid}/revision/contact",
                         {"contact_email": "late@ngo.test", "version": "1"})
     assert resp.status_code == 412
-    browser.get(f"/my/initiatives/{iid}/revision/review")
-    resp = browser.post(f"/my/initiatives/{iid}/revision/submit", {"comment": "Tonga joins."})
+    review = browser.text(f"/my/initiatives/{iid}/revision/review")
+    assert '<input type="hidden" name="number" value="1">' in review
+    resp = browser.post(f"/my/initiatives/{iid}/revision/submit", {"comment": "Tonga joins.",
+                                                                   "number": "1"})
     assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
     with registry.session() as s:
         assert s.scalar(select(InitiativeRevision.status)) == "submitted"
@@ -490,7 +493,7 @@ def test_an_open_revision_can_be_discarded(registry, partner):
     with registry.session() as s:
         revision = s.scalar(select(InitiativeRevision))
     resp = browser.post(f"/my/initiatives/{iid}/revision/discard",
-                        {"version": str(revision.version)})
+                        {"version": str(revision.version), "number": str(revision.number)})
     assert resp.status_code == 303
     with registry.session() as s:
         assert s.scalar(select(InitiativeRevision.status)) == "discarded"
