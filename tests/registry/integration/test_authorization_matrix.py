@@ -50,7 +50,6 @@ PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "revie
 from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
 
 ORGANIZATION_STATES = ("unverified", "verified")
-from shared.events.types import REVISION_STATUSES as REVISION_STATES  # noqa: E402
 
 
 # -- the world every case starts from ---------------------------------------------------------
@@ -207,26 +206,6 @@ def make_initiative(w: World, state: str) -> Case:
                              "reviewer_id": str(w.users["reviewer"])})
 
 
-def make_revision(w: World, state: str) -> Case:
-    """A revision in ``state`` of a fresh published initiative of the owner organisation
-    (issue 8: ``registry.initiatives.revisions``); values: the initiative id and the
-    revision's ``number``."""
-    from registry.initiatives.models import InitiativeRevision
-    from registry.initiatives.revisions import create_revision
-
-    case = make_initiative(w, "published")
-    admin = principal_of(w, "owner_admin", case.owner, frozenset())
-    with w.session() as s:
-        made = create_revision(db_session=s, principal=admin, initiative_id=case.obj.id,
-                               data={"title": "Matrix reef restoration, revised"})
-        s.execute(update(InitiativeRevision).where(InitiativeRevision.id == made.id).values(
-            status=state))
-        s.commit()
-        obj = s.get(InitiativeRevision, made.id)
-        s.expunge(obj)
-    return Case(obj, case.owner, {**case.values, "number": made.number})
-
-
 def make_organization(w: World, state: str) -> Case:
     from registry.organizations.models import Organization
 
@@ -336,7 +315,6 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
     Aggregate.INVITATION: (make_invitation, ("pending",)),
     Aggregate.JOIN_REQUEST: (make_join_request, ("pending",)),
     Aggregate.STAFF: (make_staff, ("any",)),
-    Aggregate.REVISION: (make_revision, REVISION_STATES),
 }
 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
