@@ -413,7 +413,7 @@ def my_initiatives():
     session = db.session()
     items = service.list_owned_initiatives(db_session=session, principal=principal)
     revisions_open = service.open_revisions(db_session=session, initiative_ids=[
-        i.id for i in items if i.status == "published"])
+        i.id for i in items if i.status in revisions.REVISABLE_STATES])
     orgs = _organizations(principal)
     rows = [{"item": item, "next": next_step(item, revisions_open.get(item.id)),
              "org": orgs.get(item.owner_organization_id) if item.owner_organization_id
@@ -1014,7 +1014,8 @@ def show(initiative_id: uuid.UUID):
 
 def _owner_page(principal: Principal, view: Any, comment_form: CommentForm | None = None,
                 status: int = 200):
-    revision = _open_revision(principal, view) if view.status == "published" else None
+    revisable = view.status in revisions.REVISABLE_STATES
+    revision = _open_revision(principal, view) if revisable else None
     allowed = _allowed_actions(principal, view)
     thread = _thread(principal, view)
     form = comment_form or CommentForm()
@@ -1030,7 +1031,7 @@ def _owner_page(principal: Principal, view: Any, comment_form: CommentForm | Non
     owner = orgs.get(view.owner_organization_id) if view.owner_organization_id else None
     return _render("initiatives/my_initiative.html", status, item=view, revision=revision,
                    next=next_step(view, revision), allowed=allowed,
-                   may_revise=view.status == "published" and policy.is_owner(principal, view),
+                   may_revise=revisable and policy.is_owner(principal, view),
                    thread=thread, comment_form=form, reply_to=reply_to,
                    may_comment="comment" in allowed,
                    owner=owner, discard_form=discard_form,
