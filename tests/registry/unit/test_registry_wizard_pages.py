@@ -582,8 +582,9 @@ def test_changes_requested_the_partner_answers_edits_and_submits_again(registry,
     assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
     page = browser.text(f"/my/initiatives/{iid}")
     assert "Nadi and Suva." in page and 'class="thread-replies"' in page
-    # edit through the wizard and submit again
-    browser.get(f"/my/initiatives/{iid}/wizard/basics")
+    # edit through the wizard (which points to the comments) and submit again
+    assert "The secretariat asked for changes." in browser.text(
+        f"/my/initiatives/{iid}/wizard/basics")
     resp = browser.post(f"/my/initiatives/{iid}/wizard/basics", {
         "title": "Coral reef restoration in Fiji", "description": "With Nadi and Suva.",
         "start_date": "2026-01-01", "end_date": "2028-12-31", "nav": "stay"})
