@@ -919,7 +919,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     """
     authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
-    initiative = Initiative(id=new_uuid(), status="published", version=1, approved_version=1,
+    initiative = Initiative(id=new_uuid(), status="published", version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
                             source_url=source_url, created_at=now, updated_at=now,
                             search_document=None, lead_organization=None, partners=[],
