@@ -28,10 +28,11 @@ LANGUAGES = {
     "en": {"accept": "en-GB", "continue": "Save and continue", "add": "Add a deliverable",
            "filter": "Filter", "submit": "Submit for review", "register": "Register an "
            "initiative", "submitted": "Submitted", "fiji": "Fiji", "ok": "Nothing is missing",
-           "title": "Coral reef restoration in Fiji"},
+           "title": "Coral reef restoration in Fiji", "post": "Post comment"},
     "zh": {"accept": "zh-CN", "continue": "保存并继续", "add": "添加一项成果",
            "filter": "筛选", "submit": "提交审核", "register": "登记倡议",
-           "submitted": "已提交", "fiji": "斐济", "ok": "没有缺漏", "title": "斐济珊瑚礁恢复"},
+           "submitted": "已提交", "fiji": "斐济", "ok": "没有缺漏", "title": "斐济珊瑚礁恢复",
+           "post": "发表评论"},
 }
 
 
@@ -161,6 +162,14 @@ def test_a_partner_walks_the_wizard_and_submits(embedded_server, browser_page, c
     page.wait_for_url(re.compile(r"/my/initiatives/[0-9a-f-]{36}$"))
     assert words["submitted"] in page.text_content("#state")
     checkpoint("submitted")
+
+    # the owner page's thread: a comment to the secretariat (a plain form)
+    note = "Site maps follow by e-mail." if lang == "en" else "站点地图将通过电子邮件发送。"
+    page.fill("#reply-form textarea[name=body]", note)
+    page.click(f"#reply-form button:has-text('{words['post']}')")
+    page.wait_for_url(re.compile(r"/my/initiatives/[0-9a-f-]{36}"))
+    assert note in page.text_content(".thread")
+    checkpoint("thread")
 
     # the list shows it, with what is expected next
     page.goto(f"{server.base}/my/initiatives")

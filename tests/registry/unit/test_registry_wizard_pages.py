@@ -129,6 +129,7 @@ def test_a_partner_walks_the_wizard_and_submits(registry, partner):
         assert str(sent.resources[0].amount_usd) == "250000.00"
     page = browser.text(f"/my/initiatives/{iid}")
     assert "Submitted" in page and "Waiting for the secretariat" in page
+    assert "Nothing to do now." in page
     assert "Ready for review." in page
     listing = browser.text("/my/initiatives")
     assert "Coral reef restoration in Fiji" in listing and "Waiting for the secretariat" in listing
