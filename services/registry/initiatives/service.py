@@ -1447,3 +1447,48 @@ def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
     """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
     result = search_initiatives(**kwargs)
     return result.items, result.total
+
+
+@dataclass(frozen=True)
+class OrganizationInitiative:
+    """An initiative an organisation takes part in, as its page lists it: ``role`` is
+    ``owner`` (it registered it), ``lead`` (the confirmed lead entity) or ``partner`` (a
+    confirmed partner); the first that applies."""
+
+    id: uuid.UUID
+    public_id: str | None
+    title: str
+    status: str
+    published_at: datetime | None
+    role: str
+
+
+def organization_initiatives(*, db_session: Session, principal: Principal,
+                             organization_id: uuid.UUID,
+                             limit: int = 100) -> list[OrganizationInitiative]:
+    """The initiatives ``principal`` may see that organisation ``organization_id`` owns, leads
+    (confirmed) or is a confirmed partner of, newest publication first, at most ``limit``.
+    One statement (the permission table's visibility filter, ``policy.visible_filter``)."""
+    from sqlalchemy import or_
+
+    partner = select(InitiativePartner.initiative_id).where(
+        InitiativePartner.organization_id == organization_id,
+        InitiativePartner.confirmed.is_(True))
+    published = Initiative.published_at.desc()
+    if db_session.get_bind().dialect.name == "postgresql":
+        published = published.nulls_last()
+    rows = db_session.execute(
+        select(Initiative.id, Initiative.public_id, Initiative.title, Initiative.status,
+               Initiative.published_at, Initiative.owner_organization_id,
+               Initiative.lead_organization_id, Initiative.lead_confirmed)
+        .where(policy.visible_filter(principal),
+               or_(Initiative.owner_organization_id == organization_id,
+                   (Initiative.lead_organization_id == organization_id)
+                   & Initiative.lead_confirmed.is_(True),
+                   Initiative.id.in_(partner)))
+        .order_by(published, Initiative.updated_at.desc(), Initiative.id).limit(limit)).all()
+    return [OrganizationInitiative(
+        r.id, r.public_id, r.title, r.status, r.published_at,
+        "owner" if r.owner_organization_id == organization_id
+        else "lead" if r.lead_organization_id == organization_id and r.lead_confirmed
+        else "partner") for r in rows]
