@@ -79,17 +79,24 @@ def _public_initiative(public_id: str):
                                  public_id=public_id[:20]))
 
 
+def _public_thread(initiative_id) -> list:
+    """The public entries of the initiative's thread, oldest first."""
+    from sqlalchemy import select
+
+    from registry.workflow.models import Activity
+
+    return list(db.session().scalars(select(Activity).where(
+        Activity.record_type == "initiative", Activity.record_id == initiative_id,
+        Activity.visibility == "public").order_by(Activity.created_at)))
+
+
 @bp.get("/initiatives/<public_id>")
 def initiative(public_id: str):
     """One public initiative: its approved content, state, approved version, last update,
     the public part of its thread, and a banner when it is completed, declared complete,
     withdrawn or archived."""
-    from registry.workflow.thread import thread_entries
-
     item = _public_initiative(public_id)
-    entries = [e for e in thread_entries(db_session=db.session(), principal=ANONYMOUS,
-                                         initiative_id=item.id)
-               if getattr(e, "visibility", None) == "public"]
+    entries = _public_thread(item.id)
     closing = next((e.body for e in reversed(entries)
                     if e.to_status == item.status and e.body), None)
     last_update = max((e.created_at for e in entries if e.created_at), default=None)
