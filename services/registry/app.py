@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.audit.views import blp as audit_blp
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
+    from registry.initiatives.pages import bp as initiative_pages_bp
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.pages import bp as oauth_pages_bp
     from registry.oauth.server import create_authorization_server
@@ -71,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(pages_bp)
     app.register_blueprint(organization_pages_bp)
     app.register_blueprint(review_pages_bp)
+    app.register_blueprint(initiative_pages_bp)  # partner pages (issue 8)
     # keep last: it reads the principal every authentication hook (bearer, session) set
     register_authentication_first(app)
     return app

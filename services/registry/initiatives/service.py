@@ -209,15 +209,21 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         raise ValidationError("end_date is before start_date.", errors=[{
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
-        kept = {p.organization_id: p.confirmed for p in initiative.partners}
-        initiative.partners = [
-            InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
-                              role=p["role"], position=i,
-                              confirmed=kept[p["organization_id"]]
-                              if p["organization_id"] in kept
-                              else link_confirmed(principal, p["organization_id"]),
-                              organization=organization(p["organization_id"]))
-            for i, p in enumerate(data["partners"])]
+        # a partner kept from before keeps its row (and its confirmation): replacing it by a
+        # new row would INSERT the same (initiative, organisation) before the old row's
+        # DELETE, which the unique constraint refuses
+        kept = {p.organization_id: p for p in initiative.partners}
+        partners = []
+        for i, p in enumerate(data["partners"]):
+            row = kept.get(p["organization_id"])
+            if row is None:
+                row = InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
+                                        confirmed=link_confirmed(principal,
+                                                                 p["organization_id"]),
+                                        organization=organization(p["organization_id"]))
+            row.role, row.position = p["role"], i
+            partners.append(row)
+        initiative.partners = partners
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
     # goals derived from the targets held BEFORE this change (read before replacing them)
@@ -1618,3 +1624,17 @@ def organization_initiatives(*, db_session: Session, principal: Principal,
         "owner" if r.owner_organization_id == organization_id
         else "lead" if r.lead_organization_id == organization_id and r.lead_confirmed
         else "partner") for r in rows]
+
+
+# -- the owner's list (partner pages: /my/initiatives) ---------------------------------------
+def list_owned_initiatives(*, db_session: Session, principal: Principal,
+                           limit: int = 500) -> list[Initiative]:
+    """The initiatives owned by ``principal``'s organisations (any state), last updated
+    first, at most ``limit``: the rows only (status, version, title, dates), no children.
+    Empty for a caller without organisations."""
+    ids = list(principal.organization_ids)
+    if not ids:
+        return []
+    return list(db_session.scalars(
+        select(Initiative).where(Initiative.owner_organization_id.in_(ids))
+        .order_by(Initiative.updated_at.desc(), Initiative.id).limit(limit)))
