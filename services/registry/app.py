@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
     from registry.initiatives.pages import bp as initiative_pages_bp
+    from registry.initiatives.revision_views import blp as initiative_versions_blp
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.pages import bp as oauth_pages_bp
     from registry.oauth.server import create_authorization_server
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(audit_blp)
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
+    api.register_blueprint(initiative_versions_blp)  # versions, diff, revisions (rev)
     api.register_blueprint(reference_blp)
     api.register_blueprint(tokens_blp)
     api.register_blueprint(clients_blp)
