@@ -33,7 +33,7 @@ from registry import db
 from registry.authz.permissions import Action, Aggregate, can
 from registry.initiatives import policy, service
 from registry.review.forms import BODY_MAX, AssignForm, CommentForm, DecisionForm
-from shared.identity import Principal
+from shared.identity import Principal, StaffRole
 from shared.identity.web import current_principal
 from shared.problems import (
     Conflict,
@@ -103,9 +103,9 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
 
 
 def _may_review(principal: Principal, record: Any, aggregate: Aggregate) -> bool:
-    """May ``principal`` open the review page of ``record`` (``review`` in the permission
-    table: the secretariat's reviewers, in any state)?"""
-    return can(principal, Action.REVIEW, record, aggregate)
+    """May ``principal`` open the review page of ``record`` (the secretariat's reviewers, in
+    any state)?"""
+    return principal.is_system or principal.has_staff_role(StaffRole.REVIEWER)
 
 
 # -- the queue -------------------------------------------------------------------------------
@@ -164,12 +164,17 @@ def _decisions(principal: Principal, workflow: Any, record: Any, candidates: tup
     return out
 
 
-def _four_eyes(principal: Principal, workflow: Any, record: Any) -> bool:
+def _four_eyes(principal: Principal, owner_organization_id: uuid.UUID | None,
+               pending: bool) -> bool:
     """The reviewer is a member of the owner organisation of a record on which a four-eyes
-    decision is pending (the decision is someone else's)."""
-    return principal.is_member_of(record.owner_organization_id) and any(
-        record.status in t.sources and policy.DECIDER[0] in t.who
-        for t in workflow.transitions)
+    decision is ``pending`` (the decision is someone else's)."""
+    return pending and principal.is_member_of(owner_organization_id)
+
+
+def _decision_pending(status: str) -> bool:
+    """A four-eyes decision of the initiative workflow may be taken in ``status``."""
+    return any(status in t.sources and policy.DECIDER[0] in t.who
+               for t in policy.INITIATIVE_WORKFLOW.transitions)
 
 
 def _reply_to(entries: list[Any]) -> Any:
@@ -230,11 +235,11 @@ def _comment_form(entries: list[Any], form: CommentForm | None = None) -> Commen
 
 
 def _page(*, session: Any, principal: Principal, initiative: Any, revision: Any,
-          workflow: Any, record: Any, aggregate: Aggregate, content: dict[str, Any],
+          record: Any, aggregate: Aggregate, content: dict[str, Any],
           smart_errors: list[dict[str, str]], diff: dict[str, Any] | None,
           diff_heading: str, entries: list[Any], here: str, assign_action: str | None,
           decisions: list[dict[str, Any]], since: Any, status: int, stale: bool,
-          comment_form: CommentForm | None):
+          comment_form: CommentForm | None, pending: bool):
     """Render ``review/secretariat_review.html`` (both kinds of review page)."""
     age, overdue, target = _age(since)
     names = _names(session, record.assigned_reviewer_id)
@@ -250,7 +255,8 @@ def _page(*, session: Any, principal: Principal, initiative: Any, revision: Any,
         assign_action=assign_action if assign_action and can(
             principal, Action.ASSIGN, record, aggregate) else None,
         assigned_name=names.get(record.assigned_reviewer_id),
-        decisions=decisions, four_eyes=_four_eyes(principal, workflow, record),
+        decisions=decisions,
+        four_eyes=_four_eyes(principal, initiative.owner_organization_id, pending),
         version=record.version, owner=_organization(session, initiative.owner_organization_id),
         submitted_at=since, age=age, overdue=overdue, target=target, stale=stale), status
 
@@ -291,7 +297,7 @@ def _initiative_page(initiative_id: uuid.UUID, *, status: int = 200, stale: bool
     workflow = policy.INITIATIVE_WORKFLOW
     return _page(
         session=session, principal=principal, initiative=view, revision=None,
-        workflow=workflow, record=view, aggregate=Aggregate.INITIATIVE, content=content,
+        record=view, aggregate=Aggregate.INITIATIVE, content=content,
         smart_errors=service.submission_errors(view), diff=diff,
         diff_heading=_("Changes since the approved version"), entries=entries,
         here=url_for(".review", initiative_id=initiative_id),
@@ -299,7 +305,8 @@ def _initiative_page(initiative_id: uuid.UUID, *, status: int = 200, stale: bool
         decisions=_decisions(principal, workflow, view, INITIATIVE_DECISIONS,
                              lambda a: url_for(f".decide_{a}", initiative_id=initiative_id),
                              errors, comments),
-        since=since, status=status, stale=stale, comment_form=comment_form)
+        since=since, status=status, stale=stale, comment_form=comment_form,
+        pending=_decision_pending(view.status))
 
 
 @bp.get("/secretariat/review/<uuid:initiative_id>")
@@ -540,7 +547,7 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
                                       initiative_id=initiative_id)
         revision = revisions.get_revision(db_session=session, principal=principal,
                                           initiative_id=initiative_id, number=number)
-        if not _may_review(principal, revision, Aggregate.REVISION):
+        if not _may_review(principal, view, Aggregate.REVISION):
             return _not_a_reviewer()
         diff = revisions.diff_revision(db_session=session, principal=principal,
                                        initiative_id=initiative_id, number=number)
@@ -548,21 +555,22 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
                                     initiative_id=initiative_id)
     except DomainError as exc:
         return _refusal(exc) or abort(400)
-    workflow = policy.REVISION_WORKFLOW
     return _page(
         session=session, principal=principal, initiative=view, revision=revision,
-        workflow=workflow, record=revision, aggregate=Aggregate.REVISION,
+        record=revision, aggregate=Aggregate.REVISION,
         content=revision.content, smart_errors=_content_errors(revision.content), diff=diff,
         diff_heading=_("Changes proposed against version %(number)s",
                        number=revision.base_version or view.approved_version or 1),
         entries=entries, here=url_for(".revision", initiative_id=initiative_id, number=number),
         assign_action=url_for(".assign_revision", initiative_id=initiative_id, number=number),
-        decisions=_decisions(principal, workflow, revision, REVISION_DECISIONS,
-                             lambda a: url_for(f".decide_revision_{a}",
-                                               initiative_id=initiative_id, number=number),
-                             errors, comments),
+        decisions=[{"action": a, "url": url_for(f".decide_revision_{a}",
+                                                initiative_id=initiative_id, number=number),
+                    "comment_required": revisions.TRANSITIONS[a].comment_required,
+                    "error": (errors or {}).get(a), "comment": (comments or {}).get(a)}
+                   for a in REVISION_DECISIONS if a in revision.allowed_actions],
         since=revision.submitted_at if revision.status == "submitted" else None,
-        status=status, stale=stale, comment_form=comment_form)
+        status=status, stale=stale, comment_form=comment_form,
+        pending=revision.status == "submitted")
 
 
 @bp.get("/secretariat/review/<uuid:initiative_id>/revisions/<int:number>")
