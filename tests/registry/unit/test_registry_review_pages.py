@@ -352,5 +352,7 @@ def test_the_organisation_page_lists_its_public_initiatives(desk, registry):
     body = text(page)
     assert "Listed reef plan" in body and "Hidden draft plan" not in body
     assert hidden["owner_organization_id"] == made["owner_organization_id"]
+    # the lead entity has not confirmed it leads the initiative: its page does not list it
     lead = made["lead_organization"]["id"]
-    assert "Listed reef plan" in text(desk.browser(None).get(f"/organizations/{lead}"))
+    assert made["lead_confirmed"] is False
+    assert "Listed reef plan" not in text(desk.browser(None).get(f"/organizations/{lead}"))
