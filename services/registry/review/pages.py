@@ -291,7 +291,7 @@ def _initiative_page(initiative_id: uuid.UUID, *, status: int = 200, stale: bool
         approved = versions.get_version(db_session=session, principal=principal,
                                         initiative_id=initiative_id,
                                         number=view.approved_version)
-        diff = versions.diff_content(approved.content, content)
+        diff = versions.diff_content(approved.content or {}, content)
     since = {"submitted": view.submitted_at,
              "completion_declared": view.completion_declared_at}.get(view.status)
     workflow = policy.INITIATIVE_WORKFLOW
