@@ -40,7 +40,7 @@ WORDS = {
     "en": {"published": "Published", "declared": "Completion declared",
            "queue": "Review queue", "changes_requested": "Changes requested"},
     "zh": {"published": "已发布", "declared": "已声明完成", "queue": "审核队列",
-           "changes_requested": "已要求修改"},
+           "changes_requested": "需要修改"},
 }
 
 
