@@ -78,6 +78,7 @@ class Action(StrEnum):
     ASSIGN = "assign"
     DISCARD = "discard"
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
+    REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
     REGISTER = "register"
     VIEW_MEMBERS = "view_members"
@@ -232,7 +233,9 @@ TABLE: list[Permission] = [
     *_rows(INI,
            # a creation target: its owner organisation (staff create on an organisation's behalf)
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
-           (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE)),
+           (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE),
+           # the review desk's page of an initiative and of its revisions (desk)
+           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
     # -- proposed lead/partner links: the named organisation's admin answers ----------------
     *_rows(Aggregate.INITIATIVE_LINK,
            # the link as something to answer: only the named organisation's admins know of it

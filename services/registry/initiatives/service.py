@@ -929,8 +929,11 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
-    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
+    # (rev) version 1, once the initiative row is flushed (_record's insert flushed it: the
+    # version row has no relationship() to order it after the initiative)
+    db_session.add(InitiativeVersion(**versions.version_rows(
+        initiative.id, versions.content_of(initiative), principal=principal, approved_at=now)))
     return initiative
 
 

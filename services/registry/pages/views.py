@@ -80,14 +80,13 @@ def _public_initiative(public_id: str):
 
 
 def _public_thread(initiative_id) -> list:
-    """The public entries of the initiative's thread, oldest first."""
-    from sqlalchemy import select
+    """The public entries of the initiative's thread, oldest first (what anyone may see:
+    ``registry.workflow.thread.initiative_thread`` as the anonymous public)."""
+    from registry.workflow.thread import initiative_thread
 
-    from registry.workflow.models import Activity
-
-    return list(db.session().scalars(select(Activity).where(
-        Activity.record_type == "initiative", Activity.record_id == initiative_id,
-        Activity.visibility == "public").order_by(Activity.created_at)))
+    return [e for e in initiative_thread(db_session=db.session(), principal=ANONYMOUS,
+                                         initiative_id=initiative_id)
+            if e.visibility == "public"]
 
 
 @bp.get("/initiatives/<public_id>")
@@ -119,26 +118,28 @@ def initiative_versions(public_id: str):
     return render_template("initiative_versions.html", item=item, versions=found)
 
 
-def _version_arg(name: str, errors: dict[str, str], numbers: list[int]) -> int | None:
+def _version_arg(name: str, errors: dict[str, str], numbers: list[int],
+                 default: int | None) -> int | None:
+    """The version number of query argument ``name`` (``default`` when absent); an error
+    under ``name`` when it is not a number or not one of ``numbers``."""
     raw = (request.args.get(name) or "").strip()
     if not raw:
-        errors[name] = _("Choose a version.")
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
+        return default
+    if not raw.isdigit() or len(raw) > 9:
         errors[name] = _("Give a version number.")
         return None
+    value = int(raw)
     if value not in numbers:
-        errors[name] = _("There is no version %(number)s.", number=raw[:10])
+        errors[name] = _("There is no version %(number)s.", number=value)
         return None
     return value
 
 
 @bp.get("/initiatives/<public_id>/diff")
 def initiative_diff(public_id: str):
-    """What changed between two approved versions (``from``, ``to``: version numbers), field
-    by field, lists item by item. A missing or unknown version answers 422 naming it."""
+    """What changed between two approved versions (``from``, ``to``: version numbers; by
+    default the current version and the one before it, as the API), field by field, lists
+    item by item. A non-numeric or unknown version answers 422 naming the field."""
     from registry.initiatives import versions
 
     item = _public_initiative(public_id)
@@ -147,8 +148,10 @@ def initiative_diff(public_id: str):
                                    initiative_id=item.id)
     numbers = sorted(v.number for v in found)
     errors: dict[str, str] = {}
-    start = _version_arg("from", errors, numbers)
-    end = _version_arg("to", errors, numbers)
+    end = _version_arg("to", errors, numbers, numbers[-1] if numbers else None)
+    start = _version_arg("from", errors, numbers,
+                         max((n for n in numbers if end is not None and n < end),
+                             default=end))
     diff = None
     if not errors and start is not None and end is not None:
         diff = versions.diff_versions(db_session=session, principal=ANONYMOUS,

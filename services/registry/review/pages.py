@@ -32,8 +32,9 @@ from wtforms.fields.choices import SelectChoice
 from registry import db
 from registry.authz.permissions import Action, Aggregate, can
 from registry.initiatives import policy, service
+from registry.review import INITIATIVE_DECISIONS, REVISION_DECISIONS
 from registry.review.forms import BODY_MAX, AssignForm, CommentForm, DecisionForm
-from shared.identity import Principal, StaffRole
+from shared.identity import Principal
 from shared.identity.web import current_principal
 from shared.problems import (
     Conflict,
@@ -51,10 +52,6 @@ bp = Blueprint("review_pages", __name__, template_folder="templates")
 PER_PAGE = 50
 KINDS = ("submission", "revision", "completion")
 ASSIGNED = ("any", "me", "none")
-#: Decisions the review desk offers, in the order of its buttons (initiatives, revisions).
-INITIATIVE_DECISIONS = ("approve", "request_changes", "reject", "confirm_completion",
-                        "decline_completion", "suspend", "reinstate", "archive")
-REVISION_DECISIONS = ("approve", "request_changes", "reject")
 
 
 # -- answers shared by every page --------------------------------------------------------------
@@ -103,9 +100,9 @@ def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
 
 
 def _may_review(principal: Principal, record: Any, aggregate: Aggregate) -> bool:
-    """May ``principal`` open the review page of ``record`` (the secretariat's reviewers, in
-    any state)?"""
-    return principal.is_system or principal.has_staff_role(StaffRole.REVIEWER)
+    """May ``principal`` open the review page of ``record`` (``review`` in the permission
+    table: the secretariat's reviewers, in any state)?"""
+    return can(principal, Action.REVIEW, record, aggregate)
 
 
 # -- the queue -------------------------------------------------------------------------------
@@ -547,7 +544,7 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
                                       initiative_id=initiative_id)
         revision = revisions.get_revision(db_session=session, principal=principal,
                                           initiative_id=initiative_id, number=number)
-        if not _may_review(principal, view, Aggregate.REVISION):
+        if not _may_review(principal, view, Aggregate.INITIATIVE):
             return _not_a_reviewer()
         diff = revisions.diff_revision(db_session=session, principal=principal,
                                        initiative_id=initiative_id, number=number)

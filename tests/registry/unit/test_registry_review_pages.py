@@ -352,7 +352,9 @@ def test_versions_and_diff_pages(desk):
     html = diff.get_data(as_text=True)
     assert diff.status_code == 200 and 'data-field="title"' in html
     assert re.findall(r'data-field="([a-z_]+)"', html) == ["title"]
-    for query, field in (("from=x&to=2", "from"), ("from=1&to=9", "to"), ("to=2", "from")):
+    default = desk.browser(None).get(f"/initiatives/{made['public_id']}/diff")
+    assert default.status_code == 200 and 'data-field="title"' in default.get_data(as_text=True)
+    for query, field in (("from=x&to=2", "from"), ("from=1&to=9", "to"), ("from=-1", "from")):
         bad = desk.browser(None).get(f"/initiatives/{made['public_id']}/diff?{query}")
         assert bad.status_code == 422, query
         assert f'id="{field}-errors"' in bad.get_data(as_text=True), query
