@@ -363,12 +363,14 @@ def may_ever(principal: Principal, action: Action | str, obj: Any,
 
 def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None = None,
                     actions: Iterable[Action] | None = None) -> list[str]:
-    """The actions ``principal`` may take on ``obj`` now (``view``/``view_private`` left out),
-    in table order; API responses list them so clients and pages don't guess."""
+    """The actions ``principal`` may take on ``obj`` now (the reading rights ``view``,
+    ``view_private`` and ``review`` left out), in table order; API responses list them so
+    clients and pages don't guess."""
     aggregate = aggregate or aggregate_of(obj)
     names = actions if actions is not None else dict.fromkeys(
         r.action for r in table_rows() if r.aggregate is aggregate)
-    return [a.value for a in names if a not in (Action.VIEW, Action.VIEW_PRIVATE)
+    return [a.value for a in names if a not in (Action.VIEW, Action.VIEW_PRIVATE,
+                                                Action.REVIEW)
             and a not in CREATION_ACTIONS and can(principal, a, obj, aggregate)]
 
 
