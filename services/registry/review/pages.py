@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -295,7 +295,7 @@ def _initiative_page(initiative_id: uuid.UUID, *, status: int = 200, stale: bool
     return _page(
         session=session, principal=principal, initiative=view, revision=None,
         record=view, aggregate=Aggregate.INITIATIVE, content=content,
-        smart_errors=service.submission_errors(view), diff=diff,
+        smart_errors=service.submission_errors(cast(Any, view)), diff=diff,
         diff_heading=_("Changes since the approved version"), entries=entries,
         here=url_for(".review", initiative_id=initiative_id),
         assign_action=url_for(".assign", initiative_id=initiative_id),
@@ -559,7 +559,8 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
         diff_heading=_("Changes proposed against version %(number)s",
                        number=revision.base_version or view.approved_version or 1),
         entries=entries, here=url_for(".revision", initiative_id=initiative_id, number=number),
-        assign_action=url_for(".assign_revision", initiative_id=initiative_id, number=number),
+        # (a revision's assignment: no service function yet, wf's contract item)
+        assign_action=None,
         decisions=[{"action": a, "url": url_for(f".decide_revision_{a}",
                                                 initiative_id=initiative_id, number=number),
                     "comment_required": revisions.TRANSITIONS[a].comment_required,
@@ -611,18 +612,3 @@ def _register_revision_decision(action: str) -> None:
 
 for _action in REVISION_DECISIONS:
     _register_revision_decision(_action)
-
-
-@bp.post("/secretariat/review/<uuid:initiative_id>/revisions/<int:number>/assign")
-def assign_revision(initiative_id: uuid.UUID, number: int):
-    """Assign a revision's review to me, to another reviewer or to no one."""
-    from registry.initiatives import revisions
-
-    def work(session, reviewer_id, version):
-        revisions.assign_revision(db_session=session, principal=current_principal(),
-                                  initiative_id=initiative_id, number=number,
-                                  reviewer_id=reviewer_id, expected_version=version)
-
-    return _assign(work, target=url_for(".revision", initiative_id=initiative_id,
-                                        number=number),
-                   page=lambda **kw: _revision_page(initiative_id, number, **kw))
