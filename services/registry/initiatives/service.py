@@ -127,7 +127,7 @@ def snapshot(initiative: Initiative | InitiativeView,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
-        "approved_version": initiative.approved_version,
+        "approved_version": getattr(initiative, "approved_version", None),
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
@@ -570,10 +570,10 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       data: dict[str, Any],
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline. The row is locked
-    (PostgreSQL) and ``expected_version`` (``If-Match``) checked first: 412 when stale. A
-    published one is edited through its open revision (``revisions.edit_published``): the
-    initiative, as the public sees it, is returned unchanged."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged. Otherwise the row is locked (PostgreSQL) and
+    ``expected_version`` (``If-Match``) checked first: 412 when stale."""
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
     from registry.workflow.service import check_version
@@ -677,8 +677,8 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     wins, the other gets 409 (state) or 412 (``expected_version``, the ``If-Match`` ETag).
     Submitting checks the SMART requirements (422 listing each missing field). Approving
     publishes the initiative, gives it its public id ``PR-<year>-<nnnnn>`` (year of
-    publication, numbered from 1 each year) and approved version 1 (written by
-    ``registry.initiatives.versions`` when present). Emits the transition's
+    publication, numbered from 1 each year) and approved version 1
+    (``versions.record_version``). Emits the transition's
     ``initiative.*.v1`` event (with ``recipients``, ``review_url``, ``owner_url``). Returns the
     initiative as an :class:`InitiativeView` (read in one statement; the response needs no
     re-read). Errors: 404 (unknown action, invisible), 401, 403 (four eyes included), 409,
@@ -717,7 +717,7 @@ class _InitiativeAdapter:
               from_status: str, comment: str | None) -> None:
         entity = record.entity
         if transition.action == "approve" and entity.approved_version is None:
-            versions.record_version(db_session, record, principal=principal)  # (rev) version 1
+            versions.record_version(db_session, record, principal=principal)  # version 1
         if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
             # the review is over: the queue no longer shows it as anyone's
             entity.assigned_reviewer_id = None
@@ -919,7 +919,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     """
     authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
-    initiative = Initiative(id=new_uuid(), status="published", version=1,
+    initiative = Initiative(id=new_uuid(), status="published", version=1, approved_version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
                             source_url=source_url, created_at=now, updated_at=now,
                             search_document=None, lead_organization=None, partners=[],
@@ -929,8 +929,11 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
-    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
+    # (rev) version 1, once the initiative row is flushed (_record's insert flushed it: the
+    # version row has no relationship() to order it after the initiative)
+    db_session.add(InitiativeVersion(**versions.version_rows(
+        initiative.id, versions.content_of(initiative), principal=principal, approved_at=now)))
     return initiative
 
 
@@ -1658,6 +1661,51 @@ def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
     """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
     result = search_initiatives(**kwargs)
     return result.items, result.total
+
+
+@dataclass(frozen=True)
+class OrganizationInitiative:
+    """An initiative an organisation takes part in, as its page lists it: ``role`` is
+    ``owner`` (it registered it), ``lead`` (the confirmed lead entity) or ``partner`` (a
+    confirmed partner); the first that applies."""
+
+    id: uuid.UUID
+    public_id: str | None
+    title: str
+    status: str
+    published_at: datetime | None
+    role: str
+
+
+def organization_initiatives(*, db_session: Session, principal: Principal,
+                             organization_id: uuid.UUID,
+                             limit: int = 100) -> list[OrganizationInitiative]:
+    """The initiatives ``principal`` may see that organisation ``organization_id`` owns, leads
+    (confirmed) or is a confirmed partner of, newest publication first, at most ``limit``.
+    One statement (the permission table's visibility filter, ``policy.visible_filter``)."""
+    from sqlalchemy import or_
+
+    partner = select(InitiativePartner.initiative_id).where(
+        InitiativePartner.organization_id == organization_id,
+        InitiativePartner.confirmed.is_(True))
+    published = Initiative.published_at.desc()
+    if db_session.get_bind().dialect.name == "postgresql":
+        published = published.nulls_last()
+    rows = db_session.execute(
+        select(Initiative.id, Initiative.public_id, Initiative.title, Initiative.status,
+               Initiative.published_at, Initiative.owner_organization_id,
+               Initiative.lead_organization_id, Initiative.lead_confirmed)
+        .where(policy.visible_filter(principal),
+               or_(Initiative.owner_organization_id == organization_id,
+                   (Initiative.lead_organization_id == organization_id)
+                   & Initiative.lead_confirmed.is_(True),
+                   Initiative.id.in_(partner)))
+        .order_by(published, Initiative.updated_at.desc(), Initiative.id).limit(limit)).all()
+    return [OrganizationInitiative(
+        r.id, r.public_id, r.title, r.status, r.published_at,
+        "owner" if r.owner_organization_id == organization_id
+        else "lead" if r.lead_organization_id == organization_id and r.lead_confirmed
+        else "partner") for r in rows]
 
 
 # -- the owner's list (partner pages: /my/initiatives) ---------------------------------------
