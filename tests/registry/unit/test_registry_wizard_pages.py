@@ -417,7 +417,7 @@ def test_pages_render_in_chinese(registry, people):
     assert "斐济" in browser.text(f"{base}/geography?q=斐济")
     review = browser.text(f"{base}/review")
     assert "请填写结束日期" not in review  # dates were given at creation
-    assert "SMART 检查" in review and "请至少列出一项成果" in review
+    assert "SMART 检查" in review and "至少列出一项带截止日期的交付成果" in review
     listing = browser.text("/my/initiatives")
     assert "我的倡议" in listing and "草稿" in listing and "请填写完整并提交" in listing
     assert org["name"] in listing
