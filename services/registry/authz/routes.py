@@ -125,6 +125,28 @@ def _transition_routes() -> None:
 
 _transition_routes()
 
+
+def _review_desk_routes() -> None:
+    """The review desk's pages (``registry.review.pages``) and the public versions pages:
+    one decision endpoint per transition, each answering to its own row."""
+    from registry.review import INITIATIVE_DECISIONS, REVISION_DECISIONS
+
+    rev = Aggregate.REVISION
+    ROUTES[("review_pages.review", "GET")] = RouteRule(INI, A.REVIEW)
+    ROUTES[("review_pages.revision", "GET")] = RouteRule(INI, A.REVIEW)
+    ROUTES[("review_pages.comment", "POST")] = RouteRule(INI, A.COMMENT)
+    ROUTES[("review_pages.assign", "POST")] = RouteRule(INI, A.ASSIGN)
+    for action in INITIATIVE_DECISIONS:
+        ROUTES[(f"review_pages.decide_{action}", "POST")] = RouteRule(INI, Action(action))
+    for action in REVISION_DECISIONS:
+        ROUTES[(f"review_pages.decide_revision_{action}", "POST")] = RouteRule(
+            rev, Action(action))
+    for endpoint in ("pages.initiative_versions", "pages.initiative_diff"):
+        ROUTES[(endpoint, "GET")] = RouteRule(INI, A.VIEW, anonymous_view=True)
+
+
+_review_desk_routes()
+
 #: One-time links whose ``token`` is itself the credential (e-mail verification, password
 #: reset, contact address confirmation: single use, expiring, stored hashed; see
 #: ``registry.accounts``): possession of the link is the authorization, so no table rule.
@@ -168,3 +190,22 @@ def sign_in_response():
         if endpoint in current_app.view_functions:
             return redirect(url_for(endpoint, next=request.full_path.rstrip("?")))
     return render_template("organizations/sign_in_required.html"), 401
+
+
+#: the partner's initiative pages (``registry.initiatives.pages``, issue 8): each route
+#: authorizes its row first, as the API does
+ROUTES.update({
+    ("initiative_pages.show", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("initiative_pages.wizard", "GET"): RouteRule(INI, A.UPDATE),
+    ("initiative_pages.wizard", "POST"): RouteRule(INI, A.UPDATE),
+    ("initiative_pages.submit", "POST"): RouteRule(INI, A.SUBMIT),
+    ("initiative_pages.comment", "POST"): RouteRule(INI, A.COMMENT),
+    ("initiative_pages.withdraw", "GET"): RouteRule(INI, A.WITHDRAW),
+    ("initiative_pages.withdraw", "POST"): RouteRule(INI, A.WITHDRAW),
+    ("initiative_pages.complete", "GET"): RouteRule(INI, A.DECLARE_COMPLETION),
+    ("initiative_pages.complete", "POST"): RouteRule(INI, A.DECLARE_COMPLETION),
+    ("initiative_pages.revision_step", "GET"): RouteRule(Aggregate.REVISION, A.UPDATE),
+    ("initiative_pages.revision_step", "POST"): RouteRule(Aggregate.REVISION, A.UPDATE),
+    ("initiative_pages.revision_submit", "POST"): RouteRule(Aggregate.REVISION, A.SUBMIT),
+    ("initiative_pages.revision_discard", "POST"): RouteRule(Aggregate.REVISION, A.DISCARD),
+})

@@ -127,7 +127,11 @@ def snapshot(initiative: Initiative | InitiativeView,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
+<<<<<<< ours
         "approved_version": initiative.approved_version,
+=======
+        "approved_version": getattr(initiative, "approved_version", None),
+>>>>>>> theirs
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
@@ -216,15 +220,21 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         raise ValidationError("end_date is before start_date.", errors=[{
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
-        kept = {p.organization_id: p.confirmed for p in initiative.partners}
-        initiative.partners = [
-            InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
-                              role=p["role"], position=i,
-                              confirmed=kept[p["organization_id"]]
-                              if p["organization_id"] in kept
-                              else link_confirmed(principal, p["organization_id"]),
-                              organization=organization(p["organization_id"]))
-            for i, p in enumerate(data["partners"])]
+        # a partner kept from before keeps its row (and its confirmation): replacing it by a
+        # new row would INSERT the same (initiative, organisation) before the old row's
+        # DELETE, which the unique constraint refuses
+        kept = {p.organization_id: p for p in initiative.partners}
+        partners = []
+        for i, p in enumerate(data["partners"]):
+            row = kept.get(p["organization_id"])
+            if row is None:
+                row = InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
+                                        confirmed=link_confirmed(principal,
+                                                                 p["organization_id"]),
+                                        organization=organization(p["organization_id"]))
+            row.role, row.position = p["role"], i
+            partners.append(row)
+        initiative.partners = partners
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
     # goals derived from the targets held BEFORE this change (read before replacing them)
@@ -565,10 +575,16 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
     ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+<<<<<<< ours
     edited through its open revision (``revisions.edit_published``; ``expected_version``
     names the initiative's version there too): the initiative, as the public sees it, is
     returned unchanged. Otherwise the row is locked (PostgreSQL) and ``expected_version``
     (``If-Match``) checked first: 412 when stale."""
+=======
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged. Otherwise the row is locked (PostgreSQL) and
+    ``expected_version`` (``If-Match``) checked first: 412 when stale."""
+>>>>>>> theirs
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
     from registry.workflow.service import check_version
@@ -927,8 +943,11 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
+<<<<<<< ours
     versions.write_version(db_session=db_session, principal=principal, initiative=initiative,
                            number=1)  # (rev) version 1
+=======
+>>>>>>> theirs
     _record(db_session, initiative, principal, "import", None)
     return initiative
 
@@ -1664,3 +1683,75 @@ def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
     """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
     result = search_initiatives(**kwargs)
     return result.items, result.total
+
+
+@dataclass(frozen=True)
+class OrganizationInitiative:
+    """An initiative an organisation takes part in, as its page lists it: ``role`` is
+    ``owner`` (it registered it), ``lead`` (the confirmed lead entity) or ``partner`` (a
+    confirmed partner); the first that applies."""
+
+    id: uuid.UUID
+    public_id: str | None
+    title: str
+    status: str
+    published_at: datetime | None
+    role: str
+
+
+def organization_initiatives(*, db_session: Session, principal: Principal,
+                             organization_id: uuid.UUID,
+                             limit: int = 100) -> list[OrganizationInitiative]:
+    """The initiatives ``principal`` may see that organisation ``organization_id`` owns, leads
+    (confirmed) or is a confirmed partner of, newest publication first, at most ``limit``.
+    One statement (the permission table's visibility filter, ``policy.visible_filter``)."""
+    from sqlalchemy import or_
+
+    partner = select(InitiativePartner.initiative_id).where(
+        InitiativePartner.organization_id == organization_id,
+        InitiativePartner.confirmed.is_(True))
+    published = Initiative.published_at.desc()
+    if db_session.get_bind().dialect.name == "postgresql":
+        published = published.nulls_last()
+    rows = db_session.execute(
+        select(Initiative.id, Initiative.public_id, Initiative.title, Initiative.status,
+               Initiative.published_at, Initiative.owner_organization_id,
+               Initiative.lead_organization_id, Initiative.lead_confirmed)
+        .where(policy.visible_filter(principal),
+               or_(Initiative.owner_organization_id == organization_id,
+                   (Initiative.lead_organization_id == organization_id)
+                   & Initiative.lead_confirmed.is_(True),
+                   Initiative.id.in_(partner)))
+        .order_by(published, Initiative.updated_at.desc(), Initiative.id).limit(limit)).all()
+    return [OrganizationInitiative(
+        r.id, r.public_id, r.title, r.status, r.published_at,
+        "owner" if r.owner_organization_id == organization_id
+        else "lead" if r.lead_organization_id == organization_id and r.lead_confirmed
+        else "partner") for r in rows]
+
+
+# -- the owner's list (partner pages: /my/initiatives) ---------------------------------------
+def list_owned_initiatives(*, db_session: Session, principal: Principal,
+                           limit: int = 500) -> list[Initiative]:
+    """The initiatives owned by ``principal``'s organisations (any state), last updated
+    first, at most ``limit``: the rows only (status, version, title, dates), no children.
+    Empty for a caller without organisations."""
+    ids = list(principal.organization_ids)
+    if not ids:
+        return []
+    return list(db_session.scalars(
+        select(Initiative).where(Initiative.owner_organization_id.in_(ids))
+        .order_by(Initiative.updated_at.desc(), Initiative.id).limit(limit)))
+
+
+def open_revisions(*, db_session: Session,
+                   initiative_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The open revision (draft, submitted, changes requested) of each of ``initiative_ids``
+    that has one, by initiative id (one statement; the caller already may see them)."""
+    from registry.initiatives.models import OPEN_REVISION_STATES, InitiativeRevision
+
+    if not initiative_ids:
+        return {}
+    return {r.initiative_id: r for r in db_session.scalars(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id.in_(initiative_ids),
+        InitiativeRevision.status.in_(OPEN_REVISION_STATES)))}
