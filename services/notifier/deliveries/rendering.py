@@ -90,7 +90,14 @@ LINK_LABELS = {"owner": N_("Open it in the registry: %(url)s"),
                "review": N_("Open the review page: %(url)s")}
 #: the link sentence of a mail that asks the secretariat to act
 REVIEW_IT = N_("Review it: %(url)s")
-_STAFF = {"link": "review", "show_actor": True, "comment_heading": N_("Comment")}
+
+
+def _staff(subject: str, heading: str, lead: str) -> Notice:
+    """A notice telling the staff side (the assigned reviewer) of a step someone else took:
+    links to the review page, names who recorded it."""
+    return Notice(subject, heading, lead, link="review", show_actor=True,
+                  comment_heading=N_("Comment"))
+
 
 #: template name -> :class:`Notice`: the owner side's mails (the owner organisation's
 #: members and the contact) and the staff side's (the secretariat's address, the assigned
@@ -112,24 +119,24 @@ NOTICES: dict[str, Notice] = {
         N_("Completion not confirmed: %(title)s"), N_("Completion not confirmed"),
         N_("The secretariat did not confirm the completion of your initiative %(title)s. "
            "It remains published.")),
-    "completion_declined_staff": Notice(
+    "completion_declined_staff": _staff(
         N_("Completion not confirmed: %(title)s"), N_("Completion not confirmed"),
         N_("The completion of the initiative %(title)s was not confirmed; it remains "
-           "published."), **_STAFF),
+           "published.")),
     "completed": Notice(
         N_("Completed: %(title)s"), N_("Completed"),
         N_("The secretariat confirmed that your initiative %(title)s is completed. Its "
            "public page now shows it as completed.")),
-    "completed_staff": Notice(
+    "completed_staff": _staff(
         N_("Completed: %(title)s"), N_("Completed"),
-        N_("The completion of the initiative %(title)s was confirmed."), **_STAFF),
+        N_("The completion of the initiative %(title)s was confirmed.")),
     "archived": Notice(
         N_("Archived: %(title)s"), N_("Archived"),
         N_("Your completed initiative %(title)s was archived. It stays visible in the "
            "registry.")),
-    "archived_staff": Notice(
+    "archived_staff": _staff(
         N_("Archived: %(title)s"), N_("Archived"),
-        N_("The initiative %(title)s was archived."), **_STAFF),
+        N_("The initiative %(title)s was archived.")),
     # -- withdrawal (owner), suspension and reinstatement (secretariat) --
     "withdrawn": Notice(
         N_("Withdrawn: %(title)s"), N_("Withdrawn"),
@@ -151,20 +158,19 @@ NOTICES: dict[str, Notice] = {
     "reinstated": Notice(
         N_("Reinstated: %(title)s"), N_("Reinstated"),
         N_("The secretariat reinstated your initiative %(title)s. It is published again.")),
-    "reinstated_staff": Notice(
+    "reinstated_staff": _staff(
         N_("Reinstated: %(title)s"), N_("Reinstated"),
-        N_("The initiative %(title)s was reinstated and is published again."), **_STAFF),
+        N_("The initiative %(title)s was reinstated and is published again.")),
     # -- decisions on a submission, told to the assigned reviewer who did not take them --
-    "approved_staff": Notice(
+    "approved_staff": _staff(
         N_("Published: %(title)s (%(public_id)s)"), N_("Published"),
-        N_("The initiative %(title)s was approved and published as %(public_id)s."),
-        **_STAFF),
-    "changes_requested_staff": Notice(
+        N_("The initiative %(title)s was approved and published as %(public_id)s.")),
+    "changes_requested_staff": _staff(
         N_("Changes requested: %(title)s"), N_("Changes requested"),
-        N_("Changes were requested on the initiative %(title)s."), **_STAFF),
-    "rejected_staff": Notice(
+        N_("Changes were requested on the initiative %(title)s.")),
+    "rejected_staff": _staff(
         N_("Not accepted: %(title)s"), N_("Not accepted"),
-        N_("The initiative %(title)s was not accepted."), **_STAFF),
+        N_("The initiative %(title)s was not accepted.")),
     # -- revisions of a published initiative --
     "revision_submitted_owner": Notice(
         N_("Revision %(number)s submitted: %(title)s"), N_("Revision submitted"),
@@ -182,25 +188,24 @@ NOTICES: dict[str, Notice] = {
         N_("Revision %(number)s approved: %(title)s"), N_("Revision approved"),
         N_("The secretariat approved revision %(number)s of your initiative %(title)s. Its "
            "public page now shows the revised content.")),
-    "revision_approved_staff": Notice(
+    "revision_approved_staff": _staff(
         N_("Revision %(number)s approved: %(title)s"), N_("Revision approved"),
-        N_("Revision %(number)s of the initiative %(title)s was approved."), **_STAFF),
+        N_("Revision %(number)s of the initiative %(title)s was approved.")),
     "revision_changes_requested": Notice(
         N_("Changes requested on revision %(number)s: %(title)s"), N_("Changes requested"),
         N_("The secretariat reviewed revision %(number)s of your initiative %(title)s and "
            "asks for changes."),
         N_("Please edit the revision and submit it again.")),
-    "revision_changes_requested_staff": Notice(
+    "revision_changes_requested_staff": _staff(
         N_("Changes requested on revision %(number)s: %(title)s"), N_("Changes requested"),
-        N_("Changes were requested on revision %(number)s of the initiative %(title)s."),
-        **_STAFF),
+        N_("Changes were requested on revision %(number)s of the initiative %(title)s.")),
     "revision_rejected": Notice(
         N_("Revision %(number)s not accepted: %(title)s"), N_("Revision not accepted"),
         N_("The secretariat did not accept revision %(number)s of your initiative %(title)s. "
            "The public keeps seeing the approved version.")),
-    "revision_rejected_staff": Notice(
+    "revision_rejected_staff": _staff(
         N_("Revision %(number)s not accepted: %(title)s"), N_("Revision not accepted"),
-        N_("Revision %(number)s of the initiative %(title)s was not accepted."), **_STAFF),
+        N_("Revision %(number)s of the initiative %(title)s was not accepted.")),
     # -- the thread and the queue --
     "commented_owner": Notice(
         N_("New comment: %(title)s"), N_("New comment"),
