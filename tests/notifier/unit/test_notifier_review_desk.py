@@ -15,7 +15,8 @@ from notifier.app import build_consumer, start_workers
 from notifier.deliveries.models import Delivery
 from notifier.deliveries.rendering import NOTICES, MailSettings, mail_context, render
 from notifier.deliveries.service import MAX_RECIPIENTS, NOTIFICATIONS
-from shared.bus import InProcessBus
+from shared.bus import InProcessBus, Message
+from shared.events import event_to_message
 from shared.events.types import (
     EVENT_TYPES,
     INITIATIVE_APPROVED,
@@ -38,6 +39,7 @@ from shared.events.types import (
     TOPIC_INITIATIVES,
     dump_data,
     load_data,
+    topic_name,
 )
 
 SETTINGS = MailSettings(mail_from="Partnership Registry <noreply@registry.example>",
@@ -71,9 +73,9 @@ OWNER_ASKS = [INITIATIVE_SUBMITTED, INITIATIVE_COMPLETION_DECLARED,
 def _plan(app, event) -> dict[str, Delivery]:
     """Run the notifier's consumer on ``event`` (its real handler, one transaction); the
     planned deliveries by recipient."""
-    from tests.notifier.conftest import _to_message
-
-    build_consumer(app).handle(_to_message(event))
+    key, headers, value = event_to_message(event.to_dict())
+    build_consumer(app).handle(Message(topic=topic_name(TOPIC_INITIATIVES), key=key,
+                                       value=value, headers=headers))
     with app.extensions["db_session_factory"]() as s:
         return {d.recipient: d for d in s.scalars(select(Delivery)
                                                   .where(Delivery.event_id == event.id))}
@@ -290,7 +292,7 @@ def test_bad_recipient_addresses_are_recorded_failed_and_the_rest_is_mailed(noti
                for r in failed)
 
 
-def test_internal_notes_cannot_be_produced_or_consumed(notifier_app, make_event):
+def test_internal_notes_cannot_be_produced_or_consumed(notifier_app, make_event, to_message):
     entry = {"id": "n-1", "body": "Internal: partner seems unreliable.",
              "visibility": "internal", "reply_to": None}
     good = make_event(INITIATIVE_COMMENTED, actor=SECRETARIAT_ACTS, recipients=[ANN])
@@ -306,9 +308,7 @@ def test_internal_notes_cannot_be_produced_or_consumed(notifier_app, make_event)
     bus = InProcessBus()
     workers = start_workers(notifier_app, bus)
     try:
-        from tests.notifier.conftest import _to_message
-
-        bus.publish([_to_message(forged)])
+        bus.publish([to_message(forged)])
     finally:
         workers.stop()
     [dead] = bus.dead_letters
