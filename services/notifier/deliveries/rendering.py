@@ -228,7 +228,8 @@ SUBJECTS.update({name: notice.subject for name, notice in NOTICES.items()})
 
 #: who wrote a comment when the event names nobody (``actor.name`` empty), per actor role
 AUTHOR_BY_ROLE = {"secretariat": N_("The secretariat"),
-                  "partner": N_("A member of the owner organisation")}
+                  "partner": N_("A member of the owner organisation"),
+                  "client": N_("The owner organisation")}
 AUTHOR_UNKNOWN = N_("Someone")
 
 #: Quotation marks around a title in running text, per language (CLDR delimiters).

@@ -178,14 +178,21 @@ def test_comment_goes_to_the_other_side_with_its_text(notifier_app, make_event):
     assert "/my/initiatives/" in rows[LI["email"]].body_text
 
 
+@pytest.mark.parametrize(("actor", "author"), [
+    (OWNER_ACTS, "Ann Kim"),
+    ({"role": "partner", "user_id": "u-ann"}, "A member of the owner organisation"),
+    ({"role": "client", "organization_id": "org-1"}, "The owner organisation"),
+])
 def test_partner_comment_with_nobody_assigned_reaches_the_secretariat(notifier_app,
-                                                                       make_event):
-    event = make_event(INITIATIVE_COMMENTED, actor=OWNER_ACTS, recipients=[ANN])
+                                                                       make_event, actor,
+                                                                       author):
+    event = make_event(INITIATIVE_COMMENTED, actor=actor, recipients=[ANN])
 
     rows = _plan(notifier_app, event)
 
-    assert set(rows) == {SECRETARIAT}
+    assert set(rows) - {ANN["email"]} == {SECRETARIAT}
     assert "Could you add the budget?" in rows[SECRETARIAT].body_text
+    assert f"{author} commented on the initiative" in rows[SECRETARIAT].body_text
 
 
 def test_secretariat_comment_goes_to_the_members_only(notifier_app, make_event):
