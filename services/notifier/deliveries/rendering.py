@@ -140,7 +140,8 @@ NOTICES: dict[str, Notice] = {
     # -- withdrawal (owner), suspension and reinstatement (secretariat) --
     "withdrawn": Notice(
         N_("Withdrawn: %(title)s"), N_("Withdrawn"),
-        N_("Your initiative %(title)s was withdrawn from the registry."),
+        N_("Your initiative %(title)s was withdrawn. Its public page now shows it as "
+           "withdrawn."),
         comment_heading=N_("Reason")),
     "withdrawn_staff": Notice(
         N_("Withdrawn: %(title)s"), N_("Withdrawn"),
