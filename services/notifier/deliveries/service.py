@@ -93,7 +93,7 @@ from shared.events.types import (
     INITIATIVE_SUSPENDED,
     INITIATIVE_WITHDRAWN,
 )
-from shared.i18n import supported_language
+from shared.i18n import DEFAULT_LANGUAGE, supported_language
 from shared.problems import InvalidTransition, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, A
     for target in targets:
         recipient = storable_text(target.address, 320)
         # one render per (template, language): recipients of one side share the message
-        key = (target.template, supported_language(target.locale))
+        key = (target.template, supported_language(target.locale) or DEFAULT_LANGUAGE)
         mail = rendered.get(key)
         if mail is None:
             mail = rendered[key] = render(target.template, context, locale=key[1])
