@@ -25,7 +25,7 @@ from registry.organizations.schemas import (
 )
 from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
 from shared import reference
-from shared.events.types import INITIATIVE_STATUSES
+from shared.events.types import DELIVERABLE_STATUSES, INITIATIVE_STATUSES
 from shared.inputs import InputSchema
 
 
@@ -54,13 +54,20 @@ class PartnerInputSchema(InputSchema):
 
 
 class DeliverableInputSchema(InputSchema):
-    """A deliverable: description (1-5000 characters) and due date (ISO date)."""
+    """A deliverable: description (1-5000 characters), due date (ISO date), ``status``
+    (``planned``, ``in_progress``, ``achieved``, ``delayed``, ``cancelled``; default: kept,
+    ``planned`` for a new one) and ``id``: an existing deliverable's id keeps it (and its
+    identity across versions); a row without one is a new deliverable; an id the initiative
+    has no deliverable with is refused (422 naming ``deliverables.<i>.id``)."""
 
     class Meta:
         unknown = RAISE
 
+    id = fields.UUID(load_default=None, allow_none=True)
     description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
     due_date = fields.Date(load_default=None, allow_none=True)
+    status = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(DELIVERABLE_STATUSES))
 
 
 #: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
@@ -210,10 +217,12 @@ class PartnerSchema(Schema):
 
 
 class DeliverableSchema(Schema):
-    """A deliverable as returned."""
+    """A deliverable as returned: stable ``id``, description, due date, ``status``."""
 
+    id = fields.UUID(allow_none=True)
     description = fields.String()
     due_date = fields.Date(allow_none=True)
+    status = fields.String()
 
 
 class ResourceSchema(Schema):
@@ -255,17 +264,32 @@ class InitiativePublicSchema(InitiativeSummarySchema):
     source_ref = fields.String(allow_none=True)
     source_url = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
-    version = fields.Integer()
+    version = fields.Integer(metadata={"description": "Change counter (the ETag)."})
+    approved_version = fields.Integer(allow_none=True, metadata={
+        "description": "Number of the approved version the public sees (null before the "
+                       "first approval)."})
+    completion_declared_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    archived_at = fields.AwareDateTime(allow_none=True)
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
 
 
 class ActivitySchema(Schema):
-    """One timeline entry."""
+    """One timeline entry (what ``registry.workflow.schemas.ThreadEntrySchema`` shows, plus
+    ``comment``, the same text as ``body``, for older clients)."""
 
+    id = fields.UUID(allow_none=True)
+    kind = fields.String()
     action = fields.String()
     from_status = fields.String(allow_none=True)
-    to_status = fields.String()
+    to_status = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
+    body = fields.String(allow_none=True)
+    visibility = fields.String()
+    reply_to_id = fields.UUID(allow_none=True)
+    revision_number = fields.Integer(allow_none=True)
     actor_role = fields.String()
+    actor_name = fields.String(allow_none=True)
     actor_email = fields.String(allow_none=True)
     changes = fields.Dict(allow_none=True)
     created_at = fields.AwareDateTime()
@@ -278,6 +302,8 @@ class InitiativeDetailSchema(InitiativePublicSchema):
     contact_email = fields.String(allow_none=True)
     owner_organization_id = fields.UUID(allow_none=True)
     submitted_at = fields.AwareDateTime(allow_none=True)
+    suspended_at = fields.AwareDateTime(allow_none=True)
+    assigned_reviewer_id = fields.UUID(allow_none=True)
     timeline = fields.List(fields.Nested(ActivitySchema))
     allowed_actions = _PlainList(fields.String())
 

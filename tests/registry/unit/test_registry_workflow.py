@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from registry.initiatives.models import Initiative, InitiativeActivity
+from registry.initiatives.models import Initiative
+from registry.workflow.models import Activity
 from shared.events import types as ev
 from shared.events.types import load_data
 
@@ -89,10 +90,13 @@ def test_full_workflow_writes_one_event_and_one_timeline_entry_per_change(
     # the PATCH's timeline entry says what changed, before and after
     update = [a for a in registry.activities(iid) if a.action == "update"][0]
     assert set(update.changes) == {"deliverables"}
-    assert update.changes["deliverables"]["before"] == [
-        {"description": "40 ha restored", "due_date": "2028-06-30"}]
-    assert update.changes["deliverables"]["after"][0] == {
-        "description": "Baseline survey", "due_date": "2026-06-30"}
+    before = update.changes["deliverables"]["before"]
+    assert [{k: d[k] for k in ("description", "due_date", "status")} for d in before] == [
+        {"description": "40 ha restored", "due_date": "2028-06-30", "status": "planned"}]
+    after = update.changes["deliverables"]["after"][0]
+    assert {k: after[k] for k in ("description", "due_date", "status")} == {
+        "description": "Baseline survey", "due_date": "2026-06-30", "status": "planned"}
+    assert after["id"] != before[0]["id"]  # a row without id is a new deliverable
     assert update.actor_role == "partner" and update.actor_email == "lead@ngo.test"
 
     approve = registry.activities(iid)[-1]
@@ -154,8 +158,9 @@ def test_request_changes_and_reject_need_a_comment(registry, actors, complete, p
     ((), "approve", "sec", ["update", "submit"]),
     ((), "request-changes", "sec", ["update", "submit"]),
     (("submit",), "submit", "partner", ["approve", "request_changes", "reject"]),
-    (("submit", "approve"), "submit", "partner", []),
-    (("submit", "approve"), "reject", "sec", []),
+    (("submit", "approve"), "submit", "partner",
+     ["declare_completion", "withdraw", "suspend"]),
+    (("submit", "approve"), "reject", "sec", ["declare_completion", "withdraw", "suspend"]),
 ])
 def test_illegal_transitions_are_409_naming_state_and_allowed_actions(
         registry, actors, complete, problem, status_path, action, who, expected_allowed):
@@ -203,8 +208,9 @@ def test_who_may_act(registry, actors, complete, problem):
     registry.action(sec, iid, "approve")
     # anonymous on a published one: it can see it, so it is told to sign in
     problem(registry.action(None, iid, "reject", "no"), 401)
-    # the secretariat's view lists what it may do now
-    assert registry.get(f"/api/v1/initiatives/{iid}", sec).json["allowed_actions"] == []
+    # the secretariat's view lists what it may do now (the thread's comment, suspension)
+    assert registry.get(f"/api/v1/initiatives/{iid}", sec).json["allowed_actions"] == [
+        "comment", "suspend"]
 
 
 def test_a_failed_submit_lists_each_missing_field_and_changes_nothing(registry, actors, problem):
@@ -293,4 +299,4 @@ def test_every_event_the_registry_writes_fits_the_shared_contract(registry, acto
     assert str(snapshot["resources"][0]["amount_usd"]) == "250000.00"
     assert snapshot["contact_email"] == "reefs@ngo.test"
     with registry.session() as s:
-        assert s.query(InitiativeActivity).count() == 3
+        assert s.query(Activity).filter_by(record_type="initiative").count() == 3
