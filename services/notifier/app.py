@@ -1,4 +1,6 @@
-"""The notifier service: e-mails initiative contacts and the secretariat on review steps.
+"""The notifier service: e-mails the people concerned by each review step — the owner
+organisation's members, the assigned reviewer, the initiative's contact and the secretariat —
+in their language (``notifier.deliveries.service``).
 
 It consumes ``registry.initiatives`` (consumer group ``notifier``) and keeps its own tables
 (``deliveries``, ``processed_events``); it never reads the registry's database. Beside the
@@ -42,7 +44,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         "notifier", title="Partnership Registry notifications API",
         docs_prefix="/api/v1/subscriptions",
         description="Notifications about SDG partnerships and voluntary commitments: e-mails "
-                    "to contacts and the secretariat on each review step.",
+                    "to the owner organisation's members, the assigned reviewer, contacts "
+                    "and the secretariat on each review step.",
         test_config=test_config,
     )
     import_models()

@@ -36,12 +36,14 @@ DLT_TOPIC = f"{INITIATIVES_TOPIC}.dlt"
 
 _TYPE = "org.partnership-registry.initiative."
 #: who must get an e-mail for which event type (README "notifier"), written out independently
-#: of the notifier's code: the contact on every review step, the secretariat on submission
+#: of the notifier's code: the contact and the people the event names (``recipients``: the
+#: owner organisation's members, the assigned reviewer; issue 8) on every review step, the
+#: secretariat on submission; never the actor
 MAIL_RULES = {
-    f"{_TYPE}submitted.v1": ("contact", "secretariat"),
-    f"{_TYPE}approved.v1": ("contact",),
-    f"{_TYPE}changes-requested.v1": ("contact",),
-    f"{_TYPE}rejected.v1": ("contact",),
+    f"{_TYPE}submitted.v1": ("contact", "named", "secretariat"),
+    f"{_TYPE}approved.v1": ("contact", "named"),
+    f"{_TYPE}changes-requested.v1": ("contact", "named"),
+    f"{_TYPE}rejected.v1": ("contact", "named"),
     # issue 7: one-time links go to the address the event names (an unverified contact gets
     # only its verification link, review mails once the registry says it is verified)
     "org.partnership-registry.account.email-verification-requested.v1": ("recipient",),
@@ -263,16 +265,23 @@ class Reconciler:
         expected: set[tuple[str, str]] = set()
         current: set[tuple[str, str]] = set()
         for r in outbox:
+            data = r.envelope["data"]
+            actor = data.get("actor") or {}
             for audience in MAIL_RULES.get(r.event_type, ()):
                 if audience == "secretariat":
-                    pair = (r.event_id, SECRETARIAT_EMAIL)
+                    pairs = [(r.event_id, SECRETARIAT_EMAIL)]
                 elif audience == "recipient":
-                    pair = (r.event_id, r.envelope["data"]["recipient"])
+                    pairs = [(r.event_id, data["recipient"])]
+                elif audience == "named":  # notify (issue 8): tiny change to the lead's file
+                    pairs = [(r.event_id, p["email"]) for p in data.get("recipients") or []
+                             if not actor.get("user_id") or p.get("user_id") != actor["user_id"]]
                 else:
-                    initiative = r.envelope["data"]["initiative"]
-                    pair = (r.event_id, (initiative.get("contact_email") or "")
-                            if initiative.get("contact_email_verified") else "")
-                if pair[1]:
+                    initiative = data["initiative"]
+                    pairs = [(r.event_id, (initiative.get("contact_email") or "")
+                              if initiative.get("contact_email_verified") else "")]
+                for pair in pairs:
+                    if not pair[1] or pair[1].casefold() == (actor.get("email") or "").casefold():
+                        continue
                     expected.add(pair)
                     if r.seq > self.since_seq:
                         current.add(pair)

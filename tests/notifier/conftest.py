@@ -21,19 +21,52 @@ from shared.config import var_dir
 from shared.events import CloudEvent, event_to_message, new_event, topic_name
 from shared.events.types import (
     INITIATIVE_APPROVED,
+    INITIATIVE_ARCHIVED,
     INITIATIVE_CHANGES_REQUESTED,
+    INITIATIVE_COMMENTED,
+    INITIATIVE_COMPLETED,
+    INITIATIVE_COMPLETION_DECLARED,
+    INITIATIVE_COMPLETION_DECLINED,
+    INITIATIVE_REINSTATED,
     INITIATIVE_REJECTED,
+    INITIATIVE_REVIEW_ASSIGNED,
+    INITIATIVE_REVISION_APPROVED,
+    INITIATIVE_REVISION_CHANGES_REQUESTED,
+    INITIATIVE_REVISION_REJECTED,
+    INITIATIVE_REVISION_SUBMITTED,
     INITIATIVE_SUBMITTED,
+    INITIATIVE_SUSPENDED,
+    INITIATIVE_WITHDRAWN,
     TOPIC_INITIATIVES,
     dump_data,
 )
 
+#: event type -> (action, from status, to status) as the registry's workflows send them
 ACTION = {
     INITIATIVE_SUBMITTED: ("submit", "draft", "submitted"),
     INITIATIVE_APPROVED: ("approve", "submitted", "published"),
     INITIATIVE_CHANGES_REQUESTED: ("request_changes", "submitted", "changes_requested"),
     INITIATIVE_REJECTED: ("reject", "submitted", "rejected"),
+    # review desk (issue 8)
+    INITIATIVE_COMPLETION_DECLARED: ("declare_completion", "published", "completion_declared"),
+    INITIATIVE_COMPLETION_DECLINED: ("decline_completion", "completion_declared", "published"),
+    INITIATIVE_COMPLETED: ("confirm_completion", "completion_declared", "completed"),
+    INITIATIVE_ARCHIVED: ("archive", "completed", "archived"),
+    INITIATIVE_WITHDRAWN: ("withdraw", "published", "withdrawn"),
+    INITIATIVE_SUSPENDED: ("suspend", "published", "suspended"),
+    INITIATIVE_REINSTATED: ("reinstate", "suspended", "published"),
+    INITIATIVE_REVISION_SUBMITTED: ("submit", "published", "published"),
+    INITIATIVE_REVISION_APPROVED: ("approve", "published", "published"),
+    INITIATIVE_REVISION_CHANGES_REQUESTED: ("request_changes", "published", "published"),
+    INITIATIVE_REVISION_REJECTED: ("reject", "published", "published"),
+    INITIATIVE_COMMENTED: ("comment", "published", "published"),
+    INITIATIVE_REVIEW_ASSIGNED: ("assign", "submitted", "submitted"),
 }
+#: revision status each revision event carries
+REVISION_STATUS = {INITIATIVE_REVISION_SUBMITTED: "submitted",
+                   INITIATIVE_REVISION_APPROVED: "approved",
+                   INITIATIVE_REVISION_CHANGES_REQUESTED: "changes_requested",
+                   INITIATIVE_REVISION_REJECTED: "rejected"}
 
 MakeEvent = Callable[..., CloudEvent]
 
@@ -46,10 +79,24 @@ def make_event() -> MakeEvent:
              contact_email: str | None = "contact@example.org", comment: str | None = None,
              public_id: str | None = None, initiative_id: str | None = None,
              action: tuple[str, str | None, str] | None = None,
-             contact_email_verified: bool = True) -> CloudEvent:
+             contact_email_verified: bool = True, actor: dict[str, Any] | None = None,
+             **extra: Any) -> CloudEvent:
+        """``extra``: optional ``InitiativeEventData`` fields (``recipients``, ``revision``,
+        ``thread_entry``, ``review_url``, ``owner_url``, ``contact_locale``). A revision
+        event gets revision 2 and a comment a thread entry unless given."""
         act, from_status, to_status = action or ACTION.get(type_, ("update", "draft", "draft"))
         if type_ == INITIATIVE_APPROVED and public_id is None:
             public_id = "PR-2026-00042"
+        if type_ in REVISION_STATUS:
+            extra.setdefault("revision", {"number": 2, "status": REVISION_STATUS[type_],
+                                          "base_version": 1, "changed_fields": ["title"]})
+        if type_ == INITIATIVE_COMMENTED:
+            extra.setdefault("thread_entry", {"id": str(uuid.uuid4()),
+                                              "body": "Could you add the budget?",
+                                              "visibility": "participants",
+                                              "reply_to": None})
+        if from_status not in (None, "draft", "submitted") and public_id is None:
+            public_id = "PR-2026-00042"  # published once
         now = datetime.now(UTC)
         initiative: dict[str, Any] = {
             "id": initiative_id or str(uuid.uuid4()), "public_id": public_id,
@@ -65,7 +112,8 @@ def make_event() -> MakeEvent:
             "published_at": now if to_status == "published" else None,
         }
         data = {"action": act, "from_status": from_status, "to_status": to_status,
-                "comment": comment, "actor": {"role": "secretariat"}, "initiative": initiative}
+                "comment": comment, "actor": actor or {"role": "secretariat"},
+                "initiative": initiative, **extra}
         return new_event(type_, source="/registry", subject=initiative["id"],
                          data=dump_data(type_, data))
 

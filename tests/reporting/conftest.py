@@ -17,12 +17,23 @@ from shared.bus import InProcessBus, Message
 from shared.events import CloudEvent, event_to_message, new_event, topic_name
 from shared.events.types import (
     INITIATIVE_APPROVED,
+    INITIATIVE_ARCHIVED,
     INITIATIVE_CHANGES_REQUESTED,
+    INITIATIVE_COMMENTED,
+    INITIATIVE_COMPLETED,
+    INITIATIVE_COMPLETION_DECLARED,
+    INITIATIVE_COMPLETION_DECLINED,
     INITIATIVE_CREATED,
     INITIATIVE_IMPORTED,
+    INITIATIVE_REINSTATED,
     INITIATIVE_REJECTED,
+    INITIATIVE_REVIEW_ASSIGNED,
+    INITIATIVE_REVISION_APPROVED,
+    INITIATIVE_REVISION_SUBMITTED,
     INITIATIVE_SUBMITTED,
+    INITIATIVE_SUSPENDED,
     INITIATIVE_UPDATED,
+    INITIATIVE_WITHDRAWN,
     TOPIC_INITIATIVES,
     dump_data,
 )
@@ -36,9 +47,30 @@ ACTION = {
     INITIATIVE_CHANGES_REQUESTED: ("request_changes", "submitted", "changes_requested"),
     INITIATIVE_REJECTED: ("reject", "submitted", "rejected"),
     INITIATIVE_IMPORTED: ("import", None, "published"),
+    # review desk (issue 8)
+    INITIATIVE_COMPLETION_DECLARED: ("declare_completion", "published", "completion_declared"),
+    INITIATIVE_COMPLETION_DECLINED: ("decline_completion", "completion_declared", "published"),
+    INITIATIVE_COMPLETED: ("confirm_completion", "completion_declared", "completed"),
+    INITIATIVE_ARCHIVED: ("archive", "completed", "archived"),
+    INITIATIVE_WITHDRAWN: ("withdraw", "published", "withdrawn"),
+    INITIATIVE_SUSPENDED: ("suspend", "published", "suspended"),
+    INITIATIVE_REINSTATED: ("reinstate", "suspended", "published"),
+    INITIATIVE_REVISION_SUBMITTED: ("submit", "published", "published"),
+    INITIATIVE_REVISION_APPROVED: ("approve", "published", "published"),
+    INITIATIVE_COMMENTED: ("comment", "published", "published"),
+    INITIATIVE_REVIEW_ASSIGNED: ("assign", "submitted", "submitted"),
 }
+#: the type of the event that brings an initiative into each status (by default)
+TYPE_OF_STATUS = {"draft": INITIATIVE_UPDATED, "submitted": INITIATIVE_SUBMITTED,
+                  "published": INITIATIVE_APPROVED, "rejected": INITIATIVE_REJECTED,
+                  "changes_requested": INITIATIVE_CHANGES_REQUESTED,
+                  "completion_declared": INITIATIVE_COMPLETION_DECLARED,
+                  "completed": INITIATIVE_COMPLETED, "archived": INITIATIVE_ARCHIVED,
+                  "withdrawn": INITIATIVE_WITHDRAWN, "suspended": INITIATIVE_SUSPENDED}
 
 _UNSET: Any = object()
+#: statuses of an initiative never published (no ``published_at``)
+UNPUBLISHED = ("draft", "submitted", "changes_requested", "rejected")
 
 
 def snapshot(*, initiative_id: str | None = None, version: int = 1, status: str = "published",
@@ -54,7 +86,7 @@ def snapshot(*, initiative_id: str | None = None, version: int = 1, status: str 
             "stakeholder_group": stakeholder_group, "country": "KEN"}
     return {
         "id": initiative_id or str(uuid.uuid4()),
-        "public_id": public_id or (f"PR-2026-{version:05d}" if status == "published" else None),
+        "public_id": public_id or (None if status in UNPUBLISHED else f"PR-2026-{version:05d}"),
         "status": status, "version": version, "title": title,
         "description": "Reduce marine plastic.", "lead_organization": lead, "partners": [],
         "sdg_goals": [14] if goals is None else goals,
@@ -64,19 +96,23 @@ def snapshot(*, initiative_id: str | None = None, version: int = 1, status: str 
         "start_date": None, "end_date": None, "deliverables": [], "resources": [],
         "contact_email": "contact@example.org", "source": None, "source_ref": None,
         "created_at": now, "updated_at": now,
-        "published_at": now if status == "published" else None,
+        "published_at": None if status in UNPUBLISHED else now,
     }
 
 
 def event_for(initiative: dict[str, Any], type_: str | None = None) -> CloudEvent:
     """The CloudEvent carrying ``initiative``; the type follows its status unless given."""
     if type_ is None:
-        type_ = {"draft": INITIATIVE_UPDATED, "submitted": INITIATIVE_SUBMITTED,
-                 "published": INITIATIVE_APPROVED, "rejected": INITIATIVE_REJECTED,
-                 "changes_requested": INITIATIVE_CHANGES_REQUESTED}[initiative["status"]]
+        type_ = TYPE_OF_STATUS[initiative["status"]]
     action, from_status, _ = ACTION[type_]
     data = {"action": action, "from_status": from_status, "to_status": initiative["status"],
             "comment": None, "actor": {"role": "secretariat"}, "initiative": initiative}
+    if type_ == INITIATIVE_REVISION_APPROVED:
+        data["revision"] = {"number": initiative["version"], "status": "approved"}
+    if type_ == INITIATIVE_COMMENTED:
+        data["thread_entry"] = {"id": str(uuid.uuid4()), "body": "Any news?",
+                                "visibility": "participants", "reply_to": None}
+        data["recipients"] = [{"email": "ann@partner.example", "role": "owner"}]
     return new_event(type_, source="/registry", subject=initiative["id"],
                      data=dump_data(type_, data))
 

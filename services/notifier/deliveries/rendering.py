@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -45,7 +45,8 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's marker name)
     return message
 
 
-#: template name -> subject line (gettext msgid, ``%`` with ``title`` and ``public_id``)
+#: template name -> subject line (gettext msgid, ``%`` with ``title``, ``public_id`` and
+#: ``number``, the revision's); the templates of :data:`NOTICES` are added below
 SUBJECTS: dict[str, str] = {
     "submitted_contact": N_("Submitted for review: %(title)s"),
     "submitted_secretariat": N_("Submitted for review: %(title)s"),
@@ -53,6 +54,184 @@ SUBJECTS: dict[str, str] = {
     "changes_requested": N_("Changes requested: %(title)s"),
     "rejected": N_("Not accepted: %(title)s"),
 }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An e-mail of the review desk (issue 8) written as data, rendered by the one template
+    pair ``templates/email/notice.{txt,html}``: every field a gettext msgid.
+
+    ``lead`` is the opening sentence (``%`` with ``title``, ``public_id``, ``number`` — the
+    revision's — and ``author``, who wrote a comment); ``follow_up`` an optional second
+    sentence; ``comment_heading`` heads the step's comment (closing note, reason...), shown
+    when there is one; ``link`` is ``owner`` (the owner's page, ``owner_url``) or ``review``
+    (the review page, ``review_url``); ``show_actor``: add "Recorded by <name>." (staff
+    mails, when the actor's name is known); ``entry``: quote the thread entry's body (comments).
+    """
+
+    subject: str
+    heading: str
+    lead: str
+    follow_up: str | None = None
+    comment_heading: str = N_("Comment from the secretariat")
+    link: str = "owner"
+    show_actor: bool = False
+    entry: bool = False
+    link_label: str | None = None
+
+    @property
+    def link_sentence(self) -> str:
+        """The msgid introducing the link (``%`` with ``url``)."""
+        return self.link_label or LINK_LABELS[self.link]
+
+
+#: default sentence of a notice's link, per kind of link
+LINK_LABELS = {"owner": N_("Open it in the registry: %(url)s"),
+               "review": N_("Open the review page: %(url)s")}
+#: the link sentence of a mail that asks the secretariat to act
+REVIEW_IT = N_("Review it: %(url)s")
+
+
+def _staff(subject: str, heading: str, lead: str) -> Notice:
+    """A notice telling the staff side (the assigned reviewer) of a step someone else took:
+    links to the review page, names who recorded it."""
+    return Notice(subject, heading, lead, link="review", show_actor=True,
+                  comment_heading=N_("Comment"))
+
+
+#: template name -> :class:`Notice`: the owner side's mails (the owner organisation's
+#: members and the contact) and the staff side's (the secretariat's address, the assigned
+#: reviewer). Who gets which: ``notifier.deliveries.service.NOTIFICATIONS``.
+NOTICES: dict[str, Notice] = {
+    # -- completion (owner declares, the secretariat confirms or declines) --
+    "completion_declared_owner": Notice(
+        N_("Completion declared: %(title)s"), N_("Completion declared"),
+        N_("The completion of your initiative %(title)s was declared. The secretariat will "
+           "now confirm it."),
+        comment_heading=N_("Closing note")),
+    "completion_declared_secretariat": Notice(
+        N_("Completion to confirm: %(title)s"), N_("Completion to confirm"),
+        N_("The owner of the initiative %(title)s declared it completed."),
+        N_("Please confirm or decline the completion on the review page."),
+        comment_heading=N_("Closing note"), link="review", show_actor=True,
+        link_label=REVIEW_IT),
+    "completion_declined": Notice(
+        N_("Completion not confirmed: %(title)s"), N_("Completion not confirmed"),
+        N_("The secretariat did not confirm the completion of your initiative %(title)s. "
+           "It remains published.")),
+    "completion_declined_staff": _staff(
+        N_("Completion not confirmed: %(title)s"), N_("Completion not confirmed"),
+        N_("The completion of the initiative %(title)s was not confirmed; it remains "
+           "published.")),
+    "completed": Notice(
+        N_("Completed: %(title)s"), N_("Completed"),
+        N_("The secretariat confirmed that your initiative %(title)s is completed. Its "
+           "public page now shows it as completed.")),
+    "completed_staff": _staff(
+        N_("Completed: %(title)s"), N_("Completed"),
+        N_("The completion of the initiative %(title)s was confirmed.")),
+    "archived": Notice(
+        N_("Archived: %(title)s"), N_("Archived"),
+        N_("Your completed initiative %(title)s was archived. It stays visible in the "
+           "registry.")),
+    "archived_staff": _staff(
+        N_("Archived: %(title)s"), N_("Archived"),
+        N_("The initiative %(title)s was archived.")),
+    # -- withdrawal (owner), suspension and reinstatement (secretariat) --
+    "withdrawn": Notice(
+        N_("Withdrawn: %(title)s"), N_("Withdrawn"),
+        N_("Your initiative %(title)s was withdrawn. Its public page now shows it as "
+           "withdrawn."),
+        comment_heading=N_("Reason")),
+    "withdrawn_staff": Notice(
+        N_("Withdrawn: %(title)s"), N_("Withdrawn"),
+        N_("The owner withdrew the initiative %(title)s."),
+        link="review", show_actor=True, comment_heading=N_("Reason")),
+    "suspended": Notice(
+        N_("Suspended: %(title)s"), N_("Suspended"),
+        N_("The secretariat suspended your initiative %(title)s. The public does not see it "
+           "until it is reinstated."),
+        comment_heading=N_("Reason given by the secretariat")),
+    "suspended_staff": Notice(
+        N_("Suspended: %(title)s"), N_("Suspended"),
+        N_("The initiative %(title)s was suspended."),
+        link="review", show_actor=True, comment_heading=N_("Reason")),
+    "reinstated": Notice(
+        N_("Reinstated: %(title)s"), N_("Reinstated"),
+        N_("The secretariat reinstated your initiative %(title)s. It is published again.")),
+    "reinstated_staff": _staff(
+        N_("Reinstated: %(title)s"), N_("Reinstated"),
+        N_("The initiative %(title)s was reinstated and is published again.")),
+    # -- decisions on a submission, told to the assigned reviewer who did not take them --
+    "approved_staff": _staff(
+        N_("Published: %(title)s (%(public_id)s)"), N_("Published"),
+        N_("The initiative %(title)s was approved and published as %(public_id)s.")),
+    "changes_requested_staff": _staff(
+        N_("Changes requested: %(title)s"), N_("Changes requested"),
+        N_("Changes were requested on the initiative %(title)s.")),
+    "rejected_staff": _staff(
+        N_("Not accepted: %(title)s"), N_("Not accepted"),
+        N_("The initiative %(title)s was not accepted.")),
+    # -- revisions of a published initiative --
+    "revision_submitted_owner": Notice(
+        N_("Revision %(number)s submitted: %(title)s"), N_("Revision submitted"),
+        N_("Revision %(number)s of your initiative %(title)s was submitted to the secretariat "
+           "for review."),
+        N_("The public keeps seeing the approved version until the secretariat approves the "
+           "revision."), comment_heading=N_("Comment")),
+    "revision_submitted_secretariat": Notice(
+        N_("Revision %(number)s to review: %(title)s"), N_("Revision to review"),
+        N_("Revision %(number)s of the published initiative %(title)s was submitted for "
+           "review."),
+        link="review", show_actor=True, comment_heading=N_("Comment from the submitter"),
+        link_label=REVIEW_IT),
+    "revision_approved": Notice(
+        N_("Revision %(number)s approved: %(title)s"), N_("Revision approved"),
+        N_("The secretariat approved revision %(number)s of your initiative %(title)s. Its "
+           "public page now shows the revised content.")),
+    "revision_approved_staff": _staff(
+        N_("Revision %(number)s approved: %(title)s"), N_("Revision approved"),
+        N_("Revision %(number)s of the initiative %(title)s was approved.")),
+    "revision_changes_requested": Notice(
+        N_("Changes requested on revision %(number)s: %(title)s"), N_("Changes requested"),
+        N_("The secretariat reviewed revision %(number)s of your initiative %(title)s and "
+           "asks for changes."),
+        N_("Please edit the revision and submit it again.")),
+    "revision_changes_requested_staff": _staff(
+        N_("Changes requested on revision %(number)s: %(title)s"), N_("Changes requested"),
+        N_("Changes were requested on revision %(number)s of the initiative %(title)s.")),
+    "revision_rejected": Notice(
+        N_("Revision %(number)s not accepted: %(title)s"), N_("Revision not accepted"),
+        N_("The secretariat did not accept revision %(number)s of your initiative %(title)s. "
+           "The public keeps seeing the approved version.")),
+    "revision_rejected_staff": _staff(
+        N_("Revision %(number)s not accepted: %(title)s"), N_("Revision not accepted"),
+        N_("Revision %(number)s of the initiative %(title)s was not accepted.")),
+    # -- the thread and the queue --
+    "commented_owner": Notice(
+        N_("New comment: %(title)s"), N_("New comment"),
+        N_("%(author)s commented on your initiative %(title)s:"), entry=True,
+        link_label=N_("Reply in the registry: %(url)s")),
+    "commented_staff": Notice(
+        N_("New comment: %(title)s"), N_("New comment"),
+        N_("%(author)s commented on the initiative %(title)s:"), link="review", entry=True,
+        link_label=N_("Reply on the review page: %(url)s")),
+    "review_assigned": Notice(
+        N_("Assigned to you: %(title)s"), N_("Assigned to you"),
+        N_("You were assigned to review the initiative %(title)s."), link="review",
+        link_label=REVIEW_IT),
+    "revision_review_assigned": Notice(
+        N_("Assigned to you: %(title)s"), N_("Assigned to you"),
+        N_("You were assigned to review revision %(number)s of the initiative %(title)s."),
+        link="review", link_label=REVIEW_IT),
+}
+SUBJECTS.update({name: notice.subject for name, notice in NOTICES.items()})
+
+#: who wrote a comment when the event names nobody (``actor.name`` empty), per actor role
+AUTHOR_BY_ROLE = {"secretariat": N_("The secretariat"),
+                  "partner": N_("A member of the owner organisation"),
+                  "client": N_("The owner organisation")}
+AUTHOR_UNKNOWN = N_("Someone")
 
 #: Quotation marks around a title in running text, per language (CLDR delimiters).
 QUOTES = {"en": ("“", "”"), "zh": ("“", "”"), "fr": ("« ", " »"), "ru": ("«", "»"),
@@ -72,6 +251,9 @@ _NULL = NullTranslations()
 
 _env = Environment(
     loader=PackageLoader("notifier.deliveries", "templates"),
+    # templates are part of the release: no stat() of every template file per render (8 per
+    # mail with the extends/include chain; ~15 % of planning an e-mail)
+    auto_reload=False,
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,
@@ -139,19 +321,64 @@ def one_line(value: str, limit: int = SUBJECT_TITLE_MAX) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+#: Longest URL the registry may hand us to link (``review_url``, ``owner_url``), characters.
+LINK_MAX = 2000
+
+
+def safe_link(value: Any) -> str | None:
+    """``value`` when it may be linked in an e-mail: an absolute ``http``/``https`` URL with a
+    host, no whitespace, quotes or angle brackets, at most :data:`LINK_MAX` characters; else
+    None. URLs in events are untrusted: ``javascript:``, ``data:`` and friends are left out."""
+    if not isinstance(value, str) or not value or len(value) > LINK_MAX:
+        return None
+    if re.search(r"[\s\"'<>\\`]", value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value
+
+
+def _author(event_data: dict[str, Any]) -> tuple[str | None, str]:
+    """Who acted: their name (``actor.name`` on one line, None when empty) and their role in
+    words (a msgid of :data:`AUTHOR_BY_ROLE`, used when there is no name)."""
+    actor = event_data.get("actor") or {}
+    name = one_line(actor.get("name") or "", 120)
+    return name or None, AUTHOR_BY_ROLE.get(actor.get("role") or "", AUTHOR_UNKNOWN)
+
+
 def mail_context(event_data: dict[str, Any], settings: MailSettings) -> dict[str, Any]:
     """Template variables from a loaded ``InitiativeEventData``: initiative fields and links.
 
     ``initiative_url`` (public page, only when the initiative has a ``public_id``) is
     ``PUBLIC_BASE_URL/initiatives/<public_id>``; ``api_url`` is
-    ``PUBLIC_BASE_URL/api/v1/initiatives/<id>`` (the secretariat's view). Path parts are
-    percent-encoded.
+    ``PUBLIC_BASE_URL/api/v1/initiatives/<id>``. Issue 8: ``review_link`` is the event's
+    ``review_url`` (the secretariat's review page) and ``owner_link`` its ``owner_url`` (the
+    owner's page) when :func:`safe_link` accepts them, else the same pages built from
+    ``PUBLIC_BASE_URL`` (``/secretariat/review/<id>[/revisions/<n>]``,
+    ``/my/initiatives/<id>``), so a bad URL is never linked and the mail still leads to
+    the page; ``revision_number`` (or None), ``entry_body`` (a comment's text, plain; None
+    when the event has no thread entry), ``author`` (the actor's name, one line, or None) and
+    ``author_role`` (their role in words: a msgid the templates translate when there is no
+    name). Path parts are percent-encoded.
     """
     initiative = event_data["initiative"]
     base = settings.public_base_url.rstrip("/")
     public_id = initiative.get("public_id")
     lead = initiative.get("lead_organization") or {}
     comment = (event_data.get("comment") or "").strip()
+    key = quote(initiative["id"], safe="")
+    revision = event_data.get("revision") or {}
+    number = revision.get("number")
+    review_page = f"{base}/secretariat/review/{key}"
+    if number is not None:
+        review_page += f"/revisions/{int(number)}"
+    entry = event_data.get("thread_entry") or {}
+    entry_body = (entry.get("body") or "").strip()
+    author, author_role = _author(event_data)
     return {
         "title": initiative["title"],
         "public_id": public_id,
@@ -160,7 +387,13 @@ def mail_context(event_data: dict[str, Any], settings: MailSettings) -> dict[str
         "from_status": event_data.get("from_status"),
         "to_status": event_data["to_status"],
         "initiative_url": f"{base}/initiatives/{quote(public_id, safe='')}" if public_id else None,
-        "api_url": f"{base}/api/v1/initiatives/{quote(initiative['id'], safe='')}",
+        "api_url": f"{base}/api/v1/initiatives/{key}",
+        "review_link": safe_link(event_data.get("review_url")) or review_page,
+        "owner_link": safe_link(event_data.get("owner_url")) or f"{base}/my/initiatives/{key}",
+        "revision_number": number,
+        "entry_body": entry_body or None,
+        "author": author,
+        "author_role": author_role,
         "base_url": base,
     }
 
@@ -188,11 +421,19 @@ def render_mail(template: str, subject: str, subject_values: dict[str, str],
 
 
 def render(template: str, context: dict[str, Any], locale: str | None = None) -> RenderedMail:
-    """Render the initiative e-mail ``template`` (a key of :data:`SUBJECTS`) in ``locale``
-    (see :func:`render_mail`). Raises ``KeyError`` for an unknown template."""
-    return render_mail(f"email/{template}", SUBJECTS[template], {
+    """Render the initiative e-mail ``template`` (a key of :data:`SUBJECTS`: a template pair
+    of its own, or a :data:`NOTICES` entry rendered by ``email/notice``) in ``locale`` (see
+    :func:`render_mail`). Raises ``KeyError`` for an unknown template."""
+    notice = NOTICES.get(template)
+    path = "email/notice" if notice is not None else f"email/{template}"
+    number = context.get("revision_number")
+    return render_mail(path, SUBJECTS[template], {
         "title": one_line(context["title"]),
-        "public_id": one_line(context.get("public_id") or "", 40)}, context, locale)
+        "public_id": one_line(context.get("public_id") or "", 40),
+        "number": "" if number is None else str(number)},
+        {**context, "notice": notice,
+         # a comment's text is the thread entry, quoted once (not again as the step's comment)
+         **({"comment": None} if notice is not None and notice.entry else {})}, locale)
 
 
 def message_id(event_id: str, recipient: str, settings: MailSettings) -> str:

@@ -1,17 +1,34 @@
 """Who is told what when an initiative changes state, and the life of each delivery.
 
-Rules (the issue "notify contacts and the secretariat of review steps"):
+Audiences (issue 8 "Events and notifications"; table per event type in :data:`NOTIFICATIONS`
+and in NOTES-notify.md / the README):
 
-* ``submitted``          -> the initiative's contact, and the secretariat (``SECRETARIAT_EMAIL``);
-* ``approved``           -> the contact ("Published: <title> (<public id>)", link to the page);
-* ``changes_requested``  -> the contact, with the reviewer's comment;
-* ``rejected``           -> the contact, with the reviewer's comment;
-* ``created``, ``updated``, ``imported`` -> nobody (a 2,000-record import must not mail anyone;
-  the consumer has no handler for them, so they cost no database work at all).
+* ``contact`` — the initiative's contact address, only when the registry says it is verified
+  (``contact_email_verified``, issue 7), in ``contact_locale``;
+* ``owners`` — the event's ``recipients`` with role ``owner`` (the owner organisation's
+  verified members), each in their own ``locale``; links go to ``owner_url``;
+* ``staff`` — the event's ``recipients`` with role ``reviewer`` (the assigned reviewer) or
+  ``secretariat``, each in their own ``locale``; links go to ``review_url``;
+* ``secretariat`` — ``SECRETARIAT_EMAIL`` (English), for what the secretariat must act on:
+  submissions, revisions and completion declarations;
+* ``secretariat_unheard`` — ``SECRETARIAT_EMAIL`` for a partner's comment that names no
+  staff recipient (nobody assigned yet), so no question goes unread.
 
-A null contact e-mail means nobody but the secretariat (on submission); so does one the
-registry has not verified (``contact_email_verified`` false in the event: issue 7, no mail to
-an address a partner merely typed in).
+Nobody is told of their own step: a recipient whose ``user_id`` or address is the actor's
+(``actor.user_id`` / ``actor.email``) is left out, whichever audience they are in. An address
+gets one e-mail per event (the first audience wins; ``contact`` comes first). Languages: a
+supported language (en, zh, and the started ar/fr/ru/es, English per string they lack) or
+English. ``created``, ``updated``, ``imported`` mail nobody (a 2,000-record import must not
+mail anyone; the consumer has no handler for them, so they cost no database work at all).
+
+Untrusted input: every string is made storable first (``storable_data``); ``review_url`` /
+``owner_url`` are linked only when plain http(s) (``rendering.safe_link``, else the page
+built from ``PUBLIC_BASE_URL``); an address that is not deliverable gets a ``failed`` row,
+never a send. Poison (dead-letter topic): an approval without a public id, a
+``revision-*`` event without ``revision``, a ``commented`` event without ``thread_entry``,
+more than :data:`MAX_RECIPIENTS` recipients. Internal notes cannot arrive: the event schema
+only admits ``public`` and ``participants`` thread entries (else the payload is invalid and
+dead-lettered). Cost: no database read; one render per (template, language), one INSERT.
 
 Delivery (issue 10 "Delivery, redesigned", issue 6 "Faults"): the consumer only DECIDES — in
 the transaction of its ``processed_events`` row it writes one ``pending`` delivery per (event,
@@ -59,10 +76,24 @@ from shared.db import utcnow
 from shared.events.envelope import CloudEvent
 from shared.events.types import (
     INITIATIVE_APPROVED,
+    INITIATIVE_ARCHIVED,
     INITIATIVE_CHANGES_REQUESTED,
+    INITIATIVE_COMMENTED,
+    INITIATIVE_COMPLETED,
+    INITIATIVE_COMPLETION_DECLARED,
+    INITIATIVE_COMPLETION_DECLINED,
+    INITIATIVE_REINSTATED,
     INITIATIVE_REJECTED,
+    INITIATIVE_REVIEW_ASSIGNED,
+    INITIATIVE_REVISION_APPROVED,
+    INITIATIVE_REVISION_CHANGES_REQUESTED,
+    INITIATIVE_REVISION_REJECTED,
+    INITIATIVE_REVISION_SUBMITTED,
     INITIATIVE_SUBMITTED,
+    INITIATIVE_SUSPENDED,
+    INITIATIVE_WITHDRAWN,
 )
+from shared.i18n import DEFAULT_LANGUAGE, supported_language
 from shared.problems import InvalidTransition, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
@@ -72,14 +103,71 @@ CHANNEL_EMAIL = "email"
 PLANNED_KEY = "notifier.deliveries_planned"
 ERROR_MAX = 2000
 
-#: event type -> ((audience, template), ...); audience is "contact" or "secretariat".
-NOTIFICATIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    INITIATIVE_SUBMITTED: (("contact", "submitted_contact"),
-                           ("secretariat", "submitted_secretariat")),
-    INITIATIVE_APPROVED: (("contact", "approved"),),
-    INITIATIVE_CHANGES_REQUESTED: (("contact", "changes_requested"),),
-    INITIATIVE_REJECTED: (("contact", "rejected"),),
+Route = tuple[tuple[str, str], ...]
+
+
+def _owner_side(owner_template: str, staff_template: str) -> Route:
+    """A secretariat decision: the contact and the owner organisation are told, and the
+    assigned reviewer when someone else took it."""
+    return (("contact", owner_template), ("owners", owner_template), ("staff", staff_template))
+
+
+def _secretariat_side(owner_template: str, staff_template: str) -> Route:
+    """An owner's request the secretariat must act on: its address and the assigned
+    reviewer get the review link; the contact and the other members are told it was sent."""
+    return (("contact", owner_template), ("owners", owner_template),
+            ("secretariat", staff_template), ("staff", staff_template))
+
+
+#: event type -> ((audience, template), ...) in order (the first audience of an address
+#: wins). Audiences: see the module docstring; templates: ``rendering.SUBJECTS``.
+NOTIFICATIONS: dict[str, Route] = {
+    INITIATIVE_SUBMITTED: _secretariat_side("submitted_contact", "submitted_secretariat"),
+    INITIATIVE_APPROVED: _owner_side("approved", "approved_staff"),
+    INITIATIVE_CHANGES_REQUESTED: _owner_side("changes_requested", "changes_requested_staff"),
+    INITIATIVE_REJECTED: _owner_side("rejected", "rejected_staff"),
+    INITIATIVE_COMPLETION_DECLARED: _secretariat_side("completion_declared_owner",
+                                                      "completion_declared_secretariat"),
+    INITIATIVE_COMPLETION_DECLINED: _owner_side("completion_declined",
+                                                "completion_declined_staff"),
+    INITIATIVE_COMPLETED: _owner_side("completed", "completed_staff"),
+    INITIATIVE_ARCHIVED: _owner_side("archived", "archived_staff"),
+    # the owner withdraws: the other members and the contact, and the assigned reviewer
+    INITIATIVE_WITHDRAWN: _owner_side("withdrawn", "withdrawn_staff"),
+    INITIATIVE_SUSPENDED: _owner_side("suspended", "suspended_staff"),
+    INITIATIVE_REINSTATED: _owner_side("reinstated", "reinstated_staff"),
+    INITIATIVE_REVISION_SUBMITTED: _secretariat_side("revision_submitted_owner",
+                                                     "revision_submitted_secretariat"),
+    INITIATIVE_REVISION_APPROVED: _owner_side("revision_approved", "revision_approved_staff"),
+    INITIATIVE_REVISION_CHANGES_REQUESTED: _owner_side("revision_changes_requested",
+                                                       "revision_changes_requested_staff"),
+    INITIATIVE_REVISION_REJECTED: _owner_side("revision_rejected", "revision_rejected_staff"),
+    # a comment goes to "the other side" the registry names (never the contact: the thread
+    # is the participants'); a partner's question with nobody assigned to the secretariat
+    INITIATIVE_COMMENTED: (("owners", "commented_owner"), ("staff", "commented_staff"),
+                           ("secretariat_unheard", "commented_staff")),
+    INITIATIVE_REVIEW_ASSIGNED: (("staff", "review_assigned"),),
 }
+#: the event types about a revision (``data.revision`` required)
+REVISION_EVENTS = frozenset((INITIATIVE_REVISION_SUBMITTED, INITIATIVE_REVISION_APPROVED,
+                             INITIATIVE_REVISION_CHANGES_REQUESTED,
+                             INITIATIVE_REVISION_REJECTED))
+#: most people an event may name in ``recipients`` (an organisation's members and a
+#: reviewer); more is a producer bug or an attack and the event is dead-lettered
+MAX_RECIPIENTS = 500
+#: roles of ``recipients`` on the staff side
+STAFF_ROLES = ("reviewer", "secretariat")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One planned e-mail: ``address``, ``template`` and the language to write it in
+    (``locale``: a code for ``rendering.render``; None: English)."""
+
+    address: str
+    template: str
+    locale: str | None
+
 
 # a deliverable address: one @, no spaces, quotes, brackets or separators (RFC 5321 max 254)
 _ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\]+$")
@@ -91,27 +179,58 @@ def is_deliverable_address(address: str) -> bool:
     return len(address) <= 254 and bool(_ADDRESS.match(address) or _LOCAL_ADDRESS.match(address))
 
 
-def recipients_for(event_type: str, data: dict[str, Any],
-                   settings: MailSettings) -> list[tuple[str, str]]:
-    """``[(recipient, template), ...]`` for one event (empty for types that mail nobody).
+def _audience(audience: str, data: dict[str, Any],
+              settings: MailSettings) -> list[tuple[str, str | None]]:
+    """``[(address, locale), ...]`` of one audience for one event (see the module docstring)."""
+    if audience == "contact":
+        # issue 7: a contact address gets mail only once the registry says it is verified
+        # (its holder followed a verification link, or it is a verified account's)
+        if not data["initiative"].get("contact_email_verified"):
+            return []
+        return [(data["initiative"].get("contact_email") or "", data.get("contact_locale"))]
+    if audience == "secretariat":
+        return [(settings.secretariat_email or "", None)]
+    recipients = data.get("recipients") or []
+    if audience == "owners":
+        return [(r["email"], r.get("locale")) for r in recipients if r["role"] == "owner"]
+    staff = [(r["email"], r.get("locale")) for r in recipients if r["role"] in STAFF_ROLES]
+    if audience == "staff":
+        return staff
+    if audience == "secretariat_unheard":
+        actor_role = (data.get("actor") or {}).get("role")
+        return [] if staff or actor_role == "secretariat" else [
+            (settings.secretariat_email or "", None)]
+    raise KeyError(audience)
 
-    The contact comes first; the secretariat is not mailed twice when it is also the contact.
+
+def recipients_for(event_type: str, data: dict[str, Any],
+                   settings: MailSettings) -> list[Target]:
+    """The e-mails one initiative event asks for, as :class:`Target` s in the order of
+    :data:`NOTIFICATIONS` (empty for types that mail nobody).
+
+    One per address (compared case-insensitively; the first audience wins); never to the
+    actor (``actor.user_id`` matching a recipient's ``user_id``, or ``actor.email`` the
+    address); empty addresses skipped. ``data`` is a loaded ``InitiativeEventData``.
     """
-    out: list[tuple[str, str]] = []
+    actor = data.get("actor") or {}
+    actor_user = (actor.get("user_id") or "").strip().casefold()
+    actor_email = (actor.get("email") or "").strip().casefold()
+    acting = {r["email"].strip().casefold() for r in data.get("recipients") or []
+              if actor_user and (r.get("user_id") or "").strip().casefold() == actor_user}
+    if actor_email:
+        acting.add(actor_email)
+    out: list[Target] = []
     seen: set[str] = set()
     for audience, template in NOTIFICATIONS.get(event_type, ()):
-        if audience == "contact":
-            # issue 7: a contact address gets mail only once the registry says it is verified
-            # (its holder followed a verification link, or it is a verified account's)
-            if not data["initiative"].get("contact_email_verified"):
+        if event_type == INITIATIVE_REVIEW_ASSIGNED and (data.get("revision") or None):
+            template = "revision_review_assigned"
+        for address, locale in _audience(audience, data, settings):
+            address = address.strip()
+            key = address.casefold()
+            if not address or key in seen or key in acting:
                 continue
-            address = (data["initiative"].get("contact_email") or "").strip()
-        else:
-            address = (settings.secretariat_email or "").strip()
-        if not address or address.casefold() in seen:
-            continue
-        seen.add(address.casefold())
-        out.append((address, template))
+            seen.add(key)
+            out.append(Target(address, template, locale))
     return out
 
 
@@ -136,27 +255,38 @@ def plan_initiative_event(session: Session, event: CloudEvent, data: dict[str, A
     on (event id, channel, recipient): a redelivered event adds nothing. Does not commit: the
     consumer commits the rows with its ``processed_events`` row. Raises
     :class:`~shared.consumer.PoisonEvent` for an approval without a public id (the registry
-    always assigns one).
+    always assigns one), a revision event without ``revision``, a comment without
+    ``thread_entry`` and more than :data:`MAX_RECIPIENTS` recipients. Who gets what:
+    :func:`recipients_for`; one render per (template, language), no database read.
     """
     if event.type == INITIATIVE_APPROVED and not data["initiative"].get("public_id"):
         raise PoisonEvent("approved initiative has no public_id")
+    if event.type in REVISION_EVENTS and not data.get("revision"):
+        raise PoisonEvent(f"{event.type} has no revision")
+    if event.type == INITIATIVE_COMMENTED and not data.get("thread_entry"):
+        raise PoisonEvent("commented event has no thread_entry")
+    if len(data.get("recipients") or ()) > MAX_RECIPIENTS:
+        raise PoisonEvent(f"more than {MAX_RECIPIENTS} recipients")
+    data = storable_data(data)
     targets = recipients_for(event.type, data, settings)
     if not targets:
         return 0
-    data = storable_data(data)
     context = mail_context(data, settings)
     event_id = storable_text(event.id, 200)
+    initiative_id = storable_text(data["initiative"]["id"], 200)
     now = utcnow()
     rows = []
-    for recipient, template in targets:
-        recipient = storable_text(recipient, 320)
-        # the contact in their language (when the registry knows it), the secretariat in English
-        locale = None if template == "submitted_secretariat" else data.get("contact_locale")
-        mail = render(template, context, locale=locale)
+    rendered: dict[tuple[str, str | None], RenderedMail] = {}
+    for target in targets:
+        recipient = storable_text(target.address, 320)
+        # one render per (template, language): recipients of one side share the message
+        key = (target.template, supported_language(target.locale) or DEFAULT_LANGUAGE)
+        mail = rendered.get(key)
+        if mail is None:
+            mail = rendered[key] = render(target.template, context, locale=key[1])
         rows.append(delivery_row(
-            event=event, event_id=event_id, recipient=recipient, template=template, mail=mail,
-            settings=settings, now=now,
-            initiative_id=storable_text(data["initiative"]["id"], 200)))
+            event=event, event_id=event_id, recipient=recipient, template=target.template,
+            mail=mail, settings=settings, now=now, initiative_id=initiative_id))
     insert_deliveries(session, rows)
     log.info("e-mail deliveries planned", extra={"deliveries": len(rows)})
     return len(rows)

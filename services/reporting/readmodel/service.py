@@ -2,9 +2,15 @@
 
 Every ``org.partnership-registry.initiative.*.v1`` event carries the whole
 :class:`~shared.events.types.InitiativeSnapshot` after the change (event-carried state
-transfer), so one rule serves all seven types: upsert the snapshot, unless the read model
-already holds the same or a newer ``version`` of that initiative. That makes the read model
-independent of delivery order and of replays: a late or repeated snapshot changes nothing.
+transfer), so one rule serves every type — the review desk's too (issue 8: completion,
+archive, withdrawal, suspension, revisions, comments, assignments): upsert the snapshot, unless
+the read model already holds the same or a newer ``version`` of that initiative. That makes the
+read model independent of delivery order and of replays: a late or repeated snapshot changes
+nothing. An approved revision (``revision-approved``) carries the revised content with a newer
+version, so the record and the counters follow it; a comment or an assignment changes no field
+of the initiative and carries its current snapshot, which is then either the version held
+(ignored) or, if the registry counted the step as a change, the same content again (the row's
+counters move by zero).
 (Idempotency per event id is handled besides by ``shared.consumer.EventConsumer``.)
 """
 

@@ -55,10 +55,14 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's marker name)
     return message
 
 
-#: Workflow statuses in words (codes from ``shared.events.types.INITIATIVE_STATUSES``).
+#: Workflow statuses in words, one per code of ``shared.events.types.INITIATIVE_STATUSES``
+#: (issue 8 added the lifecycle after publication: completion, archive, withdrawal,
+#: suspension); a code outside it is shown as is.
 STATUS_LABELS = {"draft": N_("Draft"), "submitted": N_("Submitted"),
                  "changes_requested": N_("Changes requested"), "published": N_("Published"),
-                 "rejected": N_("Rejected")}
+                 "rejected": N_("Rejected"), "completion_declared": N_("Completion declared"),
+                 "completed": N_("Completed"), "archived": N_("Archived"),
+                 "withdrawn": N_("Withdrawn"), "suspended": N_("Suspended")}
 UNSPECIFIED_GROUP_LABEL = N_("Unspecified (no lead organisation)")
 UNSPECIFIED_REGION_LABEL = N_("Unspecified")
 

@@ -27,6 +27,8 @@ class SummarySchema(Schema):
                                    "lead organisation (every code present; 'unspecified' when "
                                    "some have no lead organisation).")
     by_status = _counts("ALL initiatives known to the read model per workflow status (the only "
-                        "breakdown not limited to published ones).")
+                        "breakdown not limited to published ones), every status present: "
+                        "draft, submitted, changes_requested, published, rejected, "
+                        "completion_declared, completed, archived, withdrawn, suspended.")
     generated_at = fields.AwareDateTime(required=True, format="iso",
                                         metadata={"description": "RFC 3339, UTC."})

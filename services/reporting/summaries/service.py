@@ -2,7 +2,9 @@
 
 Rules (issue "reporting summary"; keys are strings so JSON, CSV and HTML agree):
 
-* ``total`` — initiatives whose status is ``published``.
+* ``total`` — initiatives whose status is ``published`` (an initiative whose completion is
+  declared, completed, archived, withdrawn or suspended no longer counts here nor in the
+  breakdowns below, only in ``by_status``).
 * ``by_sdg_goal`` — published initiatives per SDG goal, keys ``"1"`` … ``"17"`` always all
   present (zeros included); an initiative counts once under EACH goal it is tagged with, so the
   values may add up to more than ``total``.

@@ -83,7 +83,9 @@ def test_submission_mails_contact_and_secretariat(notifier_app, bus, make_event,
     assert all(m["Subject"] == "Submitted for review: Clean Oceans Alliance"
                for m in mails.values())
     secretariat = mails["secretariat@un.example"].get_body(("html",)).get_content()
-    assert f"https://registry.example/api/v1/initiatives/{event.subject}" in secretariat
+    # issue 8: the review page, not the JSON record (which answers 404 in a browser)
+    assert f"https://registry.example/secretariat/review/{event.subject}" in secretariat
+    assert "/api/v1/" not in secretariat
     rows = _deliveries(notifier_app)
     assert {(r.recipient, r.status, r.channel, r.event_id) for r in rows} == {
         ("contact@example.org", "sent", "email", event.id),

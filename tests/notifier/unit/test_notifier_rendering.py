@@ -55,14 +55,17 @@ def test_published_mail_links_to_the_public_page(make_event):
     assert 'href="https://registry.example/initiatives/PR-2026-00042"' in mail.html
 
 
-def test_secretariat_mail_links_to_the_api_record(make_event):
+def test_secretariat_mail_links_to_the_review_page(make_event):
+    """Issue 8: the secretariat's mail leads to the review page (built from PUBLIC_BASE_URL
+    when the event carries no ``review_url``), never to the JSON record."""
     event = make_event(INITIATIVE_SUBMITTED, initiative_id="3f0c1d7e-0000-4000-8000-000000000001")
 
     mail = render("submitted_secretariat", _context(event))
 
-    url = "https://registry.example/api/v1/initiatives/3f0c1d7e-0000-4000-8000-000000000001"
+    url = "https://registry.example/secretariat/review/3f0c1d7e-0000-4000-8000-000000000001"
     assert url in mail.text
     assert f'href="{url}"' in mail.html
+    assert "/api/v1/" not in mail.text + mail.html
 
 
 @pytest.mark.parametrize("template", ["changes_requested", "rejected"])
