@@ -47,7 +47,7 @@ from registry.accounts.service import vet_contact_email
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate, authorize
 from registry.db import bulk_insert
-from registry.initiatives import policy, search
+from registry.initiatives import policy, search, versions
 from registry.initiatives.models import (
     Deliverable,
     Initiative,
@@ -62,7 +62,6 @@ from registry.initiatives.models import (
     Resource,
 )
 from registry.organizations.models import VERIFIED, Organization
-from registry.organizations.service import organization_ref
 from registry.outbox.models import OutboxEvent
 from shared import reference
 from shared.db import new_uuid, utcnow
@@ -98,72 +97,35 @@ SUBMIT_REQUIREMENTS: tuple[tuple[str, str], ...] = (
 )
 
 
-# -- shapes ----------------------------------------------------------------------------------
+# -- shapes ---------------------------------------------------------------------------------
+# (rev) the content shape is built once, in ``versions.content_of``; the snapshot adds the
+# metadata to it
 def snapshot(initiative: Initiative | InitiativeView,
              contact_email_verified: bool = False) -> dict[str, Any]:
-    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``);
-    ``contact_email_verified`` from ``registry.accounts.service.vet_contact_email``."""
+    """The initiative as an ``InitiativeSnapshot`` (``shared.events.types``): its content
+    (:func:`registry.initiatives.versions.content_of`, typed: dates and decimals) plus id,
+    status, version and times; ``contact_email_verified`` from
+    ``registry.accounts.service.vet_contact_email``."""
     return {
         "id": str(initiative.id),
         "public_id": initiative.public_id,
         "status": initiative.status,
         "version": initiative.version,
-        "title": initiative.title,
-        "description": initiative.description,
-        "lead_organization": (organization_ref(initiative.lead_organization)
-                              if initiative.lead_organization else None),
-        "partners": [{"organization": organization_ref(p.organization), "role": p.role}
-                     for p in initiative.partners],
-        "sdg_goals": initiative.goal_codes,
-        "sdg_targets": initiative.target_codes,
-        "countries": initiative.country_codes,
-        "regions": initiative.region_codes,
-        "start_date": initiative.start_date,
-        "end_date": initiative.end_date,
-        "deliverables": [{"description": d.description, "due_date": d.due_date}
-                         for d in initiative.deliverables],
-        "resources": [{"type": r.type, "details": r.details, "amount_usd": r.amount_usd}
-                      for r in initiative.resources],
-        "contact_email": initiative.contact_email,
+        **versions.content_of(initiative, json_ready=False),
         "contact_email_verified": contact_email_verified,
         "source": initiative.source,
         "source_ref": initiative.source_ref,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
+        "approved_version": getattr(initiative, "approved_version", None),
+        "owner_organization_id": (str(initiative.owner_organization_id)
+                                  if initiative.owner_organization_id else None),
     }
 
 
-def _content(initiative: Initiative) -> dict[str, Any]:
-    """The editable content in JSON-ready form (for the audit's before/after)."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, date | datetime):
-            return value.isoformat()
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        return value
-
-    return {
-        "title": initiative.title,
-        "description": initiative.description,
-        "lead_organization_id": plain(initiative.lead_organization_id),
-        "partners": [{"organization_id": str(p.organization_id), "role": p.role}
-                     for p in initiative.partners],
-        "sdg_targets": initiative.target_codes,
-        "sdg_goals": initiative.goal_codes,
-        "countries": initiative.country_codes,
-        "regions": initiative.region_codes,
-        "start_date": plain(initiative.start_date),
-        "end_date": plain(initiative.end_date),
-        "deliverables": [{"description": d.description, "due_date": plain(d.due_date)}
-                         for d in initiative.deliverables],
-        "resources": [{"type": r.type, "details": r.details, "amount_usd": plain(r.amount_usd)}
-                      for r in initiative.resources],
-        "contact_email": initiative.contact_email,
-    }
+_content = versions.content_of  # the editable content, JSON-ready (the audit's before/after)
+# (rev) end
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

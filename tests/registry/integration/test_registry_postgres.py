@@ -98,8 +98,9 @@ def test_a_created_initiative_reads_back_as_answered_on_postgresql(pg_url, regis
         {"description": "One", "due_date": "2027-02-28"}]}, partner).status_code == 200
     submitted = registry.action(partner, draft["id"], "submit").json
     assert [a["action"] for a in submitted["timeline"]] == ["create", "update", "submit"]
-    assert submitted["timeline"][1]["changes"]["deliverables"]["before"][1] == {
-        "description": "Two", "due_date": None}
+    assert {k: v for k, v in submitted["timeline"][1]["changes"]["deliverables"]["before"][1]
+            .items() if k != "id"} == {"description": "Two", "due_date": None,
+                                       "status": "planned"}
     assert registry.get(f"/api/v1/initiatives/{draft['id']}", partner).json == submitted
 
 

@@ -1,0 +1,232 @@
+"""Approved versions of an initiative: the content shape (built here, once), the field-by-field
+diff between two contents, and the ``initiative_versions`` rows.
+
+The **content** of an initiative is what its owner edits and the secretariat approves
+(:func:`content_of`), JSON-ready::
+
+    {"title": str, "description": str | None,
+     "lead_organization": OrganizationRef | None,
+     "partners": [{"organization": OrganizationRef, "role": str}],
+     "sdg_goals": [int], "sdg_targets": [str], "countries": [str], "regions": [str],
+     "start_date": "YYYY-MM-DD" | None, "end_date": "YYYY-MM-DD" | None,
+     "deliverables": [{"id": str | None, "description": str, "due_date": "YYYY-MM-DD" | None,
+                       "status": str}],
+     "resources": [{"type": str, "details": str | None, "amount_usd": "1234.50" | None}],
+     "contact_email": str | None}
+
+``OrganizationRef`` is ``{id, name, acronym, stakeholder_group, country}``
+(``shared.events.types.OrganizationRef``; ``id`` and ``name`` are what pages show). The event
+snapshot (``service.snapshot``) is this content plus metadata; version rows
+(``initiative_versions.content``) and revisions (``initiative_revisions.content``) store it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+#: The content's fields, in the order pages and diffs show them.
+CONTENT_FIELDS: tuple[str, ...] = (
+    "title", "description", "lead_organization", "partners", "sdg_goals", "sdg_targets",
+    "countries", "regions", "start_date", "end_date", "deliverables", "resources",
+    "contact_email")
+#: Fields holding one value (compared as a whole).
+SCALAR_FIELDS: tuple[str, ...] = (
+    "title", "description", "lead_organization", "start_date", "end_date", "contact_email")
+#: Lists of codes: items compared by the code itself.
+CODE_LISTS: tuple[str, ...] = ("sdg_goals", "sdg_targets", "countries", "regions")
+#: Lists of records: how items are matched (``partners`` by organisation id,
+#: ``deliverables`` by their stable id, ``resources`` by position) and the item fields
+#: compared.
+RECORD_LISTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "partners": ("organization", ("role",)),
+    "deliverables": ("id", ("description", "due_date", "status")),
+    "resources": ("position", ("type", "details", "amount_usd")),
+}
+#: Fields only the owner organisation and the secretariat may see (left out of the public's
+#: versions and diffs).
+PRIVATE_FIELDS: tuple[str, ...] = ("contact_email",)
+
+_CENT = Decimal("0.01")
+
+
+# -- the content shape -----------------------------------------------------------------------
+def _organization(org: Any) -> dict[str, Any] | None:
+    if org is None:
+        return None
+    return {"id": str(org.id), "name": org.name, "acronym": org.acronym,
+            "stakeholder_group": org.stakeholder_group, "country": org.country}
+
+
+def _amount(value: Any) -> Decimal | None:
+    """An amount in USD with 2 decimals (``12.5`` and ``12.50`` are one amount)."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(_CENT)
+
+
+def content_of(initiative: Any, *, json_ready: bool = True) -> dict[str, Any]:
+    """The content of ``initiative`` (an ``Initiative``, an ``InitiativeView`` or any object
+    with the same attributes) in the shape of the module docstring.
+
+    ``json_ready`` (default): dates as ISO strings, amounts as strings with 2 decimals (what
+    version rows, revisions and diffs hold). ``json_ready=False``: dates as ``date``, amounts
+    as ``Decimal`` (what the event snapshot's schema dumps). Deliverables without a stored
+    status read as ``planned``.
+    """
+    content: dict[str, Any] = {
+        "title": initiative.title,
+        "description": initiative.description,
+        "lead_organization": _organization(initiative.lead_organization),
+        "partners": [{"organization": _organization(p.organization), "role": p.role}
+                     for p in initiative.partners],
+        "sdg_goals": list(initiative.goal_codes),
+        "sdg_targets": list(initiative.target_codes),
+        "countries": list(initiative.country_codes),
+        "regions": list(initiative.region_codes),
+        "start_date": initiative.start_date,
+        "end_date": initiative.end_date,
+        "deliverables": [{"id": str(d.id) if getattr(d, "id", None) else None,
+                          "description": d.description, "due_date": d.due_date,
+                          "status": getattr(d, "status", None) or "planned"}
+                         for d in initiative.deliverables],
+        "resources": [{"type": r.type, "details": r.details,
+                       "amount_usd": _amount(r.amount_usd)} for r in initiative.resources],
+        "contact_email": initiative.contact_email,
+    }
+    return json_content(content) if json_ready else content
+
+
+def json_content(value: Any) -> Any:
+    """``value`` with dates as ISO strings, decimals as fixed-point strings (2 decimals for
+    amounts), UUIDs as strings; dicts and lists converted item by item."""
+    if isinstance(value, dict):
+        return {k: (_amount_text(v) if k == "amount_usd" else json_content(v))
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_content(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _amount_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return format(_amount(value), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def public_content(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` without the fields only the owner and the secretariat see."""
+    return {k: v for k, v in content.items() if k not in PRIVATE_FIELDS}
+
+
+# -- the diff --------------------------------------------------------------------------------
+def _same(field: str, a: Any, b: Any) -> bool:
+    """Equal values of ``field`` (organisations by id; amounts as numbers; dates in either
+    form)."""
+    if field in ("lead_organization", "organization"):
+        return (a or {}).get("id") == (b or {}).get("id")
+    if field == "amount_usd" and a is not None and b is not None:
+        try:
+            return Decimal(str(a)) == Decimal(str(b))
+        except InvalidOperation:
+            return a == b
+    return json_content(a) == json_content(b)
+
+
+def _scalar_change(field: str, before: Any, after: Any) -> dict[str, Any] | None:
+    if _same(field, before, after):
+        return None
+    change = "added" if before is None else "removed" if after is None else "changed"
+    return {"field": field, "change": change, "before": json_content(before),
+            "after": json_content(after)}
+
+
+def _code_list(before: list[Any], after: list[Any]) -> dict[str, Any]:
+    old, new = list(dict.fromkeys(before)), list(dict.fromkeys(after))
+    old_set, new_set = set(old), set(new)
+    return {"added": [c for c in new if c not in old_set],
+            "removed": [c for c in old if c not in new_set],
+            "changed": [], "unchanged": len(old_set & new_set)}
+
+
+def _item_key(field: str, item: dict[str, Any], position: int) -> Any:
+    how = RECORD_LISTS[field][0]
+    if how == "position":
+        return position
+    if how == "organization":
+        return (item.get("organization") or {}).get("id")
+    # deliverables: their stable id; one without an id (an older record) by its position
+    return item.get("id") or f"#{position}"
+
+
+def _record_list(field: str, before: list[dict], after: list[dict]) -> dict[str, Any]:
+    compared = RECORD_LISTS[field][1]
+    old = {_item_key(field, item, i): item for i, item in enumerate(before)}
+    new = {_item_key(field, item, i): item for i, item in enumerate(after)}
+    changed, unchanged = [], 0
+    for key, item in new.items():
+        if key not in old:
+            continue
+        fields = [name for name in compared
+                  if not _same(name, old[key].get(name), item.get(name))]
+        if fields:
+            changed.append({"key": key, "before": json_content(old[key]),
+                            "after": json_content(item), "fields": fields})
+        else:
+            unchanged += 1
+    return {"added": [json_content(item) for key, item in new.items() if key not in old],
+            "removed": [json_content(item) for key, item in old.items() if key not in new],
+            "changed": changed, "unchanged": unchanged}
+
+
+def diff_content(before: dict[str, Any], after: dict[str, Any], *, from_: int | None = None,
+                 to: int | None = None) -> dict[str, Any]:
+    """The field-by-field difference from content ``before`` to content ``after`` (both in
+    the :func:`content_of` shape; a field missing from one reads as empty).
+
+    Returns ``{"from": from_, "to": to, "fields": [...], "lists": {...},
+    "changed_fields": [...]}``:
+
+    - ``fields``: each one-value field that differs, ``{field, change, before, after}``,
+      ``change`` ``added`` (was empty), ``removed`` (now empty) or ``changed``; the lead
+      organisation compares by id, dates and amounts by value (``"12.5"`` = ``"12.50"``).
+    - ``lists``: each list field that differs, ``{added: [...], removed: [...], changed:
+      [{key, before, after, fields}], unchanged: int}``, items matched by code
+      (``sdg_goals``, ``sdg_targets``, ``countries``, ``regions``), partners by organisation
+      id (a changed role), deliverables by id (description, due date, status), resources by
+      position (``key`` 0-based; type, details, amount).
+    - ``changed_fields``: the names of the fields that differ, in :data:`CONTENT_FIELDS` order.
+    """
+    fields: list[dict[str, Any]] = []
+    lists: dict[str, dict[str, Any]] = {}
+    for name in CONTENT_FIELDS:
+        if name in SCALAR_FIELDS:
+            change = _scalar_change(name, before.get(name), after.get(name))
+            if change:
+                fields.append(change)
+            continue
+        old, new = before.get(name) or [], after.get(name) or []
+        result = (_code_list(old, new) if name in CODE_LISTS
+                  else _record_list(name, old, new))
+        if result["added"] or result["removed"] or result["changed"]:
+            lists[name] = result
+    changed = {f["field"] for f in fields} | set(lists)
+    return {"from": from_, "to": to, "fields": fields, "lists": lists,
+            "changed_fields": [name for name in CONTENT_FIELDS if name in changed]}
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The names of the content fields that differ (:func:`diff_content`'s
+    ``changed_fields``)."""
+    return diff_content(before, after)["changed_fields"]
