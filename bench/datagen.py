@@ -617,30 +617,37 @@ class ReviewLoadInfo(LoadInfo):
     shape: dict = field(default_factory=dict)
 
 
-def content_of_record(record: dict[str, Any], orgs: dict[uuid.UUID, str],
+def content_of_record(record: dict[str, Any], orgs: dict[uuid.UUID, Any],
                       deliverable_ids: list[uuid.UUID], statuses: list[str]) -> dict:
-    """The content shape of issue 8 (``registry.initiatives.versions.content_of``) of a
-    generated record, JSON-ready."""
-    lead = record["lead_organization_id"]
-    return {
-        "title": record["title"], "description": record["description"],
-        "lead_organization": {"id": str(lead), "name": orgs[lead]} if lead else None,
-        "partners": [{"organization": {"id": str(o), "name": orgs[o]}, "role": role}
-                     for o, role in record["partners"]],
-        "sdg_goals": list(record["sdg_goals"]), "sdg_targets": list(record["sdg_targets"]),
-        "countries": list(record["countries"]), "regions": list(record["regions"]),
-        "start_date": record["start_date"].isoformat(),
-        "end_date": record["end_date"].isoformat(),
-        "deliverables": [{"id": str(did), "description": text,
-                          "due_date": due.isoformat() if due else None, "status": st}
-                         for did, (text, due), st in zip(deliverable_ids,
-                                                         record["deliverables"], statuses,
-                                                         strict=True)],
-        "resources": [{"type": t, "details": d,
-                       "amount_usd": None if a is None else f"{a:.2f}"}
-                      for t, d, a in record["resources"]],
-        "contact_email": None,
-    }
+    """The content shape of issue 8 of a generated record, JSON-ready, made by the product's
+    own ``registry.initiatives.versions.content_of`` (``orgs``: organisation id -> an object
+    with ``id``, ``name``, ``acronym``, ``stakeholder_group``, ``country``)."""
+    from types import SimpleNamespace
+
+    from registry.initiatives.versions import content_of
+
+    order = _target_order()
+    initiative = SimpleNamespace(
+        title=record["title"], description=record["description"],
+        lead_organization=orgs.get(record["lead_organization_id"]),
+        partners=[SimpleNamespace(organization=orgs[o], role=role)
+                  for o, role in record["partners"]],
+        goal_codes=sorted(record["sdg_goals"]),
+        target_codes=sorted(record["sdg_targets"], key=lambda c: order.get(c, 10**6)),
+        country_codes=sorted(record["countries"]), region_codes=sorted(record["regions"]),
+        start_date=record["start_date"], end_date=record["end_date"],
+        deliverables=[SimpleNamespace(id=did, description=text, due_date=due, status=st)
+                      for did, (text, due), st in zip(deliverable_ids, record["deliverables"],
+                                                      statuses, strict=True)],
+        resources=[SimpleNamespace(type=t, details=d, amount_usd=a)
+                   for t, d, a in record["resources"]],
+        contact_email=None)
+    return content_of(initiative)
+
+
+@cache
+def _target_order() -> dict[str, int]:
+    return {code: i for i, code in enumerate(reference.targets())}
 
 
 def version_contents(current: dict, versions: int) -> list[tuple[dict, list[str]]]:
@@ -714,7 +721,11 @@ class ReviewData:
     def __init__(self, n: int, seed: int, shape: ReviewShape, orgs: list[dict[str, Any]],
                  info: ReviewLoadInfo, now: datetime):
         self.n, self.shape, self.info, self.now = n, shape, info, now
-        self.org_names = {o["id"]: o["name"] for o in orgs}
+        from types import SimpleNamespace
+
+        self.orgs = {o["id"]: SimpleNamespace(id=o["id"], name=o["name"], acronym=None,
+                                              stakeholder_group=o["stakeholder_group"],
+                                              country=o["country"]) for o in orgs}
         rng = random.Random(f"review-{seed}")  # noqa: S311 - reproducible synthetic data
         self.reviewers = [(_uuid(rng), f"reviewer{k + 1}@secretariat.example.org",
                            f"Reviewer {k + 1}") for k in range(shape.reviewers)]
@@ -793,7 +804,7 @@ class ReviewData:
             self.info.submitted_ids.append(iid)
             return rows | out
         special = self._special(i)
-        contents = version_contents(content_of_record(record, self.org_names,
+        contents = version_contents(content_of_record(record, self.orgs,
                                                       deliverable_ids, statuses),
                                     self.shape.versions)
         approved = record["published_at"]

@@ -157,14 +157,16 @@ class RegistryClient:
                 query = query.where(OutboxEvent.topic != TOPIC_IDENTITY)
             return list(s.scalars(query))
 
-    def activities(self, initiative_id: str) -> list:
-        """Timeline rows of one initiative, oldest first."""
-        from registry.initiatives.models import InitiativeActivity
+    def activities(self, initiative_id: str, record_type: str = "initiative") -> list:
+        """Timeline rows (``activities``) of one initiative (or another record), oldest
+        first."""
+        from registry.workflow.models import Activity
 
         with self.session() as s:
-            return list(s.scalars(select(InitiativeActivity).where(
-                InitiativeActivity.initiative_id == uuid.UUID(str(initiative_id)))
-                .order_by(InitiativeActivity.created_at)))
+            return list(s.scalars(select(Activity).where(
+                Activity.record_type == record_type,
+                Activity.record_id == uuid.UUID(str(initiative_id)))
+                .order_by(Activity.created_at, Activity.id)))
 
     def count(self, model) -> int:
         with self.session() as s:

@@ -1,5 +1,6 @@
 """Initiative tables: the initiative, its partners, SDG tags, geography, deliverables,
-resources, its activity timeline (audit), and the public id counter."""
+resources, approved versions and revisions, and the public id counter (the timeline is
+``registry.workflow.models.Activity``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     SmallInteger,
@@ -27,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from registry.db import Base
 from registry.organizations.models import Organization
 from shared.db import JSONType, UTCDateTime, new_uuid, utcnow
+from shared.events.types import DELIVERABLE_STATUSES
 
 #: The search document (``registry.initiatives.search``): ``tsvector`` on PostgreSQL (GIN
 #: index ``ix_initiatives_search_document``, created by the migration), text indexed by the
@@ -36,7 +39,13 @@ SearchDocument = Text().with_variant(TSVECTOR(), "postgresql")
 #: Index names managed by migrations only (dialect-specific), ignored by the drift check.
 MIGRATION_ONLY_INDEXES = frozenset({"ix_initiatives_search_document",
                                     "ix_initiatives_public_order",
-                                    "ix_organizations_name_trgm"})
+                                    "ix_organizations_name_trgm",
+                                    "uq_initiative_revisions_open"})
+#: States anyone may see (the permission table's ``view`` row for ``anyone``); the partial
+#: index ``ix_initiatives_public_order`` (migration 0008) covers exactly these rows.
+PUBLIC_STATES = ("archived", "completed", "completion_declared", "published", "withdrawn")
+#: What the anonymous public list shows by default ("active" initiatives).
+ACTIVE_STATES = ("completion_declared", "published")
 #: Tables that are not models: SQLite's FTS5 table and its shadow tables.
 MIGRATION_ONLY_TABLE_PREFIX = "initiatives_fts"
 
@@ -44,9 +53,14 @@ MIGRATION_ONLY_TABLE_PREFIX = "initiatives_fts"
 class Initiative(Base):
     """A partnership or voluntary commitment.
 
-    ``status`` is one of ``draft``, ``submitted``, ``changes_requested``, ``published``,
-    ``rejected`` (see ``policy.TRANSITIONS``). ``public_id`` (``PR-2026-00042``) is given on
-    publication and never changes. ``version`` counts changes (events carry it).
+    ``status`` is one of ``shared.events.types.INITIATIVE_STATUSES`` (the lifecycle:
+    ``policy.INITIATIVE_WORKFLOW``); each state's entry time is kept (``submitted_at``,
+    ``published_at``, ``completion_declared_at``, ``completed_at``, ``archived_at``,
+    ``withdrawn_at``, ``suspended_at``: the latest entry). ``approved_version`` is the number of
+    the approved version the public sees (null before the first approval);
+    ``assigned_reviewer_id`` the staff user reviewing it (review queue). ``public_id``
+    (``PR-2026-00042``) is given on publication and never changes. ``version`` counts changes
+    (events carry it; the ETag).
     ``owner_token_id``/``owner_organization_id`` say which partner may edit and submit it.
     ``source``/``source_ref`` name where an imported record came from (e.g.
     ``un-ocean-conference`` / ``#OceanAction42217``), unique together.
@@ -54,9 +68,14 @@ class Initiative(Base):
 
     __tablename__ = "initiatives"
     __aggregate__ = "initiative"  # registry.authz.permissions.Aggregate
-    # ix_initiatives_public_order (migration 0002): the public ordering (newest first) over
-    # the published rows only; it serves the list and the filters that walk it
-    __table_args__ = (UniqueConstraint("source", "source_ref"),)
+    # ix_initiatives_public_order (migrations 0002, 0008): the public ordering (newest first)
+    # over the publicly visible rows only (PUBLIC_STATES); it serves the list and the
+    # filters that walk it. ix_initiatives_review_queue / _completion_queue: the review queue
+    # (status, oldest first)
+    __table_args__ = (UniqueConstraint("source", "source_ref"),
+                      Index("ix_initiatives_review_queue", "status", "submitted_at"),
+                      Index("ix_initiatives_completion_queue", "status",
+                            "completion_declared_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -81,6 +100,13 @@ class Initiative(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    completion_declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    approved_version: Mapped[int | None] = mapped_column(Integer)
+    assigned_reviewer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     search_document: Mapped[str | None] = mapped_column(SearchDocument, deferred=True)
 
     # Nothing is eager: each query loads what its response shows (service.py).
@@ -198,7 +224,9 @@ class InitiativeCoveredRegion(Base):
 
 
 class Deliverable(Base):
-    """A deliverable: what will be delivered and when (due date)."""
+    """A deliverable: what will be delivered, when (due date) and how it stands (``status``:
+    ``shared.events.types.DELIVERABLE_STATUSES``, default ``planned``). Its ``id`` is stable
+    across edits (an input row naming it keeps it), so versions compare deliverables."""
 
     __tablename__ = "deliverables"
 
@@ -208,6 +236,8 @@ class Deliverable(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     description: Mapped[str] = mapped_column(Text)
     due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default=DELIVERABLE_STATUSES[0],
+                                        server_default=DELIVERABLE_STATUSES[0])
 
 
 class Resource(Base):
@@ -226,30 +256,60 @@ class Resource(Base):
     amount_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
 
 
-class InitiativeActivity(Base):
-    """The timeline and audit trail of an initiative: who did what, when (UTC), the status
-    before and after, the reviewer's comment, and the changed fields (``changes``:
-    ``{field: {"before": ..., "after": ...}}``)."""
+class InitiativeVersion(Base):
+    """An approved version of an initiative's content (issue 8): number 1 at first approval
+    (or import), +1 per approved revision. ``content`` is the content shape
+    (``registry.initiatives.versions.content_of``), ``changed_fields`` the names of the
+    fields that differ from the previous version, ``revision_id`` the revision approved (null
+    for version 1), ``approved_by_*`` who approved it."""
 
-    __tablename__ = "initiative_activities"
+    __tablename__ = "initiative_versions"
+
+    initiative_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("initiatives.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    approved_by_name: Mapped[str | None] = mapped_column(String(200))
+    approved_by_email: Mapped[str | None] = mapped_column(String(320))
+    revision_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("initiative_revisions.id", ondelete="SET NULL"))
+    changed_fields: Mapped[list[str] | None] = mapped_column(JSONType)
+
+
+#: Revision states in which a revision is still open (at most one per initiative).
+OPEN_REVISION_STATES = ("draft", "submitted", "changes_requested")
+
+
+class InitiativeRevision(Base):
+    """A proposed change to a published initiative (issue 8): the whole proposed ``content``
+    (same shape as a version's), the approved version it started from (``base_version``),
+    its ``status`` (``shared.events.types.REVISION_STATUSES``), a change counter ``version``
+    (its ETag), the owner organisation (copied: the permission table's owner rule), the
+    assigned reviewer and the creator. At most one open revision (draft, submitted,
+    changes_requested) per initiative (partial unique index ``uq_initiative_revisions_open``,
+    migration 0008)."""
+
+    __tablename__ = "initiative_revisions"
+    __aggregate__ = "revision"  # registry.authz.permissions.Aggregate
+    __table_args__ = (UniqueConstraint("initiative_id", "number"),
+                      Index("ix_initiative_revisions_queue", "status", "submitted_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     initiative_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("initiatives.id", ondelete="CASCADE"), index=True)
-    action: Mapped[str] = mapped_column(String(30))
-    from_status: Mapped[str | None] = mapped_column(String(30))
-    to_status: Mapped[str] = mapped_column(String(30))
-    comment: Mapped[str | None] = mapped_column(Text)
-    actor_role: Mapped[str] = mapped_column(String(20))
-    actor_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    actor_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    actor_email: Mapped[str | None] = mapped_column(String(320))
-    changes: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-
-    # set when written, so the unit of work inserts the initiative first (one flush); never
-    # loaded from here
-    initiative: Mapped[Initiative] = relationship(lazy="raise")
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(30), default="draft")
+    content: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    owner_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    assigned_reviewer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PublicIdCounter(Base):

@@ -25,7 +25,7 @@ from registry.organizations.schemas import (
 )
 from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
 from shared import reference
-from shared.events.types import INITIATIVE_STATUSES
+from shared.events.types import DELIVERABLE_STATUSES, INITIATIVE_STATUSES
 from shared.inputs import InputSchema
 
 
@@ -54,13 +54,20 @@ class PartnerInputSchema(InputSchema):
 
 
 class DeliverableInputSchema(InputSchema):
-    """A deliverable: description (1-5000 characters) and due date (ISO date)."""
+    """A deliverable: description (1-5000 characters), due date (ISO date), ``status``
+    (``planned``, ``in_progress``, ``achieved``, ``delayed``, ``cancelled``; default: kept,
+    ``planned`` for a new one) and ``id``: an existing deliverable's id keeps it (and its
+    identity across versions); a row without one is a new deliverable; an id the initiative
+    has no deliverable with is refused (422 naming ``deliverables.<i>.id``)."""
 
     class Meta:
         unknown = RAISE
 
+    id = fields.UUID(load_default=None, allow_none=True)
     description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
     due_date = fields.Date(load_default=None, allow_none=True)
+    status = fields.String(load_default=None, allow_none=True,
+                           validate=validate.OneOf(DELIVERABLE_STATUSES))
 
 
 #: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
@@ -210,10 +217,12 @@ class PartnerSchema(Schema):
 
 
 class DeliverableSchema(Schema):
-    """A deliverable as returned."""
+    """A deliverable as returned: stable ``id``, description, due date, ``status``."""
 
+    id = fields.UUID(allow_none=True)
     description = fields.String()
     due_date = fields.Date(allow_none=True)
+    status = fields.String()
 
 
 class ResourceSchema(Schema):

@@ -51,7 +51,6 @@ from registry.initiatives import policy, search, versions
 from registry.initiatives.models import (
     Deliverable,
     Initiative,
-    InitiativeActivity,
     InitiativeCountry,
     InitiativeCoveredRegion,
     InitiativeGoal,
@@ -63,6 +62,9 @@ from registry.initiatives.models import (
 )
 from registry.organizations.models import VERIFIED, Organization
 from registry.outbox.models import OutboxEvent
+from registry.workflow import models as wf
+from registry.workflow.actors import actor_columns, actor_event_data
+from registry.workflow.models import Activity
 from shared import reference
 from shared.db import new_uuid, utcnow
 from shared.events import types as ev
@@ -240,10 +242,7 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         initiative.search_document = search.search_document(initiative.title,
                                                             initiative.description)
     if data.get("deliverables") is not None:
-        initiative.deliverables = [
-            Deliverable(id=new_uuid(), description=d["description"].strip(),
-                        due_date=d.get("due_date"), position=i)
-            for i, d in enumerate(data["deliverables"])]
+        initiative.deliverables = _deliverables(initiative, data["deliverables"])
     if data.get("resources") is not None:
         initiative.resources = [
             Resource(id=new_uuid(), type=r["type"], details=r.get("details"),
@@ -251,45 +250,130 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
             for i, r in enumerate(data["resources"])]
 
 
+def _deliverables(initiative: Initiative, rows: list[dict[str, Any]]) -> list[Deliverable]:
+    """The deliverables after an edit: a row naming an existing deliverable's ``id`` updates
+    that one (its id is stable: versions compare deliverables by it), a row without ``id`` is
+    new (``status`` default ``planned``); ValidationError naming ``deliverables.<i>.id`` for
+    an id the initiative has no deliverable with, or one named twice."""
+    existing = {d.id: d for d in initiative.deliverables}
+    errors, seen = [], set()
+    for i, row in enumerate(rows):
+        did = row.get("id")
+        if did is not None and (did not in existing or did in seen):
+            errors.append({"field": f"deliverables.{i}.id", "message": (
+                f"This initiative has no deliverable {did}." if did not in existing
+                else f"Deliverable {did} is listed twice.")})
+        seen.add(did)
+    if errors:
+        raise ValidationError("Unknown deliverable.", errors=errors)
+    out = []
+    for i, row in enumerate(rows):
+        kept = existing.get(row.get("id"))  # type: ignore[arg-type]
+        if kept is None:
+            out.append(Deliverable(id=new_uuid(), description=row["description"].strip(),
+                                   due_date=row.get("due_date"), position=i,
+                                   status=row.get("status") or "planned"))
+            continue
+        kept.description = row["description"].strip()
+        kept.due_date = row.get("due_date")
+        kept.position = i
+        if row.get("status"):
+            kept.status = row["status"]
+        out.append(kept)
+    return out
+
+
 def _record(db_session: Session, initiative: Initiative, principal: Principal, action: str,
             from_status: str | None, comment: str | None = None,
             changes: dict[str, Any] | None = None,
-            view: InitiativeView | None = None) -> None:
+            view: InitiativeView | None = None, *, kind: str | None = None,
+            visibility: str | None = None, event_type: str | None = None,
+            extra_event_data: dict[str, Any] | None = None,
+            revision_number: int | None = None) -> Activity:
     """Timeline entry + outbox event for a change, in the same transaction: both rows in ONE
     INSERT (:func:`_insert_graph`; the change itself, pending in the session, is flushed just
     before it). The entry joins ``view``'s timeline when it was read with it (the response
-    then needs no read)."""
-    activity = InitiativeActivity(
-        id=new_uuid(), initiative_id=initiative.id, action=action, from_status=from_status,
-        to_status=initiative.status, comment=comment, **_actor_columns(principal, initiative),
+    then needs no read). ``kind`` (default ``edit`` for ``update``, else ``transition``),
+    ``visibility`` (default :func:`registry.workflow.machine.visibility_of`), ``event_type``
+    (default by action), ``extra_event_data`` merged into the event's data. The event carries
+    ``recipients`` (:func:`event_recipients`), ``review_url`` and ``owner_url``."""
+    from registry.workflow.machine import visibility_of
+
+    actor = actor_columns(db_session, principal, initiative)
+    activity = Activity(
+        id=new_uuid(), record_type=wf.INITIATIVE, record_id=initiative.id,
+        revision_number=revision_number,
+        kind=kind or (wf.EDIT if action == "update" else wf.TRANSITION), action=action,
+        from_status=from_status, to_status=initiative.status, body=comment,
+        visibility=visibility or visibility_of(action), reply_to_id=None, **actor,
         changes=changes or None, created_at=utcnow())
     # accounts (issue 7): the contact gets mail only once its address is verified
     contact_verified = vet_contact_email(db_session=db_session, email=initiative.contact_email,
                                          principal=principal, ask=action != "import")
-    event_row, _ = outbox_row(db_session, OutboxEvent, EVENT_FOR_ACTION[action], source=SOURCE,
-                              subject=str(initiative.id), data={
-                                  "action": action, "from_status": from_status,
-                                  "to_status": initiative.status, "comment": comment,
-                                  "actor": authz.actor_data(principal, initiative),
-                                  "initiative": snapshot(view if view is not None
-                                                         else initiative, contact_verified)})
+    data = {"action": action, "from_status": from_status, "to_status": initiative.status,
+            "comment": comment if activity.visibility != wf.INTERNAL else None,
+            "actor": actor_event_data(actor),
+            "initiative": snapshot(view if view is not None else initiative, contact_verified),
+            **event_links(initiative)}
+    if action != "import":
+        data["recipients"] = event_recipients(db_session, initiative, principal)
+    if extra_event_data:
+        data.update(extra_event_data)
+    event_row, _ = outbox_row(db_session, OutboxEvent, event_type or EVENT_FOR_ACTION[action],
+                              source=SOURCE, subject=str(initiative.id), data=data)
     _insert_graph(db_session, [activity, event_row])
     known = view.__dict__.get("known_timeline") if view is not None else None
     if known is not None:
         known.append(activity)
+    return activity
 
 
-def _actor_columns(principal: Principal, obj: Any = None) -> dict[str, Any]:
-    """The ``actor_*`` columns of a timeline row: role label, token, organisation, e-mail."""
-    token_id = None
-    if principal.token_id:
-        try:
-            token_id = uuid.UUID(principal.token_id)
-        except ValueError:
-            token_id = None
-    return {"actor_role": authz.actor_role(principal).value, "actor_token_id": token_id,
-            "actor_organization_id": authz.acting_organization(principal, obj),
-            "actor_email": principal.email}
+def event_links(initiative: Any, revision_number: int | None = None) -> dict[str, str | None]:
+    """``review_url`` (``PUBLIC_BASE_URL/secretariat/review/<id>``, a revision's
+    ``…/revisions/<n>``) and ``owner_url`` (``PUBLIC_BASE_URL/my/initiatives/<id>``) of an
+    initiative's events."""
+    from shared.config import setting
+
+    base = (setting("PUBLIC_BASE_URL") or "").rstrip("/")
+    review = f"{base}/secretariat/review/{initiative.id}"
+    if revision_number is not None:
+        review += f"/revisions/{revision_number}"
+    return {"review_url": review, "owner_url": f"{base}/my/initiatives/{initiative.id}"}
+
+
+def event_recipients(db_session: Session, initiative: Any,
+                     principal: Principal | None) -> list[dict[str, Any]]:
+    """Who should hear of a step of ``initiative`` (``EventRecipient`` dicts): the verified
+    members of the owner organisation (role ``owner``, in their account language) and the
+    assigned reviewer (role ``reviewer``), minus the actor (``principal``). One statement."""
+    from registry.accounts.models import User
+    from registry.organizations.models import OrganizationMembership
+    from registry.workflow.actors import user_id_of
+
+    owner = getattr(initiative, "owner_organization_id", None)
+    reviewer = getattr(initiative, "assigned_reviewer_id", None)
+    if owner is None and reviewer is None:
+        return []
+    conditions = []
+    if owner is not None:
+        conditions.append(User.id.in_(select(OrganizationMembership.user_id).where(
+            OrganizationMembership.organization_id == owner)))
+    if reviewer is not None:
+        conditions.append(User.id == reviewer)
+    from sqlalchemy import or_
+
+    rows = db_session.execute(select(User.id, User.email, User.locale).where(
+        or_(*conditions), User.email_verified_at.is_not(None),
+        User.disabled_at.is_(None)).order_by(User.email)).all()
+    actor = user_id_of(principal) if principal is not None else None
+    out = []
+    for uid, email, locale in rows:
+        if uid == actor or (principal is not None and principal.email
+                            and email.casefold() == principal.email.casefold()):
+            continue
+        out.append({"email": email, "locale": locale or "en",
+                    "role": "reviewer" if uid == reviewer else "owner", "user_id": str(uid)})
+    return out
 
 
 @dataclass(frozen=True)
@@ -342,7 +426,7 @@ def create_initiative(*, db_session: Session, principal: Principal,
     initiative = Initiative(id=new_uuid(), status="draft", version=1,
                             title=data["title"].strip(), description=None,
                             lead_organization_id=None, contact_email=None, start_date=None,
-                            end_date=None, owner_token_id=_actor_columns(principal)[
+                            end_date=None, owner_token_id=actor_columns(None, principal)[
                                 "actor_token_id"],
                             owner_organization_id=owner,
                             public_id=None, source=None, source_ref=None, source_url=None,
@@ -352,9 +436,11 @@ def create_initiative(*, db_session: Session, principal: Principal,
                             countries=[], regions=[], covered_regions=[], deliverables=[],
                             resources=[])
     _apply_content(db_session, initiative, data, principal=principal)
-    activity = InitiativeActivity(
-        id=new_uuid(), initiative_id=initiative.id, action="create", from_status=None,
-        to_status="draft", comment=None, **_actor_columns(principal, initiative),
+    actor = actor_columns(db_session, principal, initiative)
+    activity = Activity(
+        id=new_uuid(), record_type=wf.INITIATIVE, record_id=initiative.id,
+        revision_number=None, kind=wf.TRANSITION, action="create", from_status=None,
+        to_status="draft", body=None, visibility=wf.PARTICIPANTS, reply_to_id=None, **actor,
         changes=_diff({}, _content(initiative)) or None, created_at=now)
     children: list[Any] = [*initiative.partners, *initiative.targets, *initiative.goals,
                 *initiative.countries, *initiative.regions, *initiative.covered_regions,
@@ -367,7 +453,10 @@ def create_initiative(*, db_session: Session, principal: Principal,
                               source=SOURCE, subject=str(initiative.id), data={
                                   "action": "create", "from_status": None,
                                   "to_status": "draft", "comment": None,
-                                  "actor": authz.actor_data(principal, initiative),
+                                  "actor": actor_event_data(actor),
+                                  **event_links(initiative),
+                                  "recipients": event_recipients(db_session, initiative,
+                                                                 principal),
                                   "initiative": snapshot(initiative, vet_contact_email(
                                       db_session=db_session, email=initiative.contact_email,
                                       principal=principal))})
@@ -438,7 +527,7 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
     """The initiative (``as_view``: an :class:`InitiativeView`, one statement) if ``principal``
     may take ``action`` on it; else NotFound / Unauthenticated / NotAllowed /
     InvalidTransition."""
-    initiative = (_load_view(db_session, initiative_id=initiative_id, with_timeline=True)
+    initiative = (_load_view(db_session, initiative_id=initiative_id, timeline="secretariat")
                   if as_view
                   else db_session.get(Initiative, initiative_id))
     if initiative is None:
@@ -796,6 +885,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
     ``end_date`` precedes its ``start_date`` (nothing of the batch is added then).
     """
     authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
+    actor = actor_columns(db_session, principal)
     for record in records:
         start, end = record.data.get("start_date"), record.data.get("end_date")
         if start and end and end < start:
@@ -809,7 +899,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         Initiative.__table__, InitiativePartner.__table__, InitiativeTarget.__table__,
         InitiativeGoal.__table__, InitiativeCountry.__table__, InitiativeRegion.__table__,
         InitiativeCoveredRegion.__table__, Deliverable.__table__, Resource.__table__,
-        InitiativeActivity.__table__)}
+        Activity.__table__)}
     events = []
     ids = []
     for record, public_id in zip(records, public_ids, strict=True):
@@ -826,7 +916,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         lead_id = data.get("lead_organization_id")
         partners = [PartnerView(orgs[p["organization_id"]], p["role"])
                     for p in data.get("partners") or []]
-        deliverables = [DeliverableView(d["description"].strip(), d.get("due_date"))
+        deliverables = [DeliverableView(d["description"].strip(), d.get("due_date"),
+                                        new_uuid(), d.get("status") or "planned")
                         for d in data.get("deliverables") or []]
         resources = [ResourceView(r["type"], r.get("details"), r.get("amount_usd"))
                      for r in data.get("resources") or []]
@@ -838,7 +929,9 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                "owner_organization_id": None, "source": record.source,
                "source_ref": record.source_ref, "source_url": record.source_url,
                "created_at": now, "updated_at": now, "submitted_at": None,
-               "published_at": now,
+               "published_at": now, "completion_declared_at": None, "completed_at": None,
+               "archived_at": None, "withdrawn_at": None, "suspended_at": None,
+               "approved_version": 1, "assigned_reviewer_id": None,
                "search_document": search.search_document(title, description)}
         rows[Initiative.__table__].append(row)
         rows[InitiativePartner.__table__].extend(
@@ -856,16 +949,18 @@ def import_initiatives(*, db_session: Session, principal: Principal,
             {"initiative_id": iid, "region": r}
             for r in sorted(reference.region_codes_for(countries, regions)))
         rows[Deliverable.__table__].extend(
-            {"id": new_uuid(), "initiative_id": iid, "position": i,
-             "description": d.description, "due_date": d.due_date}
+            {"id": d.id, "initiative_id": iid, "position": i,
+             "description": d.description, "due_date": d.due_date, "status": d.status}
             for i, d in enumerate(deliverables))
         rows[Resource.__table__].extend(
             {"id": new_uuid(), "initiative_id": iid, "position": i, "type": r.type,
              "details": r.details, "amount_usd": r.amount_usd}
             for i, r in enumerate(resources))
-        rows[InitiativeActivity.__table__].append(
-            {"id": new_uuid(), "initiative_id": iid, "action": "import", "from_status": None,
-             "to_status": "published", "comment": None, **_actor_columns(principal),
+        rows[Activity.__table__].append(
+            {"id": new_uuid(), "record_type": wf.INITIATIVE, "record_id": iid,
+             "revision_number": None, "kind": wf.TRANSITION, "action": "import",
+             "from_status": None, "to_status": "published", "body": None,
+             "visibility": wf.PUBLIC, "reply_to_id": None, **actor,
              "changes": None, "created_at": now})
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
@@ -877,7 +972,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         record_event(db_session, OutboxEvent, EVENT_FOR_ACTION["import"], source=SOURCE,
                      subject=str(iid), data={
                          "action": "import", "from_status": None, "to_status": "published",
-                         "comment": None, "actor": authz.actor_data(principal),
+                         "comment": None, "actor": actor_event_data(actor),
                          "initiative": snap})
     return ids
 
@@ -933,22 +1028,36 @@ class PartnerView:
 class ActivityView:
     """A timeline entry as read with the initiative (what ``ActivitySchema`` shows)."""
 
+    id: uuid.UUID
+    kind: str
     action: str
     from_status: str | None
-    to_status: str
-    comment: str | None
+    to_status: str | None
+    body: str | None
+    visibility: str
+    reply_to_id: uuid.UUID | None
+    revision_number: int | None
     actor_role: str
+    actor_user_id: uuid.UUID | None
     actor_email: str | None
+    actor_name: str | None
     changes: dict[str, Any] | None
     created_at: datetime | None
+
+    @property
+    def comment(self) -> str | None:
+        """The entry's text (``body``)."""
+        return self.body
 
 
 @dataclass(frozen=True)
 class DeliverableView:
-    """A deliverable as read."""
+    """A deliverable as read: description, due date, stable id, status."""
 
     description: str
     due_date: date | None
+    id: uuid.UUID | None = None
+    status: str = "planned"
 
 
 @dataclass(frozen=True)
@@ -1049,26 +1158,40 @@ _CHILDREN: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
                   [("v", "cc.country")]),
     "regions": ("initiative_regions cr", "cr.initiative_id", "cr.region", [("v", "cr.region")]),
     "deliverables": ("deliverables cd", "cd.initiative_id", "cd.position",
-                     [("description", "cd.description"), ("due_date", "cd.due_date")]),
+                     [("description", "cd.description"), ("due_date", "cd.due_date"),
+                      ("id", "cd.id"), ("status", "cd.status")]),
     "resources": ("resources cs", "cs.initiative_id", "cs.position",
                   [("type", "cs.type"), ("details", "cs.details"),
                    ("amount_usd", "CAST(cs.amount_usd AS TEXT)")]),
 }
 _CODES = ("goals", "targets", "countries", "regions")
-#: the timeline, read with the initiative only for callers who may see it (``with_timeline``)
-_TIMELINE = ("initiative_activities ca", "ca.initiative_id", "ca.created_at",
-             [("action", "ca.action"), ("from_status", "ca.from_status"),
-              ("to_status", "ca.to_status"), ("comment", "ca.comment"),
-              ("actor_role", "ca.actor_role"), ("actor_email", "ca.actor_email"),
-              ("changes", "ca.changes"), ("created_at", "ca.created_at")])
+#: the timeline, read with the initiative only for callers who may see it (``with_timeline``:
+#: the visibilities the caller may see, ``TIMELINE_AUDIENCES``)
+_TIMELINE_COLUMNS = [
+    ("id", "ca.id"), ("kind", "ca.kind"), ("action", "ca.action"),
+    ("from_status", "ca.from_status"), ("to_status", "ca.to_status"), ("body", "ca.body"),
+    ("visibility", "ca.visibility"), ("reply_to_id", "ca.reply_to_id"),
+    ("revision_number", "ca.revision_number"), ("actor_role", "ca.actor_role"),
+    ("actor_user_id", "ca.actor_user_id"), ("actor_email", "ca.actor_email"),
+    ("actor_name", "ca.actor_name"), ("changes", "ca.changes"), ("created_at", "ca.created_at")]
+#: audience -> the visibilities of the timeline entries it sees
+TIMELINE_AUDIENCES = {"public": ("public",), "participants": ("participants", "public"),
+                      "secretariat": ("internal", "participants", "public")}
+
+
+def _timeline_source(audience: str) -> tuple[str, str, str, list[tuple[str, str]]]:
+    seen = ", ".join(f"'{v}'" for v in TIMELINE_AUDIENCES[audience])
+    return ("activities ca", f"ca.record_type = 'initiative' AND ca.visibility IN ({seen}) "
+            "AND ca.record_id", "ca.created_at, ca.id", _TIMELINE_COLUMNS)
 
 
 def _children_column(dialect: str, name: str, outer_id: str):
     """A correlated sub-query giving collection ``name`` of the row ``outer_id`` as JSON (on
     PostgreSQL the code collections as an array)."""
-    from_, fk, order, columns = _TIMELINE if name == "timeline" else _CHILDREN[name]
-    # names and expressions from the module's constants (_CHILDREN, _TIMELINE), the outer id a
-    # column reference: no input reaches the SQL text
+    from_, fk, order, columns = (_timeline_source(name.split(":", 1)[1])
+                                 if name.startswith("timeline:") else _CHILDREN[name])
+    # names and expressions from the module's constants (_CHILDREN, _TIMELINE_COLUMNS), the
+    # outer id a column reference: no input reaches the SQL text
     inner = (f"SELECT {', '.join(f'{expr} AS {key}' for key, expr in columns)} FROM {from_} "  # nosec B608
              f"WHERE {fk} = {outer_id} ORDER BY {order}")
     if dialect == "postgresql" and name in _CODES:
@@ -1083,7 +1206,7 @@ def _children_column(dialect: str, name: str, outer_id: str):
             "json_object(" + ", ".join(f"'{key}', json(t.{key})" if key == "changes"
                                        else f"'{key}', t.{key}" for key, _ in columns) + ")")
         sql = f"(SELECT json_group_array({value}) FROM ({inner}) t)"  # nosec B608 # constants
-    return literal_column(sql).label(f"children_{name}")
+    return literal_column(sql).label(f"children_{name.split(':', 1)[0]}")
 
 
 def _aware(value: str | None) -> datetime | None:
@@ -1091,6 +1214,13 @@ def _aware(value: str | None) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    """A UUID read from JSON (PostgreSQL: canonical text; SQLite: 32 hex digits)."""
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
 
 
 def _parse_children(name: str, raw: Any) -> list[Any]:
@@ -1104,12 +1234,15 @@ def _parse_children(name: str, raw: Any) -> list[Any]:
                             bool(r.get("confirmed", True)))
                 for r in rows]
     if name == "timeline":
-        return [ActivityView(r["action"], r["from_status"], r["to_status"], r["comment"],
-                             r["actor_role"], r["actor_email"], r["changes"],
-                             _aware(r["created_at"])) for r in rows]
+        return [ActivityView(_uuid(r["id"]), r["kind"], r["action"], r["from_status"],
+                             r["to_status"], r["body"], r["visibility"],
+                             _uuid(r["reply_to_id"]), r["revision_number"], r["actor_role"],
+                             _uuid(r["actor_user_id"]), r["actor_email"], r["actor_name"],
+                             r["changes"], _aware(r["created_at"])) for r in rows]
     if name == "deliverables":
         return [DeliverableView(r["description"], date.fromisoformat(r["due_date"][:10])
-                                if r["due_date"] else None) for r in rows]
+                                if r["due_date"] else None, _uuid(r.get("id")),
+                                r.get("status") or "planned") for r in rows]
     return [ResourceView(r["type"], r["details"], Decimal(r["amount_usd"]).quantize(
         Decimal("0.01")) if r["amount_usd"] is not None else None) for r in rows]
 
@@ -1128,11 +1261,12 @@ def _organization_view(row: Any, prefix: str = "org_") -> OrganizationView | Non
                             getattr(row, f"{prefix}created_at"))
 
 
-@functools.lru_cache(maxsize=8)
-def _view_statement(dialect: str, by_public_id: bool, with_timeline: bool) -> Select:
+@functools.lru_cache(maxsize=16)
+def _view_statement(dialect: str, by_public_id: bool, timeline: str | None) -> Select:
     """The statement of :func:`_load_view`, built once (parameter ``key``: the id or public
-    id), which saves building it and its cache key on every detail and action."""
-    names = [*_CHILDREN, "timeline"] if with_timeline else list(_CHILDREN)
+    id), which saves building it and its cache key on every detail and action.
+    ``timeline``: the audience whose timeline entries are read with it (None: none)."""
+    names = [*_CHILDREN, f"timeline:{timeline}"] if timeline else list(_CHILDREN)
     query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
                     *(_children_column(dialect, name, "initiatives.id") for name in names))
              .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
@@ -1141,24 +1275,41 @@ def _view_statement(dialect: str, by_public_id: bool, with_timeline: bool) -> Se
 
 
 def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
-               public_id: str | None = None,
-               with_timeline: bool = False) -> InitiativeView | None:
+               public_id: str | None = None, timeline: str | None = None,
+               for_update: bool = False) -> InitiativeView | None:
     """The initiative with everything its detail shows, in one statement; None if absent.
-    ``with_timeline``: its activities too (``known_timeline``; :func:`timeline` reads no more).
-    """
+    ``timeline``: the audience (``TIMELINE_AUDIENCES``) whose activities are read too
+    (``known_timeline``; :func:`timeline` reads no more). ``for_update``: lock the row
+    (``SELECT … FOR UPDATE OF initiatives`` on PostgreSQL) before the caller checks its
+    state and version (transitions)."""
     dialect = db_session.get_bind().dialect.name
-    names = [*_CHILDREN, "timeline"] if with_timeline else list(_CHILDREN)
     by_public_id = public_id is not None
-    row = db_session.execute(_view_statement(dialect, by_public_id, with_timeline), {
+    statement = _view_statement(dialect, by_public_id, timeline)
+    if for_update and dialect == "postgresql":
+        statement = statement.with_for_update(of=Initiative)
+    row = db_session.execute(statement, {
         "key": public_id if by_public_id else initiative_id}).first()
     if row is None:
         return None
+    names = [*_CHILDREN, "timeline"] if timeline else list(_CHILDREN)
     children = {name: _parse_children(name, getattr(row, f"children_{name}"))
                 for name in names}
     view = InitiativeView(row[0], _organization_view(row), children)
-    if with_timeline:
+    if timeline:
         view.known_timeline = children["timeline"]
+        view.timeline_audience = timeline
     return view
+
+
+def audience_of(principal: Principal, initiative: Any = None) -> str:
+    """Which timeline entries ``principal`` sees (``TIMELINE_AUDIENCES``): ``secretariat``
+    (staff, system: internal notes too), ``participants`` (members of the owner
+    organisation), ``public`` (anyone else)."""
+    if principal.is_staff or principal.is_system:
+        return "secretariat"
+    if initiative is not None and policy.is_owner(principal, initiative):
+        return "participants"
+    return "public"
 
 
 def get_initiative(*, db_session: Session, principal: Principal,
@@ -1166,25 +1317,38 @@ def get_initiative(*, db_session: Session, principal: Principal,
                    public_id: str | None = None) -> InitiativeView:
     """One initiative by id or public id, as an :class:`InitiativeView` (one statement);
     :class:`NotFound` when absent or not visible."""
-    # signed-in callers are the ones who may see the timeline: read it in the same statement
+    # signed-in callers are the ones who may see the private timeline: read it in the same
+    # statement (staff: with internal notes; anyone else: participants' entries, filtered
+    # to the public ones below when not a member of the owner organisation)
+    audience = None
+    if principal.is_authenticated:
+        audience = "secretariat" if (principal.is_staff or principal.is_system) \
+            else "participants"
     initiative = _load_view(db_session, initiative_id=initiative_id, public_id=public_id,
-                            with_timeline=principal.is_authenticated)
+                            timeline=audience)
     if initiative is None:
         raise NotFound(f"No initiative {public_id or initiative_id}.")
     authorize(principal, Action.VIEW, initiative, Aggregate.INITIATIVE, what="initiative")
+    if audience == "participants" and not policy.is_owner(principal, initiative):
+        seen = TIMELINE_AUDIENCES["public"]
+        initiative.known_timeline = [e for e in initiative.known_timeline or []
+                                     if e.visibility in seen]
+        initiative.timeline_audience = "public"
     return initiative
 
 
-def timeline(*, db_session: Session,
-             initiative: Initiative | InitiativeView) -> list[InitiativeActivity]:
-    """The initiative's activities, oldest first (those just written when the caller created
-    it: no read)."""
-    known = getattr(initiative, "known_timeline", None)
+def timeline(*, db_session: Session, initiative: Initiative | InitiativeView,
+             audience: str = "secretariat") -> list[Any]:
+    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``), oldest
+    first (those read or written with it: no read)."""
+    seen = TIMELINE_AUDIENCES[audience]
+    known = initiative.__dict__.get("known_timeline") if isinstance(
+        initiative, Initiative) else getattr(initiative, "known_timeline", None)
     if known is not None:
-        return list(known)
-    return list(db_session.scalars(select(InitiativeActivity).where(
-        InitiativeActivity.initiative_id == initiative.id).order_by(
-        InitiativeActivity.created_at)))
+        return [e for e in known if e.visibility in seen]
+    return list(db_session.scalars(select(Activity).where(
+        Activity.record_type == wf.INITIATIVE, Activity.record_id == initiative.id,
+        Activity.visibility.in_(seen)).order_by(Activity.created_at, Activity.id)))
 
 
 def can_see_private(principal: Principal, initiative: Initiative | InitiativeView) -> bool:

@@ -66,9 +66,10 @@ def _dump(initiative: Initiative | InitiativeView, status: int = 200) -> Respons
 def _dump_data(initiative: Initiative | InitiativeView) -> dict:
     principal = current_principal()
     if service.can_see_private(principal, initiative):
-        detail = _Detail(initiative, service.timeline(db_session=db.session(),
-                                                      initiative=initiative),
-                         policy.allowed_actions(principal, initiative))
+        detail = _Detail(initiative, service.timeline(
+            db_session=db.session(), initiative=initiative,
+            audience=service.audience_of(principal, initiative)),
+            policy.allowed_actions(principal, initiative))
         return _DETAIL_SCHEMA.dump(detail)
     return _PUBLIC_SCHEMA.dump(initiative)
 

@@ -1,6 +1,6 @@
 """``organizations``: lead entities and partners of initiatives; their members
-(``organization_memberships``), invitations, join requests and history
-(``organization_activities``)."""
+(``organization_memberships``), invitations and join requests (their history is in the generic
+``activities`` table, ``registry.workflow.models``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base
-from shared.db import JSONType, UTCDateTime, new_uuid, utcnow
+from shared.db import UTCDateTime, new_uuid, utcnow
 
 #: ``organizations.verification_status`` values: organisations start ``unverified``; the
 #: secretariat verifies them (their initiatives are published only then).
@@ -110,23 +110,3 @@ class OrganizationJoinRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"))
-
-
-class OrganizationActivity(Base):
-    """The history of an organisation: who (actor kind, subject, e-mail), when (UTC), what
-    (``action``: ``register``, ``verify``, ``merge``, ``merged_into``, ``member_added``,
-    ``member_removed``, ``role_changed``, ``invited``, ``join_requested``,
-    ``join_accepted``, ``join_declined``...) and ``detail`` (JSON: before/after, the other
-    organisation of a merge, counts of moved links)."""
-
-    __tablename__ = "organization_activities"
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    action: Mapped[str] = mapped_column(String(40))
-    actor_kind: Mapped[str] = mapped_column(String(20))
-    actor_subject: Mapped[str | None] = mapped_column(String(200))
-    actor_email: Mapped[str | None] = mapped_column(String(320))
-    detail: Mapped[dict | None] = mapped_column(JSONType)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -184,12 +184,15 @@ class MergeSchema(InputSchema):
 
 
 class OrganizationActivitySchema(Schema):
-    """An entry of an organisation's history."""
+    """An entry of an organisation's history: ``action``, the actor (``actor_role`` label
+    ``partner``/``secretariat``/``client``/``system``, e-mail, display name), ``detail``
+    (JSON: before/after, counts...), ``created_at`` (UTC)."""
 
     action = fields.String()
-    actor_kind = fields.String()
+    actor_role = fields.String()
     actor_email = fields.String(allow_none=True)
-    detail = fields.Dict(allow_none=True)
+    actor_name = fields.String(allow_none=True)
+    detail = fields.Dict(allow_none=True, attribute="changes")
     created_at = fields.AwareDateTime()
 
 

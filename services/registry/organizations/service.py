@@ -1,6 +1,6 @@
 """Organisation service functions: registration, members, invitations, join requests,
 verification and merges (permissions from the registry's one table, checked here, not in
-views; every change leaves an ``organization_activities`` row and, where others must hear of
+views; every change leaves an ``activities`` row and, where others must hear of
 it, an outbox event in the same transaction)."""
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from registry.organizations.models import (
     VERIFIED,
     WITHDRAWN,
     Organization,
-    OrganizationActivity,
     OrganizationInvitation,
     OrganizationJoinRequest,
     OrganizationMembership,
@@ -209,10 +208,19 @@ def _require_person(principal: Principal, what: str) -> uuid.UUID:
 
 def _activity(db_session: Session, organization_id: uuid.UUID, action: str,
               principal: Principal, detail: dict[str, Any] | None = None) -> None:
-    db_session.add(OrganizationActivity(
-        id=new_uuid(), organization_id=organization_id, action=action,
-        actor_kind=principal.kind.value, actor_subject=principal.subject or principal.token_id,
-        actor_email=principal.email, detail=detail or None, created_at=utcnow()))
+    """An ``activities`` row (record type ``organization``) for ``action``: a recorded event,
+    or the ``verify`` transition (unverified -> verified)."""
+    from registry.workflow import models as wf
+    from registry.workflow.actors import actor_columns
+
+    verify = action == "verify"
+    db_session.add(wf.Activity(
+        id=new_uuid(), record_type=wf.ORGANIZATION, record_id=organization_id,
+        revision_number=None, kind=wf.TRANSITION if verify else wf.EVENT, action=action,
+        from_status=UNVERIFIED if verify else None, to_status=VERIFIED if verify else None,
+        body=None, visibility=wf.PARTICIPANTS, reply_to_id=None,
+        **actor_columns(db_session, principal), changes=detail or None,
+        created_at=utcnow()))
 
 
 def _load(db_session: Session, organization_id: uuid.UUID) -> Organization:
@@ -639,10 +647,13 @@ def _move_clients(db_session: Session, from_id: uuid.UUID, to_id: uuid.UUID) -> 
 
 
 def activities(*, db_session: Session, principal: Principal,
-               organization_id: uuid.UUID) -> list[OrganizationActivity]:
-    """The organisation's history, oldest first (its members and the secretariat)."""
+               organization_id: uuid.UUID) -> list[Any]:
+    """The organisation's history (``activities`` rows), oldest first (its members and the
+    secretariat)."""
+    from registry.workflow.models import ORGANIZATION, Activity
+
     org = _load(db_session, organization_id)
     authorize(principal, Action.VIEW_MEMBERS, org, what="organisation")
-    return list(db_session.scalars(select(OrganizationActivity).where(
-        OrganizationActivity.organization_id == organization_id).order_by(
-        OrganizationActivity.created_at)))
+    return list(db_session.scalars(select(Activity).where(
+        Activity.record_type == ORGANIZATION, Activity.record_id == organization_id).order_by(
+        Activity.created_at, Activity.id)))

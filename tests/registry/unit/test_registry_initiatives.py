@@ -20,7 +20,10 @@ def test_a_partner_creates_a_draft_it_owns(registry):
     assert draft["title"] == "Reef restoration"
     assert draft["lead_organization"]["name"] == "Reef Alliance"
     assert draft["countries"] == ["FJI", "TON"] and draft["regions"] == ["009"]
-    assert draft["deliverables"] == [{"description": "Nursery built", "due_date": None}]
+    assert [{k: d[k] for k in ("description", "due_date", "status")}
+            for d in draft["deliverables"]] == [
+        {"description": "Nursery built", "due_date": None, "status": "planned"}]
+    assert draft["deliverables"][0]["id"]
     # the owner sees private fields and what it may do now
     assert draft["contact_email"] == "reef@ngo.test"
     assert draft["allowed_actions"] == ["update", "submit"]

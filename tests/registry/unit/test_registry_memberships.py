@@ -11,9 +11,9 @@ from sqlalchemy import select
 from registry.accounts.models import User
 from registry.organizations.models import (
     Organization,
-    OrganizationActivity,
     OrganizationMembership,
 )
+from registry.workflow.models import Activity
 from shared.db import utcnow
 from shared.events.types import (
     ORGANIZATION_INVITATION_CREATED,
@@ -179,8 +179,8 @@ def test_the_last_admin_stays(registry, people, problem):
                                   headers=registry.headers(people.token(bob)))
     assert resp.status_code == 204
     with registry.session() as s:
-        actions = [a.action for a in s.scalars(select(OrganizationActivity).order_by(
-            OrganizationActivity.created_at))]
+        actions = [a.action for a in s.scalars(select(Activity).where(
+            Activity.record_type == "organization").order_by(Activity.created_at))]
     assert actions == ["register", "join_requested", "join_accepted", "role_changed",
                        "member_removed"]
 
@@ -254,9 +254,9 @@ def test_merge_moves_every_link_and_keeps_the_history(registry, people, complete
                                                     "stakeholder_group": "ngo"}, sec)
     assert again.status_code == 409 and again.json["existing_id"] == keep["id"]
     with registry.session() as s:
-        history = {a.action for a in s.scalars(select(OrganizationActivity).where(
-            OrganizationActivity.organization_id.in_([uuid.UUID(keep["id"]),
-                                                      uuid.UUID(dup["id"])])))}
+        history = {a.action for a in s.scalars(select(Activity).where(
+            Activity.record_type == "organization",
+            Activity.record_id.in_([uuid.UUID(keep["id"]), uuid.UUID(dup["id"])])))}
         assert {"merge", "merged_into"} <= history
         assert s.get(Organization, uuid.UUID(dup["id"])).merged_into_id == uuid.UUID(
             keep["id"])

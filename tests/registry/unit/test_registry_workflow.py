@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from registry.initiatives.models import Initiative, InitiativeActivity
+from registry.initiatives.models import Initiative
+from registry.workflow.models import Activity
 from shared.events import types as ev
 from shared.events.types import load_data
 
@@ -89,13 +90,13 @@ def test_full_workflow_writes_one_event_and_one_timeline_entry_per_change(
     # the PATCH's timeline entry says what changed, before and after
     update = [a for a in registry.activities(iid) if a.action == "update"][0]
     assert set(update.changes) == {"deliverables"}
-    # (the content shape of registry.initiatives.versions: deliverables carry id and status)
-    assert [{k: d[k] for k in ("description", "due_date", "status")}
-            for d in update.changes["deliverables"]["before"]] == [
+    before = update.changes["deliverables"]["before"]
+    assert [{k: d[k] for k in ("description", "due_date", "status")} for d in before] == [
         {"description": "40 ha restored", "due_date": "2028-06-30", "status": "planned"}]
-    assert {k: update.changes["deliverables"]["after"][0][k]
-            for k in ("description", "due_date", "status")} == {
+    after = update.changes["deliverables"]["after"][0]
+    assert {k: after[k] for k in ("description", "due_date", "status")} == {
         "description": "Baseline survey", "due_date": "2026-06-30", "status": "planned"}
+    assert after["id"] != before[0]["id"]  # a row without id is a new deliverable
     assert update.actor_role == "partner" and update.actor_email == "lead@ngo.test"
 
     approve = registry.activities(iid)[-1]
@@ -296,4 +297,4 @@ def test_every_event_the_registry_writes_fits_the_shared_contract(registry, acto
     assert str(snapshot["resources"][0]["amount_usd"]) == "250000.00"
     assert snapshot["contact_email"] == "reefs@ngo.test"
     with registry.session() as s:
-        assert s.query(InitiativeActivity).count() == 3
+        assert s.query(Activity).filter_by(record_type="initiative").count() == 3
