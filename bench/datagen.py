@@ -560,7 +560,8 @@ REVIEW_TABLES: dict[str, tuple[str, ...]] = {
 }
 #: Columns issue 8 adds to tables datagen already writes (appended to their tuples).
 REVIEW_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
-    "initiatives": ("owner_organization_id", "approved_version", "assigned_reviewer_id"),
+    "initiatives": ("owner_organization_id", "approved_version", "assigned_reviewer_id",
+                    "completion_declared_at"),
     "deliverables": ("status",),
 }
 #: Initiatives' change counter after submit, approve and four approved revisions.
@@ -796,7 +797,7 @@ class ReviewData:
             # public_id, status, version; created/updated/submitted/published
             initiative[1:4] = [None, "submitted", 3]
             initiative[11:15] = [created, submitted, submitted, None]
-            out["initiatives"] = [(*initiative, owner, None, self._assignee(rng))]
+            out["initiatives"] = [(*initiative, owner, None, self._assignee(rng), None)]
             out["activities"] += [
                 self._activity(rng, iid, "edit", "create", None, "draft", created, owner),
                 self._activity(rng, iid, "transition", "submit", "draft", "submitted",
@@ -817,8 +818,11 @@ class ReviewData:
         initiative = list(rows["initiatives"][0])
         initiative[2:4] = [status, _PUBLISHED_VERSION]
         initiative[11:15] = [created, times[-1], submitted, approved]
-        assignee = self._assignee(rng) if special == "completion_declared" else None
-        out["initiatives"] = [(*initiative, owner, len(contents), assignee)]
+        declared = assignee = None
+        if special == "completion_declared":
+            declared, assignee = self._queue_time(rng), self._assignee(rng)
+            initiative[12] = declared
+        out["initiatives"] = [(*initiative, owner, len(contents), assignee, declared)]
         out["activities"] += [
             self._activity(rng, iid, "edit", "create", None, "draft", created, owner),
             self._activity(rng, iid, "transition", "submit", "draft", "submitted", submitted,
@@ -865,10 +869,9 @@ class ReviewData:
             if rev_status == "submitted":
                 self.info.revision_initiative_ids.append(iid)
         elif special == "completion_declared":
-            when = self._queue_time(rng)
             out["activities"].append(self._activity(
                 rng, iid, "transition", "declare_completion", "published",
-                "completion_declared", when, owner, body="All deliverables were achieved."))
+                "completion_declared", declared, owner, body="All deliverables were achieved."))
         return rows | out
 
     def _activity(self, rng: random.Random, iid: uuid.UUID, kind: str, action: str,
