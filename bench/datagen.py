@@ -22,7 +22,13 @@ weighted vocabulary in which 海洋 (ocean) is as common as "ocean" is in Englis
 Keep in sync with the registry schema (``migrations/registry``): every derived column
 (``initiatives.search_document``, ``initiative_covered_regions``) is written here too.
 
-    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1]
+``load_review(url, n)`` (issue 8) writes the same n published initiatives with five approved
+versions each (``initiative_versions``, versions 2.. from approved ``initiative_revisions``),
+their timeline (``activities``) and a review queue around them (submitted initiatives,
+submitted revisions, revisions sent back, declared completions, a share assigned to
+reviewers): see :class:`ReviewShape`.
+
+    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1] [--review]
 """
 
 from __future__ import annotations
@@ -925,8 +931,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("database_url")
     parser.add_argument("n", type=int)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--review", action="store_true",
+                        help="the review desk's data (load_review: N published initiatives "
+                             "x 5 versions, the review queue around them; PostgreSQL)")
     args = parser.parse_args(argv)
-    info = load_registry(args.database_url, args.n, seed=args.seed, progress=True)
+    if args.review:
+        info = load_review(args.database_url, args.n, seed=args.seed, progress=True)
+    else:
+        info = load_registry(args.database_url, args.n, seed=args.seed, progress=True)
     print(f"loaded {info.count:,} initiatives in {info.seconds:.1f} s")
 
 
