@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.audit.views import blp as audit_blp
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
+    from registry.initiatives.revision_views import blp as initiative_versions_blp
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.pages import bp as oauth_pages_bp
     from registry.oauth.server import create_authorization_server
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(audit_blp)
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
+    api.register_blueprint(initiative_versions_blp)  # versions, diff, revisions (rev)
     api.register_blueprint(reference_blp)
     api.register_blueprint(tokens_blp)
     api.register_blueprint(clients_blp)

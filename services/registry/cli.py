@@ -7,6 +7,7 @@ from registry.app import create_app, start_workers
 from registry.audit.cli import register_commands as audit_commands
 from registry.auth.cli import register_commands as auth_commands
 from registry.imports.cli import register_commands as import_commands
+from registry.initiatives.versions_cli import register_commands as version_commands
 from registry.organizations.cli import register_commands as organization_commands
 from registry.outbox.cli import register_commands as outbox_commands
 from shared.cli import service_cli
@@ -18,6 +19,7 @@ outbox_commands(cli)
 organization_commands(cli)
 account_commands(cli)
 audit_commands(cli)
+version_commands(cli)  # after any other ``initiatives`` group: it adds to it
 
 
 def main() -> None:

@@ -57,6 +57,7 @@ from registry.initiatives.models import (
     InitiativePartner,
     InitiativeRegion,
     InitiativeTarget,
+    InitiativeVersion,
     PublicIdCounter,
     Resource,
 )
@@ -539,7 +540,18 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
 def update_initiative(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
                       data: dict[str, Any]) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged."""
+    # (rev) editing a published initiative proposes a revision
+    from registry.initiatives import revisions
+
+    current = db_session.get(Initiative, initiative_id)
+    if current is not None and current.status in revisions.REVISABLE_STATES:
+        revisions.edit_published(db_session=db_session, principal=principal,
+                                 initiative_id=initiative_id, data=data)
+        return current
+    # (rev) end
     initiative = _load_for(db_session, principal, initiative_id, "update")
     before = _content(initiative)
     _apply_content(db_session, initiative, data, principal=principal)
@@ -661,6 +673,7 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     if action == "approve":
         initiative.published_at = now
         initiative.public_id = public_id
+        versions.record_version(db_session, view, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
     return view
 
@@ -855,6 +868,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
+    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
     return initiative
 
@@ -899,7 +913,7 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         Initiative.__table__, InitiativePartner.__table__, InitiativeTarget.__table__,
         InitiativeGoal.__table__, InitiativeCountry.__table__, InitiativeRegion.__table__,
         InitiativeCoveredRegion.__table__, Deliverable.__table__, Resource.__table__,
-        Activity.__table__)}
+        Activity.__table__, InitiativeVersion.__table__)}
     events = []
     ids = []
     for record, public_id in zip(records, public_ids, strict=True):
@@ -966,6 +980,9 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
         events.append((iid, snapshot(view)))  # type: ignore[arg-type]
+        # (rev) version 1 of the imported record
+        rows[InitiativeVersion.__table__].append(versions.version_rows(
+            iid, versions.content_of(view), principal=principal, approved_at=now))
     for table, table_rows in rows.items():
         bulk_insert(db_session, table, table_rows)
     for iid, snap in events:

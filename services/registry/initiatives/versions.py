@@ -23,9 +23,20 @@ snapshot (``service.snapshot``) is this content plus metadata; version rows
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.authz import permissions as authz
+from registry.authz.permissions import Action, Aggregate, authorize
+from registry.initiatives.models import Initiative, InitiativeRevision, InitiativeVersion
+from shared.db import utcnow
+from shared.identity import Principal
+from shared.problems import NotFound, ValidationError
 
 #: The content's fields, in the order pages and diffs show them.
 CONTENT_FIELDS: tuple[str, ...] = (
@@ -53,7 +64,8 @@ _CENT = Decimal("0.01")
 
 
 # -- the content shape -----------------------------------------------------------------------
-def _organization(org: Any) -> dict[str, Any] | None:
+def organization_content(org: Any) -> dict[str, Any] | None:
+    """An organisation (row or view) as the content holds it (``OrganizationRef``)."""
     if org is None:
         return None
     return {"id": str(org.id), "name": org.name, "acronym": org.acronym,
@@ -79,8 +91,8 @@ def content_of(initiative: Any, *, json_ready: bool = True) -> dict[str, Any]:
     content: dict[str, Any] = {
         "title": initiative.title,
         "description": initiative.description,
-        "lead_organization": _organization(initiative.lead_organization),
-        "partners": [{"organization": _organization(p.organization), "role": p.role}
+        "lead_organization": organization_content(initiative.lead_organization),
+        "partners": [{"organization": organization_content(p.organization), "role": p.role}
                      for p in initiative.partners],
         "sdg_goals": list(initiative.goal_codes),
         "sdg_targets": list(initiative.target_codes),
@@ -103,7 +115,7 @@ def json_content(value: Any) -> Any:
     """``value`` with dates as ISO strings, decimals as fixed-point strings (2 decimals for
     amounts), UUIDs as strings; dicts and lists converted item by item."""
     if isinstance(value, dict):
-        return {k: (_amount_text(v) if k == "amount_usd" else json_content(v))
+        return {k: (amount_text(v) if k == "amount_usd" else json_content(v))
                 for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_content(v) for v in value]
@@ -116,7 +128,8 @@ def json_content(value: Any) -> Any:
     return value
 
 
-def _amount_text(value: Any) -> str | None:
+def amount_text(value: Any) -> str | None:
+    """An amount as text with 2 decimals (``"1000.00"``); None stays None."""
     if value is None:
         return None
     try:
@@ -230,3 +243,160 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The names of the content fields that differ (:func:`diff_content`'s
     ``changed_fields``)."""
     return diff_content(before, after)["changed_fields"]
+
+
+# -- version rows ----------------------------------------------------------------------------
+def _approver(principal: Principal | None) -> tuple[str | None, str | None]:
+    """(name, e-mail) of who approved, as the version row keeps them."""
+    if principal is None:
+        return None, None
+    actor = authz.actor_data(principal)
+    name = actor.get("name") or principal.email or actor.get("role")
+    return name, principal.email
+
+
+def record_version(db_session: Session, initiative: Any, *, principal: Principal | None,
+                   revision_id: uuid.UUID | None = None,
+                   changed: list[str] | None = None,
+                   content: dict[str, Any] | None = None) -> InitiativeVersion:
+    """Write the next approved version of ``initiative`` (an ``Initiative`` or an
+    ``InitiativeView``): number ``approved_version + 1`` (1 at first approval), its content
+    (:func:`content_of`, or ``content`` when the caller has it), who approved, the revision
+    it came from and the ``changed`` fields (empty for version 1); sets
+    ``initiative.approved_version``. Added to the session (the caller's transaction)."""
+    entity = getattr(initiative, "entity", initiative)
+    number = (entity.approved_version or 0) + 1
+    name, email = _approver(principal)
+    row = InitiativeVersion(
+        initiative_id=entity.id, number=number,
+        content=content if content is not None else content_of(initiative),
+        approved_at=utcnow(), approved_by_name=name, approved_by_email=email,
+        revision_id=revision_id, changed_fields=list(changed or []))
+    entity.approved_version = number
+    db_session.add(row)
+    return row
+
+
+def version_rows(initiative_id: uuid.UUID, content: dict[str, Any], *,
+                 principal: Principal | None, approved_at: datetime) -> dict[str, Any]:
+    """The ``initiative_versions`` row of version 1 of an imported record, as a dict for
+    ``registry.db.bulk_insert`` (an import writes a batch's versions in one statement)."""
+    name, email = _approver(principal)
+    return {"initiative_id": initiative_id, "number": 1, "content": content,
+            "approved_at": approved_at, "approved_by_name": name,
+            "approved_by_email": email, "revision_id": None, "changed_fields": []}
+
+
+def _readable(db_session: Session, principal: Principal, initiative_id: uuid.UUID) -> Any:
+    """The initiative if ``principal`` may see it (the initiative's own audience rule);
+    NotFound otherwise."""
+    initiative = db_session.get(Initiative, initiative_id)
+    if initiative is None:
+        raise NotFound(f"No initiative {initiative_id}.")
+    authorize(principal, Action.VIEW, initiative, Aggregate.INITIATIVE, what="initiative")
+    return initiative
+
+
+def _audience_content(principal: Principal, initiative: Any,
+                      content: dict[str, Any]) -> dict[str, Any]:
+    if authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE):
+        return content
+    return public_content(content)
+
+
+@dataclass
+class VersionView:
+    """An approved version as answered: ``number``, ``approved_at`` (UTC),
+    ``approved_by_name`` (and ``approved_by_email`` for owner and secretariat only),
+    ``revision_number`` (the revision it came from; null for version 1), ``changed_fields``,
+    and ``content`` (the public's without the contact e-mail) when one version is read."""
+
+    initiative_id: uuid.UUID
+    number: int
+    approved_at: datetime
+    approved_by_name: str | None
+    approved_by_email: str | None
+    revision_number: int | None
+    changed_fields: list[str]
+    content: dict[str, Any] | None = None
+    current: bool = False
+
+
+def _view(principal: Principal, initiative: Any, row: Any, revision_number: int | None,
+          with_content: bool) -> VersionView:
+    private = authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE)
+    return VersionView(
+        initiative_id=row.initiative_id, number=row.number, approved_at=row.approved_at,
+        approved_by_name=row.approved_by_name,
+        approved_by_email=row.approved_by_email if private else None,
+        revision_number=revision_number, changed_fields=list(row.changed_fields or []),
+        content=_audience_content(principal, initiative, row.content) if with_content
+        else None,
+        current=row.number == initiative.approved_version)
+
+
+def list_versions(*, db_session: Session, principal: Principal,
+                  initiative_id: uuid.UUID) -> list[VersionView]:
+    """The approved versions of an initiative, oldest first, without their content (one
+    statement). Visible to whoever may see the initiative (anyone for a public one);
+    :class:`NotFound` otherwise. Empty before the first approval."""
+    initiative = _readable(db_session, principal, initiative_id)
+    rows = db_session.execute(
+        select(InitiativeVersion.initiative_id, InitiativeVersion.number,
+               InitiativeVersion.approved_at, InitiativeVersion.approved_by_name,
+               InitiativeVersion.approved_by_email, InitiativeVersion.changed_fields,
+               InitiativeRevision.number.label("revision_number"))
+        .outerjoin(InitiativeRevision, InitiativeRevision.id == InitiativeVersion.revision_id)
+        .where(InitiativeVersion.initiative_id == initiative_id)
+        .order_by(InitiativeVersion.number))
+    return [_view(principal, initiative, row, row.revision_number, False) for row in rows]
+
+
+def _version_row(db_session: Session, initiative_id: uuid.UUID, number: int) -> Any:
+    return db_session.execute(
+        select(InitiativeVersion, InitiativeRevision.number)
+        .outerjoin(InitiativeRevision, InitiativeRevision.id == InitiativeVersion.revision_id)
+        .where(InitiativeVersion.initiative_id == initiative_id,
+               InitiativeVersion.number == number)).first()
+
+
+def get_version(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                number: int) -> VersionView:
+    """Version ``number`` of an initiative with its content (the public's without the
+    contact e-mail). :class:`NotFound` when the initiative is absent or invisible, or has no
+    such version."""
+    initiative = _readable(db_session, principal, initiative_id)
+    found = _version_row(db_session, initiative_id, number)
+    if found is None:
+        raise NotFound(f"Initiative {initiative_id} has no version {number}"
+                       + (f" (versions 1 to {initiative.approved_version})."
+                          if initiative.approved_version else ": it was never approved."))
+    row, revision_number = found
+    return _view(principal, initiative, row, revision_number, True)
+
+
+def diff_versions(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                  from_: int | None = None, to: int | None = None) -> dict[str, Any]:
+    """The difference between two approved versions (:func:`diff_content`'s shape, with
+    ``from`` and ``to``). ``to`` defaults to the current approved version, ``from`` to the
+    one before ``to`` (or ``to`` itself for version 1). The public's diff leaves out the
+    contact e-mail. Raises :class:`NotFound` (initiative absent or invisible),
+    :class:`ValidationError` (422) naming ``from`` or ``to`` when that version does not
+    exist."""
+    initiative = _readable(db_session, principal, initiative_id)
+    last = initiative.approved_version or 0
+    to = last if to is None else to
+    from_ = (max(to - 1, 1) if to else 0) if from_ is None else from_
+    errors = [{"field": name, "message": (f"No version {value}: this initiative has versions "
+                                          f"1 to {last}." if last else
+                                          "This initiative has no approved version yet.")}
+              for name, value in (("from", from_), ("to", to)) if not 1 <= value <= last]
+    if errors:
+        raise ValidationError("Unknown version.", errors=errors)
+    contents: dict[int, dict[str, Any]] = dict(db_session.execute(
+        select(InitiativeVersion.number, InitiativeVersion.content).where(
+            InitiativeVersion.initiative_id == initiative_id,
+            InitiativeVersion.number.in_({from_, to}))).all())
+    before = _audience_content(principal, initiative, contents[from_])
+    after = _audience_content(principal, initiative, contents[to])
+    return diff_content(before, after, from_=from_, to=to)

@@ -1,0 +1,579 @@
+"""Revisions of published initiatives (issue 8): editing a published initiative proposes a
+change the secretariat reviews; the public keeps seeing the approved content until the
+revision is approved, which applies it and makes the next approved version.
+
+A revision holds the WHOLE proposed content (``versions.content_of``'s shape), starting from
+the approved content; each edit (the initiative's input fields, any subset) is applied to
+it (:func:`apply_input`). At most one revision per initiative is open (draft, submitted,
+changes_requested).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.authz import permissions as authz
+from registry.authz.permissions import Action, Aggregate
+from registry.initiatives import versions
+from registry.initiatives.models import (
+    OPEN_REVISION_STATES,
+    Initiative,
+    InitiativeRevision,
+    InitiativeVersion,
+)
+from registry.workflow import models as wf_models
+from registry.workflow.actors import actor_columns
+from registry.workflow.models import Activity
+from shared import reference
+from shared.db import new_uuid, utcnow
+from shared.events import types as ev
+from shared.events.types import REVISION_STATUSES
+from shared.identity import Principal, Scope, StaffRole
+from shared.problems import (
+    Conflict,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    PreconditionFailed,
+    Unauthenticated,
+    ValidationError,
+)
+
+_TEXT_FIELDS = ("title", "description", "contact_email")
+
+
+def _text(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _target_order(codes: list[str]) -> list[str]:
+    order = {code: i for i, code in enumerate(reference.targets())}
+    return sorted(dict.fromkeys(codes), key=lambda c: order.get(c, 10**6))
+
+
+def _derived_goals(targets: list[str]) -> set[int]:
+    return {reference.goal_of_target(t) for t in targets}
+
+
+def apply_input(content: dict[str, Any], data: dict[str, Any],
+                organizations: dict[uuid.UUID, Any]) -> dict[str, Any]:
+    """A new content: ``content`` (``versions.content_of``'s shape) with the fields present in
+    ``data`` (a loaded ``InitiativePatchSchema``) set, as ``service._apply_content`` sets them
+    on an initiative: text stripped; goals = those of the targets plus goals tagged without a
+    target (kept when ``sdg_goals`` is absent); deliverables naming an ``id`` of the content
+    keep it (and their status unless given), others get a new id and status ``planned``.
+
+    ``organizations``: every organisation ``data`` names, by id (checked by the caller).
+    Raises :class:`ValidationError` naming ``deliverables.<i>.id`` for an id the content does
+    not hold, ``end_date`` when it precedes ``start_date``.
+    """
+    new = {name: content.get(name) for name in versions.CONTENT_FIELDS}
+    for name in _TEXT_FIELDS:
+        if name in data:
+            new[name] = _text(data[name])
+    for name in ("start_date", "end_date"):
+        if name in data:
+            new[name] = data[name].isoformat() if isinstance(data[name], date) else data[name]
+    if "lead_organization_id" in data:
+        oid = data["lead_organization_id"]
+        new["lead_organization"] = versions.json_content(
+            versions.organization_content(organizations[oid])) if oid else None
+    if data.get("partners") is not None:
+        new["partners"] = [{"organization": versions.organization_content(
+            organizations[p["organization_id"]]), "role": p["role"]} for p in data["partners"]]
+    targets, goals = data.get("sdg_targets"), data.get("sdg_goals")
+    old_targets = list(content.get("sdg_targets") or [])
+    if targets is not None:
+        new["sdg_targets"] = _target_order(targets)
+    if targets is not None or goals is not None:
+        explicit = set(goals) if goals is not None else (
+            set(content.get("sdg_goals") or []) - _derived_goals(old_targets))
+        new["sdg_goals"] = sorted(_derived_goals(new["sdg_targets"] or []) | explicit)
+    for name in ("countries", "regions"):
+        if data.get(name) is not None:
+            new[name] = list(dict.fromkeys(data[name]))
+    if data.get("deliverables") is not None:
+        known = {d.get("id"): d for d in content.get("deliverables") or [] if d.get("id")}
+        items = []
+        for i, d in enumerate(data["deliverables"]):
+            did = str(d["id"]) if d.get("id") else None
+            if did is not None and did not in known:
+                raise ValidationError("Unknown deliverable.", errors=[{
+                    "field": f"deliverables.{i}.id",
+                    "message": f"No deliverable {did} in this initiative: leave the id out "
+                               "to add a new deliverable."}])
+            due = d.get("due_date")
+            items.append({"id": did or str(new_uuid()), "description": _text(d["description"]),
+                          "due_date": due.isoformat() if isinstance(due, date) else due,
+                          "status": d.get("status") or (known[did].get("status")
+                                                        if did else None) or "planned"})
+        new["deliverables"] = items
+    if data.get("resources") is not None:
+        new["resources"] = [{"type": r["type"], "details": _text(r.get("details")),
+                             "amount_usd": versions.amount_text(r.get("amount_usd"))}
+                            for r in data["resources"]]
+    start, end = new.get("start_date"), new.get("end_date")
+    if start and end and end < start:
+        raise ValidationError("end_date is before start_date.", errors=[{
+            "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
+    return versions.json_content(new)
+
+
+def input_of(content: dict[str, Any]) -> dict[str, Any]:
+    """The ``InitiativeInputSchema`` data setting every field to ``content`` (what
+    ``service._apply_content`` takes when a revision is approved): organisation ids as UUIDs,
+    dates as ``date``, amounts as ``Decimal``, deliverables with their ids and status."""
+    def day(value: str | None) -> date | None:
+        return date.fromisoformat(value) if value else None
+
+    lead = content.get("lead_organization")
+    return {
+        "title": content["title"],
+        "description": content.get("description"),
+        "lead_organization_id": uuid.UUID(lead["id"]) if lead else None,
+        "partners": [{"organization_id": uuid.UUID(p["organization"]["id"]),
+                      "role": p["role"]} for p in content.get("partners") or []],
+        "sdg_targets": list(content.get("sdg_targets") or []),
+        "sdg_goals": list(content.get("sdg_goals") or []),
+        "countries": list(content.get("countries") or []),
+        "regions": list(content.get("regions") or []),
+        "start_date": day(content.get("start_date")),
+        "end_date": day(content.get("end_date")),
+        "deliverables": [{"id": uuid.UUID(d["id"]) if d.get("id") else None,
+                          "description": d["description"], "due_date": day(d.get("due_date")),
+                          "status": d.get("status") or "planned"}
+                         for d in content.get("deliverables") or []],
+        "resources": [{"type": r["type"], "details": r.get("details"),
+                       "amount_usd": Decimal(r["amount_usd"])
+                       if r.get("amount_usd") is not None else None}
+                      for r in content.get("resources") or []],
+        "contact_email": content.get("contact_email"),
+    }
+
+
+def organization_ids(content: dict[str, Any]) -> set[uuid.UUID]:
+    """The organisations a content names (lead and partners)."""
+    lead = content.get("lead_organization")
+    ids = {uuid.UUID(p["organization"]["id"]) for p in content.get("partners") or []}
+    return ids | ({uuid.UUID(lead["id"])} if lead else set())
+
+
+# -- the workflow ----------------------------------------------------------------------------
+#: Revision states (``shared.events.types.REVISION_STATUSES``).
+DRAFT, SUBMITTED, CHANGES_REQUESTED, APPROVED, REJECTED, DISCARDED = REVISION_STATUSES
+#: Open states: at most one revision per initiative is in one of them.
+OPEN_STATES = frozenset(OPEN_REVISION_STATES)
+EDITABLE_STATES = frozenset({DRAFT, CHANGES_REQUESTED})
+#: Initiative states in which the owner may propose a revision.
+REVISABLE_STATES = frozenset({"published"})
+
+#: The events of the revision transitions.
+EVENT_FOR_ACTION = {
+    "submit": ev.INITIATIVE_REVISION_SUBMITTED,
+    "approve": ev.INITIATIVE_REVISION_APPROVED,
+    "request_changes": ev.INITIATIVE_REVISION_CHANGES_REQUESTED,
+    "reject": ev.INITIATIVE_REVISION_REJECTED,
+}
+
+
+@dataclass(frozen=True)
+class RevisionTransition:
+    """A revision action: source states, target state, who (``owner`` or ``reviewer``: a
+    reviewer who is not a member of the owner organisation, four eyes), comment required,
+    and the time column it stamps."""
+
+    action: str
+    sources: frozenset[str]
+    target: str
+    who: str
+    comment_required: bool = False
+    stamp: str | None = None
+
+
+TRANSITIONS: dict[str, RevisionTransition] = {t.action: t for t in (
+    RevisionTransition("submit", EDITABLE_STATES, SUBMITTED, "owner", stamp="submitted_at"),
+    RevisionTransition("approve", frozenset({SUBMITTED}), APPROVED, "reviewer",
+                       stamp="decided_at"),
+    RevisionTransition("request_changes", frozenset({SUBMITTED}), CHANGES_REQUESTED,
+                       "reviewer", comment_required=True),
+    RevisionTransition("reject", frozenset({SUBMITTED}), REJECTED, "reviewer",
+                       comment_required=True, stamp="decided_at"),
+    RevisionTransition("discard", EDITABLE_STATES, DISCARDED, "owner", stamp="decided_at"),
+)}
+
+
+def _is_owner(principal: Principal, record: Any) -> bool:
+    return principal.is_member_of(record.owner_organization_id) and principal.has_scope(
+        Scope.INITIATIVES_WRITE)
+
+
+def _is_reviewer(principal: Principal) -> bool:
+    return principal.has_staff_role(StaffRole.REVIEWER) and principal.has_scope(Scope.REVIEW)
+
+
+def _may(principal: Principal, who: str, record: Any) -> bool:
+    if who == "owner":
+        return _is_owner(principal, record)
+    return _is_reviewer(principal) and not principal.is_member_of(record.owner_organization_id)
+
+
+def allowed_actions(principal: Principal, revision: Any) -> list[str]:
+    """The actions ``principal`` may take on ``revision`` now (``update`` included)."""
+    out = ["update"] if (revision.status in EDITABLE_STATES
+                         and _is_owner(principal, revision)) else []
+    return out + [t.action for t in TRANSITIONS.values()
+                  if revision.status in t.sources and _may(principal, t.who, revision)]
+
+
+def _authorize(principal: Principal, action: str, revision: Any) -> None:
+    """Raise unless ``principal`` may take ``action`` (``update`` or a transition) on
+    ``revision`` now: 403 (not the owner organisation's member; not a reviewer; a reviewer
+    of the owner organisation: four eyes), 409 (its state allows it no more)."""
+    rule = TRANSITIONS.get(action)
+    who = rule.who if rule else "owner"
+    sources = rule.sources if rule else EDITABLE_STATES
+    if not _may(principal, who, revision):
+        verb = action.replace("_", " ")
+        if who == "reviewer" and _is_reviewer(principal):
+            raise NotAllowed(f"You are a member of the organisation that owns this initiative: "
+                             f"another reviewer must {verb} its revision (four eyes).",
+                             extra={"reason": "reviewer_is_member"})
+        if who == "reviewer":
+            raise NotAllowed(f"Only the secretariat's reviewers may {verb} a revision.")
+        raise NotAllowed(f"Only members of the organisation that owns this initiative may "
+                         f"{verb} its revision.")
+    if revision.status not in sources:
+        allowed = allowed_actions(principal, revision)
+        raise InvalidTransition(
+            f"Cannot {action.replace('_', ' ')}: revision {revision.number} is "
+            f"{revision.status}. Allowed in this state: {', '.join(allowed) or 'none'}.",
+            extra={"current_status": revision.status, "allowed_actions": allowed})
+
+
+def _check_version(record: Any, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != record.version:
+        raise PreconditionFailed(
+            f"Revision {record.number} changed since you read it (version {expected_version}, "
+            f"now {record.version}): reload it and apply your change again.",
+            extra={"current_version": record.version})
+
+
+# -- reading ---------------------------------------------------------------------------------
+@dataclass
+class RevisionView:
+    """A revision as answered: the row's fields plus ``changed_fields`` (against the version
+    it was based on) and the caller's ``allowed_actions``."""
+
+    id: uuid.UUID
+    initiative_id: uuid.UUID
+    number: int
+    status: str
+    base_version: int | None
+    version: int
+    content: dict[str, Any]
+    changed_fields: list[str]
+    assigned_reviewer_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    allowed_actions: list[str] = field(default_factory=list)
+
+
+def _initiative(db_session: Session, principal: Principal, initiative_id: uuid.UUID, *,
+                lock: bool = False) -> Initiative:
+    """The initiative if ``principal`` may see its revisions (owner organisation,
+    secretariat, system: ``view_private``); NotFound otherwise (the public never learns of
+    revisions)."""
+    initiative = db_session.get(Initiative, initiative_id, with_for_update=lock or None)
+    if initiative is None or not authz.can(principal, Action.VIEW_PRIVATE, initiative,
+                                           Aggregate.INITIATIVE):
+        if initiative is not None and not principal.is_authenticated:
+            raise Unauthenticated("Sign in to see the revisions of this initiative.")
+        raise NotFound(f"No initiative {initiative_id}.")
+    return initiative
+
+
+def _revision(db_session: Session, initiative_id: uuid.UUID, number: int, *,
+              lock: bool = False) -> InitiativeRevision:
+    query = select(InitiativeRevision).where(InitiativeRevision.initiative_id == initiative_id,
+                                             InitiativeRevision.number == number)
+    revision = db_session.scalar(query.with_for_update() if lock else query)
+    if revision is None:
+        raise NotFound(f"Initiative {initiative_id} has no revision {number}.")
+    return revision
+
+
+def _base_contents(db_session: Session, initiative_id: uuid.UUID,
+                   numbers: set[int]) -> dict[int, dict[str, Any]]:
+    if not numbers:
+        return {}
+    return dict(db_session.execute(select(InitiativeVersion.number, InitiativeVersion.content)
+                                   .where(InitiativeVersion.initiative_id == initiative_id,
+                                          InitiativeVersion.number.in_(numbers))).all())
+
+
+def _view(principal: Principal, revision: InitiativeRevision,
+          bases: dict[int, dict[str, Any]]) -> RevisionView:
+    base = bases.get(revision.base_version or 0, {})
+    return RevisionView(
+        id=revision.id, initiative_id=revision.initiative_id, number=revision.number,
+        status=revision.status, base_version=revision.base_version, version=revision.version,
+        content=revision.content,
+        changed_fields=versions.changed_fields(base, revision.content) if base else [],
+        assigned_reviewer_id=revision.assigned_reviewer_id, created_at=revision.created_at,
+        updated_at=revision.updated_at, submitted_at=revision.submitted_at,
+        decided_at=revision.decided_at, allowed_actions=allowed_actions(principal, revision))
+
+
+def _answer(db_session: Session, principal: Principal,
+            revision: InitiativeRevision) -> RevisionView:
+    bases = _base_contents(db_session, revision.initiative_id,
+                           {revision.base_version} if revision.base_version else set())
+    return _view(principal, revision, bases)
+
+
+def list_revisions(*, db_session: Session, principal: Principal,
+                   initiative_id: uuid.UUID) -> list[RevisionView]:
+    """The revisions of an initiative, newest first (owner organisation and secretariat
+    only; NotFound for anyone else). Two statements (revisions, their base versions)."""
+    _initiative(db_session, principal, initiative_id)
+    rows = list(db_session.scalars(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id == initiative_id).order_by(
+        InitiativeRevision.number.desc())))
+    bases = _base_contents(db_session, initiative_id,
+                           {r.base_version for r in rows if r.base_version})
+    return [_view(principal, r, bases) for r in rows]
+
+
+def get_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                 number: int) -> RevisionView:
+    """Revision ``number`` with its proposed content (owner organisation and secretariat
+    only). NotFound when absent or not visible."""
+    _initiative(db_session, principal, initiative_id)
+    return _answer(db_session, principal, _revision(db_session, initiative_id, number))
+
+
+def diff_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                  number: int) -> dict[str, Any]:
+    """The difference between the current approved version and revision ``number``'s
+    proposed content (``versions.diff_content``'s shape; ``from`` the approved version,
+    ``to`` null, ``revision`` the number). Owner organisation and secretariat only."""
+    initiative = _initiative(db_session, principal, initiative_id)
+    revision = _revision(db_session, initiative_id, number)
+    current = initiative.approved_version
+    base = _base_contents(db_session, initiative_id, {current} if current else set()).get(
+        current or 0) or versions.content_of(initiative)
+    return versions.diff_content(base, revision.content, from_=current, to=None) | {
+        "revision": number}
+
+
+# -- writing ---------------------------------------------------------------------------------
+def _activity(db_session: Session, principal: Principal, initiative: Initiative,
+              revision: InitiativeRevision, action: str, from_status: str | None, *,
+              kind: str, comment: str | None = None,
+              changes: dict[str, Any] | None = None) -> Activity:
+    """A timeline entry of the initiative about ``revision`` (no event: a draft's edits and
+    discarding concern only its authors)."""
+    activity = Activity(
+        id=new_uuid(), record_type=wf_models.INITIATIVE, record_id=initiative.id,
+        revision_number=revision.number, kind=kind, action=action, from_status=from_status,
+        to_status=revision.status, body=comment, visibility=wf_models.PARTICIPANTS,
+        reply_to_id=None, **actor_columns(db_session, principal, initiative),
+        changes=changes or None, created_at=utcnow())
+    db_session.add(activity)
+    return activity
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The audit's ``{field: {before, after}}`` of the fields that differ."""
+    names = versions.changed_fields(before, after)
+    return {name: {"before": before.get(name), "after": after.get(name)} for name in names}
+
+
+def _organizations(db_session: Session, data: dict[str, Any]) -> dict[uuid.UUID, Any]:
+    from registry.initiatives.service import _check_organizations
+
+    return _check_organizations(db_session, data)
+
+
+def create_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                    data: dict[str, Any]) -> RevisionView:
+    """Open a draft revision of a published initiative with ``data`` (a loaded
+    ``InitiativePatchSchema``: any subset of the fields) applied to the approved content.
+
+    Owner organisation's members only (403 otherwise; 404 for whoever may not see the
+    initiative's private side). 409 when the initiative is not published (edit a draft
+    directly) or a revision is already open (its number in ``open_revision``: edit that one).
+    422 naming the field for invalid data. The initiative itself does not change; a timeline
+    entry ``revision_create`` (participants) is written.
+    """
+    initiative = _initiative(db_session, principal, initiative_id, lock=True)
+    if not _is_owner(principal, initiative):
+        raise NotAllowed("Only members of the organisation that owns this initiative may "
+                         "propose a revision.")
+    if initiative.status not in REVISABLE_STATES:
+        raise InvalidTransition(
+            f"Cannot open a revision: the initiative is {initiative.status}; only a published "
+            "initiative is revised (edit a draft directly).",
+            extra={"current_status": initiative.status, "allowed_actions": []})
+    open_number = db_session.scalar(select(InitiativeRevision.number).where(
+        InitiativeRevision.initiative_id == initiative_id,
+        InitiativeRevision.status.in_(OPEN_STATES)))
+    if open_number is not None:
+        raise Conflict(f"Revision {open_number} of this initiative is still open: edit it "
+                       f"(PATCH …/revisions/{open_number}) or discard it first.",
+                       extra={"open_revision": open_number})
+    base = versions.content_of(initiative)
+    content = apply_input(base, data, _organizations(db_session, data))
+    number = (db_session.scalar(select(func.max(InitiativeRevision.number)).where(
+        InitiativeRevision.initiative_id == initiative_id)) or 0) + 1
+    now = utcnow()
+    from registry.workflow.actors import user_id_of
+
+    revision = InitiativeRevision(
+        id=new_uuid(), initiative_id=initiative_id, number=number, status=DRAFT,
+        content=content, base_version=initiative.approved_version, version=1,
+        owner_organization_id=initiative.owner_organization_id, assigned_reviewer_id=None,
+        created_by_user_id=user_id_of(principal), created_at=now, updated_at=now,
+        submitted_at=None, decided_at=None)
+    db_session.add(revision)
+    _activity(db_session, principal, initiative, revision, "revision_create", None,
+              kind=wf_models.EDIT, changes=_changes(base, content))
+    try:
+        db_session.flush()
+    except IntegrityError as exc:  # a concurrent creation won (unique open revision); the
+        # caller's error handling rolls the transaction back
+        raise Conflict("Another revision of this initiative was opened at the same time: "
+                       "reload and edit it.") from exc
+    return _answer(db_session, principal, revision)
+
+
+def update_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                    number: int, data: dict[str, Any],
+                    expected_version: int | None = None) -> RevisionView:
+    """Apply ``data`` (any subset of the fields) to an open revision's proposed content
+    (owner organisation's members; draft or changes_requested). 412 when
+    ``expected_version`` is not the revision's ``version`` (nothing written); 409 in another
+    state; 422 naming the field. The change counter ``version`` goes up by one when the
+    content changes; a timeline entry ``revision_update`` lists the changed fields."""
+    initiative = _initiative(db_session, principal, initiative_id)
+    revision = _revision(db_session, initiative_id, number, lock=True)
+    _authorize(principal, "update", revision)
+    _check_version(revision, expected_version)
+    before = revision.content
+    content = apply_input(before, data, _organizations(db_session, data))
+    changes = _changes(before, content)
+    if changes:
+        revision.content = content
+        revision.version += 1
+        revision.updated_at = utcnow()
+        _activity(db_session, principal, initiative, revision, "revision_update",
+                  revision.status, kind=wf_models.EDIT, changes=changes)
+    return _answer(db_session, principal, revision)
+
+
+def edit_published(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                   data: dict[str, Any], expected_version: int | None = None) -> RevisionView:
+    """An edit of a published initiative (``PATCH /api/v1/initiatives/{id}``, the owner's
+    page): updates its open revision when it is a draft or sent back for changes, else opens
+    a new one. ``expected_version`` applies to the open revision."""
+    _initiative(db_session, principal, initiative_id)
+    open_revision = db_session.scalar(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id == initiative_id,
+        InitiativeRevision.status.in_(OPEN_STATES)))
+    if open_revision is None:
+        return create_revision(db_session=db_session, principal=principal,
+                               initiative_id=initiative_id, data=data)
+    return update_revision(db_session=db_session, principal=principal,
+                           initiative_id=initiative_id, number=open_revision.number, data=data,
+                           expected_version=expected_version)
+
+
+def revision_action(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                    number: int, action: str, comment: str | None = None,
+                    expected_version: int | None = None) -> RevisionView:
+    """Take ``action`` on revision ``number``: ``submit`` (owner), ``approve``,
+    ``request_changes``, ``reject`` (a reviewer who is not a member of the owner
+    organisation: four eyes), ``discard`` (owner).
+
+    Order of checks: visibility (404), who (403), state (409 with the allowed actions),
+    comment (422 ``comment`` for request_changes and reject), ``expected_version`` (412).
+    Approving applies the proposed content to the initiative (``service._apply_content``),
+    raises its ``version`` and ``approved_version`` by one and writes the version row (its
+    ``changed_fields`` against the previous version). Each transition but discard emits its
+    ``initiative.revision-*.v1`` event (the initiative's snapshot after it, ``revision``:
+    number, status, base version, changed fields); every one writes a timeline entry (public
+    for an approval).
+    """
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise NotFound(f"Unknown revision action {action!r}.")
+    initiative = _initiative(db_session, principal, initiative_id, lock=True)
+    revision = _revision(db_session, initiative_id, number, lock=True)
+    _authorize(principal, action, revision)
+    comment = comment.strip() if comment else None
+    if rule.comment_required and not comment:
+        raise ValidationError("A comment is required.", errors=[{
+            "field": "comment",
+            "message": f"Say why, so the partner can act on it ({action.replace('_', ' ')})."}])
+    _check_version(revision, expected_version)
+    if action == "approve" and initiative.status not in REVISABLE_STATES:
+        raise InvalidTransition(
+            f"Cannot approve the revision: the initiative is {initiative.status}.",
+            extra={"current_status": initiative.status, "allowed_actions": []})
+    previous = _base_contents(db_session, initiative_id,
+                              {initiative.approved_version} if initiative.approved_version
+                              else set()).get(initiative.approved_version or 0)
+    changed = versions.changed_fields(previous or versions.content_of(initiative),
+                                      revision.content)
+    from_status = revision.status
+    now = utcnow()
+    revision.status = rule.target
+    revision.version += 1
+    revision.updated_at = now
+    if rule.stamp:
+        setattr(revision, rule.stamp, now)
+    if action == "discard":
+        _activity(db_session, principal, initiative, revision, "revision_discard",
+                  from_status, kind=wf_models.TRANSITION, comment=comment)
+        return _answer(db_session, principal, revision)
+    from registry.initiatives import service
+
+    if action == "approve":
+        existing = {d.id for d in initiative.deliverables}
+        data = input_of(revision.content)
+        proposed = [d["id"] for d in data["deliverables"]]
+        for row in data["deliverables"]:  # a deliverable the revision added is new here
+            if row["id"] not in existing:
+                row["id"] = None
+        service._apply_content(db_session, initiative, data,
+                               organizations=_organizations(db_session, data),
+                               principal=principal)
+        for deliverable, did in zip(initiative.deliverables, proposed, strict=True):
+            if deliverable.id not in existing and did is not None:
+                deliverable.id = did  # (not flushed yet) the id the revision showed it with
+        initiative.version += 1
+        initiative.updated_at = now
+        db_session.flush()
+        versions.record_version(db_session, initiative, principal=principal,
+                                revision_id=revision.id, changed=changed,
+                                content=versions.content_of(initiative))
+    service._record(
+        db_session, initiative, principal, f"revision_{action}", initiative.status,
+        comment=comment, kind=wf_models.TRANSITION,
+        visibility=wf_models.PUBLIC if action == "approve" else wf_models.PARTICIPANTS,
+        event_type=EVENT_FOR_ACTION[action], revision_number=revision.number,
+        extra_event_data={"revision": {"number": revision.number, "status": revision.status,
+                                       "base_version": revision.base_version,
+                                       "changed_fields": changed},
+                          **service.event_links(initiative, revision.number)})
+    return _answer(db_session, principal, revision)
