@@ -319,15 +319,16 @@ def transition_rows(suite: Suite, info: harness.LoadedData, token: str) -> None:
 def check_approvals(url: str, ids: list[str], since: datetime, revision_number: int | None,
                     ok: int) -> str:
     """What the approvals left in the database: each approved record must have exactly one
-    ``approve`` activity and one ``…approved…`` outbox event (row + timeline + outbox in one
-    transaction, never twice). ``ok`` (wrk's 2xx count) may be lower than the records
-    approved: answers still in flight when a round ends are not counted by wrk."""
+    ``approve`` (``revision_approve``) activity and one ``…approved…`` outbox event (row +
+    timeline + outbox in one transaction, never twice). ``ok`` (wrk's 2xx count) may be
+    lower than the records approved: answers in flight when a round ends are not counted."""
     with _psycopg(url) as conn:
         activities = conn.execute(
             "SELECT count(*), count(DISTINCT record_id) FROM activities WHERE record_id = "
-            "ANY(%s::uuid[]) AND action = 'approve' AND created_at >= %s AND "
+            "ANY(%s::uuid[]) AND action = %s AND created_at >= %s AND "
             + ("revision_number = %s" if revision_number else "revision_number IS NULL"),
-            (ids, since, *([revision_number] if revision_number else []))).fetchone()
+            (ids, "revision_approve" if revision_number else "approve", since,
+             *([revision_number] if revision_number else []))).fetchone()
         events = conn.execute(
             "SELECT count(*), count(DISTINCT subject) FROM outbox_events WHERE subject = "
             "ANY(%s) AND event_type LIKE %s AND created_at >= %s",

@@ -846,8 +846,8 @@ class ReviewData:
                     revision_id, iid, number - 1, "approved", body, number - 1, 3, owner,
                     None, None, opened, at, at - timedelta(days=1), at))
                 out["activities"].append(self._activity(
-                    rng, iid, "transition", "approve", "submitted", "approved", at, None,
-                    reviewer, revision_number=number - 1))
+                    rng, iid, "transition", "revision_approve", "published", "published", at,
+                    None, reviewer, revision_number=number - 1))
             out["initiative_versions"].append((
                 iid, number, body, at, reviewer[2], reviewer[1], revision_id, _json(changed)))
         if special in ("revision_submitted", "revision_changes_requested"):
@@ -870,7 +870,7 @@ class ReviewData:
                 self._assignee(rng) if rev_status == "submitted" else None, None,
                 when - timedelta(days=2), when, when, None))
             out["activities"].append(self._activity(
-                rng, iid, "transition", "submit", "draft", "submitted", when, owner,
+                rng, iid, "transition", "revision_submit", "draft", "submitted", when, owner,
                 revision_number=number))
             if rev_status == "submitted":
                 self.info.revision_initiative_ids.append(iid)
@@ -884,8 +884,7 @@ class ReviewData:
                   from_status: str | None, to_status: str | None, at: datetime,
                   owner: uuid.UUID | None, reviewer: tuple | None = None, *,
                   revision_number: int | None = None, body: str | None = None) -> tuple:
-        public = (action == "approve" and revision_number is not None) \
-            or action == "declare_completion"
+        public = action in ("revision_approve", "declare_completion")
         if reviewer:
             role, user_id, email, name, org = "reviewer", reviewer[0], reviewer[1], \
                 reviewer[2], None

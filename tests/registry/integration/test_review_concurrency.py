@@ -221,7 +221,7 @@ def test_two_reviewers_approving_one_revision_at_once_exactly_one_wins(served, c
                     [(first, path, {}), (second, path, {})])
 
     _one_winner(results)
-    assert len(_activities(registry, iid, "approve", revision_number=number)) == 1
+    assert len(_activities(registry, iid, "revision_approve", revision_number=number)) == 1
     assert len(_events(registry, iid, ev.INITIATIVE_REVISION_APPROVED)) == 1
     stored = _initiative(registry, iid)
     assert stored.approved_version == 2 and stored.title == "Coral reef restoration, second phase"
