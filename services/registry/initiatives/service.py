@@ -210,15 +210,21 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         raise ValidationError("end_date is before start_date.", errors=[{
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
-        kept = {p.organization_id: p.confirmed for p in initiative.partners}
-        initiative.partners = [
-            InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
-                              role=p["role"], position=i,
-                              confirmed=kept[p["organization_id"]]
-                              if p["organization_id"] in kept
-                              else link_confirmed(principal, p["organization_id"]),
-                              organization=organization(p["organization_id"]))
-            for i, p in enumerate(data["partners"])]
+        # an organisation that stays keeps its row (role and position updated): a new row
+        # beside the old one would break the (initiative, organisation) unique constraint,
+        # as the unit of work inserts before it deletes
+        kept = {p.organization_id: p for p in initiative.partners}
+        partners = []
+        for i, p in enumerate(data["partners"]):
+            row = kept.get(p["organization_id"])
+            if row is None:
+                row = InitiativePartner(
+                    id=new_uuid(), organization_id=p["organization_id"],
+                    confirmed=link_confirmed(principal, p["organization_id"]),
+                    organization=organization(p["organization_id"]))
+            row.role, row.position = p["role"], i
+            partners.append(row)
+        initiative.partners = partners
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
     # goals derived from the targets held BEFORE this change (read before replacing them)

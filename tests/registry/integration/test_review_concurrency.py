@@ -151,7 +151,10 @@ def _initiative(registry, initiative_id: str):
 
 
 def _submitted(registry, partner: str, complete) -> str:
-    draft = registry.create(partner, **complete(registry, partner))
+    """A complete draft with two partners, submitted; its id."""
+    partners = [{"organization_id": registry.org(partner, f"Partner {k} {uuid.uuid4().hex[:6]}")
+                 ["id"], "role": role} for k, role in enumerate(("funding", "implementing"))]
+    draft = registry.create(partner, **complete(registry, partner), partners=partners)
     assert registry.action(partner, draft["id"], "submit").status_code == 200
     return draft["id"]
 
