@@ -666,7 +666,7 @@ def version_contents(current: dict, versions: int) -> list[tuple[dict, list[str]
     steps = [("deliverables", _deliverable_planned), ("sdg_targets", _drop_last_item),
              ("description", _drop_last_sentence), ("end_date", _earlier_end),
              ("title", _drop_last_word)]
-    out = [(current, [])]
+    out: list[tuple[dict, list[str]]] = [(current, [])]
     for k in range(versions - 1):
         field_name, undo = steps[k % len(steps)]
         newer = out[0][0]
@@ -792,7 +792,8 @@ class ReviewData:
         statuses = [rng.choice(("in_progress", "achieved", "planned", "delayed"))
                     if k == 0 else rng.choice(("planned", "planned", "in_progress"))
                     for k in range(len(deliverable_ids))]
-        out = {t: [] for t in REVIEW_TABLES if t not in ("users", "user_staff_roles")}
+        out: dict[str, list[tuple]] = {t: [] for t in REVIEW_TABLES
+                                       if t not in ("users", "user_staff_roles")}
         out["deliverables"] = [r + (st,) for r, st in zip(rows["deliverables"], statuses,
                                                           strict=True)]
         created = record["published_at"] - timedelta(days=rng.randint(11, 40))
@@ -874,7 +875,7 @@ class ReviewData:
                 revision_number=number))
             if rev_status == "submitted":
                 self.info.revision_initiative_ids.append(iid)
-        elif special == "completion_declared":
+        elif special == "completion_declared" and declared is not None:
             out["activities"].append(self._activity(
                 rng, iid, "transition", "declare_completion", "published",
                 "completion_declared", declared, owner, body="All deliverables were achieved."))
@@ -934,6 +935,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="the review desk's data (load_review: N published initiatives "
                              "x 5 versions, the review queue around them; PostgreSQL)")
     args = parser.parse_args(argv)
+    info: LoadInfo
     if args.review:
         info = load_review(args.database_url, args.n, seed=args.seed, progress=True)
     else:
