@@ -437,8 +437,8 @@ def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started,
             for name, _definition in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
             if review:
-                for table, rows in review.people_rows().items():
-                    _copy(cur, table, rows, columns[table], present[table])
+                for table, people in review.people_rows().items():
+                    _copy(cur, table, people, columns[table], present[table])
             _copy(cur, "organizations", org_rows, columns["organizations"],
                   present["organizations"])
             done = 0

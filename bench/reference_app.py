@@ -158,10 +158,10 @@ def create_app(database_url: str) -> Flask:
     def ref_diff(item_id: uuid.UUID):
         numbers = (request.args.get("from", 1, type=int), request.args.get("to", 2, type=int))
         with sessions() as s:
-            found = dict(s.execute(text(
+            found: dict[int, dict] = dict(s.execute(text(
                 "SELECT number, content FROM initiative_versions WHERE initiative_id = :i "
                 "AND number IN (:a, :b)"), {"i": item_id, "a": numbers[0], "b": numbers[1]}
-            ).all())
+            ).tuples().all())
         if len(found) != len(set(numbers)):
             abort(404)
         before, after = found[numbers[0]], found[numbers[1]]
