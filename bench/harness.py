@@ -252,6 +252,7 @@ TEMPLATE_KEEP_HOURS = 6
 # What the loaded registry data depends on: a template is reused only while these are unchanged.
 _DATA_INPUTS = ("bench/datagen.py", "migrations/registry/versions/*.py",
                 "migrations/registry/env.py", "services/registry/initiatives/search.py",
+                "services/registry/initiatives/versions.py",  # content_of (load_review)
                 "shared/reference/__init__.py", "shared/reference/data/*",
                 "services/registry/reference/__init__.py")
 
