@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.pages.views import bp as pages_bp
     from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
+    from registry.workflow.views import blp as review_blp
     from shared.identity.web import exempt_blueprint
     from shared.security import csrf_exempt
 
@@ -63,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(initiative_versions_blp)  # versions, diff, revisions (rev)
     api.register_blueprint(reference_blp)
+    api.register_blueprint(review_blp)
     api.register_blueprint(tokens_blp)
     api.register_blueprint(clients_blp)
     create_authorization_server(app)

@@ -49,6 +49,8 @@ class Aggregate(StrEnum):
     STAFF = "staff"
     #: the audit log of authentication events and denials (``registry.audit``)
     AUDIT_LOG = "audit_log"
+    #: a revision of a published initiative (``registry.initiatives.revisions``)
+    REVISION = "revision"
 
 
 class Action(StrEnum):
@@ -63,6 +65,19 @@ class Action(StrEnum):
     REQUEST_CHANGES = "request_changes"
     REJECT = "reject"
     IMPORT = "import"
+    # the lifecycle after publication (issue 8)
+    DECLARE_COMPLETION = "declare_completion"
+    CONFIRM_COMPLETION = "confirm_completion"
+    DECLINE_COMPLETION = "decline_completion"
+    ARCHIVE = "archive"
+    WITHDRAW = "withdraw"
+    SUSPEND = "suspend"
+    REINSTATE = "reinstate"
+    # the review desk: the thread, reviewer assignment, revisions
+    COMMENT = "comment"
+    ASSIGN = "assign"
+    DISCARD = "discard"
+    VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
     # organisations
     REGISTER = "register"
     VIEW_MEMBERS = "view_members"
@@ -146,6 +161,12 @@ SECRETARIAT_ADMIN = Who("secretariat_admin", "secretariat admin",
                         lambda p, _o: p.has_staff_role(StaffRole.SECRETARIAT_ADMIN),
                         lambda p, _c: _const(p.has_staff_role(StaffRole.SECRETARIAT_ADMIN))(
                             p, _c))
+REVIEWER_NOT_MEMBER = Who(
+    "reviewer_not_member",
+    "secretariat reviewer who is not a member of the owner organisation (four eyes)",
+    lambda p, o: p.has_staff_role(StaffRole.REVIEWER) and not p.is_member_of(owner_of(o)),
+    lambda p, c: (~_member_sql(p, c) if p.organization_ids else true())
+    if p.has_staff_role(StaffRole.REVIEWER) else false())
 SYSTEM = Who("system", "the system (imports, jobs, CLI operator)",
              lambda p, _o: p.is_system, lambda p, _c: _const(p.is_system)(p, _c))
 PERSON_NOT_MEMBER = Who("person_not_member",
@@ -163,7 +184,11 @@ REQUESTER = Who("requester", "the person who asked to join",
 #: Initiative states (``shared.events.types.INITIATIVE_STATUSES``).
 DRAFT, SUBMITTED, CHANGES_REQUESTED, PUBLISHED, REJECTED = (
     "draft", "submitted", "changes_requested", "published", "rejected")
+COMPLETION_DECLARED, COMPLETED, ARCHIVED, WITHDRAWN, SUSPENDED = (
+    "completion_declared", "completed", "archived", "withdrawn", "suspended")
 EDITABLE = frozenset({DRAFT, CHANGES_REQUESTED})
+#: States anyone may see (issue 8): the rest only the owner and the secretariat.
+PUBLIC_STATES = frozenset({PUBLISHED, COMPLETION_DECLARED, COMPLETED, WITHDRAWN, ARCHIVED})
 #: Organisation states (verification).
 UNVERIFIED, VERIFIED, MERGED = "unverified", "verified", "merged"
 ACTIVE_ORG = frozenset({UNVERIFIED, VERIFIED})
@@ -193,7 +218,8 @@ def _rows(aggregate: Aggregate, *rows: tuple) -> list[Permission]:
 #: Actions on no existing object (their ``obj`` is None or a creation target).
 CREATION_ACTIONS = frozenset({Action.CREATE, Action.REGISTER, Action.IMPORT,
                               # on the registry as a whole, not one object
-                              Action.MANAGE_STAFF, Action.READ_AUDIT_LOG})
+                              Action.MANAGE_STAFF, Action.READ_AUDIT_LOG,
+                              Action.VIEW_REVIEW_QUEUE})
 
 INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
 A = Action
@@ -201,17 +227,11 @@ S = Scope
 
 TABLE: list[Permission] = [
     # -- initiatives (review workflow of the UN DESA Partnerships for SDGs platform) ---------
+    # (view, update, comment, assign and the lifecycle's transitions: generated from the
+    # workflow declarations, registry.initiatives.policy, by _workflow_rows below)
     *_rows(INI,
-           (A.VIEW, {PUBLISHED}, [ANYONE], None),
-           (A.VIEW, None, [OWNER_MEMBER, REVIEWER, SYSTEM], S.INITIATIVES_READ),
-           (A.VIEW_PRIVATE, None, [OWNER_MEMBER, REVIEWER, SYSTEM], S.INITIATIVES_READ),
            # a creation target: its owner organisation (staff create on an organisation's behalf)
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
-           (A.UPDATE, EDITABLE, [OWNER_MEMBER], S.INITIATIVES_WRITE),
-           (A.SUBMIT, EDITABLE, [OWNER_MEMBER], S.INITIATIVES_WRITE),
-           (A.APPROVE, {SUBMITTED}, [REVIEWER], S.REVIEW),
-           (A.REQUEST_CHANGES, {SUBMITTED}, [REVIEWER], S.REVIEW),
-           (A.REJECT, {SUBMITTED}, [REVIEWER], S.REVIEW),
            (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE)),
     # -- proposed lead/partner links: the named organisation's admin answers ----------------
     *_rows(Aggregate.INITIATIVE_LINK,
@@ -235,7 +255,9 @@ TABLE: list[Permission] = [
            (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),
     # -- the secretariat's own records (ASVS 5.0 V8.2: administrative functions) ------------
     *_rows(Aggregate.STAFF,
-           (A.MANAGE_STAFF, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
+           (A.MANAGE_STAFF, None, [SECRETARIAT_ADMIN, SYSTEM], None),
+           # the review queue (registry.workflow.queue): submissions, revisions, completions
+           (A.VIEW_REVIEW_QUEUE, None, [REVIEWER, SYSTEM], S.REVIEW)),
     *_rows(Aggregate.AUDIT_LOG,
            (A.READ_AUDIT_LOG, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
     *_rows(Aggregate.INVITATION,
@@ -249,12 +271,44 @@ TABLE: list[Permission] = [
 ]
 
 _BY_KEY: dict[tuple[Aggregate, Action], list[Permission]] = {}
-for _row in TABLE:
-    _BY_KEY.setdefault((_row.aggregate, _row.action), []).append(_row)
+_WORKFLOWS_LOADED: list[bool] = []
+
+
+def _index(rows: list[Permission]) -> None:
+    for row in rows:
+        _BY_KEY.setdefault((row.aggregate, row.action), []).append(row)
+
+
+def _workflow_rows() -> None:
+    """Add the rows generated from the workflow declarations (``registry.initiatives.policy``:
+    the initiative lifecycle, revisions) to :data:`TABLE`, once, on first use (the
+    declarations import this module's who-rules)."""
+    if _WORKFLOWS_LOADED:
+        return
+    _WORKFLOWS_LOADED.append(True)
+    from registry.initiatives.policy import WORKFLOWS
+    from registry.workflow.machine import permission_rows
+
+    for workflow in WORKFLOWS:
+        rows = [Permission(Aggregate(workflow.aggregate), Action(action), states, tuple(who),
+                           scope)
+                for action, states, who, scope in permission_rows(workflow)]
+        TABLE.extend(rows)
+        _index(rows)
+
+
+_index(TABLE)
+
+
+def table_rows() -> list[Permission]:
+    """Every row of the table, the generated workflow rows included."""
+    _workflow_rows()
+    return TABLE
 
 
 def rows_for(aggregate: Aggregate, action: Action | str) -> list[Permission]:
     """The table's rows for ``(aggregate, action)`` (empty: nobody may)."""
+    _workflow_rows()
     try:
         return _BY_KEY.get((aggregate, Action(action)), [])
     except ValueError:
@@ -310,16 +364,18 @@ def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None 
     in table order; API responses list them so clients and pages don't guess."""
     aggregate = aggregate or aggregate_of(obj)
     names = actions if actions is not None else dict.fromkeys(
-        r.action for r in TABLE if r.aggregate is aggregate)
+        r.action for r in table_rows() if r.aggregate is aggregate)
     return [a.value for a in names if a not in (Action.VIEW, Action.VIEW_PRIVATE)
             and a not in CREATION_ACTIONS and can(principal, a, obj, aggregate)]
 
 
 def actions_in_state(aggregate: Aggregate, state: str | None) -> list[str]:
-    """Actions someone may take on an ``aggregate`` object in ``state`` (for 409 messages)."""
+    """Actions someone may take on an ``aggregate`` object in ``state`` (for 409 messages;
+    the thread's ``comment`` and reviewer ``assign`` are no lifecycle steps: left out)."""
     return list(dict.fromkeys(
-        r.action.value for r in TABLE if r.aggregate is aggregate and r.states is not None
-        and state in r.states and r.action not in (Action.VIEW, Action.VIEW_PRIVATE)))
+        r.action.value for r in table_rows() if r.aggregate is aggregate
+        and r.states is not None and state in r.states
+        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN)))
 
 
 def visible_filter(principal: Principal, aggregate: Aggregate, *, model: Any | None = None,
@@ -395,10 +451,22 @@ def authorize(principal: Principal, action: Action | str, obj: Any,
                if r.scope is not None and _who_matches(r, principal, obj)
                and not principal.has_scope(r.scope)]
     _denied(principal, verb, aggregate, obj, 403, record_denial)
+    if obj is not None and _four_eyes(principal, verb, aggregate, obj):
+        raise NotAllowed(
+            f"Four eyes: you are a member of the organisation that owns this {label}, so "
+            f"another reviewer must {verb_text} it.", extra={"reason": "four_eyes"})
     if missing:
         raise NotAllowed(f"The token lacks the scope {missing[0].value} to {verb_text} this "
                          f"{label}.", extra={"required_scope": missing[0].value})
     raise NotAllowed(f"You may not {verb_text} this {label}.")
+
+
+def _four_eyes(principal: Principal, action: str, aggregate: Aggregate, obj: Any) -> bool:
+    """Is the refusal the four-eyes rule's (a reviewer deciding on a record of an
+    organisation they belong to)?"""
+    return (principal.has_staff_role(StaffRole.REVIEWER)
+            and principal.is_member_of(owner_of(obj))
+            and any(REVIEWER_NOT_MEMBER in r.who for r in rows_for(aggregate, action)))
 
 
 def _denied(principal: Principal, action: str, aggregate: Aggregate, obj: Any, status: int,
@@ -473,6 +541,9 @@ def _model_of(aggregate: Aggregate) -> Any:
     if aggregate is Aggregate.ORGANIZATION:
         from registry.organizations.models import Organization
         return Organization
+    if aggregate is Aggregate.REVISION:
+        from registry.initiatives.models import InitiativeRevision
+        return InitiativeRevision
     raise TypeError(f"pass model= for {aggregate}")
 
 
@@ -519,4 +590,4 @@ def describe_table() -> list[dict[str, Any]]:
     return [{"aggregate": r.aggregate.value, "action": r.action.value,
              "states": sorted(r.states) if r.states is not None else None,
              "who": [w.name for w in r.who], "scope": r.scope.value if r.scope else None}
-            for r in TABLE]
+            for r in table_rows()]

@@ -45,10 +45,11 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     # API
     ("initiatives.InitiativeItem", "GET"): RouteRule(INI, A.VIEW),
     ("initiatives.InitiativeItem", "PATCH"): RouteRule(INI, A.UPDATE),
-    ("initiatives.initiative_submit", "POST"): RouteRule(INI, A.SUBMIT),
-    ("initiatives.initiative_approve", "POST"): RouteRule(INI, A.APPROVE),
-    ("initiatives.initiative_request_changes", "POST"): RouteRule(INI, A.REQUEST_CHANGES),
-    ("initiatives.initiative_reject", "POST"): RouteRule(INI, A.REJECT),
+    # (one route per lifecycle transition: added below from the workflow declaration)
+    ("initiatives.initiative_thread", "GET"): RouteRule(INI, A.VIEW),
+    ("initiatives.initiative_comment", "POST"): RouteRule(INI, A.COMMENT),
+    ("initiatives.initiative_assign", "POST"): RouteRule(INI, A.ASSIGN),
+    ("review.Queue", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_REVIEW_QUEUE),
     ("initiatives.initiative_link_confirm", "POST"): RouteRule(LNK, A.CONFIRM),
     ("initiatives.initiative_link_decline", "POST"): RouteRule(LNK, A.DECLINE),
     ("organizations.OrganizationItem", "GET"): RouteRule(ORG, A.VIEW),
@@ -90,6 +91,18 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     # the secretariat's staff roles (registry.accounts)
     ("staff.StaffRoleItem", "DELETE"): RouteRule(Aggregate.STAFF, A.MANAGE_STAFF),
 }
+
+
+
+def _transition_routes() -> None:
+    from registry.initiatives.policy import INITIATIVE_WORKFLOW
+
+    for transition in INITIATIVE_WORKFLOW.transitions:
+        ROUTES[(f"initiatives.initiative_{transition.action}", "POST")] = RouteRule(
+            INI, Action(transition.action))
+
+
+_transition_routes()
 
 #: One-time links whose ``token`` is itself the credential (e-mail verification, password
 #: reset, contact address confirmation: single use, expiring, stored hashed; see

@@ -264,17 +264,32 @@ class InitiativePublicSchema(InitiativeSummarySchema):
     source_ref = fields.String(allow_none=True)
     source_url = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
-    version = fields.Integer()
+    version = fields.Integer(metadata={"description": "Change counter (the ETag)."})
+    approved_version = fields.Integer(allow_none=True, metadata={
+        "description": "Number of the approved version the public sees (null before the "
+                       "first approval)."})
+    completion_declared_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    archived_at = fields.AwareDateTime(allow_none=True)
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
 
 
 class ActivitySchema(Schema):
-    """One timeline entry."""
+    """One timeline entry (what ``registry.workflow.schemas.ThreadEntrySchema`` shows, plus
+    ``comment``, the same text as ``body``, for older clients)."""
 
+    id = fields.UUID(allow_none=True)
+    kind = fields.String()
     action = fields.String()
     from_status = fields.String(allow_none=True)
-    to_status = fields.String()
+    to_status = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
+    body = fields.String(allow_none=True)
+    visibility = fields.String()
+    reply_to_id = fields.UUID(allow_none=True)
+    revision_number = fields.Integer(allow_none=True)
     actor_role = fields.String()
+    actor_name = fields.String(allow_none=True)
     actor_email = fields.String(allow_none=True)
     changes = fields.Dict(allow_none=True)
     created_at = fields.AwareDateTime()
@@ -287,6 +302,8 @@ class InitiativeDetailSchema(InitiativePublicSchema):
     contact_email = fields.String(allow_none=True)
     owner_organization_id = fields.UUID(allow_none=True)
     submitted_at = fields.AwareDateTime(allow_none=True)
+    suspended_at = fields.AwareDateTime(allow_none=True)
+    assigned_reviewer_id = fields.UUID(allow_none=True)
     timeline = fields.List(fields.Nested(ActivitySchema))
     allowed_actions = _PlainList(fields.String())
 

@@ -49,6 +49,7 @@ from registry.authz.permissions import Action, Aggregate, authorize
 from registry.db import bulk_insert
 from registry.initiatives import policy, search, versions
 from registry.initiatives.models import (
+    ACTIVE_STATES,
     Deliverable,
     Initiative,
     InitiativeCountry,
@@ -83,6 +84,11 @@ EVENT_FOR_ACTION = {
     "request_changes": ev.INITIATIVE_CHANGES_REQUESTED,
     "reject": ev.INITIATIVE_REJECTED,
     "import": ev.INITIATIVE_IMPORTED,
+    # the lifecycle after publication, the thread, assignment (issue 8)
+    **{t.action: t.event_type for t in policy.INITIATIVE_WORKFLOW.transitions
+       if t.event_type},
+    "comment": ev.INITIATIVE_COMMENTED,
+    "assign": ev.INITIATIVE_REVIEW_ASSIGNED,
 }
 
 #: What submitting requires (SMART: specific, measurable, achievable, resource-based,
@@ -121,7 +127,7 @@ def snapshot(initiative: Initiative | InitiativeView,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
-        "approved_version": getattr(initiative, "approved_version", None),
+        "approved_version": initiative.approved_version,
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
@@ -296,43 +302,57 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             view: InitiativeView | None = None, *, kind: str | None = None,
             visibility: str | None = None, event_type: str | None = None,
             extra_event_data: dict[str, Any] | None = None,
-            revision_number: int | None = None) -> Activity:
+            revision_number: int | None = None, reply_to_id: uuid.UUID | None = None,
+            recipients: list[dict[str, Any]] | None = None,
+            emit: bool = True, activity_id: uuid.UUID | None = None) -> Activity:
     """Timeline entry + outbox event for a change, in the same transaction: both rows in ONE
     INSERT (:func:`_insert_graph`; the change itself, pending in the session, is flushed just
     before it). The entry joins ``view``'s timeline when it was read with it (the response
     then needs no read). ``kind`` (default ``edit`` for ``update``, else ``transition``),
     ``visibility`` (default :func:`registry.workflow.machine.visibility_of`), ``event_type``
     (default by action), ``extra_event_data`` merged into the event's data. The event carries
-    ``recipients`` (:func:`event_recipients`), ``review_url`` and ``owner_url``."""
+    ``recipients`` (:func:`event_recipients`, or ``recipients`` when given), ``review_url``
+    and ``owner_url``. ``emit`` False: the timeline row only (internal notes)."""
     from registry.workflow.machine import visibility_of
 
     actor = actor_columns(db_session, principal, initiative)
     activity = Activity(
-        id=new_uuid(), record_type=wf.INITIATIVE, record_id=initiative.id,
+        id=activity_id or new_uuid(), record_type=wf.INITIATIVE, record_id=initiative.id,
         revision_number=revision_number,
         kind=kind or (wf.EDIT if action == "update" else wf.TRANSITION), action=action,
         from_status=from_status, to_status=initiative.status, body=comment,
-        visibility=visibility or visibility_of(action), reply_to_id=None, **actor,
+        visibility=visibility or visibility_of(action), reply_to_id=reply_to_id, **actor,
         changes=changes or None, created_at=utcnow())
+    if not emit:
+        _insert_graph(db_session, [activity])
+        _remember(view, activity)
+        return activity
     # accounts (issue 7): the contact gets mail only once its address is verified
     contact_verified = vet_contact_email(db_session=db_session, email=initiative.contact_email,
                                          principal=principal, ask=action != "import")
-    data = {"action": action, "from_status": from_status, "to_status": initiative.status,
+    data: dict[str, Any] = {
+            "action": action, "from_status": from_status, "to_status": initiative.status,
             "comment": comment if activity.visibility != wf.INTERNAL else None,
             "actor": actor_event_data(actor),
             "initiative": snapshot(view if view is not None else initiative, contact_verified),
             **event_links(initiative)}
     if action != "import":
-        data["recipients"] = event_recipients(db_session, initiative, principal)
+        data["recipients"] = (recipients if recipients is not None
+                              else event_recipients(db_session, initiative, principal))
     if extra_event_data:
         data.update(extra_event_data)
     event_row, _ = outbox_row(db_session, OutboxEvent, event_type or EVENT_FOR_ACTION[action],
                               source=SOURCE, subject=str(initiative.id), data=data)
     _insert_graph(db_session, [activity, event_row])
+    _remember(view, activity)
+    return activity
+
+
+def _remember(view: Any, activity: Activity) -> None:
+    """Add a row just written to ``view``'s timeline when it was read with it."""
     known = view.__dict__.get("known_timeline") if view is not None else None
     if known is not None:
         known.append(activity)
-    return activity
 
 
 def event_links(initiative: Any, revision_number: int | None = None) -> dict[str, str | None]:
@@ -530,13 +550,16 @@ def _graph_insert(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
 
 
 def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUID,
-              action: str, *, as_view: bool = False) -> Any:
+              action: str, *, as_view: bool = False, lock: bool = False) -> Any:
     """The initiative (``as_view``: an :class:`InitiativeView`, one statement) if ``principal``
     may take ``action`` on it; else NotFound / Unauthenticated / NotAllowed /
     InvalidTransition."""
-    initiative = (_load_view(db_session, initiative_id=initiative_id, timeline="secretariat")
+    locking = lock and db_session.get_bind().dialect.name == "postgresql"
+    initiative = (_load_view(db_session, initiative_id=initiative_id, timeline="secretariat",
+                             for_update=lock)
                   if as_view
-                  else db_session.get(Initiative, initiative_id))
+                  else db_session.get(Initiative, initiative_id, with_for_update=locking or None,
+                                      populate_existing=locking))
     if initiative is None:
         raise NotFound(f"No initiative with id {initiative_id}.")
     authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
@@ -544,13 +567,16 @@ def _load_for(db_session: Session, principal: Principal, initiative_id: uuid.UUI
 
 
 def update_initiative(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
-                      data: dict[str, Any]) -> Initiative:
+                      data: dict[str, Any],
+                      expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
-    edited through its open revision (``revisions.edit_published``): the initiative, as
-    the public sees it, is returned unchanged."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. The row is locked
+    (PostgreSQL) and ``expected_version`` (``If-Match``) checked first: 412 when stale. A
+    published one is edited through its open revision (``revisions.edit_published``): the
+    initiative, as the public sees it, is returned unchanged."""
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
+    from registry.workflow.service import check_version
 
     current = db_session.get(Initiative, initiative_id)
     if current is not None and current.status in revisions.REVISABLE_STATES:
@@ -558,7 +584,8 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                                  initiative_id=initiative_id, data=data)
         return current
     # (rev) end
-    initiative = _load_for(db_session, principal, initiative_id, "update")
+    initiative = _load_for(db_session, principal, initiative_id, "update", lock=True)
+    check_version(initiative, expected_version, "initiative")
     before = _content(initiative)
     _apply_content(db_session, initiative, data, principal=principal)
     changes = _diff(before, _content(initiative))
@@ -639,49 +666,77 @@ def reserve_public_ids(db_session: Session, year: int, count: int) -> list[str]:
 
 
 def transition(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
-               action: str, comment: str | None = None) -> InitiativeView:
-    """Take a workflow ``action`` (``submit``, ``approve``, ``request_changes``, ``reject``).
+               action: str, comment: str | None = None,
+               expected_version: int | None = None) -> InitiativeView:
+    """Take a lifecycle ``action`` (``policy.INITIATIVE_WORKFLOW``: ``submit``, ``approve``,
+    ``request_changes``, ``reject``, ``declare_completion``, ``confirm_completion``,
+    ``decline_completion``, ``archive``, ``withdraw``, ``suspend``, ``reinstate``) through the
+    workflow machinery (:func:`registry.workflow.service.apply`).
 
+    The row is locked first (``FOR UPDATE`` on PostgreSQL): of two concurrent decisions one
+    wins, the other gets 409 (state) or 412 (``expected_version``, the ``If-Match`` ETag).
     Submitting checks the SMART requirements (422 listing each missing field). Approving
-    publishes the initiative and gives it its public id ``PR-<year>-<nnnnn>`` (year of
-    publication, numbered from 1 each year). Emits the matching ``initiative.*.v1`` event.
-    Returns the initiative as an :class:`InitiativeView` (read in one statement; the response
-    needs no re-read).
+    publishes the initiative, gives it its public id ``PR-<year>-<nnnnn>`` (year of
+    publication, numbered from 1 each year) and approved version 1 (written by
+    ``registry.initiatives.versions`` when present). Emits the transition's
+    ``initiative.*.v1`` event (with ``recipients``, ``review_url``, ``owner_url``). Returns the
+    initiative as an :class:`InitiativeView` (read in one statement; the response needs no
+    re-read). Errors: 404 (unknown action, invisible), 401, 403 (four eyes included), 409,
+    412, 422.
     """
-    rule = policy.TRANSITIONS.get(action)
-    if rule is None:
+    from registry.workflow.service import apply
+
+    if action not in policy.TRANSITIONS:
         raise NotFound(f"Unknown action {action!r}.")
-    view = _load_for(db_session, principal, initiative_id, action, as_view=True)
-    initiative = view.entity
-    comment = comment.strip() if comment else None
-    if rule.comment_required and not comment:
-        raise ValidationError("A comment is required.", errors=[{
-            "field": "comment",
-            "message": f"Say why, so the partner can act on it ({action.replace('_', ' ')})."}])
-    if action == "submit":
-        errors = submission_errors(view)
-        if errors:
-            raise ValidationError("The initiative is not complete enough to submit.",
-                                  errors=errors)
-    if action == "approve":
-        _require_verified_owner(db_session, initiative)
-    from_status = initiative.status
-    now = utcnow()
-    public_id = initiative.public_id
-    if action == "approve" and public_id is None:
-        # before the row changes: the counter's SELECT ... FOR UPDATE would autoflush it
-        public_id = _next_public_id(db_session, now.year)
-    initiative.status = rule.target
-    initiative.version += 1
-    initiative.updated_at = now
-    if action == "submit":
-        initiative.submitted_at = now
-    if action == "approve":
-        initiative.published_at = now
-        initiative.public_id = public_id
-        versions.record_version(db_session, view, principal=principal)  # (rev) version 1
-    _record(db_session, initiative, principal, action, from_status, comment=comment, view=view)
+    view = _load_view(db_session, initiative_id=initiative_id, timeline="secretariat",
+                      for_update=True)
+    if view is None:
+        raise NotFound(f"No initiative with id {initiative_id}.")
+    apply(db_session, principal, policy.INITIATIVE_WORKFLOW, view, action, comment=comment,
+          expected_version=expected_version)
     return view
+
+
+class _InitiativeAdapter:
+    """The initiative's part of the workflow machinery (``registry.workflow.service``)."""
+
+    def before(self, db_session: Session, principal: Principal, record: Any,
+               transition: Any, comment: str | None) -> None:
+        if transition.action == "submit":
+            errors = submission_errors(record)
+            if errors:
+                raise ValidationError("The initiative is not complete enough to submit.",
+                                      errors=errors)
+        if transition.action == "approve":
+            _require_verified_owner(db_session, record)
+            if record.public_id is None:
+                # before the row changes: the counter's SELECT ... FOR UPDATE would autoflush
+                record.entity.public_id = _next_public_id(db_session, utcnow().year)
+
+    def after(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+              from_status: str, comment: str | None) -> None:
+        entity = record.entity
+        if transition.action == "approve" and entity.approved_version is None:
+            versions.record_version(db_session, record, principal=principal)  # (rev) version 1
+        if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
+            # the review is over: the queue no longer shows it as anyone's
+            entity.assigned_reviewer_id = None
+
+    def record(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+               from_status: str, comment: str | None,
+               extra_event_data: dict[str, Any] | None) -> Activity:
+        return _record(db_session, record.entity, principal, transition.action, from_status,
+                       comment=comment, view=record, visibility=transition.visibility,
+                       event_type=transition.event_type, extra_event_data=extra_event_data)
+
+
+def _register_adapter() -> None:
+    from registry.workflow.service import register_adapter
+
+    register_adapter("initiative", _InitiativeAdapter())
+
+
+_register_adapter()
 
 
 def _require_verified_owner(db_session: Session, initiative: Any) -> None:
@@ -864,7 +919,7 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
     """
     authorize(principal, Action.IMPORT, None, Aggregate.INITIATIVE, what="initiative")
     now = utcnow()
-    initiative = Initiative(id=new_uuid(), status="published", version=1,
+    initiative = Initiative(id=new_uuid(), status="published", version=1, approved_version=1,
                             title=data["title"].strip(), source=source, source_ref=source_ref,
                             source_url=source_url, created_at=now, updated_at=now,
                             search_document=None, lead_organization=None, partners=[],
@@ -1112,6 +1167,7 @@ class InitiativeView:
         self.deliverables: list[DeliverableView] = children["deliverables"]
         self.resources: list[ResourceView] = children["resources"]
         self.known_timeline: list[ActivityView] | None = None  # read with it, when asked
+        self.timeline_audience: str | None = None  # whose entries known_timeline holds
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)
@@ -1257,7 +1313,7 @@ def _parse_children(name: str, raw: Any) -> list[Any]:
                             bool(r.get("confirmed", True)))
                 for r in rows]
     if name == "timeline":
-        return [ActivityView(_uuid(r["id"]), r["kind"], r["action"], r["from_status"],
+        return [ActivityView(uuid.UUID(str(r["id"])), r["kind"], r["action"], r["from_status"],
                              r["to_status"], r["body"], r["visibility"],
                              _uuid(r["reply_to_id"]), r["revision_number"], r["actor_role"],
                              _uuid(r["actor_user_id"]), r["actor_email"], r["actor_name"],
@@ -1309,7 +1365,8 @@ def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
     by_public_id = public_id is not None
     statement = _view_statement(dialect, by_public_id, timeline)
     if for_update and dialect == "postgresql":
-        statement = statement.with_for_update(of=Initiative)
+        statement = statement.with_for_update(of=Initiative).execution_options(
+            populate_existing=True)
     row = db_session.execute(statement, {
         "key": public_id if by_public_id else initiative_id}).first()
     if row is None:
@@ -1432,6 +1489,9 @@ def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
             InitiativeCoveredRegion.region == region))
     if status:
         query = query.where(Initiative.status == status)
+    elif not principal.is_authenticated:
+        # the public list shows the active initiatives unless asked for another public state
+        query = query.where(Initiative.status.in_(ACTIVE_STATES))
     return query
 
 
@@ -1561,7 +1621,9 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
 
     Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code
     (initiatives covering it: a country in it or the region or one inside it tagged,
-    ``shared.reference.region_codes_for``), ``status``, ``q`` (full text over title and
+    ``shared.reference.region_codes_for``), ``status`` (anonymous callers: default
+    ``published`` + ``completion_declared``, the "active" ones; any public state on
+    request), ``q`` (full text over title and
     description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
     public id, a source reference, part of the lead entity's name — from 3 characters).
 

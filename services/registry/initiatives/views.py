@@ -27,12 +27,19 @@ from registry.initiatives.schemas import (
     fast_dumper,
 )
 from registry.initiatives.service import InitiativeView
+from registry.workflow import thread
+from registry.workflow.http import if_match, with_etag
+from registry.workflow.schemas import AssignInputSchema, CommentInputSchema, ThreadEntrySchema
 
 blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
                 description="Initiatives (partnerships and voluntary commitments) and their "
                             "review by the secretariat.")
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+_IF_MATCH = {"in": "header", "name": "If-Match", "required": False,
+             "schema": {"type": "string"},
+             "description": 'The ETag of your last read ("<version>"): 412 Precondition Failed '
+                            "when the record changed since; omitted: no check."}
 
 # built once: a Schema instance keeps no per-dump state, and building one deep-copies its
 # declared fields and those of every nested schema (about 1 ms of a detail request)
@@ -56,11 +63,12 @@ class _Detail:
 def _dump(initiative: Initiative | InitiativeView, status: int = 200) -> Response:
     """The initiative in the caller's audience schema (public, or owner/secretariat detail).
 
-    Returned as a finished response, so the ``@blp.response`` schema only documents the shape.
+    Returned as a finished response, so the ``@blp.response`` schema only documents the shape;
+    with ``ETag: "<version>"`` (``If-Match`` of a later PATCH or action).
     """
     response = jsonify(_dump_data(initiative))
     response.status_code = status
-    return response
+    return with_etag(response, initiative.version)
 
 
 def _dump_data(initiative: Initiative | InitiativeView) -> dict:
@@ -104,7 +112,8 @@ class Initiatives(MethodView):
 class InitiativeItem(MethodView):
     @blp.response(200, InitiativeDetailSchema)
     def get(self, initiative_id: uuid.UUID):
-        """One initiative (owner and secretariat also see contact, timeline, allowed actions)."""
+        """One initiative (owner and secretariat also see contact, timeline, allowed actions),
+        with ``ETag: "<version>"``."""
         initiative = service.get_initiative(db_session=db.session(),
                                             principal=current_principal(),
                                             initiative_id=initiative_id)
@@ -112,26 +121,35 @@ class InitiativeItem(MethodView):
 
     @blp.arguments(InitiativePatchSchema)
     @blp.response(200, InitiativeDetailSchema)
-    @blp.doc(security=_SECURITY)
+    @blp.doc(security=_SECURITY, parameters=[_IF_MATCH])
     def patch(self, data, initiative_id: uuid.UUID):
-        """Edit a draft, or an initiative sent back for changes (owner)."""
+        """Edit a draft, or an initiative sent back for changes (owner). ``If-Match: "<version>"``
+        (the ETag of your read): 412 when someone changed it since."""
         session = db.session()
         initiative = service.update_initiative(db_session=session,
                                                principal=current_principal(),
-                                               initiative_id=initiative_id, data=data)
+                                               initiative_id=initiative_id, data=data,
+                                               expected_version=if_match())
         session.commit()
         return _dump(initiative)
 
 
-def _action_view(action: str, summary: str):
+def _action_view(transition):
+    action = transition.action
+    who = ", ".join(w.name.replace("_", " ") for w in transition.who)
+    summary = (f"{action.replace('_', ' ').capitalize()}: "
+               f"{' or '.join(sorted(transition.sources))} -> {transition.target} ({who}; "
+               f"comment {'required' if transition.comment_required else 'optional'}).")
+
     @blp.arguments(ReviewSchema)
     @blp.response(200, InitiativeDetailSchema)
-    @blp.doc(security=_SECURITY, summary=summary)
+    @blp.doc(security=_SECURITY, summary=summary, parameters=[_IF_MATCH])
     def view(data, initiative_id: uuid.UUID):
         session = db.session()
         initiative = service.transition(db_session=session, principal=current_principal(),
                                         initiative_id=initiative_id, action=action,
-                                        comment=data.get("comment"))
+                                        comment=data.get("comment"),
+                                        expected_version=if_match())
         session.commit()
         return _dump(initiative)
 
@@ -140,15 +158,54 @@ def _action_view(action: str, summary: str):
     return submit_limit()(view) if action == "submit" else view
 
 
-for _action, _path, _summary in (
-    ("submit", "submit", "Submit for review (owner; from draft or changes_requested)."),
-    ("approve", "approve", "Approve and publish (secretariat; from submitted)."),
-    ("request_changes", "request-changes",
-     "Send back for changes with a comment (secretariat; from submitted)."),
-    ("reject", "reject", "Reject with a comment (secretariat; from submitted)."),
-):
-    blp.route(f"/<uuid:initiative_id>/{_path}", methods=["POST"],
-              endpoint=f"initiative_{_action}")(_action_view(_action, _summary))
+# one POST /api/v1/initiatives/{id}/<action-with-dashes> per transition of the declaration
+for _transition in policy.INITIATIVE_WORKFLOW.transitions:
+    blp.route(f"/<uuid:initiative_id>/{_transition.path}", methods=["POST"],
+              endpoint=f"initiative_{_transition.action}")(_action_view(_transition))
+
+
+@blp.route("/<uuid:initiative_id>/thread", methods=["GET"], endpoint="initiative_thread")
+@blp.response(200, ThreadEntrySchema(many=True))
+def initiative_thread(initiative_id: uuid.UUID):
+    """The thread: status changes, comments with replies (``reply_to_id``) and, for the
+    secretariat, internal notes, oldest first, as the caller may see them (anyone: the public
+    part of a public initiative; the owner organisation: participants' entries too)."""
+    return thread.initiative_thread(db_session=db.session(), principal=current_principal(),
+                                    initiative_id=initiative_id)
+
+
+@blp.route("/<uuid:initiative_id>/comments", methods=["POST"], endpoint="initiative_comment")
+@blp.arguments(CommentInputSchema)
+@blp.response(201, ThreadEntrySchema)
+@blp.doc(security=_SECURITY)
+def initiative_comment(data, initiative_id: uuid.UUID):
+    """Comment on the thread (owner organisation; the secretariat once submitted).
+    ``visibility`` ``internal`` (a note the partner never sees) and ``public`` are the
+    secretariat's. Emits ``initiative.commented.v1`` (never for an internal note)."""
+    session = db.session()
+    entry = thread.add_comment(db_session=session, principal=current_principal(),
+                               initiative_id=initiative_id, body=data["body"],
+                               visibility=data["visibility"],
+                               reply_to_id=data.get("reply_to_id"))
+    session.commit()
+    return entry
+
+
+@blp.route("/<uuid:initiative_id>/assign", methods=["POST"], endpoint="initiative_assign")
+@blp.arguments(AssignInputSchema)
+@blp.response(200, InitiativeDetailSchema)
+@blp.doc(security=_SECURITY, parameters=[_IF_MATCH])
+def initiative_assign(data, initiative_id: uuid.UUID):
+    """Assign the review to a reviewer (``reviewer_id``; null unassigns) (secretariat; a
+    submitted initiative or a declared completion). Emits ``initiative.review-assigned.v1``
+    to the reviewer."""
+    session = db.session()
+    initiative = thread.assign_reviewer(db_session=session, principal=current_principal(),
+                                        initiative_id=initiative_id,
+                                        reviewer_id=data["reviewer_id"],
+                                        expected_version=if_match())
+    session.commit()
+    return _dump(initiative)
 
 
 def _link_view(confirm: bool):

@@ -46,7 +46,9 @@ pytestmark = pytest.mark.postgres
 PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "reviewer",
               "secretariat_admin", "client_with_scope", "client_without_scope")
 
-INITIATIVE_STATES = ("draft", "submitted", "changes_requested", "published", "rejected")
+#: every lifecycle state (issue 8: ``shared.events.types.INITIATIVE_STATUSES``)
+from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
+
 ORGANIZATION_STATES = ("unverified", "verified")
 
 
@@ -106,6 +108,10 @@ def world(create_pg_database):
         w.owner_org = _organization(s, "Owner Org", members={
             w.users["owner_admin"]: OrgRole.ADMIN, w.users["owner_member"]: OrgRole.MEMBER,
             w.users["target"]: OrgRole.MEMBER})
+        # the reviewer holds the role in the database too (assignment names a staff user)
+        from registry.accounts.models import UserStaffRole
+
+        s.add(UserStaffRole(user_id=w.users["reviewer"], role="reviewer"))
         s.commit()
     yield w
     registry.app.extensions["db_engine"].dispose()
@@ -189,14 +195,15 @@ def make_initiative(w: World, state: str) -> Case:
     admin = principal_of(w, "owner_admin", owner, frozenset())
     with w.session() as s:
         made = create_initiative(db_session=s, principal=admin, data=_complete(owner))
-        public_id = f"PR-2026-{uuid.uuid4().int % 10**9:09d}" if state in (
-            "published", "rejected") else None
+        public_id = f"PR-2026-{uuid.uuid4().int % 10**9:09d}" if state not in (
+            "draft", "submitted", "changes_requested") else None
         s.execute(update(Initiative).where(Initiative.id == made.id).values(
             status=state, public_id=public_id))
         s.commit()
         obj = s.get(Initiative, made.id)
         s.expunge(obj)
-    return Case(obj, owner, {"initiative_id": made.id, "public_id": public_id})
+    return Case(obj, owner, {"initiative_id": made.id, "public_id": public_id,
+                             "reviewer_id": str(w.users["reviewer"])})
 
 
 def make_organization(w: World, state: str) -> Case:
@@ -313,8 +320,13 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
 BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
     "initiatives.InitiativeItem": lambda c: {"title": "Matrix reef restoration, edited"},
-    "initiatives.initiative_request_changes": lambda c: {"comment": "Add the sites."},
-    "initiatives.initiative_reject": lambda c: {"comment": "Out of scope."},
+    # (every transition gets a comment: those that require one then succeed when allowed)
+    **{f"initiatives.initiative_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("submit", "approve", "request_changes", "reject", "declare_completion",
+                 "confirm_completion", "decline_completion", "archive", "withdraw",
+                 "suspend", "reinstate")},
+    "initiatives.initiative_comment": lambda c: {"body": "Matrix comment."},
+    "initiatives.initiative_assign": lambda c: {"reviewer_id": c.values["reviewer_id"]},
     "organizations.Member": lambda c: {"role": "admin"},
     "organizations.Invitations": lambda c: {"email": f"new-{uuid.uuid4().hex[:6]}@m.test"},
     "organizations.JoinRequests": lambda c: {"message": "Please."},

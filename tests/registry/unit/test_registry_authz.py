@@ -93,9 +93,9 @@ def test_authorize_answers_404_401_403_409():
 
 def test_allowed_actions_follow_state_and_principal():
     assert p.allowed_actions(MEMBER, initiative("draft"), Aggregate.INITIATIVE) == [
-        "update", "submit"]
+        "update", "comment", "submit"]
     assert p.allowed_actions(REVIEWER, initiative("submitted"), Aggregate.INITIATIVE) == [
-        "approve", "request_changes", "reject"]
+        "comment", "assign", "approve", "request_changes", "reject"]
 
 
 def test_every_row_names_declared_who_rules_and_an_aggregate():

@@ -26,7 +26,7 @@ def test_a_partner_creates_a_draft_it_owns(registry):
     assert draft["deliverables"][0]["id"]
     # the owner sees private fields and what it may do now
     assert draft["contact_email"] == "reef@ngo.test"
-    assert draft["allowed_actions"] == ["update", "submit"]
+    assert draft["allowed_actions"] == ["update", "comment", "submit"]
     assert [t["action"] for t in draft["timeline"]] == ["create"]
     assert draft["timeline"][0]["actor_email"] == "p@ngo.test"
 
@@ -200,7 +200,7 @@ def test_partners_of_the_same_organisation_share_drafts(registry):
     stranger = registry.token("partner")
     draft = registry.create(alice, title="Team draft")
     assert registry.get(f"/api/v1/initiatives/{draft['id']}", bob).json["allowed_actions"] == [
-        "update", "submit"]
+        "update", "comment", "submit"]
     assert registry.patch(f"/api/v1/initiatives/{draft['id']}", {"title": "Bob edits"},
                           bob).status_code == 200
     assert registry.get("/api/v1/initiatives", bob).json["total"] == 1
@@ -218,4 +218,5 @@ def test_the_public_never_sees_private_fields(registry, catalogue):
     owner = registry.get(f"/api/v1/initiatives/{ocean['id']}", catalogue["partner"]).json
     assert owner["contact_email"] == "reefs@ngo.test"
     assert [t["action"] for t in owner["timeline"]] == ["create", "submit", "approve"]
-    assert owner["allowed_actions"] == []
+    # published: the owner may comment, declare completion or withdraw it
+    assert owner["allowed_actions"] == ["comment", "declare_completion", "withdraw"]

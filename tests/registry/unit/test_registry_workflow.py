@@ -158,8 +158,9 @@ def test_request_changes_and_reject_need_a_comment(registry, actors, complete, p
     ((), "approve", "sec", ["update", "submit"]),
     ((), "request-changes", "sec", ["update", "submit"]),
     (("submit",), "submit", "partner", ["approve", "request_changes", "reject"]),
-    (("submit", "approve"), "submit", "partner", []),
-    (("submit", "approve"), "reject", "sec", []),
+    (("submit", "approve"), "submit", "partner",
+     ["declare_completion", "withdraw", "suspend"]),
+    (("submit", "approve"), "reject", "sec", ["declare_completion", "withdraw", "suspend"]),
 ])
 def test_illegal_transitions_are_409_naming_state_and_allowed_actions(
         registry, actors, complete, problem, status_path, action, who, expected_allowed):
@@ -207,8 +208,9 @@ def test_who_may_act(registry, actors, complete, problem):
     registry.action(sec, iid, "approve")
     # anonymous on a published one: it can see it, so it is told to sign in
     problem(registry.action(None, iid, "reject", "no"), 401)
-    # the secretariat's view lists what it may do now
-    assert registry.get(f"/api/v1/initiatives/{iid}", sec).json["allowed_actions"] == []
+    # the secretariat's view lists what it may do now (the thread's comment, suspension)
+    assert registry.get(f"/api/v1/initiatives/{iid}", sec).json["allowed_actions"] == [
+        "comment", "suspend"]
 
 
 def test_a_failed_submit_lists_each_missing_field_and_changes_nothing(registry, actors, problem):
