@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -196,7 +197,9 @@ def _maybe(v: float | None) -> float | None:
 
 
 def _notes(what: str, params: str, product: Measured, reference: Measured) -> str:
-    parts = [what, params, f"product {product.summary()}", f"reference {reference.summary()}"]
+    parts = [what, params, f"product {product.summary()}", f"reference {reference.summary()}",
+             # the machine is shared: how busy it was (1-minute load average, 2 cores)
+             f"load average {os.getloadavg()[0]:.1f}"]
     errors = product.errors + reference.errors
     if errors:
         parts.append(f"errors {errors} (non-2xx/socket/timeout)")
