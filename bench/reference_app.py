@@ -19,6 +19,8 @@ in the same run.
   no timeline, no outbox: what a status change costs on this stack and nothing more.
 * ``GET /ref/queue`` — the bare review queue: the 50 oldest ``submitted`` initiatives
   (id, title, submitted_at) and their count, as JSON.
+* ``GET /ref/queue_page`` — the same rows as a bare server-rendered HTML table (Jinja, no
+  layout, no translations).
 * ``GET /ref/diff/<uuid>?from=1&to=5`` — the bare diff: two ``initiative_versions`` rows by
   primary key, their top-level fields compared (changed names, before and after), as JSON.
 
@@ -33,7 +35,7 @@ import signal
 import uuid
 from datetime import UTC, date, datetime
 
-from flask import Flask, abort, jsonify, request
+from flask import Flask, abort, jsonify, render_template_string, request
 from sqlalchemy import DateTime, String, Text, Uuid, create_engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -72,6 +74,14 @@ class ReferenceRow(Base):
     body: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+QUEUE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Review queue</title></head><body><h1>Review queue ({{ total }})</h1>
+<table><thead><tr><th>Title</th><th>Submitted</th></tr></thead><tbody>
+{% for r in rows %}<tr><td><a href="/ref/item/{{ r.id }}">{{ r.title }}</a></td>
+<td>{{ r.submitted_at.strftime("%Y-%m-%d %H:%M") if r.submitted_at }}</td></tr>
+{% endfor %}</tbody></table></body></html>"""
 
 
 def _summary(i: Initiative) -> dict:
@@ -143,16 +153,25 @@ def create_app(database_url: str) -> Flask:
                 abort(404)
             return jsonify(id=str(item_id))
 
-    @app.get("/ref/queue")
-    def ref_queue():
+    def queue_rows() -> tuple[int | None, list]:
         with sessions() as s:
             waiting = Initiative.status == "submitted"
             rows = s.execute(select(Initiative.id, Initiative.title, Initiative.submitted_at)
                              .where(waiting).order_by(Initiative.submitted_at).limit(50)).all()
             total = s.scalar(select(func.count()).select_from(Initiative).where(waiting))
-            return jsonify(total=total, items=[
-                {"id": str(r.id), "title": r.title, "submitted_at": r.submitted_at.isoformat()
-                 if r.submitted_at else None} for r in rows])
+        return total, rows
+
+    @app.get("/ref/queue")
+    def ref_queue():
+        total, rows = queue_rows()
+        return jsonify(total=total, items=[
+            {"id": str(r.id), "title": r.title, "submitted_at": r.submitted_at.isoformat()
+             if r.submitted_at else None} for r in rows])
+
+    @app.get("/ref/queue_page")
+    def ref_queue_page():
+        total, rows = queue_rows()
+        return render_template_string(QUEUE_PAGE, total=total, rows=rows)
 
     @app.get("/ref/diff/<uuid:item_id>")
     def ref_diff(item_id: uuid.UUID):
