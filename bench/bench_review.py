@@ -59,6 +59,8 @@ from harness import HttpRequest, Measured, make_row, requests_script, say  # noq
 REVIEWER_EMAIL = "bench.reviewer@secretariat.example.org"
 REVIEWER_PASSWORD = "a long bench reviewer passphrase"  # noqa: S105 - synthetic account
 LATENCY_THREADS, LATENCY_CONNECTIONS = 1, 2
+#: Seconds of unmeasured requests before each latency row (each side).
+WARM_UP_S = 3
 ROWS: list[dict] = []
 SKIPPED: list[str] = []
 
@@ -149,8 +151,9 @@ class Suite:
         t0 = time.perf_counter()
         for server, script in ((self.product, product_script),
                                (self.reference, reference_script)):
-            harness.wrk(server.url + "/", 1, lua_script=script, threads=LATENCY_THREADS,
-                        connections=LATENCY_CONNECTIONS)  # warm: pools, caches
+            # warm: pools, caches (a cloned database starts with cold shared buffers)
+            harness.wrk(server.url + "/", WARM_UP_S, lua_script=script,
+                        threads=LATENCY_THREADS, connections=LATENCY_CONNECTIONS)
         p, r = harness.interleave(
             [(self.product, self.product.url + "/", product_script),
              (self.reference, self.reference.url + "/", reference_script)],
