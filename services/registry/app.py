@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.audit.views import blp as audit_blp
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
+    from registry.initiatives.pages import bp as initiative_pages_bp
     from registry.initiatives.revision_views import blp as initiative_versions_blp
     from registry.initiatives.views import blp as initiatives_blp
     from registry.oauth.pages import bp as oauth_pages_bp
@@ -48,6 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.pages.views import bp as pages_bp
     from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
+    from registry.review.pages import bp as review_pages_bp
     from registry.workflow.views import blp as review_blp
     from shared.identity.web import exempt_blueprint
     from shared.security import csrf_exempt
@@ -73,6 +75,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(oauth_pages_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(organization_pages_bp)
+    app.register_blueprint(review_pages_bp)
+    app.register_blueprint(initiative_pages_bp)  # partner pages (issue 8)
     # keep last: it reads the principal every authentication hook (bearer, session) set
     register_authentication_first(app)
     return app

@@ -78,6 +78,7 @@ class Action(StrEnum):
     ASSIGN = "assign"
     DISCARD = "discard"
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
+    REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
     REGISTER = "register"
     VIEW_MEMBERS = "view_members"
@@ -232,7 +233,9 @@ TABLE: list[Permission] = [
     *_rows(INI,
            # a creation target: its owner organisation (staff create on an organisation's behalf)
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
-           (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE)),
+           (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE),
+           # the review desk's page of an initiative and of its revisions (desk)
+           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
     # -- proposed lead/partner links: the named organisation's admin answers ----------------
     *_rows(Aggregate.INITIATIVE_LINK,
            # the link as something to answer: only the named organisation's admins know of it
@@ -360,12 +363,14 @@ def may_ever(principal: Principal, action: Action | str, obj: Any,
 
 def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None = None,
                     actions: Iterable[Action] | None = None) -> list[str]:
-    """The actions ``principal`` may take on ``obj`` now (``view``/``view_private`` left out),
-    in table order; API responses list them so clients and pages don't guess."""
+    """The actions ``principal`` may take on ``obj`` now (the reading rights ``view``,
+    ``view_private`` and ``review`` left out), in table order; API responses list them so
+    clients and pages don't guess."""
     aggregate = aggregate or aggregate_of(obj)
     names = actions if actions is not None else dict.fromkeys(
         r.action for r in table_rows() if r.aggregate is aggregate)
-    return [a.value for a in names if a not in (Action.VIEW, Action.VIEW_PRIVATE)
+    return [a.value for a in names if a not in (Action.VIEW, Action.VIEW_PRIVATE,
+                                                Action.REVIEW)
             and a not in CREATION_ACTIONS and can(principal, a, obj, aggregate)]
 
 

@@ -104,6 +104,28 @@ def _transition_routes() -> None:
 
 _transition_routes()
 
+
+def _review_desk_routes() -> None:
+    """The review desk's pages (``registry.review.pages``) and the public versions pages:
+    one decision endpoint per transition, each answering to its own row."""
+    from registry.review import INITIATIVE_DECISIONS, REVISION_DECISIONS
+
+    rev = Aggregate.REVISION
+    ROUTES[("review_pages.review", "GET")] = RouteRule(INI, A.REVIEW)
+    ROUTES[("review_pages.revision", "GET")] = RouteRule(INI, A.REVIEW)
+    ROUTES[("review_pages.comment", "POST")] = RouteRule(INI, A.COMMENT)
+    ROUTES[("review_pages.assign", "POST")] = RouteRule(INI, A.ASSIGN)
+    for action in INITIATIVE_DECISIONS:
+        ROUTES[(f"review_pages.decide_{action}", "POST")] = RouteRule(INI, Action(action))
+    for action in REVISION_DECISIONS:
+        ROUTES[(f"review_pages.decide_revision_{action}", "POST")] = RouteRule(
+            rev, Action(action))
+    for endpoint in ("pages.initiative_versions", "pages.initiative_diff"):
+        ROUTES[(endpoint, "GET")] = RouteRule(INI, A.VIEW, anonymous_view=True)
+
+
+_review_desk_routes()
+
 #: One-time links whose ``token`` is itself the credential (e-mail verification, password
 #: reset, contact address confirmation: single use, expiring, stored hashed; see
 #: ``registry.accounts``): possession of the link is the authorization, so no table rule.

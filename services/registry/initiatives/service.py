@@ -127,7 +127,7 @@ def snapshot(initiative: Initiative | InitiativeView,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
-        "approved_version": initiative.approved_version,
+        "approved_version": getattr(initiative, "approved_version", None),
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
@@ -216,18 +216,18 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         raise ValidationError("end_date is before start_date.", errors=[{
             "field": "end_date", "message": f"end_date {end} is before start_date {start}."}])
     if data.get("partners") is not None:
-        # an organisation that stays keeps its row (role and position updated): a new row
-        # beside the old one would break the (initiative, organisation) unique constraint,
-        # as the unit of work inserts before it deletes
+        # a partner kept from before keeps its row (and its confirmation): replacing it by a
+        # new row would INSERT the same (initiative, organisation) before the old row's
+        # DELETE, which the unique constraint refuses
         kept = {p.organization_id: p for p in initiative.partners}
         partners = []
         for i, p in enumerate(data["partners"]):
             row = kept.get(p["organization_id"])
             if row is None:
-                row = InitiativePartner(
-                    id=new_uuid(), organization_id=p["organization_id"],
-                    confirmed=link_confirmed(principal, p["organization_id"]),
-                    organization=organization(p["organization_id"]))
+                row = InitiativePartner(id=new_uuid(), organization_id=p["organization_id"],
+                                        confirmed=link_confirmed(principal,
+                                                                 p["organization_id"]),
+                                        organization=organization(p["organization_id"]))
             row.role, row.position = p["role"], i
             partners.append(row)
         initiative.partners = partners
@@ -570,10 +570,10 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       data: dict[str, Any],
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
-    ``initiative.updated.v1`` with the changed fields in the timeline. The row is locked
-    (PostgreSQL) and ``expected_version`` (``If-Match``) checked first: 412 when stale. A
-    published one is edited through its open revision (``revisions.edit_published``): the
-    initiative, as the public sees it, is returned unchanged."""
+    ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
+    edited through its open revision (``revisions.edit_published``): the initiative, as
+    the public sees it, is returned unchanged. Otherwise the row is locked (PostgreSQL) and
+    ``expected_version`` (``If-Match``) checked first: 412 when stale."""
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
     from registry.workflow.service import check_version
@@ -677,8 +677,8 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     wins, the other gets 409 (state) or 412 (``expected_version``, the ``If-Match`` ETag).
     Submitting checks the SMART requirements (422 listing each missing field). Approving
     publishes the initiative, gives it its public id ``PR-<year>-<nnnnn>`` (year of
-    publication, numbered from 1 each year) and approved version 1 (written by
-    ``registry.initiatives.versions`` when present). Emits the transition's
+    publication, numbered from 1 each year) and approved version 1
+    (``versions.record_version``). Emits the transition's
     ``initiative.*.v1`` event (with ``recipients``, ``review_url``, ``owner_url``). Returns the
     initiative as an :class:`InitiativeView` (read in one statement; the response needs no
     re-read). Errors: 404 (unknown action, invisible), 401, 403 (four eyes included), 409,
@@ -717,7 +717,7 @@ class _InitiativeAdapter:
               from_status: str, comment: str | None) -> None:
         entity = record.entity
         if transition.action == "approve" and entity.approved_version is None:
-            versions.record_version(db_session, record, principal=principal)  # (rev) version 1
+            versions.record_version(db_session, record, principal=principal)  # version 1
         if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
             # the review is over: the queue no longer shows it as anyone's
             entity.assigned_reviewer_id = None
@@ -929,8 +929,11 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
-    versions.record_version(db_session, initiative, principal=principal)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
+    # (rev) version 1, once the initiative row is flushed (_record's insert flushed it: the
+    # version row has no relationship() to order it after the initiative)
+    db_session.add(InitiativeVersion(**versions.version_rows(
+        initiative.id, versions.content_of(initiative), principal=principal, approved_at=now)))
     return initiative
 
 
@@ -1658,3 +1661,62 @@ def list_initiatives(**kwargs: Any) -> tuple[list[InitiativeSummary], int]:
     """``(items, total)`` of :func:`search_initiatives` (same arguments)."""
     result = search_initiatives(**kwargs)
     return result.items, result.total
+
+
+@dataclass(frozen=True)
+class OrganizationInitiative:
+    """An initiative an organisation takes part in, as its page lists it: ``role`` is
+    ``owner`` (it registered it), ``lead`` (the confirmed lead entity) or ``partner`` (a
+    confirmed partner); the first that applies."""
+
+    id: uuid.UUID
+    public_id: str | None
+    title: str
+    status: str
+    published_at: datetime | None
+    role: str
+
+
+def organization_initiatives(*, db_session: Session, principal: Principal,
+                             organization_id: uuid.UUID,
+                             limit: int = 100) -> list[OrganizationInitiative]:
+    """The initiatives ``principal`` may see that organisation ``organization_id`` owns, leads
+    (confirmed) or is a confirmed partner of, newest publication first, at most ``limit``.
+    One statement (the permission table's visibility filter, ``policy.visible_filter``)."""
+    from sqlalchemy import or_
+
+    partner = select(InitiativePartner.initiative_id).where(
+        InitiativePartner.organization_id == organization_id,
+        InitiativePartner.confirmed.is_(True))
+    published = Initiative.published_at.desc()
+    if db_session.get_bind().dialect.name == "postgresql":
+        published = published.nulls_last()
+    rows = db_session.execute(
+        select(Initiative.id, Initiative.public_id, Initiative.title, Initiative.status,
+               Initiative.published_at, Initiative.owner_organization_id,
+               Initiative.lead_organization_id, Initiative.lead_confirmed)
+        .where(policy.visible_filter(principal),
+               or_(Initiative.owner_organization_id == organization_id,
+                   (Initiative.lead_organization_id == organization_id)
+                   & Initiative.lead_confirmed.is_(True),
+                   Initiative.id.in_(partner)))
+        .order_by(published, Initiative.updated_at.desc(), Initiative.id).limit(limit)).all()
+    return [OrganizationInitiative(
+        r.id, r.public_id, r.title, r.status, r.published_at,
+        "owner" if r.owner_organization_id == organization_id
+        else "lead" if r.lead_organization_id == organization_id and r.lead_confirmed
+        else "partner") for r in rows]
+
+
+# -- the owner's list (partner pages: /my/initiatives) ---------------------------------------
+def list_owned_initiatives(*, db_session: Session, principal: Principal,
+                           limit: int = 500) -> list[Initiative]:
+    """The initiatives owned by ``principal``'s organisations (any state), last updated
+    first, at most ``limit``: the rows only (status, version, title, dates), no children.
+    Empty for a caller without organisations."""
+    ids = list(principal.organization_ids)
+    if not ids:
+        return []
+    return list(db_session.scalars(
+        select(Initiative).where(Initiative.owner_organization_id.in_(ids))
+        .order_by(Initiative.updated_at.desc(), Initiative.id).limit(limit)))

@@ -300,7 +300,8 @@ def invitation(token: str):
 # -- an organisation -------------------------------------------------------------------------
 @bp.get("/organizations/<uuid:organization_id>")
 def show(organization_id: uuid.UUID):
-    """An organisation's public page (a merged duplicate redirects to the survivor)."""
+    """An organisation's public page (a merged duplicate redirects to the survivor), with the
+    public initiatives it owns, leads or is a partner of."""
     principal = current_principal()
     session = db.session()
     try:
@@ -311,7 +312,13 @@ def show(organization_id: uuid.UUID):
                                message=_("No such organisation.")), 404
     if org.merged_into_id is not None:
         return redirect(url_for(".show", organization_id=org.merged_into_id), 301)
+    from shared.identity import ANONYMOUS
+
+    # the public list (what anyone may see), whoever reads the page
+    listed = initiatives.organization_initiatives(db_session=session, principal=ANONYMOUS,
+                                                  organization_id=org.id)
     return render_template("organizations/show.html", org=org, join_form=JoinForm(),
+                           initiatives=listed,
                            may_join=principal.is_authenticated
                            and can(principal, Action.REQUEST_JOIN, org)
                            and not principal.is_member_of(org.id),

@@ -1,8 +1,13 @@
-"""Public pages: ``/`` (search, SDG filter, pagination) and ``/initiatives/<public id>``.
+"""Public pages: ``/`` (search, SDG filter, pagination), ``/initiatives/<public id>`` (the
+approved content, its state, approved version, last update, the public part of its thread and
+a banner for completed, completion-declared, withdrawn and archived records),
+``/initiatives/<public id>/versions`` (every approved version) and
+``/initiatives/<public id>/diff?from=&to=`` (what changed between two versions).
 
 Plain server-rendered HTML on the shared layout (``base.html``), in the request's language
-(``shared.i18n``); Jinja2 autoescapes everything users wrote. Only published initiatives are
-shown, through the same service functions as the API.
+(``shared.i18n``); Jinja2 autoescapes everything users wrote. The public sees what anyone may
+see (published, completion declared, completed, withdrawn, archived), always as the anonymous
+public, through the same service functions as the API.
 """
 
 from __future__ import annotations
@@ -64,13 +69,92 @@ def index():
                            page=page, pages=pages, goals=reference.goals())
 
 
-@bp.get("/initiatives/<public_id>")
-def initiative(public_id: str):
-    """One published initiative."""
+def _public_initiative(public_id: str):
+    """The initiative as the public sees it; 404 (HTML) when absent or not public."""
     try:
-        item = service.get_initiative(db_session=db.session(), principal=ANONYMOUS,
+        return service.get_initiative(db_session=db.session(), principal=ANONYMOUS,
                                       public_id=public_id[:20])
     except NotFound:
         abort(404, description=_("No published initiative %(public_id)s.",
                                  public_id=public_id[:20]))
-    return render_template("initiative.html", item=item)
+
+
+def _public_thread(initiative_id) -> list:
+    """The public entries of the initiative's thread, oldest first (what anyone may see:
+    ``registry.workflow.thread.initiative_thread`` as the anonymous public)."""
+    from registry.workflow.thread import initiative_thread
+
+    return [e for e in initiative_thread(db_session=db.session(), principal=ANONYMOUS,
+                                         initiative_id=initiative_id)
+            if e.visibility == "public"]
+
+
+@bp.get("/initiatives/<public_id>")
+def initiative(public_id: str):
+    """One public initiative: its approved content, state, approved version, last update,
+    the public part of its thread, and a banner when it is completed, declared complete,
+    withdrawn or archived."""
+    item = _public_initiative(public_id)
+    entries = _public_thread(item.id)
+    closing = next((e.body for e in reversed(entries)
+                    if e.to_status == item.status and e.body), None)
+    last_update = max((e.created_at for e in entries if e.created_at), default=None)
+    if item.published_at and (last_update is None or item.published_at > last_update):
+        last_update = item.published_at
+    return render_template("initiative.html", item=item, entries=entries, closing=closing,
+                           last_update=last_update)
+
+
+@bp.get("/initiatives/<public_id>/versions")
+def initiative_versions(public_id: str):
+    """Every approved version of a public initiative, newest first, with the fields each
+    changed and links to the diff with the version before."""
+    from registry.initiatives import versions
+
+    item = _public_initiative(public_id)
+    found = versions.list_versions(db_session=db.session(), principal=ANONYMOUS,
+                                   initiative_id=item.id)
+    found = sorted(found, key=lambda v: v.number, reverse=True)
+    return render_template("initiative_versions.html", item=item, versions=found)
+
+
+def _version_arg(name: str, errors: dict[str, str], numbers: list[int],
+                 default: int | None) -> int | None:
+    """The version number of query argument ``name`` (``default`` when absent); an error
+    under ``name`` when it is not a number or not one of ``numbers``."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 9:
+        errors[name] = _("Give a version number.")
+        return None
+    value = int(raw)
+    if value not in numbers:
+        errors[name] = _("There is no version %(number)s.", number=value)
+        return None
+    return value
+
+
+@bp.get("/initiatives/<public_id>/diff")
+def initiative_diff(public_id: str):
+    """What changed between two approved versions (``from``, ``to``: version numbers; by
+    default the current version and the one before it, as the API), field by field, lists
+    item by item. A non-numeric or unknown version answers 422 naming the field."""
+    from registry.initiatives import versions
+
+    item = _public_initiative(public_id)
+    session = db.session()
+    found = versions.list_versions(db_session=session, principal=ANONYMOUS,
+                                   initiative_id=item.id)
+    numbers = sorted(v.number for v in found)
+    errors: dict[str, str] = {}
+    end = _version_arg("to", errors, numbers, numbers[-1] if numbers else None)
+    start = _version_arg("from", errors, numbers,
+                         max((n for n in numbers if end is not None and n < end),
+                             default=end))
+    diff = None
+    if not errors and start is not None and end is not None:
+        diff = versions.diff_versions(db_session=session, principal=ANONYMOUS,
+                                      initiative_id=item.id, from_=start, to=end)
+    return render_template("initiative_diff.html", item=item, numbers=numbers, diff=diff,
+                           errors=errors, start=start, end=end), 422 if errors else 200

@@ -326,6 +326,13 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
                  "confirm_completion", "decline_completion", "archive", "withdraw",
                  "suspend", "reinstate")},
     "initiatives.initiative_comment": lambda c: {"body": "Matrix comment."},
+    # the review desk's pages (registry.review.pages)
+    **{f"review_pages.decide_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("approve", "request_changes", "reject", "confirm_completion",
+                 "decline_completion", "archive", "suspend", "reinstate")},
+    "review_pages.comment": lambda c: {"body": "Matrix comment.",
+                                       "visibility": "participants"},
+    "review_pages.assign": lambda c: {"reviewer": c.values["reviewer_id"]},
     "initiatives.initiative_assign": lambda c: {"reviewer_id": c.values["reviewer_id"]},
     "organizations.Member": lambda c: {"role": "admin"},
     "organizations.Invitations": lambda c: {"email": f"new-{uuid.uuid4().hex[:6]}@m.test"},
