@@ -108,12 +108,16 @@ def _race(base: str, url: str, locked: tuple[str, str], calls: list[tuple[str, s
         for t in threads:
             t.start()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and waiting() < len(calls) \
+        seen = 0
+        while time.monotonic() < deadline and seen < len(calls) \
                 and any(r is None for r in results):
+            seen = max(seen, waiting())
             time.sleep(0.02)
     for t in threads:
         t.join(60)
     assert all(r is not None for r in results), "a request did not finish"
+    # the race really happened: every request was inside its transaction, waiting on the row
+    assert seen == len(calls), (seen, results)
     return results  # type: ignore[return-value]
 
 
