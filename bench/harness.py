@@ -663,14 +663,19 @@ function request()
 end
 """
 
-# The id is the first "id" key of the body: the top-level one as long as the product's JSON
-# puts it before any nested object with an id (Flask sorts keys: "id" < "lead_organization").
+# The id is the top-level "id" of the JSON body: nested objects and arrays are cut out first
+# (Lua's balanced %b{} / %b[]), since nested records carry ids of their own (deliverables,
+# issue 8) and Flask sorts keys ("deliverables" < "id").
 _RESPONSE_LUA = r"""
 function response(status, headers, body)
   last_us = now_us()
   if capture and status >= 200 and status < 300 and body then
-    local id = body:match('^%s*{.-"id"%s*:%s*"([%x%-]+)"')
-    if id then capture:write(id, "\n") end
+    local inner = body:match("^%s*{(.*)}%s*$")
+    if inner then
+      inner = inner:gsub("%b{}", ""):gsub("%b[]", "")
+      local id = inner:match('"id"%s*:%s*"([%x%-]+)"')
+      if id then capture:write(id, "\n") end
+    end
   end
 end
 """
