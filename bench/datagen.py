@@ -22,7 +22,13 @@ weighted vocabulary in which 海洋 (ocean) is as common as "ocean" is in Englis
 Keep in sync with the registry schema (``migrations/registry``): every derived column
 (``initiatives.search_document``, ``initiative_covered_regions``) is written here too.
 
-    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1]
+``load_review(url, n)`` (issue 8) writes the same n published initiatives with five approved
+versions each (``initiative_versions``, versions 2.. from approved ``initiative_revisions``),
+their timeline (``activities``) and a review queue around them (submitted initiatives,
+submitted revisions, revisions sent back, declared completions, a share assigned to
+reviewers): see :class:`ReviewShape`.
+
+    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1] [--review]
 """
 
 from __future__ import annotations
@@ -339,17 +345,28 @@ def _rows(record: dict[str, Any], rng: random.Random, seq: int) -> dict[str, lis
 
 
 def _batches(n: int, seed: int, orgs: list[dict[str, Any]], info: LoadInfo,
-             batch: int = 5000, offset: int = 0) -> Iterator[dict[str, list[tuple]]]:
-    """Rows per table, ``batch`` initiatives at a time; fills the samples of ``info``."""
+             batch: int = 5000, offset: int = 0, review: ReviewData | None = None
+             ) -> Iterator[dict[str, list[tuple]]]:
+    """Rows per table, ``batch`` initiatives at a time; fills the samples of ``info``.
+
+    With ``review`` (:func:`load_review`), ``n`` counts the published initiatives only: the
+    review desk's extra records follow them and every record gets its lifecycle rows."""
     rng = random.Random(f"rows-{seed}")  # noqa: S311 - reproducible synthetic data
     sample_every = max(1, n // SAMPLE_SIZE)
+    total = n + (review.shape.submitted if review else 0)
     out: dict[str, list[tuple]] = {t: [] for t in _TABLES if t != "organizations"}
-    for i, record in enumerate(generate(n, seed=seed, organization_ids=[o["id"] for o in orgs])):
-        if i % sample_every == 0 and len(info.initiative_ids) < SAMPLE_SIZE:
+    if review:
+        out |= {t: [] for t in REVIEW_TABLES}
+    for i, record in enumerate(generate(total, seed=seed,
+                                        organization_ids=[o["id"] for o in orgs])):
+        if i < n and i % sample_every == 0 and len(info.initiative_ids) < SAMPLE_SIZE:
             info.initiative_ids.append(record["id"])
             info.public_ids.append(record["public_id"])
-        for table, rows in _rows(record, rng, offset + i).items():
-            out[table].extend(rows)
+        rows = _rows(record, rng, offset + i)
+        if review:
+            rows = review.rows(i, record, rows, rng)
+        for table, table_rows in rows.items():
+            out[table].extend(table_rows)
         if (i + 1) % batch == 0:
             yield out
             out = {t: [] for t in out}
@@ -391,19 +408,24 @@ def _offset_for(seed: int) -> int:
     return (seed - 1) * 10_000_000
 
 
-def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started) -> None:
+def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started,
+                     review: ReviewData | None = None) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
     sa_url = make_url(url)
     conninfo = sa_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    columns = dict(_TABLES)
+    if review:
+        columns = review.columns(columns)
     with psycopg.connect(conninfo) as conn:
         with conn.cursor() as cur:
+            present = _present_columns(cur, columns)
             # secondary indexes are built once after the load (much faster than per row)
             cur.execute(
                 "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = "
                 "current_schema() AND i.tablename = ANY(%s) AND NOT EXISTS (SELECT 1 FROM "
-                "pg_constraint c WHERE c.conname = i.indexname)", (list(_TABLES),))
+                "pg_constraint c WHERE c.conname = i.indexname)", (list(columns),))
             indexes = cur.fetchall()
             # the rows are consistent by construction: skip the per-row foreign-key triggers
             # (needs superuser, as the test and benchmark servers give; else they run)
@@ -414,11 +436,15 @@ def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started) -> N
                 pass
             for name, _definition in indexes:
                 cur.execute(f'DROP INDEX "{name}"')
-            _copy(cur, "organizations", org_rows)
+            if review:
+                for table, people in review.people_rows().items():
+                    _copy(cur, table, people, columns[table], present[table])
+            _copy(cur, "organizations", org_rows, columns["organizations"],
+                  present["organizations"])
             done = 0
-            for rows in _batches(n, seed, orgs, info, offset=_offset_for(seed)):
+            for rows in _batches(n, seed, orgs, info, offset=_offset_for(seed), review=review):
                 for table, table_rows in rows.items():
-                    _copy(cur, table, table_rows)
+                    _copy(cur, table, table_rows, columns[table], present[table])
                 done += len(rows["initiatives"])
                 _progress(progress, done, n, started)
             cur.execute("INSERT INTO public_id_counters (year, last_number) VALUES (2025, %s) "
@@ -432,20 +458,49 @@ def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started) -> N
             indexed = time.perf_counter()
         conn.commit()
         conn.autocommit = True
-        for table in _TABLES:
+        for table in columns:
             conn.execute(f"ANALYZE {table}")
         if progress:
             print(f"  rows {loaded - started:.1f} s, indexes {indexed - loaded:.1f} s, "
                   f"analyse {time.perf_counter() - indexed:.1f} s", file=sys.stderr)
 
 
-def _copy(cur, table: str, rows: list[tuple]) -> None:
+def _present_columns(cur, columns: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Of the columns datagen writes per table, those the migrated schema has.
+
+    Raises ``RuntimeError`` naming a table that is missing, or a NOT NULL column without a
+    default that datagen does not write (the schema moved on: update datagen)."""
+    cur.execute("SELECT table_name, column_name, is_nullable, column_default IS NOT NULL "
+                "OR is_identity = 'YES' FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+                (list(columns),))
+    found: dict[str, dict[str, bool]] = {}
+    for table, column, nullable, has_default in cur.fetchall():
+        found.setdefault(table, {})[column] = nullable == "YES" or bool(has_default)
+    out = {}
+    for table, wanted in columns.items():
+        if table not in found:
+            raise RuntimeError(f"datagen: table {table} is not in the migrated schema")
+        lacking = [c for c, optional in found[table].items() if not optional and c not in wanted]
+        if lacking:
+            raise RuntimeError(f"datagen: {table}.{', '.join(lacking)} (NOT NULL, no default) "
+                               "is not written by bench/datagen.py")
+        out[table] = tuple(c for c in wanted if c in found[table])
+    return out
+
+
+def _copy(cur, table: str, rows: list[tuple], columns: tuple[str, ...] | None = None,
+          present: tuple[str, ...] | None = None) -> None:
+    """``COPY`` ``rows`` (tuples in the order of ``columns``, default ``_TABLES[table]``)
+    into ``table``, keeping only the ``present`` columns (default all)."""
     if not rows:
         return
-    columns = ", ".join(_TABLES[table])
-    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    columns = columns or _TABLES[table]
+    present = columns if present is None else present
+    keep = None if present == columns else [columns.index(c) for c in present]
+    with cur.copy(f"COPY {table} ({', '.join(present)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row(row if keep is None else [row[k] for k in keep])
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -490,13 +545,401 @@ def _load_sqlite(url, n, seed, org_rows, orgs, info, progress, started) -> None:
         conn.close()
 
 
+# -- the review desk (issue 8): versions, revisions, the queue, the timeline ------------------
+#: Tables of issue 8 (migration 0008) datagen writes with :func:`load_review`; each row is a
+#: tuple in this order. Columns the migrated schema lacks are left out at load time.
+REVIEW_TABLES: dict[str, tuple[str, ...]] = {
+    "users": ("id", "email", "password_hash", "display_name", "locale", "email_verified_at",
+              "failed_sign_ins", "created_at", "updated_at"),
+    "user_staff_roles": ("user_id", "role", "granted_at"),
+    "initiative_versions": ("initiative_id", "number", "content", "approved_at",
+                            "approved_by_name", "approved_by_email", "revision_id",
+                            "changed_fields"),
+    "initiative_revisions": ("id", "initiative_id", "number", "status", "content",
+                             "base_version", "version", "owner_organization_id",
+                             "assigned_reviewer_id", "created_by_user_id", "created_at",
+                             "updated_at", "submitted_at", "decided_at"),
+    "activities": ("id", "record_type", "record_id", "revision_number", "kind", "action",
+                   "from_status", "to_status", "body", "visibility", "actor_role",
+                   "actor_user_id", "actor_email", "actor_name", "actor_organization_id",
+                   "changes", "created_at"),
+}
+#: Columns issue 8 adds to tables datagen already writes (appended to their tuples).
+REVIEW_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "initiatives": ("owner_organization_id", "approved_version", "assigned_reviewer_id",
+                    "completion_declared_at"),
+    "deliverables": ("status",),
+}
+#: Initiatives' change counter after submit, approve and four approved revisions.
+_PUBLISHED_VERSION = 7
+
+
+@dataclass(frozen=True)
+class ReviewShape:
+    """What :func:`load_review` puts around the published initiatives.
+
+    ``versions``: approved versions of each published initiative (1 at approval, one more per
+    approved revision); ``submitted``: extra initiatives waiting in the queue (status
+    ``submitted``, never approved), submitted over the last ``queue_days`` days;
+    ``revisions_submitted``: published initiatives with an open revision in the queue;
+    ``revisions_changes_requested``: open revisions sent back to their owner;
+    ``completion_declared``: published initiatives whose owner declared completion;
+    ``assigned_share``: share of queue items assigned to one of ``reviewers`` reviewers.
+    """
+
+    versions: int = 5
+    submitted: int = 3000
+    revisions_submitted: int = 1500
+    revisions_changes_requested: int = 300
+    completion_declared: int = 200
+    assigned_share: float = 0.3
+    reviewers: int = 8
+    queue_days: int = 30
+
+    @classmethod
+    def scaled(cls, n: int) -> ReviewShape:
+        """The default shape for 100,000 published initiatives, scaled to ``n`` (at least a
+        few dozen of each kind, never more than a fifth of ``n`` for revisions)."""
+        f = n / 100_000
+
+        def size(base: int, low: int) -> int:
+            return min(max(round(base * f), low), max(n // 5, 1))
+
+        return cls(submitted=max(round(3000 * f), 60), revisions_submitted=size(1500, 40),
+                   revisions_changes_requested=size(300, 10),
+                   completion_declared=size(200, 10))
+
+
+@dataclass
+class ReviewLoadInfo(LoadInfo):
+    """:class:`LoadInfo` plus the review desk's ids: the submitted initiatives in the queue
+    (oldest first), the initiatives with a submitted revision (and its number), the
+    reviewers' user ids and e-mails, and the shape loaded."""
+
+    submitted_ids: list[uuid.UUID] = field(default_factory=list)
+    revision_initiative_ids: list[uuid.UUID] = field(default_factory=list)
+    revision_number: int = 0
+    reviewer_ids: list[uuid.UUID] = field(default_factory=list)
+    reviewer_emails: list[str] = field(default_factory=list)
+    shape: dict = field(default_factory=dict)
+
+
+def content_of_record(record: dict[str, Any], orgs: dict[uuid.UUID, Any],
+                      deliverable_ids: list[uuid.UUID], statuses: list[str]) -> dict:
+    """The content shape of issue 8 of a generated record, JSON-ready, made by the product's
+    own ``registry.initiatives.versions.content_of`` (``orgs``: organisation id -> an object
+    with ``id``, ``name``, ``acronym``, ``stakeholder_group``, ``country``)."""
+    from types import SimpleNamespace
+
+    from registry.initiatives.versions import content_of
+
+    order = _target_order()
+    initiative = SimpleNamespace(
+        title=record["title"], description=record["description"],
+        lead_organization=orgs.get(record["lead_organization_id"]),
+        partners=[SimpleNamespace(organization=orgs[o], role=role)
+                  for o, role in record["partners"]],
+        goal_codes=sorted(record["sdg_goals"]),
+        target_codes=sorted(record["sdg_targets"], key=lambda c: order.get(c, 10**6)),
+        country_codes=sorted(record["countries"]), region_codes=sorted(record["regions"]),
+        start_date=record["start_date"], end_date=record["end_date"],
+        deliverables=[SimpleNamespace(id=did, description=text, due_date=due, status=st)
+                      for did, (text, due), st in zip(deliverable_ids, record["deliverables"],
+                                                      statuses, strict=True)],
+        resources=[SimpleNamespace(type=t, details=d, amount_usd=a)
+                   for t, d, a in record["resources"]],
+        contact_email=None)
+    return content_of(initiative)
+
+
+@cache
+def _target_order() -> dict[str, int]:
+    return {code: i for i, code in enumerate(reference.targets())}
+
+
+def version_contents(current: dict, versions: int) -> list[tuple[dict, list[str]]]:
+    """``versions`` successive approved contents ending with ``current``, each with the
+    fields that changed from the one before (the first: ``[]``). Going back from the newest:
+    the first deliverable was ``planned`` (status), a target or country was added, the
+    description gained its last sentence, the end date moved by 180 days, the title gained
+    its last word — so a diff from 1 to 5 has fields and list items changed."""
+    steps = [("deliverables", _deliverable_planned), ("sdg_targets", _drop_last_item),
+             ("description", _drop_last_sentence), ("end_date", _earlier_end),
+             ("title", _drop_last_word)]
+    out: list[tuple[dict, list[str]]] = [(current, [])]
+    for k in range(versions - 1):
+        field_name, undo = steps[k % len(steps)]
+        newer = out[0][0]
+        older = dict(newer)
+        changed = undo(older, field_name)
+        out[0] = (newer, [changed] if changed else [])
+        out.insert(0, (older, []))
+    return out
+
+
+def _deliverable_planned(c: dict, _field: str) -> str | None:
+    if not c["deliverables"]:
+        return None
+    first = dict(c["deliverables"][0]) | {"status": "planned"}
+    c["deliverables"] = [first, *c["deliverables"][1:]]
+    return "deliverables"
+
+
+def _drop_last_item(c: dict, field_name: str) -> str | None:
+    for name in (field_name, "countries", "sdg_goals"):
+        if c[name]:
+            c[name] = c[name][:-1]
+            return name
+    return None
+
+
+def _drop_last_sentence(c: dict, _field: str) -> str | None:
+    text = c["description"] or ""
+    cut = max(text.rfind(". ", 0, len(text) - 2), text.rfind("。", 0, len(text) - 1))
+    c["description"] = text[:cut + 1] if cut > 0 else text + " (draft)"
+    return "description"
+
+
+def _earlier_end(c: dict, _field: str) -> str:
+    end = date.fromisoformat(c["end_date"]) - timedelta(days=180)
+    c["end_date"] = max(end, date.fromisoformat(c["start_date"])).isoformat()
+    return "end_date"
+
+
+def _drop_last_word(c: dict, _field: str) -> str:
+    words = c["title"].split()
+    c["title"] = " ".join(words[:-1]) if len(words) > 1 else c["title"] + " (draft)"
+    return "title"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class ReviewData:
+    """Rows of the review desk around the generated records (see :func:`load_review`).
+
+    Record ``i`` < ``n`` is published with ``shape.versions`` approved versions (the first
+    ``revisions_submitted`` of a spread-out selection also have a submitted revision, then
+    ``revisions_changes_requested`` one sent back, then ``completion_declared`` are in that
+    state); records from ``n`` on are submitted initiatives waiting in the queue.
+    """
+
+    def __init__(self, n: int, seed: int, shape: ReviewShape, orgs: list[dict[str, Any]],
+                 info: ReviewLoadInfo, now: datetime):
+        self.n, self.shape, self.info, self.now = n, shape, info, now
+        from types import SimpleNamespace
+
+        self.orgs = {o["id"]: SimpleNamespace(id=o["id"], name=o["name"], acronym=None,
+                                              stakeholder_group=o["stakeholder_group"],
+                                              country=o["country"]) for o in orgs}
+        rng = random.Random(f"review-{seed}")  # noqa: S311 - reproducible synthetic data
+        self.reviewers = [(_uuid(rng), f"reviewer{k + 1}@secretariat.example.org",
+                           f"Reviewer {k + 1}") for k in range(shape.reviewers)]
+        info.reviewer_ids = [r[0] for r in self.reviewers]
+        info.reviewer_emails = [r[1] for r in self.reviewers]
+        info.revision_number = shape.versions  # revisions 1..versions-1 were approved
+        # which published records have an open revision or declared completion: every
+        # step-th one, spread over the whole set (and so over the ages)
+        special = shape.revisions_submitted + shape.revisions_changes_requested \
+            + shape.completion_declared
+        self.step = max(1, n // max(special, 1))
+        info.shape = shape.__dict__ | {"published": n}
+
+    def columns(self, base: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Every table's column tuple in review mode."""
+        out = {t: cols + REVIEW_EXTRA_COLUMNS.get(t, ()) for t, cols in base.items()}
+        return out | REVIEW_TABLES
+
+    def people_rows(self) -> dict[str, list[tuple]]:
+        """The reviewers' accounts (no password: they sign in by no means here) and roles."""
+        now = self.now
+        return {"users": [(uid, email, None, name, "en", now, 0, now, now)
+                          for uid, email, name in self.reviewers],
+                "user_staff_roles": [(uid, "reviewer", now) for uid, _e, _n in self.reviewers]}
+
+    def _special(self, i: int) -> str | None:
+        if i % self.step:
+            return None
+        k = i // self.step
+        s = self.shape
+        if k < s.revisions_submitted:
+            return "revision_submitted"
+        k -= s.revisions_submitted
+        if k < s.revisions_changes_requested:
+            return "revision_changes_requested"
+        k -= s.revisions_changes_requested
+        if k < s.completion_declared:
+            return "completion_declared"
+        return None
+
+    def _queue_time(self, rng: random.Random) -> datetime:
+        """When a queue item was submitted: within ``queue_days`` before now, more of them
+        recent (so a share is past the 5-working-day target)."""
+        days = self.shape.queue_days * rng.random() ** 1.5
+        return self.now - timedelta(days=days)
+
+    def _assignee(self, rng: random.Random) -> uuid.UUID | None:
+        if rng.random() < self.shape.assigned_share:
+            return rng.choice(self.reviewers)[0]
+        return None
+
+    def rows(self, i: int, record: dict[str, Any], rows: dict[str, list[tuple]],
+             rng: random.Random) -> dict[str, list[tuple]]:
+        """``rows`` of record ``i`` (from ``_rows``) completed for the review desk."""
+        iid, owner = record["id"], record["lead_organization_id"]
+        deliverable_ids = [r[0] for r in rows["deliverables"]]
+        statuses = [rng.choice(("in_progress", "achieved", "planned", "delayed"))
+                    if k == 0 else rng.choice(("planned", "planned", "in_progress"))
+                    for k in range(len(deliverable_ids))]
+        out: dict[str, list[tuple]] = {t: [] for t in REVIEW_TABLES
+                                       if t not in ("users", "user_staff_roles")}
+        out["deliverables"] = [r + (st,) for r, st in zip(rows["deliverables"], statuses,
+                                                          strict=True)]
+        created = record["published_at"] - timedelta(days=rng.randint(11, 40))
+        if i >= self.n:  # a submitted initiative in the queue: never approved
+            submitted = self._queue_time(rng)
+            created = submitted - timedelta(days=rng.randint(1, 20))
+            initiative = list(rows["initiatives"][0])
+            # public_id, status, version; created/updated/submitted/published
+            initiative[1:4] = [None, "submitted", 3]
+            initiative[11:15] = [created, submitted, submitted, None]
+            out["initiatives"] = [(*initiative, owner, None, self._assignee(rng), None)]
+            out["activities"] += [
+                self._activity(rng, iid, "edit", "create", None, "draft", created, owner),
+                self._activity(rng, iid, "transition", "submit", "draft", "submitted",
+                               submitted, owner)]
+            self.info.submitted_ids.append(iid)
+            return rows | out
+        special = self._special(i)
+        contents = version_contents(content_of_record(record, self.orgs,
+                                                      deliverable_ids, statuses),
+                                    self.shape.versions)
+        approved = record["published_at"]
+        span = max((self.now - approved).total_seconds(), 3600 * 24)
+        times = [approved + timedelta(seconds=span * (k / (len(contents) + 1)))
+                 for k in range(len(contents))]
+        reviewer = rng.choice(self.reviewers)
+        status = "completion_declared" if special == "completion_declared" else "published"
+        submitted = approved - timedelta(days=rng.randint(1, 10))
+        initiative = list(rows["initiatives"][0])
+        initiative[2:4] = [status, _PUBLISHED_VERSION]
+        initiative[11:15] = [created, times[-1], submitted, approved]
+        declared = assignee = None
+        if special == "completion_declared":
+            declared, assignee = self._queue_time(rng), self._assignee(rng)
+            initiative[12] = declared
+        out["initiatives"] = [(*initiative, owner, len(contents), assignee, declared)]
+        out["activities"] += [
+            self._activity(rng, iid, "edit", "create", None, "draft", created, owner),
+            self._activity(rng, iid, "transition", "submit", "draft", "submitted", submitted,
+                           owner),
+            self._activity(rng, iid, "transition", "approve", "submitted", "published",
+                           approved, None, reviewer)]
+        for number, ((content, changed), at) in enumerate(zip(contents, times, strict=True),
+                                                          start=1):
+            body = _json(content)
+            revision_id = None
+            if number > 1:  # versions 2.. came from approved revisions 1..
+                revision_id = _uuid(rng)
+                opened = at - timedelta(days=rng.randint(2, 20))
+                out["initiative_revisions"].append((
+                    revision_id, iid, number - 1, "approved", body, number - 1, 3, owner,
+                    None, None, opened, at, at - timedelta(days=1), at))
+                out["activities"].append(self._activity(
+                    rng, iid, "transition", "revision_approve", "published", "published", at,
+                    None, reviewer, revision_number=number - 1))
+            out["initiative_versions"].append((
+                iid, number, body, at, reviewer[2], reviewer[1], revision_id, _json(changed)))
+        if special in ("revision_submitted", "revision_changes_requested"):
+            current = contents[-1][0]
+            proposed = dict(current) | {
+                "end_date": (date.fromisoformat(current["end_date"])
+                             + timedelta(days=365)).isoformat(),
+                "description": (current["description"] or "") + " The second phase extends "
+                "the work to two more coastal provinces.",
+                "deliverables": [*current["deliverables"], {
+                    "id": None, "description": "Second-phase survey of restored sites",
+                    "due_date": (date.fromisoformat(current["end_date"])
+                                 + timedelta(days=300)).isoformat(), "status": "planned"}]}
+            when = self._queue_time(rng)
+            number = len(contents)
+            rev_status = ("submitted" if special == "revision_submitted"
+                          else "changes_requested")
+            out["initiative_revisions"].append((
+                _uuid(rng), iid, number, rev_status, _json(proposed), len(contents), 2, owner,
+                self._assignee(rng) if rev_status == "submitted" else None, None,
+                when - timedelta(days=2), when, when, None))
+            out["activities"].append(self._activity(
+                rng, iid, "transition", "revision_submit", "draft", "submitted", when, owner,
+                revision_number=number))
+            if rev_status == "submitted":
+                self.info.revision_initiative_ids.append(iid)
+        elif special == "completion_declared" and declared is not None:
+            out["activities"].append(self._activity(
+                rng, iid, "transition", "declare_completion", "published",
+                "completion_declared", declared, owner, body="All deliverables were achieved."))
+        return rows | out
+
+    def _activity(self, rng: random.Random, iid: uuid.UUID, kind: str, action: str,
+                  from_status: str | None, to_status: str | None, at: datetime,
+                  owner: uuid.UUID | None, reviewer: tuple | None = None, *,
+                  revision_number: int | None = None, body: str | None = None) -> tuple:
+        public = action in ("revision_approve", "declare_completion")
+        if reviewer:
+            role, user_id, email, name, org = "reviewer", reviewer[0], reviewer[1], \
+                reviewer[2], None
+        else:
+            role, user_id, email, name, org = "partner", None, None, None, owner
+        return (_uuid(rng), "initiative", iid, revision_number, kind, action, from_status,
+                to_status, body, "public" if public else "participants", role, user_id,
+                email, name, org, None, at)
+
+
+def load_review(database_url: str, n: int, *, seed: int = 1,
+                shape: ReviewShape | None = None, progress: bool = False) -> ReviewLoadInfo:
+    """Bulk-load the review desk's data (issue 8, "Benchmarks") into a PostgreSQL registry
+    database migrated to head (``alembic upgrade head``): ``n`` PUBLISHED initiatives from
+    :func:`generate`, each with ``shape.versions`` approved versions (``initiative_versions``,
+    content shape of ``registry.initiatives.versions.content_of``; versions 2.. from approved
+    ``initiative_revisions``) and its timeline in ``activities``; plus the queue of
+    :class:`ReviewShape` (submitted initiatives, submitted revisions, revisions sent back,
+    declared completions, a share assigned to the reviewers, who are ``users`` with the staff
+    role ``reviewer``). ``COPY`` per table, indexes rebuilt, ``ANALYZE``.
+
+    Returns a :class:`ReviewLoadInfo`. Raises ``RuntimeError`` when the schema lacks a
+    table or has a NOT NULL column datagen does not write; ``ValueError`` for SQLite.
+    """
+    if database_url.startswith("sqlite"):
+        raise ValueError("load_review writes PostgreSQL only (COPY)")
+    shape = shape or ReviewShape.scaled(n)
+    started = time.perf_counter()
+    info = ReviewLoadInfo(count=n)
+    orgs = generate_organizations(organization_count(n), seed=seed)
+    info.organization_ids = [o["id"] for o in orgs[:SAMPLE_SIZE]]
+    now = datetime.now(UTC)
+    org_rows = [(o["id"], o["name"], o["normalized_name"], o["stakeholder_group"],
+                 o["country"], "verified", now, now, now) for o in orgs]
+    review = ReviewData(n, seed, shape, orgs, info, now)
+    _load_postgresql(database_url, n, seed, org_rows, orgs, info, progress, started, review)
+    info.seconds = time.perf_counter() - started
+    return info
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database_url")
     parser.add_argument("n", type=int)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--review", action="store_true",
+                        help="the review desk's data (load_review: N published initiatives "
+                             "x 5 versions, the review queue around them; PostgreSQL)")
     args = parser.parse_args(argv)
-    info = load_registry(args.database_url, args.n, seed=args.seed, progress=True)
+    info: LoadInfo
+    if args.review:
+        info = load_review(args.database_url, args.n, seed=args.seed, progress=True)
+    else:
+        info = load_registry(args.database_url, args.n, seed=args.seed, progress=True)
     print(f"loaded {info.count:,} initiatives in {info.seconds:.1f} s")
 
 

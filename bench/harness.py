@@ -252,6 +252,7 @@ TEMPLATE_KEEP_HOURS = 6
 # What the loaded registry data depends on: a template is reused only while these are unchanged.
 _DATA_INPUTS = ("bench/datagen.py", "migrations/registry/versions/*.py",
                 "migrations/registry/env.py", "services/registry/initiatives/search.py",
+                "services/registry/initiatives/versions.py",  # content_of (load_review)
                 "shared/reference/__init__.py", "shared/reference/data/*",
                 "services/registry/reference/__init__.py")
 
@@ -282,13 +283,19 @@ class LoadedData:
     count: int
     from_template: str | None = None
     loaded_at: str | None = None
+    #: what a ``kind="review"`` load adds (``datagen.ReviewLoadInfo``, ids as strings):
+    #: ``submitted_ids``, ``revision_initiative_ids``, ``revision_number``, ``reviewer_ids``,
+    #: ``reviewer_emails``, ``shape``
+    review: dict | None = None
 
 
 @contextlib.contextmanager
-def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL
-                  ) -> Iterator[tuple[str, LoadedData]]:
+def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL,
+                  kind: str = "published") -> Iterator[tuple[str, LoadedData]]:
     """A fresh registry database with ``n`` published initiatives from ``bench/datagen.py``
     (migrated by ``registry db upgrade`` first); yields ``(url, loaded)`` and drops it after.
+    ``kind="review"`` loads them with ``datagen.load_review`` instead (five approved versions
+    each, the review queue around them; ``loaded.review`` holds its ids).
 
     The first run loads a template database ``bench_tpl_<n>_<key>`` (``key``: a hash of
     datagen, the registry migrations and the reference data, so a change reloads); later runs
@@ -302,14 +309,14 @@ def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMI
     dsn = _psycopg_dsn(admin_url)
     if os.environ.get("BENCH_NO_TEMPLATE", "") in ("1", "true", "yes"):
         with fresh_database(label, admin_url=admin_url) as url:
-            yield url, _load(url, n, seed)
+            yield url, _load(url, n, seed, kind)
         return
-    template = f"bench_tpl_{n}_{_data_key(n, seed)}"
+    template = _template_name(n, seed, kind)
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}".lower()
     for attempt in range(3):  # another worktree's run may drop a stale template meanwhile
         loaded = _template_info(dsn, template)
         if loaded is None:
-            loaded = _make_template(dsn, template, n, seed, admin_url)
+            loaded = _make_template(dsn, template, n, seed, admin_url, kind)
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" '
@@ -328,11 +335,12 @@ def registry_data(label: str, n: int, *, seed: int = 1, admin_url: str = PG_ADMI
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def template_ready(n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL) -> bool:
+def template_ready(n: int, *, seed: int = 1, admin_url: str = PG_ADMIN_URL,
+                   kind: str = "published") -> bool:
     """Whether :func:`registry_data` would clone ``n`` initiatives from a current template
     (instead of loading them now); ``False`` when PostgreSQL is unreachable."""
     try:
-        return _template_info(_psycopg_dsn(admin_url), f"bench_tpl_{n}_{_data_key(n, seed)}"
+        return _template_info(_psycopg_dsn(admin_url), _template_name(n, seed, kind)
                               ) is not None
     except Exception:  # a question, not a failure
         return False
@@ -351,16 +359,40 @@ def drop_templates(*, admin_url: str = PG_ADMIN_URL) -> list[str]:
     return names
 
 
-def _load(url: str, n: int, seed: int) -> LoadedData:
+def _template_name(n: int, seed: int, kind: str) -> str:
+    """``bench_tpl_<n>_<key>`` (``kind`` published) or ``bench_tpl_<kind>_<n>_<key>``."""
+    prefix = "bench_tpl_" if kind == "published" else f"bench_tpl_{kind}_"
+    return f"{prefix}{n}_{_data_key(n, seed)}"
+
+
+def _load(url: str, n: int, seed: int, kind: str = "published") -> LoadedData:
     if str(BENCH_DIR) not in sys.path:
         sys.path.insert(0, str(BENCH_DIR))
-    from datagen import load_registry
+    from datagen import load_registry, load_review
 
     migrate("registry", url)
-    info = load_registry(url, n, seed=seed)
+    review = None
+    if kind == "review":
+        info = load_review(url, n, seed=seed)
+        # a registry in service has been vacuumed by autovacuum long since: the visibility
+        # map lets the queue's counts be index-only scans, as they would be in production
+        import psycopg
+
+        with psycopg.connect(_psycopg_dsn(url), autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+        review = {"submitted_ids": [str(i) for i in info.submitted_ids],
+                  "revision_initiative_ids": [str(i) for i in info.revision_initiative_ids],
+                  "revision_number": info.revision_number,
+                  "reviewer_ids": [str(i) for i in info.reviewer_ids],
+                  "reviewer_emails": info.reviewer_emails, "shape": info.shape}
+    elif kind == "published":
+        info = load_registry(url, n, seed=seed)
+    else:
+        raise ValueError(f"unknown kind of data {kind!r} (published, review)")
     return LoadedData([str(i) for i in info.initiative_ids], [str(p) for p in info.public_ids],
                       [str(o) for o in info.organization_ids], round(info.seconds, 1), n,
-                      loaded_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                      loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                      review=review)
 
 
 def _template_info(dsn: str, template: str) -> LoadedData | None:
@@ -377,14 +409,15 @@ def _template_info(dsn: str, template: str) -> LoadedData | None:
         return None
 
 
-def _make_template(dsn: str, template: str, n: int, seed: int, admin_url: str) -> LoadedData:
+def _make_template(dsn: str, template: str, n: int, seed: int, admin_url: str,
+                   kind: str = "published") -> LoadedData:
     import psycopg
 
     loading = f"{template}_loading_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{loading}"')
     try:
-        loaded = _load(database_url(loading, admin_url=admin_url), n, seed)
+        loaded = _load(database_url(loading, admin_url=admin_url), n, seed, kind)
         say(f"  loaded {n:,} initiatives into template {template} in {loaded.seconds:.1f} s")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f'COMMENT ON DATABASE "{loading}" IS '
@@ -394,7 +427,8 @@ def _make_template(dsn: str, template: str, n: int, seed: int, admin_url: str) -
                 "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s "
                 "AND datname NOT LIKE %s AND coalesce(shobj_description(oid, 'pg_database')"
                 "::jsonb ->> 'loaded_at', '') < %s",
-                (f"bench\\_tpl\\_{n}\\_%", template, "%\\_loading\\_%",
+                (template.rsplit("_", 1)[0].replace("_", "\\_") + "\\_%", template,
+                 "%\\_loading\\_%",
                  (datetime.now(UTC) - timedelta(hours=TEMPLATE_KEEP_HOURS)).isoformat())
             ).fetchall()]
             for old in stale:
@@ -629,14 +663,19 @@ function request()
 end
 """
 
-# The id is the first "id" key of the body: the top-level one as long as the product's JSON
-# puts it before any nested object with an id (Flask sorts keys: "id" < "lead_organization").
+# The id is the top-level "id" of the JSON body: nested objects and arrays are cut out first
+# (Lua's balanced %b{} / %b[]), since nested records carry ids of their own (deliverables,
+# issue 8) and Flask sorts keys ("deliverables" < "id").
 _RESPONSE_LUA = r"""
 function response(status, headers, body)
   last_us = now_us()
   if capture and status >= 200 and status < 300 and body then
-    local id = body:match('^%s*{.-"id"%s*:%s*"([%x%-]+)"')
-    if id then capture:write(id, "\n") end
+    local inner = body:match("^%s*{(.*)}%s*$")
+    if inner then
+      inner = inner:gsub("%b{}", ""):gsub("%b[]", "")
+      local id = inner:match('"id"%s*:%s*"([%x%-]+)"')
+      if id then capture:write(id, "\n") end
+    end
   end
 end
 """

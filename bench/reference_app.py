@@ -13,6 +13,16 @@ in the same run.
   start): JSON ``{"title": str, "body": any}``, answers 201 ``{"id": ...}``.
 * ``POST /ref/update/<uuid>`` — a one-row update of that table (``status``, ``updated_at``),
   for review-desk style figures; 404 when absent.
+* ``POST /ref/transition/<uuid>`` — the review desk's bare transition (issue 8): one UPDATE of
+  one ``initiatives`` row (``status`` from the JSON body, default ``published``;
+  ``version + 1``; ``updated_at``), in its own transaction; 404 when absent. No state check,
+  no timeline, no outbox: what a status change costs on this stack and nothing more.
+* ``GET /ref/queue`` — the bare review queue: the 50 oldest ``submitted`` initiatives
+  (id, title, submitted_at) and their count, as JSON.
+* ``GET /ref/queue_page`` — the same rows as a bare server-rendered HTML table (Jinja, no
+  layout, no translations).
+* ``GET /ref/diff/<uuid>?from=1&to=5`` — the bare diff: two ``initiative_versions`` rows by
+  primary key, their top-level fields compared (changed names, before and after), as JSON.
 
 Run: ``.venv/bin/python bench/reference_app.py --port 5099 --database-url postgresql+psycopg://…``
 """
@@ -25,8 +35,8 @@ import signal
 import uuid
 from datetime import UTC, date, datetime
 
-from flask import Flask, abort, jsonify, request
-from sqlalchemy import DateTime, String, Text, Uuid, create_engine, select, update
+from flask import Flask, abort, jsonify, render_template_string, request
+from sqlalchemy import DateTime, String, Text, Uuid, create_engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -43,11 +53,14 @@ class Initiative(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     public_id: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(30))
+    version: Mapped[int]
     title: Mapped[str] = mapped_column(String(500))
     description: Mapped[str | None] = mapped_column(Text)
     start_date: Mapped[date | None]
     end_date: Mapped[date | None]
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReferenceRow(Base):
@@ -61,6 +74,14 @@ class ReferenceRow(Base):
     body: Mapped[dict | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+QUEUE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Review queue</title></head><body><h1>Review queue ({{ total }})</h1>
+<table><thead><tr><th>Title</th><th>Submitted</th></tr></thead><tbody>
+{% for r in rows %}<tr><td><a href="/ref/item/{{ r.id }}">{{ r.title }}</a></td>
+<td>{{ r.submitted_at.strftime("%Y-%m-%d %H:%M") if r.submitted_at }}</td></tr>
+{% endfor %}</tbody></table></body></html>"""
 
 
 def _summary(i: Initiative) -> dict:
@@ -119,6 +140,53 @@ def create_app(database_url: str) -> Flask:
             if done.rowcount == 0:
                 abort(404)
             return jsonify(id=str(item_id))
+
+    @app.post("/ref/transition/<uuid:item_id>")
+    def ref_transition(item_id: uuid.UUID):
+        data = request.get_json(silent=True) or {}
+        with sessions() as s:
+            done = s.execute(update(Initiative).where(Initiative.id == item_id).values(
+                status=str(data.get("status") or "published")[:30],
+                version=Initiative.version + 1, updated_at=datetime.now(UTC)))
+            s.commit()
+            if done.rowcount == 0:
+                abort(404)
+            return jsonify(id=str(item_id))
+
+    def queue_rows() -> tuple[int | None, list]:
+        with sessions() as s:
+            waiting = Initiative.status == "submitted"
+            rows = s.execute(select(Initiative.id, Initiative.title, Initiative.submitted_at)
+                             .where(waiting).order_by(Initiative.submitted_at).limit(50)).all()
+            total = s.scalar(select(func.count()).select_from(Initiative).where(waiting))
+        return total, rows
+
+    @app.get("/ref/queue")
+    def ref_queue():
+        total, rows = queue_rows()
+        return jsonify(total=total, items=[
+            {"id": str(r.id), "title": r.title, "submitted_at": r.submitted_at.isoformat()
+             if r.submitted_at else None} for r in rows])
+
+    @app.get("/ref/queue_page")
+    def ref_queue_page():
+        total, rows = queue_rows()
+        return render_template_string(QUEUE_PAGE, total=total, rows=rows)
+
+    @app.get("/ref/diff/<uuid:item_id>")
+    def ref_diff(item_id: uuid.UUID):
+        numbers = (request.args.get("from", 1, type=int), request.args.get("to", 2, type=int))
+        with sessions() as s:
+            found: dict[int, dict] = dict(s.execute(text(
+                "SELECT number, content FROM initiative_versions WHERE initiative_id = :i "
+                "AND number IN (:a, :b)"), {"i": item_id, "a": numbers[0], "b": numbers[1]}
+            ).tuples().all())
+        if len(found) != len(set(numbers)):
+            abort(404)
+        before, after = found[numbers[0]], found[numbers[1]]
+        return jsonify(fields=[{"field": k, "before": before.get(k), "after": after.get(k)}
+                               for k in sorted(set(before) | set(after))
+                               if before.get(k) != after.get(k)])
 
     return app
 
