@@ -493,6 +493,13 @@ class _RevisionAdapter:
 
     def before(self, db_session: Session, principal: Principal, record: Any,
                transition: Any, comment: str | None) -> None:
+        if transition.action == "submit":
+            # the SMART check of a submission applies to the proposed content (422 per field)
+            from registry.initiatives.service import content_submission_errors
+
+            errors = content_submission_errors(record.content)
+            if errors:
+                raise ValidationError("The revision is not ready to submit.", errors=errors)
         initiative = db_session.get_one(Initiative, record.initiative_id)
         if transition.action == "approve" and initiative.status not in REVISABLE_STATES:
             raise InvalidTransition(

@@ -614,10 +614,38 @@ def submission_errors(initiative: Initiative) -> list[dict[str, str]]:
         "resources": bool(initiative.resources),
         "contact_email": bool(initiative.contact_email),
     }
+    return _missing(present, [d.due_date for d in initiative.deliverables])
+
+
+def content_submission_errors(content: dict[str, Any]) -> list[dict[str, str]]:
+    """The same SMART check as :func:`submission_errors` over a content dict
+    (``versions.content_of``'s shape: a revision's proposed content), so a revision that
+    drops every deliverable cannot be submitted any more than a draft could."""
+
+    def given(name: str) -> bool:
+        value = content.get(name)
+        return bool(value.strip()) if isinstance(value, str) else bool(value)
+
+    present = {
+        "description": given("description"),
+        "lead_organization_id": bool(content.get("lead_organization")),
+        "sdg_targets": given("sdg_targets") or given("sdg_goals"),
+        "countries": given("countries") or given("regions"),
+        "start_date": given("start_date"),
+        "end_date": given("end_date"),
+        "deliverables": given("deliverables"),
+        "resources": given("resources"),
+        "contact_email": given("contact_email"),
+    }
+    return _missing(present, [d.get("due_date") for d in content.get("deliverables") or []])
+
+
+def _missing(present: dict[str, bool], due_dates: list[Any]) -> list[dict[str, str]]:
+    """``SUBMIT_REQUIREMENTS`` not met, then each deliverable without a due date."""
     errors = [{"field": f, "message": f"Required to submit: {why}"}
               for f, why in SUBMIT_REQUIREMENTS if not present[f]]
-    for i, d in enumerate(initiative.deliverables):
-        if d.due_date is None:
+    for i, due in enumerate(due_dates):
+        if due is None:
             errors.append({"field": f"deliverables.{i}.due_date",
                            "message": "Required to submit: each deliverable needs a due date."})
     return errors

@@ -420,3 +420,20 @@ def test_patch_of_a_published_initiative_checks_its_etag_and_a_suspended_one_wai
     assert registry.action(sec, iid, "reinstate").status_code == 200
     assert registry.post(_url(iid, "/revisions/1/approve"), {}, sec).status_code == 200
     assert registry.get(_url(iid)).json["title"] == "Reefs II"
+
+
+def test_a_revision_that_fails_the_smart_check_cannot_be_submitted(registry, actors, problem):
+    partner, sec = actors["partner"], actors["sec"]
+    iid = registry.publish(partner, sec)["id"]
+    assert registry.post(_url(iid, "/revisions"), {"deliverables": [], "contact_email": None},
+                         partner).status_code == 201
+    body = problem(registry.post(_url(iid, "/revisions/1/submit"), {}, partner), 422)
+    assert {e["field"] for e in body["errors"]} == {"deliverables", "contact_email"}
+    assert registry.get(_url(iid, "/revisions/1"), partner).json["status"] == "draft"
+    # once the content is complete again, it goes to the secretariat
+    assert registry.patch(_url(iid, "/revisions/1"), {
+        "deliverables": [{"description": "Survey", "due_date": "2027-01-31"}],
+        "contact_email": "reefs@ngo.test"}, partner).status_code == 200
+    submitted = registry.post(_url(iid, "/revisions/1/submit"), {}, partner)
+    assert submitted.status_code == 200, submitted.json
+    assert submitted.json["status"] == "submitted"
