@@ -33,8 +33,13 @@ from shared.db import UTCDateTime, utcnow
 
 #: Region name for published initiatives with no country or region that maps to an M49 region.
 UNSPECIFIED_REGION = "Unspecified"
-#: The status whose initiatives the summary counts (all breakdowns but ``by_status``).
+#: The status of a published initiative.
 PUBLISHED = "published"
+#: The statuses whose initiatives the summary counts (all breakdowns but ``by_status``): the
+#: registry's active public records — published, and published with a completion declared
+#: but not yet confirmed by the secretariat (issue 8), so an initiative does not leave the
+#: counts while its completion waits for review and come back when it is declined.
+ACTIVE_STATUSES = ("published", "completion_declared")
 #: Stakeholder-group key for published initiatives without a lead organisation.
 UNSPECIFIED_STAKEHOLDER_GROUP = "unspecified"
 

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from reporting.readmodel.models import (
-    PUBLISHED,
+    ACTIVE_STATUSES,
     UNSPECIFIED_REGION,
     UNSPECIFIED_STAKEHOLDER_GROUP,
     ReportInitiative,
@@ -119,13 +119,14 @@ def summary_contributions(status: str, stakeholder_group: str | None,
                           tags: dict[str, list]) -> Counter:
     """What one initiative adds to the summary's counters: ``{(dimension, key): 1}``.
 
-    Every initiative counts under ``("status", status)``; a published one also under
+    Every initiative counts under ``("status", status)``; an active one (``ACTIVE_STATUSES``:
+    published, completion declared) also under
     ``("total", "")``, each of its goals, each of its region names and its lead
     organisation's stakeholder group (``unspecified`` without one) — the definitions of
     ``reporting.summaries.service``.
     """
     out: Counter = Counter({("status", status): 1})
-    if status == PUBLISHED:
+    if status in ACTIVE_STATUSES:
         out[("total", "")] += 1
         out[("stakeholder_group", stakeholder_group or UNSPECIFIED_STAKEHOLDER_GROUP)] += 1
         out.update(("goal", str(g)) for g in tags["goals"])

@@ -2,9 +2,10 @@
 
 Rules (issue "reporting summary"; keys are strings so JSON, CSV and HTML agree):
 
-* ``total`` — initiatives whose status is ``published`` (an initiative whose completion is
-  declared, completed, archived, withdrawn or suspended no longer counts here nor in the
-  breakdowns below, only in ``by_status``).
+* ``total`` — active initiatives: status ``published`` or ``completion_declared`` (a
+  declared completion waits for the secretariat and may be declined: issue 8); completed,
+  archived, withdrawn or suspended ones no longer count here nor in the breakdowns below,
+  only in ``by_status``. "Published" below means these active ones.
 * ``by_sdg_goal`` — published initiatives per SDG goal, keys ``"1"`` … ``"17"`` always all
   present (zeros included); an initiative counts once under EACH goal it is tagged with, so the
   values may add up to more than ``total``.
@@ -50,7 +51,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reporting.readmodel.models import (
-    PUBLISHED,
+    ACTIVE_STATUSES,
     UNSPECIFIED_REGION,
     UNSPECIFIED_STAKEHOLDER_GROUP,
     ReportInitiative,
@@ -129,7 +130,7 @@ def count_read_model(*, db_session: Session) -> dict[tuple[str, str], int]:
     (``{(dimension, key): count}``, zero counts absent but ``("total", "")``). Costs a scan of
     the read model: for migrations, repairs and tests, not for requests. Does not end the
     caller's transaction."""
-    published = ReportInitiative.status == PUBLISHED
+    published = ReportInitiative.status.in_(ACTIVE_STATUSES)
     counts: dict[tuple[str, str], int] = {("total", ""): int(db_session.scalar(
         select(func.count()).select_from(ReportInitiative).where(published)) or 0)}
     for goal, count in db_session.execute(

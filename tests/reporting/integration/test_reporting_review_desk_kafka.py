@@ -94,8 +94,9 @@ def test_by_status_counts_the_review_desk_states_from_kafka(app, kafka_env, make
     assert body["by_status"] == {**dict.fromkeys(INITIATIVE_STATUSES, 0), "published": 2,
                                  "completion_declared": 1, "archived": 1, "withdrawn": 1,
                                  "suspended": 1}
-    assert body["total"] == 2  # c (reinstated) and e (revised)
-    assert body["by_sdg_goal"]["14"] == 2 and body["by_sdg_goal"]["13"] == 1
+    # c (reinstated), e (revised) and f (completion declared, not yet confirmed)
+    assert body["total"] == 3
+    assert body["by_sdg_goal"]["14"] == 3 and body["by_sdg_goal"]["13"] == 1
     with app.extensions["db_session_factory"]() as s:
         revised = s.get(ReportInitiative, e["id"])
         assert (revised.title, revised.version, revised.status) == ("New title", 3,

@@ -102,6 +102,23 @@ def test_an_initiative_leaving_published_leaves_the_counts(reporting_app, popula
     assert summary.by_status["changes_requested"] == 1 and summary.by_status["published"] == 3
 
 
+def test_a_declared_completion_stays_counted_until_confirmed(reporting_app, populated, publish,
+                                                              make_snapshot):
+    first = populated[0]
+    publish(make_snapshot(initiative_id=first["id"], version=2, status="completion_declared",
+                          goals=[13, 14], countries=["KEN", "FRA"], stakeholder_group="ngo"))
+    declared = _summary(reporting_app)
+    assert declared.total == 4 and declared.by_sdg_goal["13"] == 1
+    assert declared.by_stakeholder_group["ngo"] == 1
+    assert declared.by_status["completion_declared"] == 1
+
+    publish(make_snapshot(initiative_id=first["id"], version=3, status="completed",
+                          goals=[13, 14], countries=["KEN", "FRA"], stakeholder_group="ngo"))
+    completed = _summary(reporting_app)
+    assert completed.total == 3 and completed.by_sdg_goal["13"] == 0
+    assert completed.by_status["completed"] == 1 and completed.by_status["completion_declared"] == 0
+
+
 def test_a_code_outside_the_catalogue_keeps_its_own_key(reporting_app, publish, make_snapshot):
     publish(make_snapshot(stakeholder_group="space_agency"),
             make_snapshot(countries=["XXX"], regions=["999"]))
