@@ -371,3 +371,29 @@ def test_the_organisation_page_lists_its_public_initiatives(desk, registry):
     lead = made["lead_organization"]["id"]
     assert made["lead_confirmed"] is False
     assert "Listed reef plan" not in text(desk.browser(None).get(f"/organizations/{lead}"))
+
+
+def test_the_queue_links_each_kind_to_its_review_page(desk):
+    """A completion declaration and a revision wait in the queue too, each linking to the
+    page where it is decided; the kind filter keeps only its kind."""
+    declared = desk.published(title="Declared reef plan")
+    _act(desk, desk.partner, declared["id"], "declare-completion", "All done.")
+    revised = desk.published(title="Revised reef plan")
+    number = _revise(desk, revised, title="Revised reef plan 2030")
+    browser = desk.browser(desk.reviewer)
+    html = browser.get("/secretariat/review").get_data(as_text=True)
+    assert f'href="/secretariat/review/{declared["id"]}"' in html
+    assert f'href="/secretariat/review/{revised["id"]}/revisions/{number}"' in html
+    completions = text(browser.get("/secretariat/review?kind=completion"))
+    assert "Declared reef plan" in completions and "Revised reef plan" not in completions
+    assert "Completion declaration" in completions
+    # the completion's review page: confirm, or decline with a reason
+    page = browser.get(f"/secretariat/review/{declared['id']}")
+    html = page.get_data(as_text=True)
+    assert 'class="decision decision-confirm_completion"' in html
+    assert 'class="decision decision-decline_completion"' in html
+    assert "All done." in text(page)
+    refused = browser.post(f"/secretariat/review/{declared['id']}/decline-completion", {})
+    assert refused.status_code == 422 and desk.status(declared["id"]) == "completion_declared"
+    done = browser.post(f"/secretariat/review/{declared['id']}/confirm-completion", {})
+    assert done.status_code == 303 and desk.status(declared["id"]) == "completed"
