@@ -255,7 +255,8 @@ def _page(*, session: Any, principal: Principal, initiative: Any, revision: Any,
         decisions=decisions,
         four_eyes=_four_eyes(principal, initiative.owner_organization_id, pending),
         version=record.version, owner=_organization(session, initiative.owner_organization_id),
-        submitted_at=since, age=age, overdue=overdue, target=target, stale=stale), status
+        submitted_at=getattr(record, "submitted_at", None), age=age, overdue=overdue,
+        target=target, stale=stale), status
 
 
 # -- the review page of an initiative ----------------------------------------------------------
