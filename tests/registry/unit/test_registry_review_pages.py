@@ -397,3 +397,23 @@ def test_the_queue_links_each_kind_to_its_review_page(desk):
     assert refused.status_code == 422 and desk.status(declared["id"]) == "completion_declared"
     done = browser.post(f"/secretariat/review/{declared['id']}/confirm-completion", {})
     assert done.status_code == 303 and desk.status(declared["id"]) == "completed"
+
+
+def test_the_public_page_shows_only_the_public_part_of_the_thread(desk):
+    made = desk.published(title="Thread reef plan")
+    browser = desk.browser(desk.reviewer)
+    browser.get(f"/secretariat/review/{made['id']}")
+    for body, visibility in (("Note for us only.", "internal"),
+                             ("Question to the partner.", "participants"),
+                             ("Announcement for everyone.", "public")):
+        resp = browser.post(f"/secretariat/review/{made['id']}/comments",
+                            {"body": body, "visibility": visibility})
+        assert resp.status_code == 303, body
+    public = text(desk.browser(None).get(f"/initiatives/{made['public_id']}"))
+    assert "Announcement for everyone." in public
+    assert "Note for us only." not in public and "Question to the partner." not in public
+    # the partner's view of the thread (API) has the question, never the note
+    items = desk.registry.get(f"/api/v1/initiatives/{made['id']}/thread", desk.partner).json
+    items = items["items"] if isinstance(items, dict) else items
+    bodies = {e["body"] for e in items}
+    assert "Question to the partner." in bodies and "Note for us only." not in bodies
