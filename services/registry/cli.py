@@ -10,6 +10,7 @@ from registry.imports.cli import register_commands as import_commands
 from registry.initiatives.versions_cli import register_commands as version_commands
 from registry.organizations.cli import register_commands as organization_commands
 from registry.outbox.cli import register_commands as outbox_commands
+from registry.workflow.cli import register_commands as review_commands
 from shared.cli import service_cli
 
 cli = service_cli("registry", create_app, start_workers, default_port=5001)
@@ -19,6 +20,7 @@ outbox_commands(cli)
 organization_commands(cli)
 account_commands(cli)
 audit_commands(cli)
+review_commands(cli)  # review queue|assign, initiatives act|archive-completed
 version_commands(cli)  # after any other ``initiatives`` group: it adds to it
 
 

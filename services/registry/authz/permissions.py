@@ -77,6 +77,7 @@ class Action(StrEnum):
     COMMENT = "comment"
     ASSIGN = "assign"
     DISCARD = "discard"
+    REVISE = "revise"  # open a revision of a published initiative
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
     REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
@@ -254,7 +255,7 @@ TABLE: list[Permission] = [
            (A.MANAGE_CLIENTS, ACTIVE_ORG, [OWNER_ADMIN, SECRETARIAT_ADMIN, SYSTEM],
             S.ORGANIZATIONS_WRITE),
            (A.REQUEST_JOIN, ACTIVE_ORG, [PERSON_NOT_MEMBER], None),
-           (A.VERIFY, {UNVERIFIED}, [REVIEWER, SYSTEM], S.REVIEW),
+           # (verify: generated from registry.organizations.policy.ORGANIZATION_WORKFLOW)
            (A.MERGE, ACTIVE_ORG, [SECRETARIAT_ADMIN, SYSTEM], S.REVIEW)),
     # -- the secretariat's own records (ASVS 5.0 V8.2: administrative functions) ------------
     *_rows(Aggregate.STAFF,
@@ -284,15 +285,17 @@ def _index(rows: list[Permission]) -> None:
 
 def _workflow_rows() -> None:
     """Add the rows generated from the workflow declarations (``registry.initiatives.policy``:
-    the initiative lifecycle, revisions) to :data:`TABLE`, once, on first use (the
+    the initiative lifecycle, revisions; ``registry.organizations.policy``: verification) to
+    :data:`TABLE`, once, on first use (the
     declarations import this module's who-rules)."""
     if _WORKFLOWS_LOADED:
         return
     _WORKFLOWS_LOADED.append(True)
     from registry.initiatives.policy import WORKFLOWS
+    from registry.organizations.policy import ORGANIZATION_WORKFLOW
     from registry.workflow.machine import permission_rows
 
-    for workflow in WORKFLOWS:
+    for workflow in (*WORKFLOWS, ORGANIZATION_WORKFLOW):
         rows = [Permission(Aggregate(workflow.aggregate), Action(action), states, tuple(who),
                            scope)
                 for action, states, who, scope in permission_rows(workflow)]

@@ -26,14 +26,20 @@ from shared.problems import Unauthenticated
 @dataclass(frozen=True)
 class RouteRule:
     """The table rule a route answers to. ``anonymous_view``: the route always reads as
-    anonymous (the public initiative page shows published initiatives only)."""
+    anonymous (the public initiative page shows published initiatives only). ``gate``: the
+    action whose refusal is 404 (default ``view``; revisions answer 404 to whoever may not
+    see the initiative's private side: ``view_private``). ``alternative``: another action the
+    route takes when the object's state calls for it (PATCH of a published initiative
+    revises it instead of updating it)."""
 
     aggregate: Aggregate
     action: Action
     anonymous_view: bool = False
+    gate: Action = Action.VIEW
+    alternative: Action | None = None
 
 
-INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
+INI, ORG, REV = Aggregate.INITIATIVE, Aggregate.ORGANIZATION, Aggregate.REVISION
 LNK, INV, JRQ = Aggregate.INITIATIVE_LINK, Aggregate.INVITATION, Aggregate.JOIN_REQUEST
 A = Action
 
@@ -44,12 +50,24 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("organizations.Organizations", "POST"): RouteRule(ORG, A.REGISTER),
     # API
     ("initiatives.InitiativeItem", "GET"): RouteRule(INI, A.VIEW),
-    ("initiatives.InitiativeItem", "PATCH"): RouteRule(INI, A.UPDATE),
+    ("initiatives.InitiativeItem", "PATCH"): RouteRule(INI, A.UPDATE, alternative=A.REVISE),
     # (one route per lifecycle transition: added below from the workflow declaration)
     ("initiatives.initiative_thread", "GET"): RouteRule(INI, A.VIEW),
     ("initiatives.initiative_comment", "POST"): RouteRule(INI, A.COMMENT),
     ("initiatives.initiative_assign", "POST"): RouteRule(INI, A.ASSIGN),
+    ("initiatives.initiative_revision_assign", "POST"): RouteRule(REV, A.ASSIGN),
     ("review.Queue", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_REVIEW_QUEUE),
+    # versions (public for a public initiative) and revisions (registry.initiatives
+    # .revision_views: the owner organisation and the secretariat only)
+    ("initiative_versions.list_versions", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.get_version", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.diff", "GET"): RouteRule(INI, A.VIEW),
+    ("initiative_versions.Revisions", "GET"): RouteRule(INI, A.VIEW_PRIVATE,
+                                                        gate=A.VIEW_PRIVATE),
+    ("initiative_versions.Revisions", "POST"): RouteRule(INI, A.REVISE, gate=A.VIEW_PRIVATE),
+    ("initiative_versions.RevisionItem", "GET"): RouteRule(REV, A.VIEW),
+    ("initiative_versions.RevisionItem", "PATCH"): RouteRule(REV, A.UPDATE),
+    ("initiative_versions.revision_diff", "GET"): RouteRule(REV, A.VIEW),
     ("initiatives.initiative_link_confirm", "POST"): RouteRule(LNK, A.CONFIRM),
     ("initiatives.initiative_link_decline", "POST"): RouteRule(LNK, A.DECLINE),
     ("organizations.OrganizationItem", "GET"): RouteRule(ORG, A.VIEW),
@@ -95,11 +113,14 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
 
 
 def _transition_routes() -> None:
-    from registry.initiatives.policy import INITIATIVE_WORKFLOW
+    from registry.initiatives.policy import INITIATIVE_WORKFLOW, REVISION_WORKFLOW
 
     for transition in INITIATIVE_WORKFLOW.transitions:
         ROUTES[(f"initiatives.initiative_{transition.action}", "POST")] = RouteRule(
             INI, Action(transition.action))
+    for transition in REVISION_WORKFLOW.transitions:
+        ROUTES[(f"initiative_versions.revision_{transition.action}", "POST")] = RouteRule(
+            REV, Action(transition.action))
 
 
 _transition_routes()

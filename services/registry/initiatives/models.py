@@ -276,6 +276,10 @@ class InitiativeVersion(Base):
         ForeignKey("initiative_revisions.id", ondelete="SET NULL"))
     changed_fields: Mapped[list[str] | None] = mapped_column(JSONType)
 
+    # (rev) set when written, so the unit of work inserts a new (imported) initiative first;
+    # never loaded from here
+    initiative: Mapped[Initiative] = relationship(lazy="raise")
+
 
 #: Revision states in which a revision is still open (at most one per initiative).
 OPEN_REVISION_STATES = ("draft", "submitted", "changes_requested")

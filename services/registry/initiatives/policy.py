@@ -69,7 +69,7 @@ STATES = tuple(ev.INITIATIVE_STATUSES)
 #: edited through a revision).
 EDITABLE_STATES = table.EDITABLE
 #: States a revision may be opened in (the public sees the approved content meanwhile).
-REVISABLE_STATES = frozenset({PUBLISHED, COMPLETION_DECLARED})
+REVISABLE_STATES = frozenset({PUBLISHED})
 
 INITIATIVE_WORKFLOW = Workflow(
     record_type="initiative", aggregate=Aggregate.INITIATIVE, states=STATES,
@@ -78,10 +78,13 @@ INITIATIVE_WORKFLOW = Workflow(
         Rule(A.VIEW, None, (OWNER_MEMBER, REVIEWER, SYSTEM), Scope.INITIATIVES_READ),
         Rule(A.VIEW_PRIVATE, None, (OWNER_MEMBER, REVIEWER, SYSTEM), Scope.INITIATIVES_READ),
         Rule(A.UPDATE, EDITABLE_STATES, OWNER, W),
+        # a published initiative is edited through a revision (registry.initiatives.revisions)
+        Rule(A.REVISE, REVISABLE_STATES, OWNER, W),
         # the thread: the owner's members at any time, the secretariat once it was submitted
         Rule(A.COMMENT, None, OWNER, W),
         Rule(A.COMMENT, frozenset(STATES) - {DRAFT}, (REVIEWER,), R),
-        Rule(A.ASSIGN, frozenset({SUBMITTED, COMPLETION_DECLARED}), (REVIEWER,), R),
+        # (the system too: operators assign from the CLI)
+        Rule(A.ASSIGN, frozenset({SUBMITTED, COMPLETION_DECLARED}), (REVIEWER, SYSTEM), R),
     ),
     transitions=(
         Transition(A.SUBMIT, frozenset({DRAFT, CHANGES_REQUESTED}), SUBMITTED, OWNER,
@@ -150,9 +153,10 @@ WORKFLOWS = (INITIATIVE_WORKFLOW, REVISION_WORKFLOW)
 #: The initiative's transitions by action (the service's lookup; 404 for another name).
 TRANSITIONS: dict[str, Transition] = {t.action: t for t in INITIATIVE_WORKFLOW.transitions}
 
-#: What ``allowed_actions`` lists for an initiative: edit, comment, assign, transitions.
-_ACTIONS = (A.UPDATE, A.COMMENT, A.ASSIGN, *(A(t.action) for t in
-                                            INITIATIVE_WORKFLOW.transitions))
+#: What ``allowed_actions`` lists for an initiative: edit, revise, comment, assign,
+#: transitions.
+_ACTIONS = (A.UPDATE, A.REVISE, A.COMMENT, A.ASSIGN, *(A(t.action) for t in
+                                                      INITIATIVE_WORKFLOW.transitions))
 
 
 def is_owner(principal: Principal, initiative: Any) -> bool:

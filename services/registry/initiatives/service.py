@@ -359,9 +359,9 @@ def event_links(initiative: Any, revision_number: int | None = None) -> dict[str
     """``review_url`` (``PUBLIC_BASE_URL/secretariat/review/<id>``, a revision's
     ``…/revisions/<n>``) and ``owner_url`` (``PUBLIC_BASE_URL/my/initiatives/<id>``) of an
     initiative's events."""
-    from shared.config import setting
+    from registry.accounts.service import base_url
 
-    base = (setting("PUBLIC_BASE_URL") or "").rstrip("/")
+    base = base_url()  # the app's PUBLIC_BASE_URL, else the setting, else the address served
     review = f"{base}/secretariat/review/{initiative.id}"
     if revision_number is not None:
         review += f"/revisions/{revision_number}"
@@ -580,6 +580,8 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
 
     current = db_session.get(Initiative, initiative_id)
     if current is not None and current.status in revisions.REVISABLE_STATES:
+        # ``revise`` in the permission table: 404 (invisible), 401, 403 (not the owner's)
+        authorize(principal, Action.REVISE, current, Aggregate.INITIATIVE, what="initiative")
         revisions.edit_published(db_session=db_session, principal=principal,
                                  initiative_id=initiative_id, data=data)
         return current
@@ -1171,6 +1173,10 @@ class InitiativeView:
         self.resources: list[ResourceView] = children["resources"]
         self.known_timeline: list[ActivityView] | None = None  # read with it, when asked
         self.timeline_audience: str | None = None  # whose entries known_timeline holds
+        #: who reads it (:func:`audience_of`: ``public``, ``participants`` for the owner
+        #: organisation, ``secretariat``), set by :func:`get_initiative`: the API and the
+        #: pages choose the output shape (public or private fields) from it
+        self.audience: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)
@@ -1398,8 +1404,9 @@ def audience_of(principal: Principal, initiative: Any = None) -> str:
 def get_initiative(*, db_session: Session, principal: Principal,
                    initiative_id: uuid.UUID | None = None,
                    public_id: str | None = None) -> InitiativeView:
-    """One initiative by id or public id, as an :class:`InitiativeView` (one statement);
-    :class:`NotFound` when absent or not visible."""
+    """One initiative by id or public id, as an :class:`InitiativeView` (one statement) with
+    its ``audience`` (``public``, ``participants``, ``secretariat``) and the timeline entries
+    that audience sees (``known_timeline``); :class:`NotFound` when absent or not visible."""
     # signed-in callers are the ones who may see the private timeline: read it in the same
     # statement (staff: with internal notes; anyone else: participants' entries, filtered
     # to the public ones below when not a member of the owner organisation)
@@ -1417,12 +1424,14 @@ def get_initiative(*, db_session: Session, principal: Principal,
         initiative.known_timeline = [e for e in initiative.known_timeline or []
                                      if e.visibility in seen]
         initiative.timeline_audience = "public"
+    initiative.audience = audience_of(principal, initiative)
     return initiative
 
 
 def timeline(*, db_session: Session, initiative: Initiative | InitiativeView,
-             audience: str = "secretariat") -> list[Any]:
-    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``), oldest
+             audience: str) -> list[Any]:
+    """The initiative's activities ``audience`` may see (``TIMELINE_AUDIENCES``; pass
+    :func:`audience_of` the caller: internal notes are for ``secretariat`` only), oldest
     first (those read or written with it: no read)."""
     seen = TIMELINE_AUDIENCES[audience]
     known = initiative.__dict__.get("known_timeline") if isinstance(

@@ -272,6 +272,8 @@ def record_version(db_session: Session, initiative: Any, *, principal: Principal
         content=content if content is not None else content_of(initiative),
         approved_at=utcnow(), approved_by_name=name, approved_by_email=email,
         revision_id=revision_id, changed_fields=list(changed or []))
+    if isinstance(entity, Initiative):
+        row.initiative = entity  # (the unit of work then inserts a new initiative first)
     entity.approved_version = number
     db_session.add(row)
     return row

@@ -29,7 +29,12 @@ from registry.initiatives.schemas import (
 from registry.initiatives.service import InitiativeView
 from registry.workflow import thread
 from registry.workflow.http import if_match, with_etag
-from registry.workflow.schemas import AssignInputSchema, CommentInputSchema, ThreadEntrySchema
+from registry.workflow.schemas import (
+    AssignedRevisionSchema,
+    AssignInputSchema,
+    CommentInputSchema,
+    ThreadEntrySchema,
+)
 
 blp = Blueprint("initiatives", __name__, url_prefix="/api/v1/initiatives",
                 description="Initiatives (partnerships and voluntary commitments) and their "
@@ -40,6 +45,12 @@ _IF_MATCH = {"in": "header", "name": "If-Match", "required": False,
              "schema": {"type": "string"},
              "description": 'The ETag of your last read ("<version>"): 412 Precondition Failed '
                             "when the record changed since; omitted: no check."}
+#: the 412 answer of the writes that take If-Match (not among every operation's problems)
+_412 = {"412": {"description": "Precondition failed: the record changed since the ETag named "
+                               "in If-Match was read (`current_version`); nothing was "
+                               "written.",
+                "content": {"application/problem+json": {
+                    "schema": {"$ref": "#/components/schemas/Problem"}}}}}
 
 # built once: a Schema instance keeps no per-dump state, and building one deep-copies its
 # declared fields and those of every nested schema (about 1 ms of a detail request)
@@ -121,7 +132,7 @@ class InitiativeItem(MethodView):
 
     @blp.arguments(InitiativePatchSchema)
     @blp.response(200, InitiativeDetailSchema)
-    @blp.doc(security=_SECURITY, parameters=[_IF_MATCH])
+    @blp.doc(security=_SECURITY, parameters=[_IF_MATCH], responses=_412)
     def patch(self, data, initiative_id: uuid.UUID):
         """Edit a draft, or an initiative sent back for changes (owner). ``If-Match: "<version>"``
         (the ETag of your read): 412 when someone changed it since."""
@@ -143,7 +154,7 @@ def _action_view(transition):
 
     @blp.arguments(ReviewSchema)
     @blp.response(200, InitiativeDetailSchema)
-    @blp.doc(security=_SECURITY, summary=summary, parameters=[_IF_MATCH])
+    @blp.doc(security=_SECURITY, summary=summary, parameters=[_IF_MATCH], responses=_412)
     def view(data, initiative_id: uuid.UUID):
         session = db.session()
         initiative = service.transition(db_session=session, principal=current_principal(),
@@ -194,7 +205,7 @@ def initiative_comment(data, initiative_id: uuid.UUID):
 @blp.route("/<uuid:initiative_id>/assign", methods=["POST"], endpoint="initiative_assign")
 @blp.arguments(AssignInputSchema)
 @blp.response(200, InitiativeDetailSchema)
-@blp.doc(security=_SECURITY, parameters=[_IF_MATCH])
+@blp.doc(security=_SECURITY, parameters=[_IF_MATCH], responses=_412)
 def initiative_assign(data, initiative_id: uuid.UUID):
     """Assign the review to a reviewer (``reviewer_id``; null unassigns) (secretariat; a
     submitted initiative or a declared completion). Emits ``initiative.review-assigned.v1``
@@ -206,6 +217,23 @@ def initiative_assign(data, initiative_id: uuid.UUID):
                                         expected_version=if_match())
     session.commit()
     return _dump(initiative)
+
+
+@blp.route("/<uuid:initiative_id>/revisions/<int:number>/assign", methods=["POST"],
+           endpoint="initiative_revision_assign")
+@blp.arguments(AssignInputSchema)
+@blp.response(200, AssignedRevisionSchema)
+@blp.doc(security=_SECURITY, parameters=[_IF_MATCH], responses=_412)
+def initiative_revision_assign(data, initiative_id: uuid.UUID, number: int):
+    """Assign the review of a submitted revision to a reviewer (``reviewer_id``; null
+    unassigns) (secretariat). ``If-Match``: the revision's ETag. Emits
+    ``initiative.review-assigned.v1`` (with ``revision``) to the reviewer."""
+    session = db.session()
+    revision = thread.assign_revision_reviewer(
+        db_session=session, principal=current_principal(), initiative_id=initiative_id,
+        number=number, reviewer_id=data["reviewer_id"], expected_version=if_match())
+    session.commit()
+    return with_etag(jsonify(AssignedRevisionSchema().dump(revision)), revision.version)
 
 
 def _link_view(confirm: bool):

@@ -42,7 +42,6 @@ from shared.events.types import (
     ORGANIZATION_INVITATION_CREATED,
     ORGANIZATION_JOIN_REQUESTED,
     ORGANIZATION_MERGED,
-    ORGANIZATION_VERIFIED,
 )
 from shared.identity import OrgRole, Principal, PrincipalKind
 from shared.outbox import record_event
@@ -207,20 +206,22 @@ def _require_person(principal: Principal, what: str) -> uuid.UUID:
 
 
 def _activity(db_session: Session, organization_id: uuid.UUID, action: str,
-              principal: Principal, detail: dict[str, Any] | None = None) -> None:
+              principal: Principal, detail: dict[str, Any] | None = None) -> Any:
     """An ``activities`` row (record type ``organization``) for ``action``: a recorded event,
     or the ``verify`` transition (unverified -> verified)."""
     from registry.workflow import models as wf
     from registry.workflow.actors import actor_columns
 
     verify = action == "verify"
-    db_session.add(wf.Activity(
+    activity = wf.Activity(
         id=new_uuid(), record_type=wf.ORGANIZATION, record_id=organization_id,
         revision_number=None, kind=wf.TRANSITION if verify else wf.EVENT, action=action,
         from_status=UNVERIFIED if verify else None, to_status=VERIFIED if verify else None,
         body=None, visibility=wf.PARTICIPANTS, reply_to_id=None,
         **actor_columns(db_session, principal), changes=detail or None,
-        created_at=utcnow()))
+        created_at=utcnow())
+    db_session.add(activity)
+    return activity
 
 
 def _load(db_session: Session, organization_id: uuid.UUID) -> Organization:
@@ -527,19 +528,46 @@ def decide_join_request(*, db_session: Session, principal: Principal,
 # -- verification and merges (the secretariat) -----------------------------------------------
 def verify_organization(*, db_session: Session, principal: Principal,
                         organization_id: uuid.UUID) -> Organization:
-    """Mark an unverified organisation ``verified`` (a reviewer; ``verify`` in the table: 409
-    when already verified or merged); its initiatives may be published from now on. Emits
-    ``organization.verified.v1``."""
+    """Mark an unverified organisation ``verified`` (a reviewer; ``verify`` of
+    ``policy.ORGANIZATION_WORKFLOW`` through the workflow machinery: 409 when already
+    verified or merged); its initiatives may be published from now on. Emits
+    ``organization.verified.v1``; its timeline gets the transition."""
+    from registry.organizations.policy import ORGANIZATION_WORKFLOW
+    from registry.workflow.service import apply
+
     org = _load(db_session, organization_id)
-    authorize(principal, Action.VERIFY, org, what="organisation")
-    org.verification_status = VERIFIED
-    org.verified_at = utcnow()
-    org.verified_by = _user_id(principal)
-    _activity(db_session, org.id, "verify", principal, None)
-    record_event(db_session, OutboxEvent, ORGANIZATION_VERIFIED, source=SOURCE,
-                 subject=str(org.id), data={"organization": organization_ref(org),
-                                            "verified_at": org.verified_at})
+    apply(db_session, principal, ORGANIZATION_WORKFLOW, org, Action.VERIFY.value)
     return org
+
+
+class _OrganizationAdapter:
+    """The organisation's part of the workflow machinery (``registry.workflow.service``)."""
+
+    def before(self, db_session: Session, principal: Principal, record: Any,
+               transition: Any, comment: str | None) -> None:
+        return None
+
+    def after(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+              from_status: str, comment: str | None) -> None:
+        record.verified_by = _user_id(principal)
+
+    def record(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+               from_status: str, comment: str | None,
+               extra_event_data: dict[str, Any] | None) -> Any:
+        activity = _activity(db_session, record.id, transition.action, principal, None)
+        record_event(db_session, OutboxEvent, transition.event_type, source=SOURCE,
+                     subject=str(record.id), data={"organization": organization_ref(record),
+                                                   "verified_at": record.verified_at})
+        return activity
+
+
+def _register_adapter() -> None:
+    from registry.workflow.service import register_adapter
+
+    register_adapter("organization", _OrganizationAdapter())
+
+
+_register_adapter()
 
 
 def list_for_verification(*, db_session: Session, principal: Principal,

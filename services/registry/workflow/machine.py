@@ -58,13 +58,16 @@ class Rule:
 class Workflow:
     """The workflow of a record type: its ``aggregate`` (``registry.authz.permissions
     .Aggregate``), ``states`` (all of them, in lifecycle order), ``transitions`` and the other
-    permission ``rules``."""
+    permission ``rules``; ``state_field`` (the record's column holding its state) and
+    ``version_field`` (its change counter, the ETag; None: the record has none)."""
 
     record_type: str
     aggregate: Any
     states: tuple[str, ...]
     transitions: tuple[Transition, ...]
     rules: tuple[Rule, ...] = field(default=())
+    state_field: str = "status"
+    version_field: str | None = "version"
 
     def transition(self, action: str) -> Transition | None:
         """The transition named ``action`` (None: not a transition of this workflow)."""

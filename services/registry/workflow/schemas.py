@@ -57,6 +57,17 @@ class AssignInputSchema(InputSchema):
     reviewer_id = fields.UUID(required=True, allow_none=True)
 
 
+class AssignedRevisionSchema(Schema):
+    """A revision after (un)assignment: ``initiative_id``, ``number``, ``status``,
+    ``assigned_reviewer_id`` (null: unassigned), ``version`` (its ETag)."""
+
+    initiative_id = fields.UUID()
+    number = fields.Integer()
+    status = fields.String()
+    assigned_reviewer_id = fields.UUID(allow_none=True)
+    version = fields.Integer()
+
+
 class QueueQuerySchema(InputSchema):
     """Filters of ``GET /api/v1/review/queue``: ``kind`` (submission, revision, completion),
     ``assigned`` (me, none, any), ``page`` from 1, ``per_page`` 1-200."""

@@ -86,7 +86,8 @@ def apply(db_session: Session, principal: Principal, workflow: Workflow, record:
           extra_event_data: dict[str, Any] | None = None) -> Activity:
     """Take ``action`` on ``record`` (read and locked by the caller): authorize (404/401/403/
     409, per the permission table generated from ``workflow``) -> comment rule (422) ->
-    version check (412) -> the adapter's checks -> status, ``version + 1``, ``updated_at``
+    version check (412) -> the adapter's checks -> state (``workflow.state_field``),
+    ``version + 1`` (``workflow.version_field``), ``updated_at``
     and the transition's ``stamp`` column -> the adapter's side effects -> ONE ``activities``
     row and ONE outbox event. Returns the timeline row. The caller commits."""
     transition = workflow.transition(action)
@@ -95,15 +96,17 @@ def apply(db_session: Session, principal: Principal, workflow: Workflow, record:
     what = workflow.record_type
     authz.authorize(principal, action, record, workflow.aggregate, what=what)
     comment = require_comment(transition, comment)
-    check_version(record, expected_version, what)
+    if workflow.version_field is not None:
+        check_version(record, expected_version, what)
     adapter = _ADAPTERS[workflow.record_type]
     adapter.before(db_session, principal, record, transition, comment)
     entity = entity_of(record)
-    from_status = entity.status
+    from_status = getattr(entity, workflow.state_field)
     now = utcnow()
     if transition.target is not None:
-        entity.status = transition.target
-    entity.version += 1
+        setattr(entity, workflow.state_field, transition.target)
+    if workflow.version_field is not None:
+        setattr(entity, workflow.version_field, getattr(entity, workflow.version_field) + 1)
     entity.updated_at = now
     if transition.stamp:
         setattr(entity, transition.stamp, now)

@@ -129,9 +129,7 @@ def assign_reviewer(*, db_session: Session, principal: Principal, initiative_id:
     as recipient (none when they assign themselves or unassign). Returns the initiative
     view.
     """
-    from registry.accounts.models import User, UserStaffRole
     from registry.initiatives import service
-    from registry.organizations.models import OrganizationMembership
     from registry.workflow.service import check_version
 
     view = _initiative_view(db_session, initiative_id, "secretariat", lock=True)
@@ -139,24 +137,7 @@ def assign_reviewer(*, db_session: Session, principal: Principal, initiative_id:
     check_version(view, expected_version, "initiative")
     reviewer = None
     if reviewer_id is not None:
-        reviewer = db_session.execute(select(User.id, User.email, User.locale, User.display_name)
-                                      .where(User.id == reviewer_id)).first()
-        staff = db_session.scalar(select(UserStaffRole.role).where(
-            UserStaffRole.user_id == reviewer_id, UserStaffRole.role.in_(
-                [StaffRole.REVIEWER.value, StaffRole.SECRETARIAT_ADMIN.value])).limit(1))
-        if reviewer is None or staff is None:
-            raise ValidationError("Not a reviewer.", errors=[{
-                "field": "reviewer_id",
-                "message": f"No user {reviewer_id} with a reviewer role."}])
-        member = view.owner_organization_id is not None and db_session.scalar(
-            select(OrganizationMembership.id).where(
-                OrganizationMembership.user_id == reviewer_id,
-                OrganizationMembership.organization_id == view.owner_organization_id))
-        if member:
-            raise ValidationError("Four eyes.", errors=[{
-                "field": "reviewer_id",
-                "message": "This reviewer is a member of the organisation that owns the "
-                           "initiative (four eyes): choose another."}])
+        reviewer = _check_reviewer(db_session, reviewer_id, view.owner_organization_id)
     before = view.assigned_reviewer_id
     entity = view.entity
     entity.assigned_reviewer_id = reviewer_id
@@ -172,6 +153,91 @@ def assign_reviewer(*, db_session: Session, principal: Principal, initiative_id:
                         "before": str(before) if before else None,
                         "after": str(reviewer_id) if reviewer_id else None}})
     return view
+
+
+def _check_reviewer(db_session: Session, reviewer_id: uuid.UUID,
+                    owner_organization_id: uuid.UUID | None) -> Any:
+    """The reviewer's (id, email, locale) row; ValidationError naming ``reviewer_id`` when it
+    is no staff user, or a member of the owner organisation (four eyes)."""
+    from registry.accounts.models import User, UserStaffRole
+    from registry.organizations.models import OrganizationMembership
+
+    reviewer = db_session.execute(select(User.id, User.email, User.locale).where(
+        User.id == reviewer_id)).first()
+    staff = db_session.scalar(select(UserStaffRole.role).where(
+        UserStaffRole.user_id == reviewer_id, UserStaffRole.role.in_(
+            [StaffRole.REVIEWER.value, StaffRole.SECRETARIAT_ADMIN.value])).limit(1))
+    if reviewer is None or staff is None:
+        raise ValidationError("Not a reviewer.", errors=[{
+            "field": "reviewer_id", "message": f"No user {reviewer_id} with a reviewer role."}])
+    member = owner_organization_id is not None and db_session.scalar(
+        select(OrganizationMembership.id).where(
+            OrganizationMembership.user_id == reviewer_id,
+            OrganizationMembership.organization_id == owner_organization_id))
+    if member:
+        raise ValidationError("Four eyes.", errors=[{
+            "field": "reviewer_id",
+            "message": "This reviewer is a member of the organisation that owns the "
+                       "initiative (four eyes): choose another."}])
+    return reviewer
+
+
+def assign_revision_reviewer(*, db_session: Session, principal: Principal,
+                             initiative_id: uuid.UUID, number: int,
+                             reviewer_id: uuid.UUID | None,
+                             expected_version: int | None = None) -> Any:
+    """Assign the review of a submitted revision (number ``number``) to a reviewer, or
+    unassign it (the secretariat: ``assign`` on a revision in the permission table): the
+    rules of :func:`assign_reviewer`; the revision's version changes (412 on a stale
+    ``expected_version``); an ``assignment`` entry (internal) about that revision and
+    ``initiative.review-assigned.v1`` with ``revision`` and the revision's ``review_url``.
+    Returns the revision row."""
+    from registry.initiatives import service
+    from registry.initiatives.models import InitiativeRevision
+    from registry.workflow.service import check_version
+
+    view = _initiative_view(db_session, initiative_id, None)
+    query = select(InitiativeRevision).where(InitiativeRevision.initiative_id == initiative_id,
+                                             InitiativeRevision.number == number)
+    if db_session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    revision = db_session.scalar(query)
+    if revision is None:
+        raise NotFound(f"No revision {number} of initiative {initiative_id}.")
+    authorize(principal, Action.ASSIGN, revision, Aggregate.REVISION, what="revision")
+    check_version(revision, expected_version, "revision")
+    reviewer = None
+    if reviewer_id is not None:
+        reviewer = _check_reviewer(db_session, reviewer_id, revision.owner_organization_id)
+    before = revision.assigned_reviewer_id
+    revision.assigned_reviewer_id = reviewer_id
+    revision.version += 1
+    revision.updated_at = service.utcnow()
+    recipients = []
+    if reviewer is not None and reviewer.id != user_id_of(principal):
+        recipients = [{"email": reviewer.email, "locale": reviewer.locale or "en",
+                       "role": "reviewer", "user_id": str(reviewer.id)}]
+    content_fields = list((revision.content or {}).keys())
+    service._record(
+        db_session, view.entity, principal, "assign", view.status, view=view,
+        kind=wf.ASSIGNMENT, visibility=wf.INTERNAL, recipients=recipients,
+        revision_number=revision.number,
+        changes={"assigned_reviewer_id": {"before": str(before) if before else None,
+                                          "after": str(reviewer_id) if reviewer_id else None}},
+        extra_event_data={"revision": {
+            "number": revision.number, "status": revision.status,
+            "base_version": revision.base_version,
+            "changed_fields": _changed_fields(view, revision, content_fields)},
+            **service.event_links(view, revision.number)})
+    return revision
+
+
+def _changed_fields(view: Any, revision: Any, names: list[str]) -> list[str]:
+    """Fields of the revision's content that differ from the approved content."""
+    from registry.initiatives import versions
+
+    current = versions.content_of(view)
+    return [n for n in names if current.get(n) != revision.content.get(n)]
 
 
 def reviewer_names(db_session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

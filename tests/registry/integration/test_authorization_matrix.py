@@ -48,6 +48,7 @@ PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "revie
 
 #: every lifecycle state (issue 8: ``shared.events.types.INITIATIVE_STATUSES``)
 from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
+from shared.events.types import REVISION_STATUSES  # noqa: E402
 
 ORGANIZATION_STATES = ("unverified", "verified")
 
@@ -199,11 +200,39 @@ def make_initiative(w: World, state: str) -> Case:
             "draft", "submitted", "changes_requested") else None
         s.execute(update(Initiative).where(Initiative.id == made.id).values(
             status=state, public_id=public_id))
+        # an approved version 1 in every state (versions and their diff are then readable;
+        # who may read them is what the matrix checks)
+        from registry.initiatives import service, versions
+
+        versions.record_version(s, service._load_view(s, initiative_id=made.id),
+                                principal=SYSTEM)
         s.commit()
         obj = s.get(Initiative, made.id)
         s.expunge(obj)
     return Case(obj, owner, {"initiative_id": made.id, "public_id": public_id,
-                             "reviewer_id": str(w.users["reviewer"])})
+                             "reviewer_id": str(w.users["reviewer"]), "number": 1})
+
+
+def make_revision(w: World, state: str) -> Case:
+    """Revision 1 of a published initiative of the owner organisation, in ``state``."""
+    from registry.initiatives import service, versions
+    from registry.initiatives.models import InitiativeRevision
+    from shared.db import utcnow
+
+    base = make_initiative(w, "published")
+    with w.session() as s:
+        view = service._load_view(s, initiative_id=base.obj.id)
+        now = utcnow()
+        content = versions.content_of(view) | {"title": "Matrix reef restoration, revised"}
+        revision = InitiativeRevision(
+            id=uuid.uuid4(), initiative_id=base.obj.id, number=1, status=state,
+            content=content, base_version=1, version=1,
+            owner_organization_id=base.owner, created_at=now, updated_at=now,
+            submitted_at=now if state != "draft" else None)
+        s.add(revision)
+        s.commit()
+        s.expunge(revision)
+    return Case(revision, base.owner, base.values | {"number": 1})
 
 
 def make_organization(w: World, state: str) -> Case:
@@ -315,6 +344,7 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
     Aggregate.INVITATION: (make_invitation, ("pending",)),
     Aggregate.JOIN_REQUEST: (make_join_request, ("pending",)),
     Aggregate.STAFF: (make_staff, ("any",)),
+    Aggregate.REVISION: (make_revision, REVISION_STATUSES),
 }
 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
@@ -326,6 +356,12 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
                  "confirm_completion", "decline_completion", "archive", "withdraw",
                  "suspend", "reinstate")},
     "initiatives.initiative_comment": lambda c: {"body": "Matrix comment."},
+    "initiatives.initiative_revision_assign": lambda c: {
+        "reviewer_id": c.values["reviewer_id"]},
+    "initiative_versions.Revisions": lambda c: {"title": "Matrix reef, revised"},
+    "initiative_versions.RevisionItem": lambda c: {"title": "Matrix reef, revised again"},
+    **{f"initiative_versions.revision_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("request_changes", "reject")},
     # the review desk's pages (registry.review.pages)
     **{f"review_pages.decide_{t}": (lambda c: {"comment": "Matrix reason."})
        for t in ("approve", "request_changes", "reject", "confirm_completion",
@@ -363,16 +399,17 @@ def expected(rule: RouteRule, principal: Principal, obj: Any) -> int | str:
         principal = ANONYMOUS
     if not principal.is_authenticated and not anonymous_may(rule):
         return 401
-    if table.rows_for(rule.aggregate, Action.VIEW) and not table.can(
-            principal, Action.VIEW, obj, rule.aggregate):
+    if table.rows_for(rule.aggregate, rule.gate) and not table.can(
+            principal, rule.gate, obj, rule.aggregate):
         return 404
-    if table.can(principal, rule.action, obj, rule.aggregate):
+    actions = [rule.action, *([rule.alternative] if rule.alternative else [])]
+    if any(table.can(principal, a, obj, rule.aggregate) for a in actions):
         return ALLOWED
     if rule.action is Action.VIEW:
         return 404
     if not principal.is_authenticated:
         return 401
-    if table.may_ever(principal, rule.action, obj, rule.aggregate):
+    if any(table.may_ever(principal, a, obj, rule.aggregate) for a in actions):
         return 409
     return 403
 

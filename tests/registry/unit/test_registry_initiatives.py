@@ -218,5 +218,5 @@ def test_the_public_never_sees_private_fields(registry, catalogue):
     owner = registry.get(f"/api/v1/initiatives/{ocean['id']}", catalogue["partner"]).json
     assert owner["contact_email"] == "reefs@ngo.test"
     assert [t["action"] for t in owner["timeline"]] == ["create", "submit", "approve"]
-    # published: the owner may comment, declare completion or withdraw it
-    assert owner["allowed_actions"] == ["comment", "declare_completion", "withdraw"]
+    # published: the owner may revise it, comment, declare completion or withdraw it
+    assert owner["allowed_actions"] == ["revise", "comment", "declare_completion", "withdraw"]

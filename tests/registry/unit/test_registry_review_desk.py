@@ -279,3 +279,92 @@ def test_the_public_list_shows_active_initiatives_by_default(registry, desk):
     withdrawn = {i["id"] for i in registry.get(
         "/api/v1/initiatives?status=withdrawn").json["items"]}
     assert withdrawn == {gone}
+
+
+def test_cli_queue_assign_act_and_archive_completed(registry, desk):
+    from registry.cli import cli
+
+    runner = registry.app.test_cli_runner()
+    made = desk.draft(title="CLI reef")
+    iid = made["id"]
+    desk.act("owner", iid, "submit")
+    with registry.session() as s:
+        from registry.accounts.models import User
+
+        reviewer2 = s.get(User, desk.ids["reviewer2"]).email
+        reviewer = s.get(User, desk.ids["reviewer"]).email
+        member_reviewer = s.get(User, desk.ids["member_reviewer"]).email
+    out = runner.invoke(cli, ["review", "queue"])
+    assert out.exit_code == 0, out.output
+    assert "CLI reef" in out.output and "1 pending; target 5 working days" in out.output
+    out = runner.invoke(cli, ["review", "assign", iid, "--reviewer", reviewer2])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["review", "queue", "--assigned", "me", "--as", reviewer2,
+                              "--json"])
+    assert out.exit_code == 0, out.output
+    assert '"Raj Reviewer"' in out.output and '"total": 1' in out.output
+    # deciding needs a person: the system may not, nor a reviewer of the owner organisation
+    out = runner.invoke(cli, ["initiatives", "act", iid, "approve"])
+    assert out.exit_code != 0 and "may not approve" in out.output
+    out = runner.invoke(cli, ["initiatives", "act", iid, "approve", "--as", member_reviewer])
+    assert out.exit_code != 0 and "Four eyes" in out.output
+    out = runner.invoke(cli, ["initiatives", "act", iid, "request-changes", "--as", reviewer])
+    assert out.exit_code != 0 and "comment" in out.output
+    out = runner.invoke(cli, ["initiatives", "act", iid, "approve", "--as", reviewer])
+    assert out.exit_code == 0, out.output
+    assert "published (version" in out.output
+    # actor name and e-mail of a secretariat action taken from the shell
+    approve = [a for a in registry.activities(iid) if a.action == "approve"][0]
+    assert (approve.actor_name, approve.actor_email) == ("Rita Reviewer", reviewer)
+
+    # archive-completed: two completed long ago, one recently, one still published
+    olds = [desk.published()["id"] for _ in range(2)]
+    recent = desk.published()["id"]
+    for one in [*olds, recent]:
+        desk.act("owner", one, "declare-completion", "Done.")
+        desk.act("reviewer", one, "confirm-completion")
+    with registry.session() as s:
+        s.execute(update(Initiative).where(Initiative.id.in_([uuid.UUID(o) for o in olds]))
+                  .values(completed_at=datetime(2025, 3, 1, tzinfo=UTC)))
+        s.commit()
+    out = runner.invoke(cli, ["initiatives", "archive-completed", "--before", "2026-01-01"])
+    assert out.exit_code == 0, out.output
+    assert "2 archived, 0 refused" in out.output
+    statuses = {o: registry.get(f"/api/v1/initiatives/{o}").json["status"]
+                for o in [*olds, recent, iid]}
+    assert statuses == {olds[0]: "archived", olds[1]: "archived", recent: "completed",
+                        iid: "published"}
+    archived = [a for a in registry.activities(olds[0]) if a.action == "archive"][0]
+    assert archived.actor_role == "system" and archived.visibility == "public"
+
+
+def test_a_submitted_revision_is_queued_and_assigned(registry, desk, problem):
+    iid = desk.published()["id"]
+    made = registry.post(f"/api/v1/initiatives/{iid}/revisions",
+                         {"title": "Reefs, second phase"}, desk["owner"])
+    assert made.status_code == 201, made.json
+    number = made.json["number"]
+    url = f"/api/v1/initiatives/{iid}/revisions/{number}"
+    # a draft revision is not the secretariat's yet
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                          desk["reviewer"]), 409)
+    assert registry.post(f"{url}/submit", {}, desk["owner"]).status_code == 200
+    queue = registry.get("/api/v1/review/queue?kind=revision", desk["reviewer"]).json
+    assert [(i["kind"], i["initiative_id"], i["revision_number"]) for i in queue["items"]] == [
+        ("revision", iid, number)]
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["member_reviewer"])},
+                          desk["reviewer"]), 422, "reviewer_id")
+    problem(registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                          desk["owner"]), 403)
+    resp = registry.post(f"{url}/assign", {"reviewer_id": str(desk.ids["reviewer2"])},
+                         desk["reviewer"])
+    assert resp.status_code == 200, resp.json
+    assert resp.json["assigned_reviewer_id"] == str(desk.ids["reviewer2"])
+    assert resp.headers["ETag"] == f'"{resp.json["version"]}"'
+    kind, data = _events(registry, iid)[-1]
+    assert kind == "review-assigned" and data["revision"]["number"] == number
+    assert data["revision"]["changed_fields"] == ["title"]
+    assert data["review_url"].endswith(f"/secretariat/review/{iid}/revisions/{number}")
+    assert [r["user_id"] for r in data["recipients"]] == [str(desk.ids["reviewer2"])]
+    mine = registry.get("/api/v1/review/queue?assigned=me", desk["reviewer2"]).json
+    assert [i["revision_number"] for i in mine["items"]] == [number]

@@ -159,8 +159,9 @@ def test_request_changes_and_reject_need_a_comment(registry, actors, complete, p
     ((), "request-changes", "sec", ["update", "submit"]),
     (("submit",), "submit", "partner", ["approve", "request_changes", "reject"]),
     (("submit", "approve"), "submit", "partner",
-     ["declare_completion", "withdraw", "suspend"]),
-    (("submit", "approve"), "reject", "sec", ["declare_completion", "withdraw", "suspend"]),
+     ["revise", "declare_completion", "withdraw", "suspend"]),
+    (("submit", "approve"), "reject", "sec",
+     ["revise", "declare_completion", "withdraw", "suspend"]),
 ])
 def test_illegal_transitions_are_409_naming_state_and_allowed_actions(
         registry, actors, complete, problem, status_path, action, who, expected_allowed):
