@@ -39,13 +39,19 @@ def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -
     if db_session.get_bind().dialect.name != "postgresql":
         db_session.execute(table.insert(), rows)
         return
+    from psycopg.types.json import Jsonb
+    from sqlalchemy import JSON
+
     names = [c.name for c in table.columns]
+    # JSON columns' values (dicts, lists) travel as jsonb (COPY has no adapter for a dict)
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     driver_connection = db_session.connection().connection.driver_connection
     assert driver_connection is not None  # a checked-out psycopg connection
     cursor = driver_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([row[n] for n in names])
+            copy.write_row([Jsonb(row[n]) if n in json_columns and row[n] is not None
+                            else row[n] for n in names])
 
 
 __all__ = ["Base", "bulk_insert", "close_session", "import_models", "session"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -25,13 +25,26 @@ from registry.initiatives.revision_schemas import (
     VersionSchema,
     VersionSummarySchema,
 )
-from shared.problems import PreconditionFailed
+from registry.workflow.http import if_match, with_etag
 
 blp = Blueprint("initiative_versions", __name__, url_prefix="/api/v1/initiatives",
                 description="Approved versions of initiatives, the difference between two, "
                             "and revisions of published initiatives (issue 8).")
 
 _SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+#: the 412 answer of the writes that take ``If-Match`` (not among the problem responses
+#: every operation documents: ``shared.problems.PROBLEM_STATUSES``)
+_IF_MATCH: dict = {
+    "parameters": [{"in": "header", "name": "If-Match", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The ETag read (the revision's version, e.g. \"3\"): 412 "
+                                   "if it changed since; nothing is written then."}],
+    "responses": {"412": {
+        "description": "Precondition failed: the revision changed since the ETag named in "
+                       "If-Match was read (`current_version`); nothing was written.",
+        "content": {"application/problem+json": {
+            "schema": {"$ref": "#/components/schemas/Problem"}}}}},
+}
 _SUMMARY = VersionSummarySchema()
 _VERSION = VersionSchema()
 
@@ -77,24 +90,10 @@ _REVISION = RevisionSchema()
 _REVISION_SUMMARY = RevisionSummarySchema()
 
 
-def if_match() -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"``; ``*`` or none: None).
-    A value that is no version can match nothing: 412."""
-    raw = request.headers.get("If-Match")
-    if raw is None or raw.strip() == "*":
-        return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed(f"If-Match {raw!r} names no version of this record: send the "
-                                 "ETag you read.")
-    return int(value)
-
-
 def _revision_response(revision: revisions.RevisionView, status: int = 200) -> Response:
     response = jsonify(_REVISION.dump(revision))
     response.status_code = status
-    response.headers["ETag"] = f'"{revision.version}"'
-    return response
+    return with_etag(response, revision.version)
 
 
 @blp.route("/<uuid:initiative_id>/revisions")
@@ -138,9 +137,7 @@ class RevisionItem(MethodView):
 
     @blp.arguments(RevisionInputSchema)
     @blp.response(200, RevisionSchema)
-    @blp.doc(security=_SECURITY, parameters=[{
-        "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-        "description": "The ETag read (the revision's version): 412 if it changed since."}])
+    @blp.doc(security=_SECURITY, **_IF_MATCH)
     def patch(self, data: dict, initiative_id: uuid.UUID, number: int) -> Response:
         """Edit a draft revision or one sent back for changes (owner organisation); 412 when
         ``If-Match`` names an older version (nothing written)."""
@@ -166,9 +163,7 @@ def revision_diff(initiative_id: uuid.UUID, number: int) -> Response:
 def _revision_action_view(action: str, summary: str):
     @blp.arguments(RevisionActionSchema)
     @blp.response(200, RevisionSchema)
-    @blp.doc(security=_SECURITY, summary=summary, parameters=[{
-        "in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-        "description": "The ETag read (the revision's version): 412 if it changed since."}])
+    @blp.doc(security=_SECURITY, summary=summary, **_IF_MATCH)
     def view(data: dict, initiative_id: uuid.UUID, number: int) -> Response:
         session = db.session()
         revision = revisions.revision_action(

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from registry.authz import permissions as authz
 from registry.authz.permissions import Action, Aggregate
-from registry.initiatives import versions
+from registry.initiatives import policy, versions
 from registry.initiatives.models import (
     OPEN_REVISION_STATES,
     Initiative,
@@ -30,19 +31,17 @@ from registry.initiatives.models import (
     InitiativeVersion,
 )
 from registry.workflow import models as wf_models
+from registry.workflow import service as workflow_service
 from registry.workflow.actors import actor_columns
 from registry.workflow.models import Activity
 from shared import reference
 from shared.db import new_uuid, utcnow
-from shared.events import types as ev
 from shared.events.types import REVISION_STATUSES
-from shared.identity import Principal, Scope, StaffRole
+from shared.identity import Principal
 from shared.problems import (
     Conflict,
     InvalidTransition,
-    NotAllowed,
     NotFound,
-    PreconditionFailed,
     Unauthenticated,
     ValidationError,
 )
@@ -102,7 +101,7 @@ def apply_input(content: dict[str, Any], data: dict[str, Any],
             new[name] = list(dict.fromkeys(data[name]))
     if data.get("deliverables") is not None:
         known = {d.get("id"): d for d in content.get("deliverables") or [] if d.get("id")}
-        items = []
+        items, seen = [], set()
         for i, d in enumerate(data["deliverables"]):
             did = str(d["id"]) if d.get("id") else None
             if did is not None and did not in known:
@@ -110,6 +109,11 @@ def apply_input(content: dict[str, Any], data: dict[str, Any],
                     "field": f"deliverables.{i}.id",
                     "message": f"No deliverable {did} in this initiative: leave the id out "
                                "to add a new deliverable."}])
+            if did is not None and did in seen:
+                raise ValidationError("Deliverable listed twice.", errors=[{
+                    "field": f"deliverables.{i}.id",
+                    "message": f"Deliverable {did} is listed twice."}])
+            seen.add(did)
             due = d.get("due_date")
             items.append({"id": did or str(new_uuid()), "description": _text(d["description"]),
                           "due_date": due.isoformat() if isinstance(due, date) else due,
@@ -159,111 +163,22 @@ def input_of(content: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def organization_ids(content: dict[str, Any]) -> set[uuid.UUID]:
-    """The organisations a content names (lead and partners)."""
-    lead = content.get("lead_organization")
-    ids = {uuid.UUID(p["organization"]["id"]) for p in content.get("partners") or []}
-    return ids | ({uuid.UUID(lead["id"])} if lead else set())
-
-
 # -- the workflow ----------------------------------------------------------------------------
-#: Revision states (``shared.events.types.REVISION_STATUSES``).
+#: The revision workflow (``policy.REVISION_WORKFLOW``, whose rows the permission table
+#: generates: aggregate ``revision``; deciders are reviewers who are not members of the owner
+#: organisation, four eyes). States: ``shared.events.types.REVISION_STATUSES``.
+WORKFLOW = policy.REVISION_WORKFLOW
 DRAFT, SUBMITTED, CHANGES_REQUESTED, APPROVED, REJECTED, DISCARDED = REVISION_STATUSES
 #: Open states: at most one revision per initiative is in one of them.
 OPEN_STATES = frozenset(OPEN_REVISION_STATES)
-EDITABLE_STATES = frozenset({DRAFT, CHANGES_REQUESTED})
-#: Initiative states in which the owner may propose a revision.
-REVISABLE_STATES = frozenset({"published"})
-
-#: The events of the revision transitions.
-EVENT_FOR_ACTION = {
-    "submit": ev.INITIATIVE_REVISION_SUBMITTED,
-    "approve": ev.INITIATIVE_REVISION_APPROVED,
-    "request_changes": ev.INITIATIVE_REVISION_CHANGES_REQUESTED,
-    "reject": ev.INITIATIVE_REVISION_REJECTED,
-}
-
-
-@dataclass(frozen=True)
-class RevisionTransition:
-    """A revision action: source states, target state, who (``owner`` or ``reviewer``: a
-    reviewer who is not a member of the owner organisation, four eyes), comment required,
-    and the time column it stamps."""
-
-    action: str
-    sources: frozenset[str]
-    target: str
-    who: str
-    comment_required: bool = False
-    stamp: str | None = None
-
-
-TRANSITIONS: dict[str, RevisionTransition] = {t.action: t for t in (
-    RevisionTransition("submit", EDITABLE_STATES, SUBMITTED, "owner", stamp="submitted_at"),
-    RevisionTransition("approve", frozenset({SUBMITTED}), APPROVED, "reviewer",
-                       stamp="decided_at"),
-    RevisionTransition("request_changes", frozenset({SUBMITTED}), CHANGES_REQUESTED,
-                       "reviewer", comment_required=True),
-    RevisionTransition("reject", frozenset({SUBMITTED}), REJECTED, "reviewer",
-                       comment_required=True, stamp="decided_at"),
-    RevisionTransition("discard", EDITABLE_STATES, DISCARDED, "owner", stamp="decided_at"),
-)}
-
-
-def _is_owner(principal: Principal, record: Any) -> bool:
-    return principal.is_member_of(record.owner_organization_id) and principal.has_scope(
-        Scope.INITIATIVES_WRITE)
-
-
-def _is_reviewer(principal: Principal) -> bool:
-    return principal.has_staff_role(StaffRole.REVIEWER) and principal.has_scope(Scope.REVIEW)
-
-
-def _may(principal: Principal, who: str, record: Any) -> bool:
-    if who == "owner":
-        return _is_owner(principal, record)
-    return _is_reviewer(principal) and not principal.is_member_of(record.owner_organization_id)
+#: Initiative states in which the owner may propose a revision (``policy``).
+REVISABLE_STATES = policy.REVISABLE_STATES
 
 
 def allowed_actions(principal: Principal, revision: Any) -> list[str]:
-    """The actions ``principal`` may take on ``revision`` now (``update`` included)."""
-    out = ["update"] if (revision.status in EDITABLE_STATES
-                         and _is_owner(principal, revision)) else []
-    return out + [t.action for t in TRANSITIONS.values()
-                  if revision.status in t.sources and _may(principal, t.who, revision)]
-
-
-def _authorize(principal: Principal, action: str, revision: Any) -> None:
-    """Raise unless ``principal`` may take ``action`` (``update`` or a transition) on
-    ``revision`` now: 403 (not the owner organisation's member; not a reviewer; a reviewer
-    of the owner organisation: four eyes), 409 (its state allows it no more)."""
-    rule = TRANSITIONS.get(action)
-    who = rule.who if rule else "owner"
-    sources = rule.sources if rule else EDITABLE_STATES
-    if not _may(principal, who, revision):
-        verb = action.replace("_", " ")
-        if who == "reviewer" and _is_reviewer(principal):
-            raise NotAllowed(f"You are a member of the organisation that owns this initiative: "
-                             f"another reviewer must {verb} its revision (four eyes).",
-                             extra={"reason": "reviewer_is_member"})
-        if who == "reviewer":
-            raise NotAllowed(f"Only the secretariat's reviewers may {verb} a revision.")
-        raise NotAllowed(f"Only members of the organisation that owns this initiative may "
-                         f"{verb} its revision.")
-    if revision.status not in sources:
-        allowed = allowed_actions(principal, revision)
-        raise InvalidTransition(
-            f"Cannot {action.replace('_', ' ')}: revision {revision.number} is "
-            f"{revision.status}. Allowed in this state: {', '.join(allowed) or 'none'}.",
-            extra={"current_status": revision.status, "allowed_actions": allowed})
-
-
-def _check_version(record: Any, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != record.version:
-        raise PreconditionFailed(
-            f"Revision {record.number} changed since you read it (version {expected_version}, "
-            f"now {record.version}): reload it and apply your change again.",
-            extra={"current_version": record.version})
+    """The actions ``principal`` may take on ``revision`` now (``update``, ``assign`` and the
+    transitions), from the permission table."""
+    return workflow_service.allowed_actions(principal, WORKFLOW, revision)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -288,18 +203,43 @@ class RevisionView:
     allowed_actions: list[str] = field(default_factory=list)
 
 
-def _initiative(db_session: Session, principal: Principal, initiative_id: uuid.UUID, *,
-                lock: bool = False) -> Initiative:
-    """The initiative if ``principal`` may see its revisions (owner organisation,
-    secretariat, system: ``view_private``); NotFound otherwise (the public never learns of
-    revisions)."""
+def _initiative(db_session: Session, principal: Principal | None, initiative_id: uuid.UUID,
+                *, action: Action = Action.VIEW_PRIVATE, lock: bool = False) -> Initiative:
+    """The initiative (locked with ``lock``, PostgreSQL) if ``principal`` may take
+    ``action`` on it (the permission table, aggregate ``initiative``: ``view_private`` —
+    owner organisation, secretariat, system — to read its revisions; ``revise`` to open one;
+    ``revise`` to edit a published one); NotFound / Unauthenticated / NotAllowed /
+    InvalidTransition otherwise. ``principal`` None: no check (the revision's own rules
+    decide)."""
     initiative = db_session.get(Initiative, initiative_id, with_for_update=lock or None)
-    if initiative is None or not authz.can(principal, Action.VIEW_PRIVATE, initiative,
-                                           Aggregate.INITIATIVE):
-        if initiative is not None and not principal.is_authenticated:
+    if initiative is None:
+        raise NotFound(f"No initiative {initiative_id}.")
+    if principal is not None:
+        authz.authorize(principal, action, initiative, Aggregate.INITIATIVE, what="initiative")
+    return initiative
+
+
+def _private_side(db_session: Session, principal: Principal, initiative_id: uuid.UUID, *,
+                  lock: bool = False) -> Initiative:
+    """The initiative if ``principal`` may see its private side (``view_private``: owner
+    organisation, secretariat, system), where its revisions are; 404 for anyone else (401
+    anonymous): the route's gate (``registry.authz.routes``)."""
+    initiative = _initiative(db_session, None, initiative_id, lock=lock)
+    if not authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE):
+        if not principal.is_authenticated:
             raise Unauthenticated("Sign in to see the revisions of this initiative.")
         raise NotFound(f"No initiative {initiative_id}.")
     return initiative
+
+
+def _visible_revision(db_session: Session, principal: Principal, initiative_id: uuid.UUID,
+                      number: int) -> InitiativeRevision:
+    """Revision ``number`` if ``principal`` may see it (aggregate ``revision``: owner
+    organisation, secretariat, system); NotFound otherwise."""
+    _initiative(db_session, None, initiative_id)
+    revision = _revision(db_session, initiative_id, number)
+    authz.authorize(principal, Action.VIEW, revision, Aggregate.REVISION, what="revision")
+    return revision
 
 
 def _revision(db_session: Session, initiative_id: uuid.UUID, number: int, *,
@@ -345,7 +285,7 @@ def list_revisions(*, db_session: Session, principal: Principal,
                    initiative_id: uuid.UUID) -> list[RevisionView]:
     """The revisions of an initiative, newest first (owner organisation and secretariat
     only; NotFound for anyone else). Two statements (revisions, their base versions)."""
-    _initiative(db_session, principal, initiative_id)
+    _private_side(db_session, principal, initiative_id)
     rows = list(db_session.scalars(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id).order_by(
         InitiativeRevision.number.desc())))
@@ -354,12 +294,23 @@ def list_revisions(*, db_session: Session, principal: Principal,
     return [_view(principal, r, bases) for r in rows]
 
 
+def open_revision(*, db_session: Session, principal: Principal,
+                  initiative_id: uuid.UUID) -> RevisionView | None:
+    """The initiative's open revision (draft, submitted or changes_requested), or None
+    (owner organisation and secretariat only; NotFound for anyone else)."""
+    _private_side(db_session, principal, initiative_id)
+    revision = db_session.scalar(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id == initiative_id,
+        InitiativeRevision.status.in_(OPEN_STATES)))
+    return _answer(db_session, principal, revision) if revision is not None else None
+
+
 def get_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
                  number: int) -> RevisionView:
     """Revision ``number`` with its proposed content (owner organisation and secretariat
     only). NotFound when absent or not visible."""
-    _initiative(db_session, principal, initiative_id)
-    return _answer(db_session, principal, _revision(db_session, initiative_id, number))
+    return _answer(db_session, principal,
+                   _visible_revision(db_session, principal, initiative_id, number))
 
 
 def diff_revision(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
@@ -367,8 +318,8 @@ def diff_revision(*, db_session: Session, principal: Principal, initiative_id: u
     """The difference between the current approved version and revision ``number``'s
     proposed content (``versions.diff_content``'s shape; ``from`` the approved version,
     ``to`` null, ``revision`` the number). Owner organisation and secretariat only."""
-    initiative = _initiative(db_session, principal, initiative_id)
-    revision = _revision(db_session, initiative_id, number)
+    revision = _visible_revision(db_session, principal, initiative_id, number)
+    initiative = _initiative(db_session, None, initiative_id)
     current = initiative.approved_version
     base = _base_contents(db_session, initiative_id, {current} if current else set()).get(
         current or 0) or versions.content_of(initiative)
@@ -416,15 +367,17 @@ def create_revision(*, db_session: Session, principal: Principal, initiative_id:
     422 naming the field for invalid data. The initiative itself does not change; a timeline
     entry ``revision_create`` (participants) is written.
     """
-    initiative = _initiative(db_session, principal, initiative_id, lock=True)
-    if not _is_owner(principal, initiative):
-        raise NotAllowed("Only members of the organisation that owns this initiative may "
-                         "propose a revision.")
-    if initiative.status not in REVISABLE_STATES:
-        raise InvalidTransition(
-            f"Cannot open a revision: the initiative is {initiative.status}; only a published "
-            "initiative is revised (edit a draft directly).",
-            extra={"current_status": initiative.status, "allowed_actions": []})
+    initiative = _private_side(db_session, principal, initiative_id, lock=True)
+    authz.authorize(principal, Action.REVISE, initiative, Aggregate.INITIATIVE,
+                    what="initiative")
+    return _open(db_session, principal, initiative, data)
+
+
+def _open(db_session: Session, principal: Principal, initiative: Initiative,
+          data: dict[str, Any]) -> RevisionView:
+    """Open revision ``max + 1`` of ``initiative`` (``revise`` already authorized): 409 when
+    one is open."""
+    initiative_id = initiative.id
     open_number = db_session.scalar(select(InitiativeRevision.number).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
@@ -465,10 +418,10 @@ def update_revision(*, db_session: Session, principal: Principal, initiative_id:
     ``expected_version`` is not the revision's ``version`` (nothing written); 409 in another
     state; 422 naming the field. The change counter ``version`` goes up by one when the
     content changes; a timeline entry ``revision_update`` lists the changed fields."""
-    initiative = _initiative(db_session, principal, initiative_id)
+    initiative = _initiative(db_session, None, initiative_id)
     revision = _revision(db_session, initiative_id, number, lock=True)
-    _authorize(principal, "update", revision)
-    _check_version(revision, expected_version)
+    authz.authorize(principal, Action.UPDATE, revision, Aggregate.REVISION, what="revision")
+    workflow_service.check_version(revision, expected_version, "revision")
     before = revision.content
     content = apply_input(before, data, _organizations(db_session, data))
     changes = _changes(before, content)
@@ -485,14 +438,15 @@ def edit_published(*, db_session: Session, principal: Principal, initiative_id: 
                    data: dict[str, Any], expected_version: int | None = None) -> RevisionView:
     """An edit of a published initiative (``PATCH /api/v1/initiatives/{id}``, the owner's
     page): updates its open revision when it is a draft or sent back for changes, else opens
-    a new one. ``expected_version`` applies to the open revision."""
-    _initiative(db_session, principal, initiative_id)
+    a new one. ``expected_version`` applies to the open revision. Authorized as ``revise``
+    of the initiative (owner organisation; published)."""
+    initiative = _initiative(db_session, principal, initiative_id, action=Action.REVISE,
+                             lock=True)
     open_revision = db_session.scalar(select(InitiativeRevision).where(
         InitiativeRevision.initiative_id == initiative_id,
         InitiativeRevision.status.in_(OPEN_STATES)))
     if open_revision is None:
-        return create_revision(db_session=db_session, principal=principal,
-                               initiative_id=initiative_id, data=data)
+        return _open(db_session, principal, initiative, data)
     return update_revision(db_session=db_session, principal=principal,
                            initiative_id=initiative_id, number=open_revision.number, data=data,
                            expected_version=expected_version)
@@ -501,56 +455,63 @@ def edit_published(*, db_session: Session, principal: Principal, initiative_id: 
 def revision_action(*, db_session: Session, principal: Principal, initiative_id: uuid.UUID,
                     number: int, action: str, comment: str | None = None,
                     expected_version: int | None = None) -> RevisionView:
-    """Take ``action`` on revision ``number``: ``submit`` (owner), ``approve``,
-    ``request_changes``, ``reject`` (a reviewer who is not a member of the owner
+    """Take ``action`` on revision ``number`` through the workflow machinery
+    (``registry.workflow.service.apply`` with :data:`WORKFLOW`): ``submit`` (owner),
+    ``approve``, ``request_changes``, ``reject`` (a reviewer who is not a member of the owner
     organisation: four eyes), ``discard`` (owner).
 
-    Order of checks: visibility (404), who (403), state (409 with the allowed actions),
-    comment (422 ``comment`` for request_changes and reject), ``expected_version`` (412).
-    Approving applies the proposed content to the initiative (``service._apply_content``),
-    raises its ``version`` and ``approved_version`` by one and writes the version row (its
-    ``changed_fields`` against the previous version). Each transition but discard emits its
+    Order of checks: visibility (404), who (401/403), state (409 with the allowed actions),
+    comment (422 ``comment`` for request_changes and reject), ``expected_version`` (412: the
+    revision's ``version``; nothing written). The initiative and the revision rows are locked
+    first (PostgreSQL), so of two concurrent decisions one wins. Approving applies the
+    proposed content to the initiative (``service._apply_content``), raises its ``version``
+    and ``approved_version`` by one and writes the version row (its ``changed_fields``
+    against the previous version). Each transition but discard emits its
     ``initiative.revision-*.v1`` event (the initiative's snapshot after it, ``revision``:
-    number, status, base version, changed fields); every one writes a timeline entry (public
-    for an approval).
+    number, status, base version, changed fields); every one writes a timeline entry
+    ``revision_<action>`` (public for an approval).
     """
-    rule = TRANSITIONS.get(action)
-    if rule is None:
+    if WORKFLOW.transition(action) is None:
         raise NotFound(f"Unknown revision action {action!r}.")
-    initiative = _initiative(db_session, principal, initiative_id, lock=True)
+    _initiative(db_session, None, initiative_id, lock=True)
     revision = _revision(db_session, initiative_id, number, lock=True)
-    _authorize(principal, action, revision)
-    comment = comment.strip() if comment else None
-    if rule.comment_required and not comment:
-        raise ValidationError("A comment is required.", errors=[{
-            "field": "comment",
-            "message": f"Say why, so the partner can act on it ({action.replace('_', ' ')})."}])
-    _check_version(revision, expected_version)
-    if action == "approve" and initiative.status not in REVISABLE_STATES:
-        raise InvalidTransition(
-            f"Cannot approve the revision: the initiative is {initiative.status}.",
-            extra={"current_status": initiative.status, "allowed_actions": []})
-    previous = _base_contents(db_session, initiative_id,
-                              {initiative.approved_version} if initiative.approved_version
-                              else set()).get(initiative.approved_version or 0)
-    changed = versions.changed_fields(previous or versions.content_of(initiative),
-                                      revision.content)
-    from_status = revision.status
-    now = utcnow()
-    revision.status = rule.target
-    revision.version += 1
-    revision.updated_at = now
-    if rule.stamp:
-        setattr(revision, rule.stamp, now)
-    if action == "discard":
-        _activity(db_session, principal, initiative, revision, "revision_discard",
-                  from_status, kind=wf_models.TRANSITION, comment=comment)
-        return _answer(db_session, principal, revision)
-    from registry.initiatives import service
+    workflow_service.apply(db_session, principal, WORKFLOW, revision, action, comment=comment,
+                           expected_version=expected_version)
+    return _answer(db_session, principal, revision)
 
-    if action == "approve":
+
+def _changed_fields(db_session: Session, revision: InitiativeRevision) -> list[str]:
+    """The fields ``revision`` changes against the version it was based on."""
+    base = _base_contents(db_session, revision.initiative_id,
+                          {revision.base_version} if revision.base_version else set())
+    return versions.changed_fields(base.get(revision.base_version or 0) or {},
+                                   revision.content)
+
+
+class _RevisionAdapter:
+    """The revision's part of the workflow machinery (``registry.workflow.service``)."""
+
+    def before(self, db_session: Session, principal: Principal, record: Any,
+               transition: Any, comment: str | None) -> None:
+        initiative = db_session.get_one(Initiative, record.initiative_id)
+        if transition.action == "approve" and initiative.status not in REVISABLE_STATES:
+            raise InvalidTransition(
+                f"Cannot approve the revision: the initiative is {initiative.status}.",
+                extra={"current_status": initiative.status, "allowed_actions": []})
+
+    def after(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+              from_status: str, comment: str | None) -> None:
+        if transition.action != "approve":
+            return
+        from registry.initiatives import service
+
+        initiative = db_session.get_one(Initiative, record.initiative_id)
+        current = initiative.approved_version
+        previous = _base_contents(db_session, initiative.id, {current} if current else set())
+        changed = versions.changed_fields(previous.get(current or 0)
+                                          or versions.content_of(initiative), record.content)
         existing = {d.id for d in initiative.deliverables}
-        data = input_of(revision.content)
+        data = input_of(record.content)
         proposed = [d["id"] for d in data["deliverables"]]
         for row in data["deliverables"]:  # a deliverable the revision added is new here
             if row["id"] not in existing:
@@ -562,18 +523,44 @@ def revision_action(*, db_session: Session, principal: Principal, initiative_id:
             if deliverable.id not in existing and did is not None:
                 deliverable.id = did  # (not flushed yet) the id the revision showed it with
         initiative.version += 1
-        initiative.updated_at = now
+        initiative.updated_at = record.decided_at or utcnow()
         db_session.flush()
         versions.record_version(db_session, initiative, principal=principal,
-                                revision_id=revision.id, changed=changed,
+                                revision_id=record.id, changed=changed,
                                 content=versions.content_of(initiative))
-    service._record(
-        db_session, initiative, principal, f"revision_{action}", initiative.status,
-        comment=comment, kind=wf_models.TRANSITION,
-        visibility=wf_models.PUBLIC if action == "approve" else wf_models.PARTICIPANTS,
-        event_type=EVENT_FOR_ACTION[action], revision_number=revision.number,
-        extra_event_data={"revision": {"number": revision.number, "status": revision.status,
-                                       "base_version": revision.base_version,
-                                       "changed_fields": changed},
-                          **service.event_links(initiative, revision.number)})
-    return _answer(db_session, principal, revision)
+        record.assigned_reviewer_id = None  # the review is over
+
+    def record(self, db_session: Session, principal: Principal, record: Any, transition: Any,
+               from_status: str, comment: str | None,
+               extra_event_data: dict[str, Any] | None) -> Activity:
+        initiative = db_session.get_one(Initiative, record.initiative_id)
+        if transition.event_type is None:  # discard: a timeline entry only
+            activity = _activity(db_session, principal, initiative, record,
+                                 f"revision_{transition.action}", from_status,
+                                 kind=wf_models.TRANSITION, comment=comment)
+            db_session.flush()
+            return activity
+        from registry.initiatives import service
+
+        # who hears of it: the owner organisation's members and the revision's reviewer
+        audience = SimpleNamespace(owner_organization_id=initiative.owner_organization_id,
+                                   assigned_reviewer_id=record.assigned_reviewer_id)
+        data = {"revision": {"number": record.number, "status": record.status,
+                             "base_version": record.base_version,
+                             "changed_fields": _changed_fields(db_session, record)},
+                "recipients": service.event_recipients(db_session, audience, principal),
+                **service.event_links(initiative, record.number), **(extra_event_data or {})}
+        return service._record(
+            db_session, initiative, principal, f"revision_{transition.action}",
+            initiative.status, comment=comment, kind=wf_models.TRANSITION,
+            visibility=transition.visibility, event_type=transition.event_type,
+            revision_number=record.number, extra_event_data=data)
+
+
+workflow_service.register_adapter(WORKFLOW.record_type, _RevisionAdapter())
+
+
+# the version reads, beside the revision ones (pages and the CLI import one module)
+list_versions = versions.list_versions
+get_version = versions.get_version
+diff_versions = versions.diff_versions

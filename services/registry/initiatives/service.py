@@ -127,7 +127,7 @@ def snapshot(initiative: Initiative | InitiativeView,
         "created_at": initiative.created_at,
         "updated_at": initiative.updated_at,
         "published_at": initiative.published_at,
-        "approved_version": getattr(initiative, "approved_version", None),
+        "approved_version": initiative.approved_version,
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
     }
@@ -571,9 +571,10 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
                       expected_version: int | None = None) -> Initiative:
     """Edit a draft or an initiative sent back for changes (owner only); emits
     ``initiative.updated.v1`` with the changed fields in the timeline. A published one is
-    edited through its open revision (``revisions.edit_published``): the initiative, as
-    the public sees it, is returned unchanged. Otherwise the row is locked (PostgreSQL) and
-    ``expected_version`` (``If-Match``) checked first: 412 when stale."""
+    edited through its open revision (``revisions.edit_published``; ``expected_version``
+    names the initiative's version there too): the initiative, as the public sees it, is
+    returned unchanged. Otherwise the row is locked (PostgreSQL) and ``expected_version``
+    (``If-Match``) checked first: 412 when stale."""
     # (rev) editing a published initiative proposes a revision
     from registry.initiatives import revisions
     from registry.workflow.service import check_version
@@ -582,6 +583,7 @@ def update_initiative(*, db_session: Session, principal: Principal, initiative_i
     if current is not None and current.status in revisions.REVISABLE_STATES:
         # ``revise`` in the permission table: 404 (invisible), 401, 403 (not the owner's)
         authorize(principal, Action.REVISE, current, Aggregate.INITIATIVE, what="initiative")
+        check_version(current, expected_version, "initiative")
         revisions.edit_published(db_session=db_session, principal=principal,
                                  initiative_id=initiative_id, data=data)
         return current
@@ -931,11 +933,9 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
+    versions.write_version(db_session=db_session, principal=principal, initiative=initiative,
+                           number=1)  # (rev) version 1
     _record(db_session, initiative, principal, "import", None)
-    # (rev) version 1, once the initiative row is flushed (_record's insert flushed it: the
-    # version row has no relationship() to order it after the initiative)
-    db_session.add(InitiativeVersion(**versions.version_rows(
-        initiative.id, versions.content_of(initiative), principal=principal, approved_at=now)))
     return initiative
 
 

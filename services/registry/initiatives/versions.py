@@ -255,17 +255,17 @@ def _approver(principal: Principal | None) -> tuple[str | None, str | None]:
     return name, principal.email
 
 
-def record_version(db_session: Session, initiative: Any, *, principal: Principal | None,
-                   revision_id: uuid.UUID | None = None,
-                   changed: list[str] | None = None,
-                   content: dict[str, Any] | None = None) -> InitiativeVersion:
-    """Write the next approved version of ``initiative`` (an ``Initiative`` or an
-    ``InitiativeView``): number ``approved_version + 1`` (1 at first approval), its content
-    (:func:`content_of`, or ``content`` when the caller has it), who approved, the revision
-    it came from and the ``changed`` fields (empty for version 1); sets
-    ``initiative.approved_version``. Added to the session (the caller's transaction)."""
+def write_version(*, db_session: Session, principal: Principal | None, initiative: Any,
+                  number: int, revision_id: uuid.UUID | None = None,
+                  changed: list[str] | None = None,
+                  content: dict[str, Any] | None = None) -> InitiativeVersion:
+    """Write approved version ``number`` of ``initiative`` (an ``Initiative`` or an
+    ``InitiativeView``): its content (:func:`content_of`, or ``content`` when the caller has
+    it), who approved it and when, the revision it came from and the ``changed`` fields (empty
+    for version 1); sets ``initiative.approved_version`` to ``number``. Added to the session
+    (the caller's transaction). Called at first approval (the initiative workflow's adapter,
+    number 1), on import (number 1) and when a revision is approved (:func:`record_version`)."""
     entity = getattr(initiative, "entity", initiative)
-    number = (entity.approved_version or 0) + 1
     name, email = _approver(principal)
     row = InitiativeVersion(
         initiative_id=entity.id, number=number,
@@ -277,6 +277,18 @@ def record_version(db_session: Session, initiative: Any, *, principal: Principal
     entity.approved_version = number
     db_session.add(row)
     return row
+
+
+def record_version(db_session: Session, initiative: Any, *, principal: Principal | None,
+                   revision_id: uuid.UUID | None = None,
+                   changed: list[str] | None = None,
+                   content: dict[str, Any] | None = None) -> InitiativeVersion:
+    """Write the NEXT approved version of ``initiative`` (``approved_version + 1``; 1 when it
+    has none): :func:`write_version`."""
+    entity = getattr(initiative, "entity", initiative)
+    return write_version(db_session=db_session, principal=principal, initiative=initiative,
+                         number=(entity.approved_version or 0) + 1, revision_id=revision_id,
+                         changed=changed, content=content)
 
 
 def version_rows(initiative_id: uuid.UUID, content: dict[str, Any], *,
@@ -381,12 +393,15 @@ def diff_versions(*, db_session: Session, principal: Principal, initiative_id: u
                   from_: int | None = None, to: int | None = None) -> dict[str, Any]:
     """The difference between two approved versions (:func:`diff_content`'s shape, with
     ``from`` and ``to``). ``to`` defaults to the current approved version, ``from`` to the
-    one before ``to`` (or ``to`` itself for version 1). The public's diff leaves out the
-    contact e-mail. Raises :class:`NotFound` (initiative absent or invisible),
+    one before ``to`` (or ``to`` itself for version 1); an initiative never approved, asked
+    without ``from``/``to``, has an empty diff (``from``, ``to`` null). The public's diff
+    leaves out the contact e-mail. Raises :class:`NotFound` (initiative absent or invisible),
     :class:`ValidationError` (422) naming ``from`` or ``to`` when that version does not
     exist."""
     initiative = _readable(db_session, principal, initiative_id)
     last = initiative.approved_version or 0
+    if not last and from_ is None and to is None:  # never approved: nothing to compare
+        return diff_content({}, {}, from_=None, to=None)
     to = last if to is None else to
     from_ = (max(to - 1, 1) if to else 0) if from_ is None else from_
     errors = [{"field": name, "message": (f"No version {value}: this initiative has versions "

@@ -150,19 +150,28 @@ def register_commands(cli: FlaskGroup) -> None:
                   help="Version number (default: the one before --to).")
     @click.option("--to", type=click.IntRange(min=1), default=None,
                   help="Version number (default: the current one).")
+    @click.option("--revision", type=click.IntRange(min=1), default=None,
+                  help="Instead: what revision N changes against the current version.")
     @click.option("--json", "as_json", is_flag=True, help="The API's JSON instead of a table.")
     def diff_command(initiative: str, from_: int | None, to: int | None,
-                     as_json: bool) -> None:
-        """Field-by-field difference between two approved versions of INITIATIVE."""
+                     revision: int | None, as_json: bool) -> None:
+        """Field-by-field difference between two approved versions of INITIATIVE (or, with
+        --revision, between the current version and a revision's proposed content)."""
+        from registry.initiatives import revisions
+
         def work(s: Session) -> Any:
-            return versions.diff_versions(db_session=s, principal=SYSTEM,
-                                          initiative_id=resolve_initiative(s, initiative),
+            iid = resolve_initiative(s, initiative)
+            if revision is not None:
+                return revisions.diff_revision(db_session=s, principal=SYSTEM,
+                                               initiative_id=iid, number=revision)
+            return versions.diff_versions(db_session=s, principal=SYSTEM, initiative_id=iid,
                                           from_=from_, to=to)
         diff = _run(work)
         if as_json:
             click.echo(json.dumps(diff, ensure_ascii=False))
             return
-        click.echo(f"version {diff['from']} -> version {diff['to']}")
+        click.echo(f"version {diff['from']} -> revision {revision}" if revision is not None
+                   else f"version {diff['from']} -> version {diff['to']}")
         rows = diff_rows(diff)
         click.echo(table(("field", "change", "before", "after"), rows) if rows
                    else "No difference.")

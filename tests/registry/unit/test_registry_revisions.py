@@ -69,7 +69,9 @@ def test_versions_of_an_unpublished_initiative_are_hidden_from_the_public(
     mine = registry.get(_url(draft["id"], "/versions"), actors["partner"])
     assert mine.status_code == 200 and mine.json["items"] == []
     assert mine.json["approved_version"] is None
-    problem(registry.get(_url(draft["id"], "/diff"), actors["partner"]), 422, "from", "to")
+    empty = registry.get(_url(draft["id"], "/diff"), actors["partner"]).json
+    assert (empty["from"], empty["to"], empty["changed_fields"]) == (None, None, [])
+    problem(registry.get(_url(draft["id"], "/diff?from=1"), actors["partner"]), 422, "from")
     problem(registry.get(_url(str(uuid.uuid4()), "/versions")), 404)
 
 
@@ -272,6 +274,12 @@ def test_revision_input_errors_name_the_field(registry, actors, problem):
         {"id": str(uuid.uuid4()), "description": "x"}]}, partner), 422, "deliverables.0.id")
     problem(registry.post(_url(iid, "/revisions"), {"end_date": "2020-01-01"}, partner), 422,
             "end_date")
+    kept = registry.get(_url(iid, "/versions/1"), partner).json["content"]["deliverables"][0]
+    twice = {"id": kept["id"], "description": "Twice", "due_date": None}
+    problem(registry.post(_url(iid, "/revisions"), {"deliverables": [twice, twice]}, partner),
+            422, "deliverables.1.id")
+    problem(registry.post(_url(iid, "/revisions"), {"partners": [
+        {"organization_id": kept["id"]}]}, partner), 422, "partners.0.organization_id")
     problem(registry.post(_url(iid, "/revisions"), {"lead_organization_id": str(uuid.uuid4())},
                           partner), 422, "lead_organization_id")
     assert _rows(registry, InitiativeRevision, iid) == 0
@@ -312,9 +320,103 @@ def test_cli_lists_versions_revisions_and_prints_the_diff_as_a_table(registry, a
     out = runner.invoke(cli, ["initiatives", "diff", iid, "--from", "1", "--to", "9"])
     assert out.exit_code != 0 and "to: No version 9" in out.output
 
+    registry.post(_url(iid, "/revisions"), {"regions": ["009"]}, partner)
+    out = runner.invoke(cli, ["initiatives", "diff", iid, "--revision", "2"])
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[0] == "version 2 -> revision 2"
+    assert out.output.splitlines()[3].split()[:3] == ["regions", "added", "-"]
+
     out = runner.invoke(cli, ["initiatives", "revisions", iid])
     assert out.exit_code == 0, out.output
-    assert out.output.splitlines()[2].split()[:3] == ["1", "approved", "1"]
+    assert [line.split()[:3] for line in out.output.splitlines()[2:]] == [
+        ["2", "draft", "2"], ["1", "approved", "1"]]
 
     out = runner.invoke(cli, ["initiatives", "versions", "PR-1999-99999"])
     assert out.exit_code != 0 and "No initiative" in out.output
+
+
+def test_imported_records_are_version_1_and_may_be_diffed(registry, sample_path):
+    from registry.imports.service import import_commitments
+
+    factory = registry.app.extensions["db_session_factory"]
+    report = import_commitments(sample_path, session_factory=factory, batch_size=40)
+    assert report.imported == 151
+    assert registry.count(InitiativeVersion) == 151
+    with registry.session() as s:
+        from registry.initiatives.models import Initiative
+
+        iid = str(s.scalars(select(Initiative.id).where(Initiative.deliverables.any())
+                            .limit(1)).one())
+    v1 = registry.get(_url(iid, "/versions/1")).json
+    detail = registry.get(_url(iid)).json
+    assert v1["content"]["title"] == detail["title"]
+    # the version names the deliverables by the ids they are stored with
+    assert [d["id"] for d in v1["content"]["deliverables"]] == [
+        d["id"] for d in detail["deliverables"]]
+    assert all(d["id"] for d in detail["deliverables"])
+    diff = registry.get(_url(iid, "/diff")).json
+    assert (diff["from"], diff["to"], diff["changed_fields"]) == (1, 1, [])
+
+
+def test_revision_events_name_recipients_and_the_timeline_keeps_every_step(registry):
+    """With real accounts: the owner organisation's other members hear of each step (never
+    the actor), the actor is named, and the initiative's timeline holds each revision step
+    with its number (the approval public, the rest for participants)."""
+    from registry.workflow.models import Activity
+    from tests.registry.review_desk import make_desk
+
+    desk = make_desk(registry)
+    iid = desk.published()["id"]
+    assert registry.post(_url(iid, "/revisions"), {"title": "Reefs, phase 2"},
+                         desk["owner"]).status_code == 201
+    assert registry.post(_url(iid, "/revisions/1/submit"), {},
+                         desk["owner"]).status_code == 200
+    _, submitted = _events(registry, iid)[-1]
+    assert {r["role"] for r in submitted["recipients"]} == {"owner"}
+    assert sorted(r["locale"] for r in submitted["recipients"]) == ["en", "zh"]
+    assert all(not r["email"].startswith("owner-") for r in submitted["recipients"])
+    assert submitted["actor"]["name"] == "Olivia Owner"
+    assert submitted["review_url"].endswith(f"/secretariat/review/{iid}/revisions/1")
+    assert registry.post(_url(iid, "/revisions/1/approve"), {},
+                         desk["reviewer"]).status_code == 200
+    _, approved = _events(registry, iid)[-1]
+    assert approved["actor"]["name"] == "Rita Reviewer"
+    assert {r["email"].split("-")[0] for r in approved["recipients"]} == {
+        "owner", "owner2", "member_reviewer"}
+    with registry.session() as s:
+        steps = list(s.scalars(select(Activity).where(
+            Activity.record_id == uuid.UUID(iid), Activity.revision_number == 1)
+            .order_by(Activity.created_at)))
+    assert [(a.action, a.visibility) for a in steps] == [
+        ("revision_create", "participants"), ("revision_submit", "participants"),
+        ("revision_approve", "public")]
+    assert steps[0].changes["title"]["after"] == "Reefs, phase 2"
+    # the public part of the thread shows the approval, not the participants' steps
+    thread = registry.get(_url(iid, "/thread"))
+    assert thread.status_code == 200, thread.json
+    public = [(e["action"], e["revision_number"]) for e in thread.json]
+    assert ("revision_approve", 1) in public and ("revision_submit", 1) not in public
+
+
+def test_patch_of_a_published_initiative_checks_its_etag_and_a_suspended_one_waits(
+        registry, actors, problem):
+    partner, sec = actors["partner"], actors["sec"]
+    published = registry.publish(partner, sec)
+    iid = published["id"]
+    etag = registry.get(_url(iid), partner).headers["ETag"]
+    stale = registry.client.patch(_url(iid), json={"title": "Reefs II"},
+                                  headers={**registry.headers(partner), "If-Match": '"1"'})
+    problem(stale, 412)
+    assert registry.count(InitiativeRevision) == 0
+    ok = registry.client.patch(_url(iid), json={"title": "Reefs II"},
+                               headers={**registry.headers(partner), "If-Match": etag})
+    assert ok.status_code == 200, ok.json
+    assert registry.post(_url(iid, "/revisions/1/submit"), {}, partner).status_code == 200
+    # the secretariat suspends the initiative: the revision cannot be approved meanwhile
+    assert registry.action(sec, iid, "suspend", "Under investigation.").status_code == 200
+    body = problem(registry.post(_url(iid, "/revisions/1/approve"), {}, sec), 409)
+    assert "suspended" in body["detail"]
+    assert registry.count(InitiativeVersion) == 1
+    assert registry.action(sec, iid, "reinstate").status_code == 200
+    assert registry.post(_url(iid, "/revisions/1/approve"), {}, sec).status_code == 200
+    assert registry.get(_url(iid)).json["title"] == "Reefs II"
