@@ -190,3 +190,22 @@ def sign_in_response():
         if endpoint in current_app.view_functions:
             return redirect(url_for(endpoint, next=request.full_path.rstrip("?")))
     return render_template("organizations/sign_in_required.html"), 401
+
+
+#: the partner's initiative pages (``registry.initiatives.pages``, issue 8): each route
+#: authorizes its row first, as the API does
+ROUTES.update({
+    ("initiative_pages.show", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("initiative_pages.wizard", "GET"): RouteRule(INI, A.UPDATE),
+    ("initiative_pages.wizard", "POST"): RouteRule(INI, A.UPDATE),
+    ("initiative_pages.submit", "POST"): RouteRule(INI, A.SUBMIT),
+    ("initiative_pages.comment", "POST"): RouteRule(INI, A.COMMENT),
+    ("initiative_pages.withdraw", "GET"): RouteRule(INI, A.WITHDRAW),
+    ("initiative_pages.withdraw", "POST"): RouteRule(INI, A.WITHDRAW),
+    ("initiative_pages.complete", "GET"): RouteRule(INI, A.DECLARE_COMPLETION),
+    ("initiative_pages.complete", "POST"): RouteRule(INI, A.DECLARE_COMPLETION),
+    ("initiative_pages.revision_step", "GET"): RouteRule(Aggregate.REVISION, A.UPDATE),
+    ("initiative_pages.revision_step", "POST"): RouteRule(Aggregate.REVISION, A.UPDATE),
+    ("initiative_pages.revision_submit", "POST"): RouteRule(Aggregate.REVISION, A.SUBMIT),
+    ("initiative_pages.revision_discard", "POST"): RouteRule(Aggregate.REVISION, A.DISCARD),
+})

@@ -26,13 +26,11 @@ own input schema (``InitiativePatchSchema``): one set of rules, two doors. No Ja
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -42,8 +40,9 @@ from marshmallow import ValidationError as SchemaError
 from sqlalchemy import select
 
 from registry import db
+from registry.authz.permissions import Action, Aggregate, authorize
 from registry.authz.routes import sign_in_response
-from registry.initiatives import policy, service
+from registry.initiatives import policy, revisions, service, versions
 from registry.initiatives.forms import (
     BasicsForm,
     CommentForm,
@@ -53,15 +52,16 @@ from registry.initiatives.forms import (
     SubmitForm,
 )
 from registry.initiatives.schemas import (
-    DeliverableInputSchema,
     InitiativeInputSchema,
     InitiativePatchSchema,
 )
 from registry.organizations import service as organizations
 from registry.organizations.models import Organization
 from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
+from registry.workflow.queue import target_working_days, working_days_between
+from registry.workflow.service import allowed_actions
+from registry.workflow.thread import add_comment, initiative_thread
 from shared import reference
-from shared.config import number
 from shared.events.types import DELIVERABLE_STATUSES
 from shared.i18n import country_name, goal_label, goal_title, region_name, target_title
 from shared.identity import Principal
@@ -97,19 +97,6 @@ FIELD_STEP = {
     "countries": "geography", "regions": "geography", "lead_organization_id": "partners",
     "partners": "partners", "deliverables": "deliverables", "resources": "deliverables",
     "contact_email": "contact",
-}
-#: The SMART requirements of ``service.SUBMIT_REQUIREMENTS`` in the page's language.
-SMART_MESSAGES = {
-    "description": _l("Describe the initiative (specific)."),
-    "lead_organization_id": _l("Name the lead entity."),
-    "sdg_targets": _l("Tag at least one SDG target or goal (measurable)."),
-    "countries": _l("Name at least one country or M49 region where it acts."),
-    "start_date": _l("Give the start date (time-bound)."),
-    "end_date": _l("Give the end date (time-bound)."),
-    "deliverables": _l("List at least one deliverable with its due date (measurable)."),
-    "resources": _l("List at least one resource (resource-based)."),
-    "contact_email": _l("Give a contact e-mail for progress reporting."),
-    "due_date": _l("Each deliverable needs a due date."),
 }
 #: What a field's invalid value is told, in the page's language (the service's and the
 #: schema's English details stay in the logs and the API).
@@ -157,8 +144,9 @@ ACTION_LABELS = {
     "reinstate": _l("reinstated it"), "comment": _l("commented"), "import": _l("imported it"),
     "assign": _l("assigned a reviewer"),
 }
-ROLE_LABELS = {"owner": _l("owner"), "secretariat": _l("secretariat"),
-               "reviewer": _l("secretariat"), "system": _l("system")}
+ROLE_LABELS = {"owner": _l("owner"), "partner": _l("partner"),
+               "secretariat": _l("secretariat"), "reviewer": _l("secretariat"),
+               "system": _l("system"), "client": _l("API client")}
 #: Most rows a deliverables/resources form takes (the schema allows 200 / 100).
 MAX_ROWS = 200
 #: Organisation search results shown on the partners step.
@@ -290,74 +278,62 @@ class ContentView:
         self.contact_email = content.get("contact_email")
 
 
-@cache
-def _accepts(function: Callable, name: str) -> bool:
-    """Does ``function`` take a keyword argument ``name``?"""
-    return name in inspect.signature(function).parameters
-
-
 @dataclass
 class Record:
-    """What the wizard edits: the initiative itself (draft, changes requested) or the open
-    revision of a published one (``number`` set). ``content`` reads like an initiative;
-    ``version`` is the change counter the forms carry."""
+    """What the wizard edits: the initiative itself (draft, changes requested) or the
+    revision of a published one (``revision_mode``; ``number`` None until the first save
+    opens the revision). ``content`` reads like an initiative; ``version`` is the change
+    counter the forms carry (None before the revision exists)."""
 
     initiative: Any
     content: Any
-    version: int
+    version: int | None
     status: str
+    revision_mode: bool = False
     number: int | None = None
-    revision: Any = None
 
     @property
     def is_revision(self) -> bool:
-        return self.number is not None
+        return self.revision_mode
 
     def step_url(self, step: str, **args: Any) -> str:
-        if self.is_revision:
+        if self.revision_mode:
             return url_for(".revision_step", initiative_id=self.initiative.id, step=step,
                            **args)
         return url_for(".wizard", initiative_id=self.initiative.id, step=step, **args)
 
     def save(self, principal: Principal, data: dict[str, Any],
              expected_version: int | None) -> None:
-        """Save ``data`` (a loaded ``InitiativePatchSchema``) through the service; the caller
+        """Save ``data`` (a loaded ``InitiativePatchSchema``) through the service functions
+        of the API (``update_initiative``; for a published initiative ``revisions.
+        edit_published``, which opens the revision or updates the open one); the caller
         commits. 412 when ``expected_version`` is stale."""
         session = db.session()
-        if self.is_revision:
-            from registry.initiatives import revisions
-
-            revisions.update_revision(db_session=session, principal=principal,
-                                      initiative_id=self.initiative.id, number=self.number,
-                                      data=data, expected_version=expected_version)
+        if self.revision_mode:
+            revisions.edit_published(db_session=session, principal=principal,
+                                     initiative_id=self.initiative.id, data=data,
+                                     expected_version=expected_version
+                                     if self.number is not None else None)
             return
-        kwargs: dict[str, Any] = {}
-        if _accepts(service.update_initiative, "expected_version"):
-            kwargs["expected_version"] = expected_version
-        elif expected_version is not None and expected_version != self.version:
-            raise PreconditionFailed("The initiative changed since the form was read.",
-                                     extra={"current_version": self.version})
         service.update_initiative(db_session=session, principal=principal,
-                                  initiative_id=self.initiative.id, data=data, **kwargs)
+                                  initiative_id=self.initiative.id, data=data,
+                                  expected_version=expected_version)
 
 
-def _load_initiative(principal: Principal, initiative_id: uuid.UUID) -> Any:
-    """The initiative as its owner sees it (404 when absent or invisible, 403 when the
-    caller may not see its private part)."""
+def _load_initiative(principal: Principal, initiative_id: uuid.UUID,
+                     action: Action = Action.VIEW_PRIVATE) -> Any:
+    """The initiative if ``principal`` may take ``action`` on it now — the route's row of the
+    permission table (``registry.authz.routes.ROUTES``), checked first as the API does:
+    404 when absent or invisible, 401 anonymous, 409 allowed in another state, 403."""
     view = service.get_initiative(db_session=db.session(), principal=principal,
                                   initiative_id=initiative_id)
-    if not service.can_see_private(principal, view):
-        raise NotAllowed("Only the owner organisation and the secretariat see this page.")
+    authorize(principal, action, view, Aggregate.INITIATIVE, what="initiative")
     return view
 
 
 def _open_revision(principal: Principal, initiative: Any) -> Any:
     """The open revision (draft, submitted, changes requested) of a published initiative, or
-    None (also when the revisions are not available)."""
-    try:
-        from registry.initiatives import revisions
-    except ImportError:
-        return None
+    None."""
     found = revisions.list_revisions(db_session=db.session(), principal=principal,
                                      initiative_id=initiative.id)
     for revision in found:
@@ -369,38 +345,15 @@ def _open_revision(principal: Principal, initiative: Any) -> Any:
 def _editable_record(principal: Principal, initiative_id: uuid.UUID) -> Record | Any:
     """The initiative as a :class:`Record` when its owner may edit it now; else a redirect
     to the owner page (with a message saying why)."""
-    view = _load_initiative(principal, initiative_id)
-    if policy.can(principal, "update", view):
-        return Record(view, view, view.version, view.status)
-    if view.status == "published":
+    view = service.get_initiative(db_session=db.session(), principal=principal,
+                                  initiative_id=initiative_id)
+    if view.status in revisions.REVISABLE_STATES and policy.is_owner(principal, view):
         return redirect(url_for(".revision_step", initiative_id=initiative_id, step="basics"))
-    flash(_("This initiative is %(state)s: it cannot be edited now.",
-            state=STATUS_LABELS.get(view.status, view.status)), "warning")
-    return redirect(url_for(".show", initiative_id=initiative_id))
+    authorize(principal, Action.UPDATE, view, Aggregate.INITIATIVE, what="initiative")
+    return Record(view, view, view.version, view.status)
 
 
 # -- helpers for the templates ---------------------------------------------------------------
-def working_days_between(start: datetime, end: datetime) -> float:
-    """Working days (Monday to Friday) from ``start`` to ``end``, in days with fractions."""
-    try:
-        from registry.workflow.queue import working_days_between as machine_days
-    except ImportError:
-        machine_days = None
-    if machine_days is not None:
-        return float(machine_days(start, end))
-    if end <= start:
-        return 0.0
-    total = 0.0
-    cursor = start
-    while cursor < end:
-        step_end = min(end, datetime.combine(cursor.date() + timedelta(days=1),
-                                             datetime.min.time(), tzinfo=cursor.tzinfo))
-        if cursor.weekday() < 5:
-            total += (step_end - cursor).total_seconds() / 86400
-        cursor = step_end
-    return total
-
-
 def next_step(initiative: Any, revision: Any = None) -> str:
     """What is expected next of the owner, in the page's language."""
     status = initiative.status
@@ -417,7 +370,7 @@ def next_step(initiative: Any, revision: Any = None) -> str:
     if status == "submitted":
         since = initiative.submitted_at or initiative.updated_at
         days = int(working_days_between(since, datetime.now(UTC))) if since else 0
-        target = int(number("REVIEW_TARGET_WORKING_DAYS") or 5)
+        target = target_working_days()
         return _("Waiting for the secretariat (%(days)s of %(target)s working days).",
                  days=days, target=target)
     if status == "changes_requested":
@@ -459,8 +412,10 @@ def my_initiatives():
         return refusal
     session = db.session()
     items = service.list_owned_initiatives(db_session=session, principal=principal)
+    revisions_open = service.open_revisions(db_session=session, initiative_ids=[
+        i.id for i in items if i.status in revisions.REVISABLE_STATES])
     orgs = _organizations(principal)
-    rows = [{"item": item, "next": next_step(item),
+    rows = [{"item": item, "next": next_step(item, revisions_open.get(item.id)),
              "org": orgs.get(item.owner_organization_id) if item.owner_organization_id
              else None} for item in items]
     return _render("initiatives/my_list.html", rows=rows, has_orgs=bool(orgs))
@@ -700,8 +655,6 @@ def _step_geography(principal: Principal, record: Record):
             return _csrf_refused()
         countries = list(dict.fromkeys(request.form.getlist("countries")))[:300]
         regions = list(dict.fromkeys(request.form.getlist("regions")))[:60]
-        if request.form.get("global") == "1" and "001" not in regions:
-            regions.insert(0, "001")
         errors = _save_step(principal, record, {"countries": countries, "regions": regions},
                             form.posted_version())
         if not errors:
@@ -776,11 +729,6 @@ def _step_partners(principal: Principal, record: Record):
 
 
 # -- deliverables and resources --------------------------------------------------------------
-def _with_status() -> bool:
-    """Do deliverables carry a status and a stable id (the workflow's schema)?"""
-    return "status" in DeliverableInputSchema().fields
-
-
 def _bounded_int(value: str | None, lo: int, hi: int) -> int:
     try:
         number_ = int(str(value or "0")[:6])
@@ -855,7 +803,6 @@ def _rows_from_form(op: str) -> tuple[_Rows, dict[str, Any]]:
     deliverables, resources = [], []
     d_index: list[int] = []  # the shown row of each saved deliverable
     r_index: list[int] = []
-    with_status = _with_status()
     for i in range(_bounded_int(form.get("deliverable_rows"), 0, MAX_ROWS)):
         if op == f"remove_deliverable:{i}":
             continue
@@ -873,11 +820,9 @@ def _rows_from_form(op: str) -> tuple[_Rows, dict[str, Any]]:
         if not valid:
             rows.errors.setdefault(f"deliverables.{shown}.due_date", []).append(
                 str(FIELD_MESSAGES["due_date"]))
-        item: dict[str, Any] = {"description": description, "due_date": due}
-        if with_status:
-            item["status"] = status
-            if row_id:
-                item["id"] = row_id
+        item: dict[str, Any] = {"description": description, "due_date": due, "status": status}
+        if row_id:
+            item["id"] = row_id  # an existing deliverable keeps its id (and identity)
         deliverables.append(item)
         d_index.append(shown)
     for i in range(_bounded_int(form.get("resource_rows"), 0, MAX_ROWS)):
@@ -947,7 +892,7 @@ def _step_deliverables(principal: Principal, record: Record):
                                   _bounded_int(request.args.get("add_r"), 0, 20))
     return _render("initiatives/wizard_deliverables.html", 422 if rows.errors else 200,
                    form=form, record=record, step="deliverables", errors=rows.errors,
-                   rows=rows, with_status=_with_status(), statuses=DELIVERABLE_STATUSES,
+                   rows=rows, statuses=DELIVERABLE_STATUSES,
                    resource_types=list(RESOURCE_TYPES))
 
 
@@ -970,19 +915,6 @@ def _step_contact(principal: Principal, record: Record):
 
 
 # -- review and submit -----------------------------------------------------------------------
-def smart_check(content: Any) -> list[dict[str, str]]:
-    """The SMART check of ``service.submission_errors`` in the page's language: ``[{field,
-    message, step}]``."""
-    out = []
-    for error in service.submission_errors(content):
-        path = error["field"]
-        key = "due_date" if path.endswith(".due_date") else path
-        top = path.split(".")[0]
-        out.append({"field": path, "step": FIELD_STEP.get(top, "basics"),
-                    "message": str(SMART_MESSAGES.get(key, _l("This value is not valid.")))})
-    return out
-
-
 def _step_review(principal: Principal, record: Record, form: SubmitForm | None = None,
                  errors: dict[str, list[str]] | None = None, status: int = 200):
     if form is None:
@@ -992,9 +924,21 @@ def _step_review(principal: Principal, record: Record, form: SubmitForm | None =
     if request.method == "GET" or not form.version.data:
         form.version.data = str(record.version)
     orgs = _organizations(principal)
+    owner_id = record.initiative.owner_organization_id
+    diff = None
+    if record.number is not None:  # what the revision changes in the approved version
+        diff = revisions.diff_revision(db_session=db.session(), principal=principal,
+                                       initiative_id=record.initiative.id,
+                                       number=record.number)
     return _render("initiatives/wizard_review.html", status, form=form, record=record,
-                   step="review", errors=errors or {}, smart=smart_check(record.content),
-                   owner=orgs.get(record.initiative.owner_organization_id))
+                   step="review", errors=errors or {}, diff=diff,
+                   smart=service.submission_errors(record.content),
+                   fix_links=_fix_links(record), owner=orgs.get(owner_id) if owner_id else None)
+
+
+def _fix_links(record: Record) -> dict[str, str]:
+    """``{field: the wizard step that fills it}`` for the SMART check's links."""
+    return {name: record.step_url(step) for name, step in FIELD_STEP.items()}
 
 
 _STEP_HANDLERS: dict[str, Callable[[Principal, Record], Any]] = {
@@ -1019,7 +963,7 @@ def submit(initiative_id: uuid.UUID):
     if not form.validate_on_submit():
         if form.csrf_token.errors or "csrf_token" in form.errors:
             return _csrf_refused()
-    view = _load_initiative(principal, initiative_id)
+    view = _load_initiative(principal, initiative_id, Action.SUBMIT)
     record = Record(view, view, view.version, view.status)
     if form.errors:
         return _step_review(principal, record, form, status=422)
@@ -1032,47 +976,29 @@ def submit(initiative_id: uuid.UUID):
         session.rollback()
         return _step_review(principal, record, form, _page_errors(exc.errors), 422)
     flash(_("Submitted. The secretariat reviews it within %(days)s working days; you will "
-            "get an e-mail.", days=int(number("REVIEW_TARGET_WORKING_DAYS") or 5)), "success")
+            "get an e-mail.", days=target_working_days()), "success")
     return redirect(url_for(".show", initiative_id=initiative_id), 303)
 
 
 def _transition(principal: Principal, initiative_id: uuid.UUID, action: str,
                 comment: str | None, expected_version: int | None, current: int) -> Any:
     """``service.transition`` with the form's version (412 when stale)."""
-    kwargs: dict[str, Any] = {}
-    if _accepts(service.transition, "expected_version"):
-        kwargs["expected_version"] = expected_version
-    elif expected_version is not None and expected_version != current:
-        raise PreconditionFailed("The initiative changed since the form was read.",
-                                 extra={"current_version": current})
     return service.transition(db_session=db.session(), principal=principal,
                               initiative_id=initiative_id, action=action, comment=comment,
-                              **kwargs)
+                              expected_version=expected_version)
 
 
 # -- the owner page --------------------------------------------------------------------------
-def _thread(principal: Principal, view: Any) -> list[dict[str, Any]]:
-    """The thread the owner sees: ``[{entry, kind, action, body, actor, role, at,
-    reply_to_id, id}]`` oldest first (the workflow's thread when there, else the timeline)."""
-    thread_function = getattr(service, "thread", None)
-    if thread_function is not None:
-        entries = thread_function(db_session=db.session(), principal=principal,
-                                  initiative_id=view.id)
-        return [{"id": getattr(e, "id", None), "kind": getattr(e, "kind", "transition"),
-                 "action": getattr(e, "action", None), "body": getattr(e, "body", None),
-                 "actor": getattr(e, "actor_name", None) or getattr(e, "actor_email", None),
-                 "role": getattr(e, "actor_role", None), "at": getattr(e, "created_at", None),
-                 "reply_to_id": getattr(e, "reply_to_id", None),
-                 "from_status": getattr(e, "from_status", None),
-                 "to_status": getattr(e, "to_status", None)} for e in entries]
-    return [{"id": None, "kind": "transition", "action": a.action, "body": a.comment,
-             "actor": a.actor_email, "role": a.actor_role, "at": a.created_at,
-             "reply_to_id": None, "from_status": a.from_status, "to_status": a.to_status}
-            for a in service.timeline(db_session=db.session(), initiative=view)]
+def _thread(principal: Principal, view: Any) -> list[Any]:
+    """The thread the owner sees, oldest first (``workflow.thread.initiative_thread``:
+    comments, replies and transitions; never the secretariat's internal notes)."""
+    return list(initiative_thread(db_session=db.session(), principal=principal,
+                                  initiative_id=view.id))
 
 
-def _can_comment(principal: Principal, view: Any) -> bool:
-    return hasattr(service, "add_comment") and policy.can(principal, "comment", view)
+def _allowed_actions(principal: Principal, view: Any) -> set[str]:
+    """The actions of the initiative's workflow ``principal`` may take now."""
+    return set(allowed_actions(principal, policy.INITIATIVE_WORKFLOW, view))
 
 
 @bp.get("/my/initiatives/<uuid:initiative_id>")
@@ -1083,56 +1009,74 @@ def show(initiative_id: uuid.UUID):
     if refusal is not None:
         return refusal
     view = _load_initiative(principal, initiative_id)
-    revision = _open_revision(principal, view) if view.status == "published" else None
-    allowed = set(policy.allowed_actions(principal, view))
-    comment_form = CommentForm()
-    comment_form.version.data = str(view.version)
+    return _owner_page(principal, view)
+
+
+def _owner_page(principal: Principal, view: Any, comment_form: CommentForm | None = None,
+                status: int = 200):
+    revisable = view.status in revisions.REVISABLE_STATES
+    revision = _open_revision(principal, view) if revisable else None
+    allowed = _allowed_actions(principal, view)
+    thread = _thread(principal, view)
+    form = comment_form or CommentForm()
+    reply_to = None
+    wanted = _uuid(request.args.get("reply_to")) or _uuid(form.reply_to_id.data)
+    if wanted:
+        reply_to = next((e for e in thread if str(getattr(e, "id", "")) == wanted), None)
+        form.reply_to_id.data = wanted if reply_to is not None else ""
+    form.version.data = str(view.version)
+    discard_form = SubmitForm()
+    discard_form.version.data = str(revision.version) if revision is not None else ""
     orgs = _organizations(principal)
-    return _render("initiatives/my_initiative.html", item=view, revision=revision,
+    owner = orgs.get(view.owner_organization_id) if view.owner_organization_id else None
+    return _render("initiatives/my_initiative.html", status, item=view, revision=revision,
                    next=next_step(view, revision), allowed=allowed,
-                   may_revise=view.status == "published" and policy.is_owner(principal, view),
-                   thread=_thread(principal, view), comment_form=comment_form,
-                   may_comment=_can_comment(principal, view),
-                   owner=orgs.get(view.owner_organization_id),
-                   smart=smart_check(view) if view.status in ("draft", "changes_requested")
-                   else [])
+                   may_revise=revisable and policy.is_owner(principal, view),
+                   thread=thread, comment_form=form, reply_to=reply_to,
+                   may_comment="comment" in allowed,
+                   owner=owner, discard_form=discard_form,
+                   smart=service.submission_errors(view)
+                   if view.status in ("draft", "changes_requested") else [],
+                   fix_links=_fix_links(Record(view, view, view.version, view.status)))
 
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/comments")
 def comment(initiative_id: uuid.UUID):
-    """Add a comment (or a reply) to the thread, through the workflow's comment function."""
+    """Add a comment (or a reply: ``reply_to_id``) to the thread, through the workflow's
+    ``add_comment`` (which authorizes); errors shown under the field (422)."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     form = CommentForm()
-    if not form.validate_on_submit():
-        if "csrf_token" in form.errors:
-            return _csrf_refused()
-        flash(_("Write a comment (at most 10,000 characters)."), "error")
-        return redirect(url_for(".show", initiative_id=initiative_id), 303)
-    add_comment = getattr(service, "add_comment", None)
-    if add_comment is None:
-        raise NotFound("Comments are not available.")
-    kwargs: dict[str, Any] = {"body": form.body.data}
+    if not form.validate_on_submit() and "csrf_token" in form.errors:
+        return _csrf_refused()
+    view = _load_initiative(principal, initiative_id, Action.COMMENT)
+    if form.errors:
+        return _owner_page(principal, view, form, 422)
     reply_to = _uuid(form.reply_to_id.data) if form.reply_to_id.data else None
-    if form.reply_to_id.data and reply_to is None:
-        flash(_("That comment no longer exists."), "error")
-        return redirect(url_for(".show", initiative_id=initiative_id), 303)
-    if reply_to:
-        kwargs["reply_to_id"] = uuid.UUID(reply_to)
     session = db.session()
-    add_comment(db_session=session, principal=principal, initiative_id=initiative_id,
-                **kwargs)
-    session.commit()
+    try:
+        add_comment(db_session=session, principal=principal, initiative_id=initiative_id,
+                    body=form.body.data,
+                    reply_to_id=uuid.UUID(reply_to) if reply_to else None)
+        session.commit()
+    except ValidationError as exc:
+        session.rollback()
+        if any(e.get("field") == "reply_to_id" for e in exc.errors):
+            form.reply_to_id.data = ""
+            flash(_("That comment no longer exists."), "error")
+        else:
+            form.body.errors = [*form.body.errors, str(_l("This value is not valid."))]
+        return _owner_page(principal, view, form, 422)
     flash(_("Comment added."), "success")
-    return redirect(url_for(".show", initiative_id=initiative_id) + "#thread", 303)
+    return redirect(url_for(".show", initiative_id=initiative_id) + "#thread-heading", 303)
 
 
-def _reason_page(initiative_id: uuid.UUID, action: str, template: str, done: str):
+def _reason_page(initiative_id: uuid.UUID, action: Action, template: str, done: str):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    view = _load_initiative(principal, initiative_id)
+    view = _load_initiative(principal, initiative_id, action)
     form = ReasonForm()
     if request.method == "GET":
         form.version.data = str(view.version)
@@ -1157,7 +1101,7 @@ def _reason_page(initiative_id: uuid.UUID, action: str, template: str, done: str
 @bp.route("/my/initiatives/<uuid:initiative_id>/withdraw", methods=["GET", "POST"])
 def withdraw(initiative_id: uuid.UUID):
     """Withdraw a published initiative (the owner, with the reason the public will read)."""
-    return _reason_page(initiative_id, "withdraw", "initiatives/my_withdraw.html",
+    return _reason_page(initiative_id, Action.WITHDRAW, "initiatives/my_withdraw.html",
                         _("The initiative is withdrawn."))
 
 
@@ -1165,34 +1109,36 @@ def withdraw(initiative_id: uuid.UUID):
 def complete(initiative_id: uuid.UUID):
     """Declare a published initiative completed (the owner, with a closing note; the
     secretariat confirms)."""
-    return _reason_page(initiative_id, "declare_completion", "initiatives/my_complete.html",
+    return _reason_page(initiative_id, Action.DECLARE_COMPLETION,
+                        "initiatives/my_complete.html",
                         _("Completion declared: the secretariat will confirm it."))
 
 
 # -- the revision of a published initiative --------------------------------------------------
 def _revision_record(principal: Principal, initiative_id: uuid.UUID) -> Record | Any:
-    """The open revision of the published initiative as a :class:`Record` (created from the
-    approved content when there is none: the owner's first save starts it)."""
+    """The revision of the published initiative as a :class:`Record`: the open revision
+    when there is one (draft or changes requested), else the approved content (the first
+    save opens the revision: a GET changes nothing). Otherwise a redirect with the reason."""
     view = _load_initiative(principal, initiative_id)
-    if view.status != "published":
-        return redirect(url_for(".wizard", initiative_id=initiative_id, step="basics"))
-    try:
-        from registry.initiatives import revisions
-    except ImportError:
-        flash(_("Editing a published initiative is not available yet."), "warning")
+    if not policy.is_owner(principal, view):
+        raise NotAllowed("Only members of the organisation that owns this initiative may "
+                         "propose a revision.")
+    if view.status not in revisions.REVISABLE_STATES:
+        if view.status in policy.EDITABLE_STATES:
+            return redirect(url_for(".wizard", initiative_id=initiative_id, step="basics"))
+        flash(_("This initiative is %(state)s: it cannot be edited now.",
+                state=STATUS_LABELS.get(view.status, view.status)), "warning")
         return redirect(url_for(".show", initiative_id=initiative_id))
     revision = _open_revision(principal, view)
-    session = db.session()
     if revision is None:
-        revision = revisions.create_revision(db_session=session, principal=principal,
-                                             initiative_id=initiative_id, data={})
-        session.commit()
+        return Record(view, ContentView(versions.content_of(view)), None, "draft",
+                      revision_mode=True)
     if revision.status not in ("draft", "changes_requested"):
         flash(_("Revision %(number)s waits for the secretariat: it cannot be edited now.",
                 number=revision.number), "warning")
         return redirect(url_for(".show", initiative_id=initiative_id))
     return Record(view, ContentView(revision.content), revision.version, revision.status,
-                  number=revision.number, revision=revision)
+                  revision_mode=True, number=revision.number)
 
 
 @bp.route("/my/initiatives/<uuid:initiative_id>/revision/<step>", methods=["GET", "POST"])
@@ -1211,30 +1157,61 @@ def revision_step(initiative_id: uuid.UUID, step: str):
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/revision/submit")
 def revision_submit(initiative_id: uuid.UUID):
-    """Submit the open revision for review (strict SMART check of the proposed content)."""
+    """Submit revision ``number`` (a form field) for review (``revisions.revision_action``,
+    which authorizes: the revision workflow's ``submit``)."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     form = SubmitForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
-    record = _revision_record(principal, initiative_id)
-    if not isinstance(record, Record):
-        return record
+    number_ = _bounded_int(request.form.get("number"), 0, 10**6)
+    if not number_:
+        flash(_("Nothing has changed yet: edit a step first, then submit the revision."),
+              "warning")
+        return redirect(url_for(".revision_step", initiative_id=initiative_id,
+                                step="basics"), 303)
     if form.errors:
+        record = _revision_record(principal, initiative_id)
+        if not isinstance(record, Record):
+            return record
         return _step_review(principal, record, form, status=422)
-    from registry.initiatives import revisions
-
     session = db.session()
     try:
         revisions.revision_action(db_session=session, principal=principal,
-                                  initiative_id=initiative_id, number=record.number,
+                                  initiative_id=initiative_id, number=number_,
                                   action="submit", comment=form.comment.data or None,
                                   expected_version=form.posted_version())
         session.commit()
     except ValidationError as exc:
         session.rollback()
+        record = _revision_record(principal, initiative_id)
+        if not isinstance(record, Record):
+            return record
         return _step_review(principal, record, form, _page_errors(exc.errors), 422)
     flash(_("Revision submitted. The public keeps seeing the approved version until the "
             "secretariat approves it."), "success")
+    return redirect(url_for(".show", initiative_id=initiative_id), 303)
+
+
+@bp.post("/my/initiatives/<uuid:initiative_id>/revision/discard")
+def revision_discard(initiative_id: uuid.UUID):
+    """Discard revision ``number`` (a form field; ``revisions.revision_action``, which
+    authorizes: the revision workflow's ``discard``, the owner, draft or changes
+    requested): the approved version stays as it is."""
+    principal, refusal = _principal_or_sign_in()
+    if refusal is not None:
+        return refusal
+    form = SubmitForm()
+    if not form.validate_on_submit() and "csrf_token" in form.errors:
+        return _csrf_refused()
+    number_ = _bounded_int(request.form.get("number"), 0, 10**6)
+    if not number_:
+        raise NotFound("No such revision.")
+    session = db.session()
+    revisions.revision_action(db_session=session, principal=principal,
+                              initiative_id=initiative_id, number=number_,
+                              action="discard", expected_version=form.posted_version())
+    session.commit()
+    flash(_("Revision %(number)s is discarded.", number=number_), "success")
     return redirect(url_for(".show", initiative_id=initiative_id), 303)

@@ -1729,3 +1729,16 @@ def list_owned_initiatives(*, db_session: Session, principal: Principal,
     return list(db_session.scalars(
         select(Initiative).where(Initiative.owner_organization_id.in_(ids))
         .order_by(Initiative.updated_at.desc(), Initiative.id).limit(limit)))
+
+
+def open_revisions(*, db_session: Session,
+                   initiative_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The open revision (draft, submitted, changes requested) of each of ``initiative_ids``
+    that has one, by initiative id (one statement; the caller already may see them)."""
+    from registry.initiatives.models import OPEN_REVISION_STATES, InitiativeRevision
+
+    if not initiative_ids:
+        return {}
+    return {r.initiative_id: r for r in db_session.scalars(select(InitiativeRevision).where(
+        InitiativeRevision.initiative_id.in_(initiative_ids),
+        InitiativeRevision.status.in_(OPEN_REVISION_STATES)))}

@@ -377,6 +377,12 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
     "organizations.invitation_accept": lambda c: {"token": c.body["token"]},
     "organizations.invitation_decline": lambda c: {"token": c.body["token"]},
     "organization_pages.invitation": lambda c: {"answer": "accept"},
+    # the partner's initiative pages (forms)
+    "initiative_pages.comment": lambda c: {"body": "Matrix comment."},
+    "initiative_pages.withdraw": lambda c: {"comment": "Matrix reason."},
+    "initiative_pages.complete": lambda c: {"comment": "Matrix reason."},
+    "initiative_pages.revision_submit": lambda c: {"number": str(c.values["number"])},
+    "initiative_pages.revision_discard": lambda c: {"number": str(c.values["number"])},
     "organization_pages.invite": lambda c: {"email": f"new-{uuid.uuid4().hex[:6]}@m.test",
                                             "role": "member"},
     "organization_pages.change_role": lambda c: {"role": "admin"},

@@ -9,6 +9,7 @@ import re
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from registry.initiatives.models import Initiative
 from tests.registry.unit.test_registry_memberships import People
@@ -116,7 +117,7 @@ def test_a_partner_walks_the_wizard_and_submits(registry, partner):
         assert str(draft.lead_organization_id) == org["id"]  # the registering organisation
     _walk_to_complete(browser, iid)
     review = browser.text(f"/my/initiatives/{iid}/wizard/review")
-    assert "It can be submitted" in review and "14.2" in review and "Fiji" in review
+    assert "Nothing is missing" in review and "14.2" in review and "Fiji" in review
     assert "250,000" in review and "Melanesia" in review
     resp = browser.post(f"/my/initiatives/{iid}/submit", {"comment": "Ready for review."})
     assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/my/initiatives/{iid}")
@@ -128,6 +129,7 @@ def test_a_partner_walks_the_wizard_and_submits(registry, partner):
         assert str(sent.resources[0].amount_usd) == "250000.00"
     page = browser.text(f"/my/initiatives/{iid}")
     assert "Submitted" in page and "Waiting for the secretariat" in page
+    assert "Nothing to do now." in page
     assert "Ready for review." in page
     listing = browser.text("/my/initiatives")
     assert "Coral reef restoration in Fiji" in listing and "Waiting for the secretariat" in listing
@@ -390,7 +392,8 @@ def test_a_submitted_initiative_is_not_editable_in_the_wizard(registry, partner)
     browser.get(f"/my/initiatives/{iid}/wizard/review")
     assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
     resp = browser.get(f"/my/initiatives/{iid}/wizard/basics")
-    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/my/initiatives/{iid}")
+    assert resp.status_code == 409  # the permission table: update is for drafts
+    assert "cannot be done in the current state" in resp.get_data(as_text=True)
     with registry.session() as s:
         current = s.get(Initiative, uuid.UUID(iid)).version
     resp = browser.post(f"/my/initiatives/{iid}/submit", {"version": str(current)})
@@ -414,7 +417,304 @@ def test_pages_render_in_chinese(registry, people):
     assert "斐济" in browser.text(f"{base}/geography?q=斐济")
     review = browser.text(f"{base}/review")
     assert "请填写结束日期" not in review  # dates were given at creation
-    assert "SMART 检查" in review and "请至少列出一项成果" in review
+    assert "SMART 检查" in review and "至少列出一项带截止日期的交付成果" in review
     listing = browser.text("/my/initiatives")
     assert "我的倡议" in listing and "草稿" in listing and "请填写完整并提交" in listing
     assert org["name"] in listing
+
+
+def _published(registry, browser, iid: str) -> None:
+    """Walk the wizard, submit through the page, approve through the API."""
+    _walk_to_complete(browser, iid)
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    resp = registry.action(registry.token("secretariat"), iid, "approve")
+    assert resp.status_code == 200, resp.json
+
+
+def test_editing_a_published_initiative_goes_through_a_revision(registry, partner):
+    from registry.initiatives.models import InitiativeRevision
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Published" in page and "Edit (as a revision the secretariat approves)" in page
+    # the wizard on a published initiative is its revision; a GET opens nothing
+    resp = browser.get(f"/my/initiatives/{iid}/wizard/basics")
+    assert resp.status_code == 302 and "/revision/basics" in resp.headers["Location"]
+    page = browser.text(f"/my/initiatives/{iid}/revision/basics")
+    assert "Coral reef restoration in Fiji" in page and "proposed revision" in page
+    assert registry.count(InitiativeRevision) == 0
+    resp = browser.post(f"/my/initiatives/{iid}/revision/basics", {
+        "title": "Coral reefs of Fiji and Tonga", "description": "Restore 60 hectares.",
+        "start_date": "2026-01-01", "end_date": "2029-12-31"})
+    assert resp.status_code == 303 and "/revision/goals" in resp.headers["Location"]
+    with registry.session() as s:
+        initiative = s.get(Initiative, uuid.UUID(iid))
+        assert initiative.title == "Coral reef restoration in Fiji"  # the public's version
+        [revision] = s.scalars(select(InitiativeRevision)).all()
+        assert revision.status == "draft" and revision.content["title"] == \
+            "Coral reefs of Fiji and Tonga"
+    browser.get(f"/my/initiatives/{iid}/revision/geography")
+    browser.post(f"/my/initiatives/{iid}/revision/geography",
+                 [("countries", "FJI"), ("countries", "TON")])
+    review = browser.text(f"/my/initiatives/{iid}/revision/review")
+    assert "Tonga" in review and "Submit the revision for review" in review
+    diff = review.split('id="revision-diff"')[1].split("</table>")[0] if \
+        'id="revision-diff"' in review else ""
+    assert "What the revision changes" in review and "Coral reefs of Fiji and Tonga" in diff
+    # a stale revision form: 412, nothing written
+    resp = browser.post(f"/my/initiatives/{iid}/revision/contact",
+                        {"contact_email": "late@ngo.test", "version": "1"})
+    assert resp.status_code == 412
+    review = browser.text(f"/my/initiatives/{iid}/revision/review")
+    assert '<input type="hidden" name="number" value="1">' in review
+    resp = browser.post(f"/my/initiatives/{iid}/revision/submit", {"comment": "Tonga joins.",
+                                                                   "number": "1"})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
+    with registry.session() as s:
+        assert s.scalar(select(InitiativeRevision.status)) == "submitted"
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Revision 1 waits for the secretariat." in page
+    resp = browser.get(f"/my/initiatives/{iid}/revision/basics")
+    assert resp.status_code == 302  # a submitted revision is not edited
+
+
+def test_an_open_revision_can_be_discarded(registry, partner):
+    from registry.initiatives.models import InitiativeRevision
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    browser.get(f"/my/initiatives/{iid}/revision/contact")
+    browser.post(f"/my/initiatives/{iid}/revision/contact", {"contact_email": "new@ngo.test"})
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Discard revision 1" in page
+    with registry.session() as s:
+        revision = s.scalar(select(InitiativeRevision))
+    resp = browser.post(f"/my/initiatives/{iid}/revision/discard",
+                        {"version": str(revision.version), "number": str(revision.number)})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        assert s.scalar(select(InitiativeRevision.status)) == "discarded"
+        assert s.get(Initiative, uuid.UUID(iid)).contact_email == "reefs@ngo.test"
+
+
+def test_a_member_of_several_organisations_chooses_which_registers_it(registry, people):
+    ana = people.user("ana@reef.test")
+    first = registry.org(people.token(ana), "Reef Keepers")
+    second = registry.org(people.token(ana), "Mangrove Watch")
+    browser = Browser(registry, people.token(ana))
+    page = browser.text("/my/initiatives/new")
+    assert 'name="owner_organization_id"' in page and "Mangrove Watch" in page
+    resp = browser.post("/my/initiatives/new", {"title": "Mangroves",
+                                                "owner_organization_id": str(uuid.uuid4())})
+    assert resp.status_code == 422 and registry.count(Initiative) == 0
+    resp = browser.post("/my/initiatives/new", {"title": "Mangroves",
+                                                "owner_organization_id": second["id"]})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        draft = s.scalar(select(Initiative))
+        assert str(draft.owner_organization_id) == second["id"] != first["id"]
+
+
+def test_withdraw_and_completion_forms_require_their_reason(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _published(registry, browser, iid)
+    for path in (f"/my/initiatives/{iid}/withdraw", f"/my/initiatives/{iid}/complete"):
+        page = browser.text(path)
+        assert 'name="comment"' in page and 'name="version"' in page
+        resp = browser.post(path, {"comment": "   "})
+        assert resp.status_code == 422, path
+        assert 'id="comment-errors"' in resp.get_data(as_text=True)
+        assert browser.post(path, {"comment": "Done."}, csrf=False).status_code == 400
+    with registry.session() as s:
+        assert s.get(Initiative, uuid.UUID(iid)).status == "published"
+
+
+def test_the_owner_page_in_chinese_lists_state_next_step_and_thread(registry, people):
+    zhao = people.user("zhao@reef.test", locale="zh")
+    registry.org(people.token(zhao), "珊瑚礁联盟")
+    browser = Browser(registry, people.token(zhao), lang="zh-CN")
+    iid = _new_draft(browser, title="斐济珊瑚礁恢复")
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "草稿" in page and "请填写完整并提交。" in page and "去修改" in page
+    assert f'/my/initiatives/{iid}/wizard/deliverables"' in page  # the SMART check's link
+    assert browser.get(f"/my/initiatives/{iid}?reply_to=garbage").status_code == 200
+
+
+def test_field_errors_are_in_the_pages_language(registry, people):
+    zhao = people.user("zhao@reef.test", locale="zh")
+    registry.org(people.token(zhao), "珊瑚礁联盟")
+    browser = Browser(registry, people.token(zhao), lang="zh-CN")
+    browser.get("/my/initiatives/new")
+    resp = browser.post("/my/initiatives/new", {"title": "ab", "start_date": "2026-13-45"})
+    assert resp.status_code == 422
+    text = resp.get_data(as_text=True)
+    errors = re.findall(r'<ul class="errors" id="[^"]+">(.*?)</ul>', text, re.S)
+    assert len(errors) == 2 and all(CJK.search(e) for e in errors), errors
+
+
+def _current_version(registry, iid: str) -> str:
+    with registry.session() as s:
+        return str(s.get(Initiative, uuid.UUID(iid)).version)
+
+
+def test_changes_requested_the_partner_answers_edits_and_submits_again(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    _walk_to_complete(browser, iid)
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    resp = registry.action(registry.token("secretariat"), iid, "request-changes",
+                           "Name the villages involved.")
+    assert resp.status_code == 200, resp.json
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Changes requested: answer the comments, edit and submit again." in page
+    assert "Name the villages involved." in page and "Post comment" in page
+    entry = re.search(r'reply_to=([0-9a-f-]{36})#reply-form', page).group(1)
+    # a reply (no JavaScript: the Reply link fills the form from the query)
+    form_page = browser.text(f"/my/initiatives/{iid}?reply_to={entry}")
+    assert f'value="{entry}"' in form_page and "Post reply" in form_page
+    resp = browser.post(f"/my/initiatives/{iid}/comments",
+                        {"body": "Nadi and Suva.", "reply_to_id": entry})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Nadi and Suva." in page and 'class="thread-replies"' in page
+    # edit through the wizard (which points to the comments) and submit again
+    assert "The secretariat asked for changes." in browser.text(
+        f"/my/initiatives/{iid}/wizard/basics")
+    resp = browser.post(f"/my/initiatives/{iid}/wizard/basics", {
+        "title": "Coral reef restoration in Fiji", "description": "With Nadi and Suva.",
+        "start_date": "2026-01-01", "end_date": "2028-12-31", "nav": "stay"})
+    assert resp.status_code == 303
+    browser.get(f"/my/initiatives/{iid}/wizard/review")
+    assert browser.post(f"/my/initiatives/{iid}/submit", {}).status_code == 303
+    with registry.session() as s:
+        initiative = s.get(Initiative, uuid.UUID(iid))
+        assert initiative.status == "submitted" and initiative.description == \
+            "With Nadi and Suva."
+
+
+def test_comment_form_refusals(registry, partner):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    browser.get(f"/my/initiatives/{iid}")
+    path = f"/my/initiatives/{iid}/comments"
+    assert browser.post(path, {"body": "hi"}, csrf=False).status_code == 400
+    resp = browser.post(path, {"body": "   "})
+    assert resp.status_code == 422 and 'id="body-errors"' in resp.get_data(as_text=True)
+    resp = browser.post(path, {"body": "x" * 10_001})
+    assert resp.status_code == 422
+    resp = browser.post(path, {"body": "A reply to nothing", "reply_to_id": str(uuid.uuid4())})
+    assert resp.status_code == 422
+    assert "That comment no longer exists." in resp.get_data(as_text=True)
+    resp = browser.post(path, {"body": "Hello <b>secretariat</b>"})
+    assert resp.status_code == 303
+    page = browser.text(f"/my/initiatives/{iid}")
+    assert "Hello &lt;b&gt;secretariat&lt;/b&gt;" in page
+
+
+def test_the_owner_withdraws_or_declares_completion_with_a_reason(registry, partner):
+    browser, _org = partner
+    first = _new_draft(browser)
+    _published(registry, browser, first)
+    page = browser.text(f"/my/initiatives/{first}")
+    assert "Declare completion" in page and "Withdraw" in page
+    browser.get(f"/my/initiatives/{first}/complete")
+    resp = browser.post(f"/my/initiatives/{first}/complete",
+                        {"comment": "40 ha restored; monitoring handed over."})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:1500]
+    page = browser.text(f"/my/initiatives/{first}")
+    assert "Completion declared: waiting for the secretariat to confirm." in page
+    assert "40 ha restored; monitoring handed over." in page
+    second = _new_draft(browser, title="Mangrove nurseries in Vanua Levu")
+    _published(registry, browser, second)
+    browser.get(f"/my/initiatives/{second}/withdraw")
+    stale = browser.version
+    browser.get(f"/my/initiatives/{second}/revision/contact")  # unrelated: the revision
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Funding ended.", "version": str(int(stale) - 1)})
+    assert resp.status_code == 412
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Funding ended.", "version": stale})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        assert s.get(Initiative, uuid.UUID(first)).status == "completion_declared"
+        assert s.get(Initiative, uuid.UUID(second)).status == "withdrawn"
+    page = browser.text(f"/my/initiatives/{second}")
+    assert "Withdrawn." in page and "Funding ended." in page
+    assert "Withdraw</a>" not in page  # no action left
+    resp = browser.post(f"/my/initiatives/{second}/withdraw",
+                        {"comment": "Again.", "version": _current_version(registry, second)})
+    assert resp.status_code == 409
+
+
+def test_my_initiatives_says_what_is_next_for_each(registry, partner):
+    browser, _org = partner
+    draft = _new_draft(browser, title="Seagrass meadows")
+    published = _new_draft(browser, title="Coral reef restoration in Fiji")
+    _published(registry, browser, published)
+    browser.get(f"/my/initiatives/{published}/revision/contact")
+    browser.post(f"/my/initiatives/{published}/revision/contact",
+                 {"contact_email": "new@ngo.test"})
+    listing = browser.text("/my/initiatives")
+    rows = {title: row for row in re.findall(r"<tr>(.*?)</tr>", listing, re.S)
+            for title in ("Seagrass meadows", "Coral reef restoration in Fiji") if title in row}
+    assert "Complete and submit." in rows["Seagrass meadows"]
+    assert f"/my/initiatives/{draft}/wizard/basics" in rows["Seagrass meadows"]
+    assert "Revision 1 is a draft: complete and submit it." in \
+        rows["Coral reef restoration in Fiji"]
+    assert "Published" in rows["Coral reef restoration in Fiji"]
+
+
+OWNER_FORMS = ["comments", "withdraw", "complete", "submit", "revision/submit",
+               "revision/discard"]
+
+
+@pytest.mark.parametrize("form", OWNER_FORMS)
+def test_hostile_input_on_the_owner_forms_never_answers_500(registry, partner, form):
+    browser, _org = partner
+    iid = _new_draft(browser)
+    browser.get(f"/my/initiatives/{iid}")
+    for value in HOSTILE:
+        resp = browser.post(f"/my/initiatives/{iid}/{form}", [
+            (n, value) for n in ("body", "reply_to_id", "comment", "version")])
+        assert resp.status_code in (302, 303, 400, 404, 409, 412, 422), (
+            form, value[:20], resp.status_code)
+        assert "<script>alert(1)</script>" not in resp.get_data(as_text=True)
+
+
+def test_deliverables_keep_their_id_and_take_a_status(registry, partner):
+    from registry.initiatives.models import Deliverable
+
+    browser, _org = partner
+    iid = _new_draft(browser)
+    base = f"/my/initiatives/{iid}/wizard/deliverables"
+    browser.get(base)
+    browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "Nursery",
+                        "deliverable-0-due_date": "2027-01-31", "resource_rows": "0",
+                        "nav": "stay"})
+    with registry.session() as s:
+        [first] = s.scalars(select(Deliverable)).all()
+    page = browser.text(base)
+    assert f'name="deliverable-0-id" value="{first.id}"' in page
+    resp = browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "Nursery",
+                               "deliverable-0-due_date": "2027-01-31",
+                               "deliverable-0-status": "in_progress",
+                               "deliverable-0-id": str(first.id), "resource_rows": "0",
+                               "nav": "stay"})
+    assert resp.status_code == 303
+    with registry.session() as s:
+        [kept] = s.scalars(select(Deliverable)).all()
+        assert kept.id == first.id and kept.status == "in_progress"
+    browser.get(base)
+    for row_id, status in ((str(uuid.uuid4()), "planned"), (str(first.id), "finished")):
+        resp = browser.post(base, {"deliverable_rows": "1", "deliverable-0-description": "N",
+                                   "deliverable-0-due_date": "2027-01-31",
+                                   "deliverable-0-status": status,
+                                   "deliverable-0-id": row_id, "resource_rows": "0"})
+        assert resp.status_code == 422, row_id
+        assert 'id="deliverables-0-' in resp.get_data(as_text=True)
