@@ -341,6 +341,14 @@ def test_versions_and_diff_pages(desk):
     html = page.get_data(as_text=True)
     assert 'data-field="title"' in html and "Mangrove belt 2030" in html
     assert "1 field changed." in text(page)
+    # assign the revision's review to me
+    assigned = browser.post(f"/secretariat/review/{made['id']}/revisions/{number}/assign",
+                            {"reviewer": "me"})
+    assert assigned.status_code == 303
+    revision_page = text(browser.get(f"/secretariat/review/{made['id']}/revisions/{number}"))
+    assert "Reviewer wei " in revision_page
+    assert f"/revisions/{number}" in browser.get(
+        "/secretariat/review?assigned=me&kind=revision").get_data(as_text=True)
     approved = browser.post(f"/secretariat/review/{made['id']}/revisions/{number}/approve",
                             {})
     assert approved.status_code == 303
