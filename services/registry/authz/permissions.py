@@ -235,7 +235,10 @@ TABLE: list[Permission] = [
            # a creation target: its owner organisation (staff create on an organisation's behalf)
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
            (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE),
-           # the review desk's page of an initiative and of its revisions (desk)
+           # the review desk's page of an initiative (desk)
+           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
+    # -- the review desk's page of a revision (desk) -----------------------------------------
+    *_rows(Aggregate.REVISION,
            (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
     # -- proposed lead/partner links: the named organisation's admin answers ----------------
     *_rows(Aggregate.INITIATIVE_LINK,

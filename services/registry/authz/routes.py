@@ -133,9 +133,10 @@ def _review_desk_routes() -> None:
 
     rev = Aggregate.REVISION
     ROUTES[("review_pages.review", "GET")] = RouteRule(INI, A.REVIEW)
-    ROUTES[("review_pages.revision", "GET")] = RouteRule(INI, A.REVIEW)
+    ROUTES[("review_pages.revision", "GET")] = RouteRule(rev, A.REVIEW)
     ROUTES[("review_pages.comment", "POST")] = RouteRule(INI, A.COMMENT)
     ROUTES[("review_pages.assign", "POST")] = RouteRule(INI, A.ASSIGN)
+    ROUTES[("review_pages.assign_revision", "POST")] = RouteRule(rev, A.ASSIGN)
     for action in INITIATIVE_DECISIONS:
         ROUTES[(f"review_pages.decide_{action}", "POST")] = RouteRule(INI, Action(action))
     for action in REVISION_DECISIONS:

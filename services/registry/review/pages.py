@@ -255,7 +255,8 @@ def _page(*, session: Any, principal: Principal, initiative: Any, revision: Any,
         decisions=decisions,
         four_eyes=_four_eyes(principal, initiative.owner_organization_id, pending),
         version=record.version, owner=_organization(session, initiative.owner_organization_id),
-        submitted_at=since, age=age, overdue=overdue, target=target, stale=stale), status
+        submitted_at=getattr(record, "submitted_at", None), age=age, overdue=overdue,
+        target=target, stale=stale), status
 
 
 # -- the review page of an initiative ----------------------------------------------------------
@@ -526,6 +527,15 @@ def _content_errors(content: dict[str, Any]) -> list[dict[str, str]]:
     return service.submission_errors(record)  # type: ignore[arg-type]
 
 
+def _revision_record(revision: Any, initiative: Any) -> Any:
+    """The revision as the permission table judges it: its fields plus the owner
+    organisation (copied from the initiative, as the revision row has it)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**vars(revision),
+                              "owner_organization_id": initiative.owner_organization_id})
+
+
 def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
                    stale: bool = False, errors: dict[str, str] | None = None,
                    comments: dict[str, str] | None = None,
@@ -544,7 +554,7 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
                                       initiative_id=initiative_id)
         revision = revisions.get_revision(db_session=session, principal=principal,
                                           initiative_id=initiative_id, number=number)
-        if not _may_review(principal, view, Aggregate.INITIATIVE):
+        if not _may_review(principal, _revision_record(revision, view), Aggregate.REVISION):
             return _not_a_reviewer()
         diff = revisions.diff_revision(db_session=session, principal=principal,
                                        initiative_id=initiative_id, number=number)
@@ -554,18 +564,16 @@ def _revision_page(initiative_id: uuid.UUID, number: int, *, status: int = 200,
         return _refusal(exc) or abort(400)
     return _page(
         session=session, principal=principal, initiative=view, revision=revision,
-        record=revision, aggregate=Aggregate.REVISION,
+        record=_revision_record(revision, view), aggregate=Aggregate.REVISION,
         content=revision.content, smart_errors=_content_errors(revision.content), diff=diff,
         diff_heading=_("Changes proposed against version %(number)s",
                        number=revision.base_version or view.approved_version or 1),
         entries=entries, here=url_for(".revision", initiative_id=initiative_id, number=number),
-        # (a revision's assignment: no service function yet, wf's contract item)
-        assign_action=None,
-        decisions=[{"action": a, "url": url_for(f".decide_revision_{a}",
-                                                initiative_id=initiative_id, number=number),
-                    "comment_required": revisions.TRANSITIONS[a].comment_required,
-                    "error": (errors or {}).get(a), "comment": (comments or {}).get(a)}
-                   for a in REVISION_DECISIONS if a in revision.allowed_actions],
+        assign_action=url_for(".assign_revision", initiative_id=initiative_id, number=number),
+        decisions=_decisions(principal, policy.REVISION_WORKFLOW, _revision_record(
+            revision, view), REVISION_DECISIONS,
+            lambda a: url_for(f".decide_revision_{a}", initiative_id=initiative_id,
+                              number=number), errors, comments),
         since=revision.submitted_at if revision.status == "submitted" else None,
         status=status, stale=stale, comment_form=comment_form,
         pending=revision.status == "submitted")
@@ -612,3 +620,19 @@ def _register_revision_decision(action: str) -> None:
 
 for _action in REVISION_DECISIONS:
     _register_revision_decision(_action)
+
+
+@bp.post("/secretariat/review/<uuid:initiative_id>/revisions/<int:number>/assign")
+def assign_revision(initiative_id: uuid.UUID, number: int):
+    """Assign a revision's review to me, to another reviewer or to no one
+    (``registry.workflow.thread.assign_revision_reviewer``)."""
+    from registry.workflow.thread import assign_revision_reviewer
+
+    def work(session, reviewer_id, version):
+        assign_revision_reviewer(db_session=session, principal=current_principal(),
+                                 initiative_id=initiative_id, number=number,
+                                 reviewer_id=reviewer_id, expected_version=version)
+
+    return _assign(work, target=url_for(".revision", initiative_id=initiative_id,
+                                        number=number),
+                   page=lambda **kw: _revision_page(initiative_id, number, **kw))

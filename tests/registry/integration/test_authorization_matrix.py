@@ -369,6 +369,9 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
     "review_pages.comment": lambda c: {"body": "Matrix comment.",
                                        "visibility": "participants"},
     "review_pages.assign": lambda c: {"reviewer": c.values["reviewer_id"]},
+    "review_pages.assign_revision": lambda c: {"reviewer": c.values["reviewer_id"]},
+    **{f"review_pages.decide_revision_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("approve", "request_changes", "reject")},
     "initiatives.initiative_assign": lambda c: {"reviewer_id": c.values["reviewer_id"]},
     "organizations.Member": lambda c: {"role": "admin"},
     "organizations.Invitations": lambda c: {"email": f"new-{uuid.uuid4().hex[:6]}@m.test"},

@@ -341,6 +341,14 @@ def test_versions_and_diff_pages(desk):
     html = page.get_data(as_text=True)
     assert 'data-field="title"' in html and "Mangrove belt 2030" in html
     assert "1 field changed." in text(page)
+    # assign the revision's review to me
+    assigned = browser.post(f"/secretariat/review/{made['id']}/revisions/{number}/assign",
+                            {"reviewer": "me"})
+    assert assigned.status_code == 303
+    revision_page = text(browser.get(f"/secretariat/review/{made['id']}/revisions/{number}"))
+    assert "Reviewer wei " in revision_page
+    assert f"/revisions/{number}" in browser.get(
+        "/secretariat/review?assigned=me&kind=revision").get_data(as_text=True)
     approved = browser.post(f"/secretariat/review/{made['id']}/revisions/{number}/approve",
                             {})
     assert approved.status_code == 303
@@ -371,3 +379,49 @@ def test_the_organisation_page_lists_its_public_initiatives(desk, registry):
     lead = made["lead_organization"]["id"]
     assert made["lead_confirmed"] is False
     assert "Listed reef plan" not in text(desk.browser(None).get(f"/organizations/{lead}"))
+
+
+def test_the_queue_links_each_kind_to_its_review_page(desk):
+    """A completion declaration and a revision wait in the queue too, each linking to the
+    page where it is decided; the kind filter keeps only its kind."""
+    declared = desk.published(title="Declared reef plan")
+    _act(desk, desk.partner, declared["id"], "declare-completion", "All done.")
+    revised = desk.published(title="Revised reef plan")
+    number = _revise(desk, revised, title="Revised reef plan 2030")
+    browser = desk.browser(desk.reviewer)
+    html = browser.get("/secretariat/review").get_data(as_text=True)
+    assert f'href="/secretariat/review/{declared["id"]}"' in html
+    assert f'href="/secretariat/review/{revised["id"]}/revisions/{number}"' in html
+    completions = text(browser.get("/secretariat/review?kind=completion"))
+    assert "Declared reef plan" in completions and "Revised reef plan" not in completions
+    assert "Completion declaration" in completions
+    # the completion's review page: confirm, or decline with a reason
+    page = browser.get(f"/secretariat/review/{declared['id']}")
+    html = page.get_data(as_text=True)
+    assert 'class="decision decision-confirm_completion"' in html
+    assert 'class="decision decision-decline_completion"' in html
+    assert "All done." in text(page)
+    refused = browser.post(f"/secretariat/review/{declared['id']}/decline-completion", {})
+    assert refused.status_code == 422 and desk.status(declared["id"]) == "completion_declared"
+    done = browser.post(f"/secretariat/review/{declared['id']}/confirm-completion", {})
+    assert done.status_code == 303 and desk.status(declared["id"]) == "completed"
+
+
+def test_the_public_page_shows_only_the_public_part_of_the_thread(desk):
+    made = desk.published(title="Thread reef plan")
+    browser = desk.browser(desk.reviewer)
+    browser.get(f"/secretariat/review/{made['id']}")
+    for body, visibility in (("Note for us only.", "internal"),
+                             ("Question to the partner.", "participants"),
+                             ("Announcement for everyone.", "public")):
+        resp = browser.post(f"/secretariat/review/{made['id']}/comments",
+                            {"body": body, "visibility": visibility})
+        assert resp.status_code == 303, body
+    public = text(desk.browser(None).get(f"/initiatives/{made['public_id']}"))
+    assert "Announcement for everyone." in public
+    assert "Note for us only." not in public and "Question to the partner." not in public
+    # the partner's view of the thread (API) has the question, never the note
+    items = desk.registry.get(f"/api/v1/initiatives/{made['id']}/thread", desk.partner).json
+    items = items["items"] if isinstance(items, dict) else items
+    bodies = {e["body"] for e in items}
+    assert "Question to the partner." in bodies and "Note for us only." not in bodies

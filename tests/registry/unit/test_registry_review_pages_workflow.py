@@ -21,7 +21,7 @@ from sqlalchemy import update
 
 from registry.authz import permissions as table
 from registry.authz.permissions import Action, Aggregate
-from registry.initiatives.policy import INITIATIVE_WORKFLOW
+from registry.initiatives.policy import INITIATIVE_WORKFLOW, REVISION_WORKFLOW
 from shared.events.types import INITIATIVE_STATUSES
 from tests.registry.unit.test_registry_organization_pages import Browser
 
@@ -220,3 +220,81 @@ def test_owner_page_actions_follow_the_table(world, state, who):
             assert resp.status_code == expect, (state, who, action, resp.status_code,
                                                 expect)
             assert status_of(world, target.id) == state
+
+
+# -- revisions (REVISION_WORKFLOW) --------------------------------------------------------------
+REVISION_ACTIONS = tuple(t.action for t in REVISION_WORKFLOW.transitions
+                         if t.action in ("approve", "request_changes", "reject"))
+
+
+def make_revision(world: World, state: str) -> Any:
+    """A published initiative of the owner organisation with revision 1 (a changed title)
+    put in ``state``; the revision's ORM row, detached."""
+    from registry.initiatives.models import InitiativeRevision
+    from registry.initiatives.revisions import create_revision
+
+    published = make(world, "published")
+    with world.registry.session() as s:
+        from registry.initiatives import versions
+        from registry.initiatives.models import InitiativeVersion
+        from registry.initiatives.service import get_initiative
+
+        view = get_initiative(db_session=s, principal=world.principals["owner_member"],
+                              initiative_id=published.id)
+        s.add(InitiativeVersion(**versions.version_rows(
+            published.id, versions.content_of(view), principal=None,
+            approved_at=published.published_at)))
+        s.flush()
+        made = create_revision(db_session=s, principal=world.principals["owner_member"],
+                               initiative_id=published.id, data={"title": "Flow revised"})
+        s.execute(update(InitiativeRevision).where(InitiativeRevision.id == made.id).values(
+            status=state, submitted_at=published.published_at))
+        s.commit()
+        obj = s.get(InitiativeRevision, made.id)
+        s.expunge(obj)
+    return obj
+
+
+def revision_status(world: World, revision_id: uuid.UUID) -> str:
+    from registry.initiatives.models import InitiativeRevision
+
+    with world.registry.session() as s:
+        return s.get(InitiativeRevision, revision_id).status
+
+
+@pytest.mark.parametrize(("state", "who"), list(itertools.product(REVISION_WORKFLOW.states,
+                                                                   ACTORS)))
+def test_revision_review_page_buttons_and_posts_follow_the_table(world, state, who):
+    principal = world.principals[who]
+    obj = make_revision(world, state)
+    url = f"/secretariat/review/{obj.initiative_id}/revisions/{obj.number}"
+    browser = Browser(world.registry, world.tokens[who])
+    page = browser.get(url)
+    assert page.status_code < 500
+    if who.startswith("reviewer"):
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        for action in REVISION_ACTIONS:
+            shown = f'class="decision decision-{action}"' in html
+            assert shown == table.can(principal, action, obj, Aggregate.REVISION), (
+                state, who, action)
+    else:
+        assert page.status_code in (403, 404)
+    if browser.csrf is None:
+        browser.get("/organizations/register")
+    for action in REVISION_ACTIONS:
+        allowed = table.can(principal, action, obj, Aggregate.REVISION)
+        target = make_revision(world, state) if allowed else obj
+        resp = browser.post(f"/secretariat/review/{target.initiative_id}/revisions/"
+                            f"{target.number}/{action.replace('_', '-')}",
+                            {"comment": "Because the table says so."})
+        assert resp.status_code < 500, (state, who, action, resp.status_code)
+        if allowed:
+            assert resp.status_code == 303, (state, who, action, resp.status_code)
+            assert revision_status(world, target.id) == REVISION_WORKFLOW.transition(
+                action).target
+        else:
+            assert resp.status_code in (403, 404, 409), (state, who, action)
+            if table.may_ever(principal, action, obj, Aggregate.REVISION):
+                assert resp.status_code == 409, (state, who, action, resp.status_code)
+            assert revision_status(world, target.id) == state
