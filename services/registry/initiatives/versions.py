@@ -417,3 +417,54 @@ def diff_versions(*, db_session: Session, principal: Principal, initiative_id: u
     before = _audience_content(principal, initiative, contents[from_])
     after = _audience_content(principal, initiative, contents[to])
     return diff_content(before, after, from_=from_, to=to)
+
+
+def initiatives_missing_their_version(db_session: Session) -> list[uuid.UUID]:
+    """Ids of initiatives whose ``approved_version`` has no ``initiative_versions`` row, in
+    publication order: records published before migration 0008 (which set their
+    ``approved_version`` to 1 without content: the content of the moment of publication was
+    not kept before the review desk). One statement (anti-join on the version's key)."""
+    missing = ~select(InitiativeVersion.number).where(
+        InitiativeVersion.initiative_id == Initiative.id,
+        InitiativeVersion.number == Initiative.approved_version).exists()
+    return list(db_session.scalars(
+        select(Initiative.id).where(Initiative.approved_version.is_not(None), missing)
+        .order_by(Initiative.published_at, Initiative.id)))
+
+
+def backfill_versions(*, db_session: Session, initiative_ids: list[uuid.UUID]) -> int:
+    """Write the missing version row of each of ``initiative_ids`` (see
+    :func:`initiatives_missing_their_version`): number ``approved_version``, the record's
+    current content (the best record of it there is: before the review desk a published
+    initiative could not change), approved at its ``published_at`` (else ``updated_at``), by
+    nobody named. Rows that appeared meanwhile are skipped. Children are loaded in one
+    statement each (``selectinload``), not per record. Does not commit; returns how many rows
+    were written."""
+    from sqlalchemy.orm import selectinload
+
+    if not initiative_ids:
+        return 0
+    have = {(row[0], row[1]) for row in db_session.execute(
+        select(InitiativeVersion.initiative_id, InitiativeVersion.number).where(
+            InitiativeVersion.initiative_id.in_(initiative_ids)))}
+    rows = db_session.scalars(
+        select(Initiative).where(Initiative.id.in_(initiative_ids),
+                                 Initiative.approved_version.is_not(None))
+        .options(selectinload(Initiative.lead_organization),
+                 selectinload(Initiative.partners), selectinload(Initiative.targets),
+                 selectinload(Initiative.goals), selectinload(Initiative.countries),
+                 selectinload(Initiative.regions), selectinload(Initiative.deliverables),
+                 selectinload(Initiative.resources))).all()
+    written = 0
+    for initiative in rows:
+        if (initiative.id, initiative.approved_version) in have:
+            continue
+        db_session.add(InitiativeVersion(
+            initiative_id=initiative.id, number=initiative.approved_version,
+            content=content_of(initiative),
+            approved_at=initiative.published_at or initiative.updated_at,
+            approved_by_name=None, approved_by_email=None, revision_id=None,
+            changed_fields=[]))
+        written += 1
+    db_session.flush()
+    return written

@@ -176,6 +176,30 @@ def register_commands(cli: FlaskGroup) -> None:
         click.echo(table(("field", "change", "before", "after"), rows) if rows
                    else "No difference.")
 
+    @group.command("backfill-versions")
+    @click.option("--batch", type=click.IntRange(min=1, max=10_000), default=500,
+                  show_default=True, help="Initiatives per transaction.")
+    def backfill_versions_command(batch: int) -> None:
+        """Write the missing approved-version row of initiatives published before the review
+        desk (migration 0008 gave them approved_version 1 without content), in batches, with a
+        progress bar. Safe to run again: it only writes what is missing."""
+        import sys
+
+        ensure_schema(current_app._get_current_object())  # type: ignore[attr-defined]
+        session = db.session()
+        ids = versions.initiatives_missing_their_version(session)
+        session.rollback()
+        written = 0
+        with click.progressbar(length=len(ids), label="Versions", show_pos=True,
+                               file=sys.stderr) as bar:
+            for start in range(0, len(ids), batch):
+                chunk = ids[start:start + batch]
+                written += versions.backfill_versions(db_session=session,
+                                                      initiative_ids=chunk)
+                session.commit()
+                bar.update(len(chunk))
+        click.echo(f"{written} version rows written ({len(ids)} initiatives lacked one).")
+
     @group.command("revisions")
     @click.argument("initiative")
     def revisions_command(initiative: str) -> None:

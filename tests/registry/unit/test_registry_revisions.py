@@ -437,3 +437,30 @@ def test_a_revision_that_fails_the_smart_check_cannot_be_submitted(registry, act
     submitted = registry.post(_url(iid, "/revisions/1/submit"), {}, partner)
     assert submitted.status_code == 200, submitted.json
     assert submitted.json["status"] == "submitted"
+
+
+def test_backfill_writes_the_version_rows_records_published_before_0008_lack(registry,
+                                                                            actors):
+    from sqlalchemy import delete
+
+    from registry.cli import cli
+
+    partner, sec = actors["partner"], actors["sec"]
+    iid = registry.publish(partner, sec, title="Old reef")["id"]
+    with registry.session() as s:  # as migration 0008 left it: approved_version 1, no row
+        s.execute(delete(InitiativeVersion).where(
+            InitiativeVersion.initiative_id == uuid.UUID(iid)))
+        s.commit()
+    assert registry.get(_url(iid, "/versions")).json["items"] == []
+    runner = registry.app.test_cli_runner()
+
+    out = runner.invoke(cli, ["initiatives", "backfill-versions"])
+    assert out.exit_code == 0, out.output
+    assert "1 version rows written" in out.output
+    [v1] = registry.get(_url(iid, "/versions")).json["items"]
+    assert (v1["number"], v1["current"]) == (1, True)
+    assert registry.get(_url(iid, "/versions/1")).json["content"]["title"] == "Old reef"
+    # a second run writes nothing
+    again = runner.invoke(cli, ["initiatives", "backfill-versions"])
+    assert again.exit_code == 0 and "0 version rows written" in again.output
+    assert _rows(registry, InitiativeVersion, iid) == 1
