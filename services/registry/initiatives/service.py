@@ -235,11 +235,13 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         initiative.partners = partners
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
-    # goals derived from the targets held BEFORE this change (read before replacing them)
-    derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
-    if targets is not None:
-        initiative.targets = [InitiativeTarget(target_code=t) for t in dict.fromkeys(targets)]
     if targets is not None or goals is not None:
+        # goals derived from the targets held BEFORE this change (read before replacing
+        # them; not read at all when neither changes)
+        derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
+        if targets is not None:
+            initiative.targets = [InitiativeTarget(target_code=t)
+                                  for t in dict.fromkeys(targets)]
         explicit = set(goals if goals is not None else [])
         if goals is None:  # keep goals tagged without a target
             explicit = {g.goal for g in initiative.goals} - derived_before
