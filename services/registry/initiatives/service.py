@@ -309,7 +309,7 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             revision_number: int | None = None, reply_to_id: uuid.UUID | None = None,
             recipients: list[dict[str, Any]] | None = None,
             emit: bool = True, activity_id: uuid.UUID | None = None,
-            before_write: Callable[[], None] | None = None) -> Activity:
+            before_write: Callable[[], list[Any] | None] | None = None) -> Activity:
     """Timeline entry + outbox event for a change, in the same transaction: both rows in ONE
     INSERT (:func:`_insert_graph`; the change itself, pending in the session, is flushed just
     before it). The entry joins ``view``'s timeline when it was read with it (the response
@@ -321,7 +321,8 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     ``before_write``: called after the reads (actor, contact, recipients: done without
     autoflush, so the pending change is written once, right before the insert) and before
     the event's snapshot is built (approval takes the year's public-id counter there, so its
-    row lock is held only for the writes that follow and the commit)."""
+    row lock is held only for the writes that follow and the commit); the rows it returns
+    are inserted in the same statement as the activity and the event."""
     from registry.workflow.machine import visibility_of
 
     with db_session.no_autoflush:
@@ -334,10 +335,9 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         visibility=visibility or visibility_of(action), reply_to_id=reply_to_id, **actor,
         changes=changes or None, created_at=utcnow())
     if not emit:
-        if before_write is not None:
-            before_write()
+        extra = (before_write() if before_write is not None else None) or []
         db_session.flush()
-        _insert_graph(db_session, [activity])
+        _insert_graph(db_session, [activity, *extra])
         _remember(view, activity)
         return activity
     with db_session.no_autoflush:
@@ -347,8 +347,7 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
                                              principal=principal, ask=action != "import")
         if action != "import" and recipients is None:
             recipients = event_recipients(db_session, initiative, principal)
-    if before_write is not None:
-        before_write()
+    extra = (before_write() if before_write is not None else None) or []
     data: dict[str, Any] = {
             "action": action, "from_status": from_status, "to_status": initiative.status,
             "comment": comment if activity.visibility != wf.INTERNAL else None,
@@ -362,7 +361,7 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     db_session.flush()  # the change itself (one flush), before its NOTIFY and rows
     event_row, _ = outbox_row(db_session, OutboxEvent, event_type or EVENT_FOR_ACTION[action],
                               source=SOURCE, subject=str(initiative.id), data=data)
-    _insert_graph(db_session, [activity, event_row])
+    _insert_graph(db_session, [activity, event_row, *extra])
     _remember(view, activity)
     return activity
 
@@ -745,14 +744,16 @@ class _InitiativeAdapter:
                extra_event_data: dict[str, Any] | None) -> Activity:
         first_approval = None
         if transition.action == "approve" and record.entity.approved_version is None:
-            def first_approval() -> None:
+            def first_approval() -> list[Any]:
                 # last, after every read: the year's counter row stays locked from here to
                 # the commit, so concurrent approvals queue only for the writes; then
                 # version 1 (its content carries the public id)
                 if record.public_id is None:
                     with db_session.no_autoflush:  # the row's UPDATE: once, with the id
                         record.entity.public_id = _next_public_id(db_session, utcnow().year)
-                versions.record_version(db_session, record, principal=principal)
+                # inserted with the activity and the event: one statement less
+                return [versions.record_version(db_session, record, principal=principal,
+                                                add=False)]
         return _record(db_session, record.entity, principal, transition.action, from_status,
                        comment=comment, view=record, visibility=transition.visibility,
                        event_type=transition.event_type, extra_event_data=extra_event_data,
