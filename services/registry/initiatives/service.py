@@ -743,7 +743,8 @@ class _InitiativeAdapter:
                from_status: str, comment: str | None,
                extra_event_data: dict[str, Any] | None) -> Activity:
         first_approval = None
-        if transition.action == "approve" and record.entity.approved_version is None:
+        if transition.action == "approve" and (record.public_id is None
+                                               or record.entity.approved_version is None):
             def first_approval() -> list[Any]:
                 # last, after every read: the year's counter row stays locked from here to
                 # the commit, so concurrent approvals queue only for the writes; then
@@ -751,6 +752,8 @@ class _InitiativeAdapter:
                 if record.public_id is None:
                     with db_session.no_autoflush:  # the row's UPDATE: once, with the id
                         record.entity.public_id = _next_public_id(db_session, utcnow().year)
+                if record.entity.approved_version is not None:
+                    return []
                 # inserted with the activity and the event: one statement less
                 return [versions.record_version(db_session, record, principal=principal,
                                                 add=False)]
