@@ -1211,6 +1211,9 @@ class InitiativeView:
         #: organisation, ``secretariat``), set by :func:`get_initiative`: the API and the
         #: pages choose the output shape (public or private fields) from it
         self.audience: str | None = None
+        #: the owner organisation's id, name and verification status when read with it
+        #: (``_load_view(owner=True)``: approval); ``_UNREAD`` otherwise
+        self.owner_verification: Any = _UNREAD
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)

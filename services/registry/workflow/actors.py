@@ -50,7 +50,7 @@ def actor_columns(db_session: Session | None, principal: Principal,
 
         # the identity map's when loaded; else the two columns (not the account and its
         # roles: two statements)
-        user = db_session.identity_map.get(identity_key(User, user_id))
+        user: Any = db_session.identity_map.get(identity_key(User, user_id))
         if user is None:
             user = db_session.execute(select(User.email, User.display_name).where(
                 User.id == user_id)).first()
