@@ -143,10 +143,13 @@ def upgrade() -> None:
     op.add_column('initiatives', sa.Column('assigned_reviewer_id', sa.Uuid(), nullable=True))
     op.create_index(op.f('ix_initiatives_assigned_reviewer_id'), 'initiatives',
                     ['assigned_reviewer_id'], unique=False)
-    op.create_index('ix_initiatives_review_queue', 'initiatives', ['status', 'submitted_at'],
-                    unique=False)
+    # covering (index-only scans): the queue's filter on the assigned reviewer reads no heap
+    op.create_index('ix_initiatives_review_queue', 'initiatives',
+                    ['status', 'submitted_at', 'id'], unique=False,
+                    postgresql_include=['assigned_reviewer_id'])
     op.create_index('ix_initiatives_completion_queue', 'initiatives',
-                    ['status', 'completion_declared_at'], unique=False)
+                    ['status', 'completion_declared_at', 'id'], unique=False,
+                    postgresql_include=['assigned_reviewer_id'])
     op.execute("UPDATE initiatives SET approved_version = 1 WHERE published_at IS NOT NULL")
     op.drop_index('ix_initiatives_public_order', table_name='initiatives')
     _public_order(f"IN {PUBLIC_STATES}")
@@ -182,7 +185,8 @@ def upgrade() -> None:
     op.create_index(op.f('ix_initiative_revisions_assigned_reviewer_id'),
                     'initiative_revisions', ['assigned_reviewer_id'], unique=False)
     op.create_index('ix_initiative_revisions_queue', 'initiative_revisions',
-                    ['status', 'submitted_at'], unique=False)
+                    ['status', 'submitted_at', 'initiative_id'], unique=False,
+                    postgresql_include=['assigned_reviewer_id', 'number'])
     op.create_index('uq_initiative_revisions_open', 'initiative_revisions', ['initiative_id'],
                     unique=True, postgresql_where=sa.text(OPEN_REVISIONS),
                     sqlite_where=sa.text(OPEN_REVISIONS))

@@ -71,11 +71,13 @@ class Initiative(Base):
     # ix_initiatives_public_order (migrations 0002, 0008): the public ordering (newest first)
     # over the publicly visible rows only (PUBLIC_STATES); it serves the list and the
     # filters that walk it. ix_initiatives_review_queue / _completion_queue: the review queue
-    # (status, oldest first)
+    # (status, oldest first; covering: the assigned-reviewer filter reads no heap)
     __table_args__ = (UniqueConstraint("source", "source_ref"),
-                      Index("ix_initiatives_review_queue", "status", "submitted_at"),
+                      Index("ix_initiatives_review_queue", "status", "submitted_at", "id",
+                            postgresql_include=["assigned_reviewer_id"]),
                       Index("ix_initiatives_completion_queue", "status",
-                            "completion_declared_at"))
+                            "completion_declared_at", "id",
+                            postgresql_include=["assigned_reviewer_id"]))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -297,7 +299,9 @@ class InitiativeRevision(Base):
     __tablename__ = "initiative_revisions"
     __aggregate__ = "revision"  # registry.authz.permissions.Aggregate
     __table_args__ = (UniqueConstraint("initiative_id", "number"),
-                      Index("ix_initiative_revisions_queue", "status", "submitted_at"))
+                      Index("ix_initiative_revisions_queue", "status", "submitted_at",
+                            "initiative_id", postgresql_include=["assigned_reviewer_id",
+                                                                 "number"]))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     initiative_id: Mapped[uuid.UUID] = mapped_column(

@@ -10,7 +10,9 @@ changes_requested).
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -274,10 +276,12 @@ def _view(principal: Principal, revision: InitiativeRevision,
         decided_at=revision.decided_at, allowed_actions=allowed_actions(principal, revision))
 
 
-def _answer(db_session: Session, principal: Principal,
-            revision: InitiativeRevision) -> RevisionView:
-    bases = _base_contents(db_session, revision.initiative_id,
-                           {revision.base_version} if revision.base_version else set())
+def _answer(db_session: Session, principal: Principal, revision: InitiativeRevision,
+            known: dict[int, dict[str, Any]] | None = None) -> RevisionView:
+    """``known``: version contents already read (an approval's), by number."""
+    wanted = {revision.base_version} if revision.base_version else set()
+    bases = ({n: known[n] for n in wanted} if known is not None and wanted <= set(known)
+             else _base_contents(db_session, revision.initiative_id, wanted))
     return _view(principal, revision, bases)
 
 
@@ -473,11 +477,78 @@ def revision_action(*, db_session: Session, principal: Principal, initiative_id:
     """
     if WORKFLOW.transition(action) is None:
         raise NotFound(f"Unknown revision action {action!r}.")
-    _initiative(db_session, None, initiative_id, lock=True)
+    if action == "approve":
+        # the locked read with everything the content holds (one statement): what the
+        # approval compares the revision with, and the content of the fields it leaves
+        from registry.initiatives import service
+
+        view = service._load_view(db_session, initiative_id=initiative_id, for_update=True)
+        if view is None:
+            raise NotFound(f"No initiative {initiative_id}.")
+    else:
+        _initiative(db_session, None, initiative_id, lock=True)
     revision = _revision(db_session, initiative_id, number, lock=True)
-    workflow_service.apply(db_session, principal, WORKFLOW, revision, action, comment=comment,
-                           expected_version=expected_version)
-    return _answer(db_session, principal, revision)
+    approval = _Approval(view) if action == "approve" else None
+    with _approving(db_session, revision, approval):
+        workflow_service.apply(db_session, principal, WORKFLOW, revision, action,
+                               comment=comment, expected_version=expected_version)
+    return _answer(db_session, principal, revision,
+                   approval.contents if approval is not None else None)
+
+
+class _Approval:
+    """What a revision's approval read once and passes from step to step: the initiative
+    as read with its lock (``view``), the version contents read (by number) and the
+    initiative after the change as the event's snapshot reads it (``applied``)."""
+
+    def __init__(self, view: Any):
+        self.view = view
+        self.contents: dict[int, dict[str, Any]] = {}
+        self.applied: Any = None
+
+
+_APPROVAL = "registry.revisions.approval"
+
+
+@contextlib.contextmanager
+def _approving(db_session: Session, revision: InitiativeRevision,
+               approval: _Approval | None) -> Iterator[None]:
+    if approval is None:
+        yield
+        return
+    db_session.info.setdefault(_APPROVAL, {})[revision.id] = approval
+    try:
+        yield
+    finally:
+        db_session.info.get(_APPROVAL, {}).pop(revision.id, None)
+
+
+def _approval_of(db_session: Session, revision: InitiativeRevision) -> _Approval | None:
+    return db_session.info.get(_APPROVAL, {}).get(revision.id)
+
+
+#: content field -> the attribute ``versions.content_of`` reads it from
+_CONTENT_ATTRIBUTES = {"sdg_goals": "goal_codes", "sdg_targets": "target_codes",
+                       "countries": "country_codes", "regions": "region_codes"}
+#: content field -> the ``InitiativeInputSchema`` key ``input_of`` gives it under
+_INPUT_KEYS = {"lead_organization": "lead_organization_id"}
+
+
+class _Applied:
+    """The initiative after a revision's approval, as ``versions.content_of`` and the
+    event's snapshot read it: the fields the approval applied from the row (their
+    collections were loaded to change them), every other content field from the view read
+    with the lock (unchanged, so no collection is loaded again), the rest from the row."""
+
+    def __init__(self, entity: Initiative, view: Any, applied: set[str]):
+        self._entity = entity
+        self._view = view
+        self._from_view = {_CONTENT_ATTRIBUTES.get(f, f)
+                           for f in versions.CONTENT_FIELDS if f not in applied}
+
+    def __getattr__(self, name: str) -> Any:
+        source = self._view if name in self._from_view else self._entity
+        return getattr(source, name)
 
 
 def _changed_fields(db_session: Session, revision: InitiativeRevision) -> list[str]:
@@ -500,7 +571,7 @@ class _RevisionAdapter:
             errors = content_submission_errors(record.content)
             if errors:
                 raise ValidationError("The revision is not ready to submit.", errors=errors)
-        initiative = db_session.get_one(Initiative, record.initiative_id)
+        initiative = db_session.get_one(Initiative, record.initiative_id)  # (identity map)
         if transition.action == "approve" and initiative.status not in REVISABLE_STATES:
             raise InvalidTransition(
                 f"Cannot approve the revision: the initiative is {initiative.status}.",
@@ -512,29 +583,47 @@ class _RevisionAdapter:
             return
         from registry.initiatives import service
 
-        initiative = db_session.get_one(Initiative, record.initiative_id)
+        initiative = db_session.get_one(Initiative, record.initiative_id)  # (identity map)
+        approval = _approval_of(db_session, record)
+        if approval is None:  # (not through revision_action: read it now)
+            approval = _Approval(service._load_view(db_session, initiative_id=initiative.id))
         current = initiative.approved_version
-        previous = _base_contents(db_session, initiative.id, {current} if current else set())
-        changed = versions.changed_fields(previous.get(current or 0)
-                                          or versions.content_of(initiative), record.content)
-        existing = {d.id for d in initiative.deliverables}
-        data = input_of(record.content)
-        proposed = [d["id"] for d in data["deliverables"]]
-        for row in data["deliverables"]:  # a deliverable the revision added is new here
-            if row["id"] not in existing:
-                row["id"] = None
-        service._apply_content(db_session, initiative, data,
-                               organizations=_organizations(db_session, data),
-                               principal=principal)
-        for deliverable, did in zip(initiative.deliverables, proposed, strict=True):
-            if deliverable.id not in existing and did is not None:
-                deliverable.id = did  # (not flushed yet) the id the revision showed it with
-        initiative.version += 1
-        initiative.updated_at = record.decided_at or utcnow()
-        db_session.flush()
-        versions.record_version(db_session, initiative, principal=principal,
-                                revision_id=record.id, changed=changed,
-                                content=versions.content_of(initiative))
+        # the current version and the revision's base (the event's changed fields): one read
+        # (the revision's new state is written with the rest, in the one flush)
+        with db_session.no_autoflush:
+            approval.contents = _base_contents(
+                db_session, initiative.id, {n for n in (current, record.base_version) if n})
+        live = versions.content_of(approval.view)
+        changed = versions.changed_fields(approval.contents.get(current or 0) or live,
+                                          record.content)
+        # apply only the fields the revision changes against the initiative as it is (the
+        # goals with the targets: goals are derived from them); the others stay as they are
+        applied = set(versions.changed_fields(live, record.content))
+        if applied & {"sdg_goals", "sdg_targets"}:
+            applied |= {"sdg_goals", "sdg_targets"}
+        full = input_of(record.content)
+        data = {_INPUT_KEYS.get(f, f): full[_INPUT_KEYS.get(f, f)] for f in applied}
+        proposed: list[Any] = []
+        if "deliverables" in data:
+            existing = {d.id for d in approval.view.deliverables}
+            proposed = [d["id"] for d in data["deliverables"]]
+            for row in data["deliverables"]:  # a deliverable the revision added is new here
+                if row["id"] not in existing:
+                    row["id"] = None
+        with db_session.no_autoflush:  # one flush, at the end (the collections load once)
+            service._apply_content(db_session, initiative, data,
+                                   organizations=_organizations(db_session, data),
+                                   principal=principal)
+            if "deliverables" in data:
+                for deliverable, did in zip(initiative.deliverables, proposed, strict=True):
+                    if deliverable.id not in existing and did is not None:
+                        deliverable.id = did  # (not flushed yet) the id the revision showed
+            initiative.version += 1
+            initiative.updated_at = record.decided_at or utcnow()
+            approval.applied = _Applied(initiative, approval.view, applied)
+            versions.record_version(db_session, initiative, principal=principal,
+                                    revision_id=record.id, changed=changed,
+                                    content=versions.content_of(approval.applied))
         record.assigned_reviewer_id = None  # the review is over
 
     def record(self, db_session: Session, principal: Principal, record: Any, transition: Any,
@@ -552,16 +641,26 @@ class _RevisionAdapter:
         # who hears of it: the owner organisation's members and the revision's reviewer
         audience = SimpleNamespace(owner_organization_id=initiative.owner_organization_id,
                                    assigned_reviewer_id=record.assigned_reviewer_id)
+        approval = _approval_of(db_session, record)
+        with db_session.no_autoflush:
+            if (approval is not None and record.base_version
+                    and record.base_version in approval.contents):
+                changed = versions.changed_fields(approval.contents[record.base_version],
+                                                  record.content)
+            else:
+                changed = _changed_fields(db_session, record)
+            recipients = service.event_recipients(db_session, audience, principal)
         data = {"revision": {"number": record.number, "status": record.status,
                              "base_version": record.base_version,
-                             "changed_fields": _changed_fields(db_session, record)},
-                "recipients": service.event_recipients(db_session, audience, principal),
+                             "changed_fields": changed},
+                "recipients": recipients,
                 **service.event_links(initiative, record.number), **(extra_event_data or {})}
         return service._record(
             db_session, initiative, principal, f"revision_{transition.action}",
             initiative.status, comment=comment, kind=wf_models.TRANSITION,
             visibility=transition.visibility, event_type=transition.event_type,
-            revision_number=record.number, extra_event_data=data)
+            revision_number=record.number, extra_event_data=data, recipients=recipients,
+            view=approval.applied if approval is not None else None)
 
 
 workflow_service.register_adapter(WORKFLOW.record_type, _RevisionAdapter())

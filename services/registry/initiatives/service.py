@@ -15,9 +15,11 @@ import functools
 import json
 import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -233,11 +235,13 @@ def _apply_content(db_session: Session, initiative: Initiative, data: dict[str, 
         initiative.partners = partners
     targets = data.get("sdg_targets")
     goals = data.get("sdg_goals")
-    # goals derived from the targets held BEFORE this change (read before replacing them)
-    derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
-    if targets is not None:
-        initiative.targets = [InitiativeTarget(target_code=t) for t in dict.fromkeys(targets)]
     if targets is not None or goals is not None:
+        # goals derived from the targets held BEFORE this change (read before replacing
+        # them; not read at all when neither changes)
+        derived_before = {reference.goal_of_target(t.target_code) for t in initiative.targets}
+        if targets is not None:
+            initiative.targets = [InitiativeTarget(target_code=t)
+                                  for t in dict.fromkeys(targets)]
         explicit = set(goals if goals is not None else [])
         if goals is None:  # keep goals tagged without a target
             explicit = {g.goal for g in initiative.goals} - derived_before
@@ -304,7 +308,8 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             extra_event_data: dict[str, Any] | None = None,
             revision_number: int | None = None, reply_to_id: uuid.UUID | None = None,
             recipients: list[dict[str, Any]] | None = None,
-            emit: bool = True, activity_id: uuid.UUID | None = None) -> Activity:
+            emit: bool = True, activity_id: uuid.UUID | None = None,
+            before_write: Callable[[], list[Any] | None] | None = None) -> Activity:
     """Timeline entry + outbox event for a change, in the same transaction: both rows in ONE
     INSERT (:func:`_insert_graph`; the change itself, pending in the session, is flushed just
     before it). The entry joins ``view``'s timeline when it was read with it (the response
@@ -312,10 +317,16 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
     ``visibility`` (default :func:`registry.workflow.machine.visibility_of`), ``event_type``
     (default by action), ``extra_event_data`` merged into the event's data. The event carries
     ``recipients`` (:func:`event_recipients`, or ``recipients`` when given), ``review_url``
-    and ``owner_url``. ``emit`` False: the timeline row only (internal notes)."""
+    and ``owner_url``. ``emit`` False: the timeline row only (internal notes).
+    ``before_write``: called after the reads (actor, contact, recipients: done without
+    autoflush, so the pending change is written once, right before the insert) and before
+    the event's snapshot is built (approval takes the year's public-id counter there, so its
+    row lock is held only for the writes that follow and the commit); the rows it returns
+    are inserted in the same statement as the activity and the event."""
     from registry.workflow.machine import visibility_of
 
-    actor = actor_columns(db_session, principal, initiative)
+    with db_session.no_autoflush:
+        actor = actor_columns(db_session, principal, initiative)
     activity = Activity(
         id=activity_id or new_uuid(), record_type=wf.INITIATIVE, record_id=initiative.id,
         revision_number=revision_number,
@@ -324,12 +335,19 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
         visibility=visibility or visibility_of(action), reply_to_id=reply_to_id, **actor,
         changes=changes or None, created_at=utcnow())
     if not emit:
-        _insert_graph(db_session, [activity])
+        extra = (before_write() if before_write is not None else None) or []
+        db_session.flush()
+        _insert_graph(db_session, [activity, *extra])
         _remember(view, activity)
         return activity
-    # accounts (issue 7): the contact gets mail only once its address is verified
-    contact_verified = vet_contact_email(db_session=db_session, email=initiative.contact_email,
-                                         principal=principal, ask=action != "import")
+    with db_session.no_autoflush:
+        # accounts (issue 7): the contact gets mail only once its address is verified
+        contact_verified = vet_contact_email(db_session=db_session,
+                                             email=initiative.contact_email,
+                                             principal=principal, ask=action != "import")
+        if action != "import" and recipients is None:
+            recipients = event_recipients(db_session, initiative, principal)
+    extra = (before_write() if before_write is not None else None) or []
     data: dict[str, Any] = {
             "action": action, "from_status": from_status, "to_status": initiative.status,
             "comment": comment if activity.visibility != wf.INTERNAL else None,
@@ -337,13 +355,13 @@ def _record(db_session: Session, initiative: Initiative, principal: Principal, a
             "initiative": snapshot(view if view is not None else initiative, contact_verified),
             **event_links(initiative)}
     if action != "import":
-        data["recipients"] = (recipients if recipients is not None
-                              else event_recipients(db_session, initiative, principal))
+        data["recipients"] = recipients
     if extra_event_data:
         data.update(extra_event_data)
+    db_session.flush()  # the change itself (one flush), before its NOTIFY and rows
     event_row, _ = outbox_row(db_session, OutboxEvent, event_type or EVENT_FOR_ACTION[action],
                               source=SOURCE, subject=str(initiative.id), data=data)
-    _insert_graph(db_session, [activity, event_row])
+    _insert_graph(db_session, [activity, event_row, *extra])
     _remember(view, activity)
     return activity
 
@@ -721,7 +739,7 @@ def transition(*, db_session: Session, principal: Principal, initiative_id: uuid
     if action not in policy.TRANSITIONS:
         raise NotFound(f"Unknown action {action!r}.")
     view = _load_view(db_session, initiative_id=initiative_id, timeline="secretariat",
-                      for_update=True)
+                      for_update=True, owner=action == "approve")
     if view is None:
         raise NotFound(f"No initiative with id {initiative_id}.")
     apply(db_session, principal, policy.INITIATIVE_WORKFLOW, view, action, comment=comment,
@@ -741,15 +759,10 @@ class _InitiativeAdapter:
                                       errors=errors)
         if transition.action == "approve":
             _require_verified_owner(db_session, record)
-            if record.public_id is None:
-                # before the row changes: the counter's SELECT ... FOR UPDATE would autoflush
-                record.entity.public_id = _next_public_id(db_session, utcnow().year)
 
     def after(self, db_session: Session, principal: Principal, record: Any, transition: Any,
               from_status: str, comment: str | None) -> None:
         entity = record.entity
-        if transition.action == "approve" and entity.approved_version is None:
-            versions.record_version(db_session, record, principal=principal)  # version 1
         if transition.target in (authz.PUBLISHED, authz.REJECTED, authz.COMPLETED):
             # the review is over: the queue no longer shows it as anyone's
             entity.assigned_reviewer_id = None
@@ -757,9 +770,25 @@ class _InitiativeAdapter:
     def record(self, db_session: Session, principal: Principal, record: Any, transition: Any,
                from_status: str, comment: str | None,
                extra_event_data: dict[str, Any] | None) -> Activity:
+        first_approval = None
+        if transition.action == "approve" and (record.public_id is None
+                                               or record.entity.approved_version is None):
+            def first_approval() -> list[Any]:
+                # last, after every read: the year's counter row stays locked from here to
+                # the commit, so concurrent approvals queue only for the writes; then
+                # version 1 (its content carries the public id)
+                if record.public_id is None:
+                    with db_session.no_autoflush:  # the row's UPDATE: once, with the id
+                        record.entity.public_id = _next_public_id(db_session, utcnow().year)
+                if record.entity.approved_version is not None:
+                    return []
+                # inserted with the activity and the event: one statement less
+                return [versions.record_version(db_session, record, principal=principal,
+                                                add=False)]
         return _record(db_session, record.entity, principal, transition.action, from_status,
                        comment=comment, view=record, visibility=transition.visibility,
-                       event_type=transition.event_type, extra_event_data=extra_event_data)
+                       event_type=transition.event_type, extra_event_data=extra_event_data,
+                       before_write=first_approval)
 
 
 def _register_adapter() -> None:
@@ -776,10 +805,15 @@ def _require_verified_owner(db_session: Session, initiative: Any) -> None:
     organisation are drafted and submitted, published once it is verified): the owner
     organisation, or the lead entity of a draft without one. :class:`Conflict` (409)
     naming it otherwise."""
-    organization_id = initiative.owner_organization_id or initiative.lead_organization_id
-    if organization_id is None:
-        return
-    org = db_session.get(Organization, organization_id)
+    known = getattr(initiative, "__dict__", {}).get("owner_verification", _UNREAD)
+    if known is not _UNREAD:  # read with the locked initiative (_load_view(owner=True))
+        org = known
+    else:
+        organization_id = (initiative.owner_organization_id
+                           or initiative.lead_organization_id)
+        if organization_id is None:
+            return
+        org = db_session.get(Organization, organization_id)
     if org is not None and org.verification_status != VERIFIED:
         raise Conflict(
             f"{org.name} is not verified yet: the secretariat verifies the organisation "
@@ -1205,6 +1239,9 @@ class InitiativeView:
         #: organisation, ``secretariat``), set by :func:`get_initiative`: the API and the
         #: pages choose the output shape (public or private fields) from it
         self.audience: str | None = None
+        #: the owner organisation's id, name and verification status when read with it
+        #: (``_load_view(owner=True)``: approval); ``_UNREAD`` otherwise
+        self.owner_verification: Any = _UNREAD
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.entity, name)
@@ -1377,22 +1414,36 @@ def _organization_view(row: Any, prefix: str = "org_") -> OrganizationView | Non
                             getattr(row, f"{prefix}created_at"))
 
 
+_UNREAD = object()
+#: what approval checks of the owner organisation (else the lead entity), read with the row
+_OWNER_COLUMNS = ("id", "name", "verification_status")
+
+
 @functools.lru_cache(maxsize=16)
-def _view_statement(dialect: str, by_public_id: bool, timeline: str | None) -> Select:
+def _view_statement(dialect: str, by_public_id: bool, timeline: str | None,
+                    owner: bool = False) -> Select:
     """The statement of :func:`_load_view`, built once (parameter ``key``: the id or public
     id), which saves building it and its cache key on every detail and action.
-    ``timeline``: the audience whose timeline entries are read with it (None: none)."""
+    ``timeline``: the audience whose timeline entries are read with it (None: none).
+    ``owner``: the owner organisation's (else the lead entity's) id, name and verification
+    status too (approval checks it: one statement less)."""
     names = [*_CHILDREN, f"timeline:{timeline}"] if timeline else list(_CHILDREN)
+    owner_org = aliased(Organization)
     query = (select(Initiative, *(c.label(f"org_{c.key}") for c in _ORG_COLUMNS),
-                    *(_children_column(dialect, name, "initiatives.id") for name in names))
+                    *(_children_column(dialect, name, "initiatives.id") for name in names),
+                    *((getattr(owner_org, c).label(f"owner_{c}") for c in _OWNER_COLUMNS)
+                      if owner else ()))
              .outerjoin(Organization, Organization.id == Initiative.lead_organization_id))
+    if owner:
+        query = query.outerjoin(owner_org, owner_org.id == func.coalesce(
+            Initiative.owner_organization_id, Initiative.lead_organization_id))
     return query.where(Initiative.public_id == bindparam("key") if by_public_id
                        else Initiative.id == bindparam("key", type_=Initiative.id.type))
 
 
 def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
                public_id: str | None = None, timeline: str | None = None,
-               for_update: bool = False) -> InitiativeView | None:
+               for_update: bool = False, owner: bool = False) -> InitiativeView | None:
     """The initiative with everything its detail shows, in one statement; None if absent.
     ``timeline``: the audience (``TIMELINE_AUDIENCES``) whose activities are read too
     (``known_timeline``; :func:`timeline` reads no more). ``for_update``: lock the row
@@ -1400,7 +1451,7 @@ def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
     state and version (transitions)."""
     dialect = db_session.get_bind().dialect.name
     by_public_id = public_id is not None
-    statement = _view_statement(dialect, by_public_id, timeline)
+    statement = _view_statement(dialect, by_public_id, timeline, owner)
     if for_update and dialect == "postgresql":
         statement = statement.with_for_update(of=Initiative).execution_options(
             populate_existing=True)
@@ -1415,6 +1466,11 @@ def _load_view(db_session: Session, *, initiative_id: uuid.UUID | None = None,
     if timeline:
         view.known_timeline = children["timeline"]
         view.timeline_audience = timeline
+    if owner:
+        view.owner_verification = (SimpleNamespace(
+            id=row.owner_id, name=row.owner_name,
+            verification_status=row.owner_verification_status)
+            if row.owner_id is not None else None)
     return view
 
 

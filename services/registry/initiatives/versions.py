@@ -258,13 +258,16 @@ def _approver(principal: Principal | None) -> tuple[str | None, str | None]:
 def write_version(*, db_session: Session, principal: Principal | None, initiative: Any,
                   number: int, revision_id: uuid.UUID | None = None,
                   changed: list[str] | None = None,
-                  content: dict[str, Any] | None = None) -> InitiativeVersion:
+                  content: dict[str, Any] | None = None,
+                  add: bool = True) -> InitiativeVersion:
     """Write approved version ``number`` of ``initiative`` (an ``Initiative`` or an
     ``InitiativeView``): its content (:func:`content_of`, or ``content`` when the caller has
     it), who approved it and when, the revision it came from and the ``changed`` fields (empty
     for version 1); sets ``initiative.approved_version`` to ``number``. Added to the session
     (the caller's transaction). Called at first approval (the initiative workflow's adapter,
-    number 1), on import (number 1) and when a revision is approved (:func:`record_version`)."""
+    number 1), on import (number 1) and when a revision is approved (:func:`record_version`).
+    ``add`` False: the row is returned, not added (the caller inserts it itself, e.g. in one
+    statement with the activity and the event)."""
     entity = getattr(initiative, "entity", initiative)
     name, email = _approver(principal)
     row = InitiativeVersion(
@@ -272,9 +275,11 @@ def write_version(*, db_session: Session, principal: Principal | None, initiativ
         content=content if content is not None else content_of(initiative),
         approved_at=utcnow(), approved_by_name=name, approved_by_email=email,
         revision_id=revision_id, changed_fields=list(changed or []))
+    entity.approved_version = number
+    if not add:
+        return row
     if isinstance(entity, Initiative):
         row.initiative = entity  # (the unit of work then inserts a new initiative first)
-    entity.approved_version = number
     db_session.add(row)
     return row
 
@@ -282,13 +287,14 @@ def write_version(*, db_session: Session, principal: Principal | None, initiativ
 def record_version(db_session: Session, initiative: Any, *, principal: Principal | None,
                    revision_id: uuid.UUID | None = None,
                    changed: list[str] | None = None,
-                   content: dict[str, Any] | None = None) -> InitiativeVersion:
+                   content: dict[str, Any] | None = None,
+                   add: bool = True) -> InitiativeVersion:
     """Write the NEXT approved version of ``initiative`` (``approved_version + 1``; 1 when it
     has none): :func:`write_version`."""
     entity = getattr(initiative, "entity", initiative)
     return write_version(db_session=db_session, principal=principal, initiative=initiative,
                          number=(entity.approved_version or 0) + 1, revision_id=revision_id,
-                         changed=changed, content=content)
+                         changed=changed, content=content, add=add)
 
 
 def version_rows(initiative_id: uuid.UUID, content: dict[str, Any], *,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from registry.authz import permissions as authz
 from shared.identity import Principal, PrincipalKind
@@ -40,13 +42,18 @@ def actor_columns(db_session: Session | None, principal: Principal,
                   obj: Any = None) -> dict[str, Any]:
     """The ``actor_*`` columns of an ``activities`` row: role label, user id, token id, acting
     organisation, e-mail and display name (from the account when there is one: one primary
-    key read, from the identity map when already loaded)."""
+    key read of two columns, none when the account is already in the identity map)."""
     user_id = user_id_of(principal)
     email, name = principal.email, None
     if user_id is not None and db_session is not None:
         from registry.accounts.models import User
 
-        user = db_session.get(User, user_id)
+        # the identity map's when loaded; else the two columns (not the account and its
+        # roles: two statements)
+        user: Any = db_session.identity_map.get(identity_key(User, user_id))
+        if user is None:
+            user = db_session.execute(select(User.email, User.display_name).where(
+                User.id == user_id)).first()
         if user is not None:
             email = email or user.email
             name = user.display_name or None
