@@ -1,7 +1,7 @@
 """Who is told what when an initiative changes state, and the life of each delivery.
 
 Audiences (issue 8 "Events and notifications"; table per event type in :data:`NOTIFICATIONS`
-and in NOTES-notify.md / the README):
+and in the README, "Who is told what"):
 
 * ``contact`` — the initiative's contact address, only when the registry says it is verified
   (``contact_email_verified``, issue 7), in ``contact_locale``;
