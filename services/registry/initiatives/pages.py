@@ -495,12 +495,19 @@ def _attach(form: Any, errors: dict[str, list[str]]) -> None:
 @bp.route("/my/initiatives/<uuid:initiative_id>/wizard/<step>", methods=["GET", "POST"])
 def wizard(initiative_id: uuid.UUID, step: str):
     """One step of the wizard on the initiative itself."""
+    return _wizard_step(initiative_id, step, _editable_record)
+
+
+def _wizard_step(initiative_id: uuid.UUID, step: str, load):
+    """Sign-in, step and record checks shared by the two wizards; ``load(principal,
+    initiative_id)`` gives the :class:`Record` (the initiative, or its open revision) or the
+    refusal page."""
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
     if step not in STEPS:
         return render_template("not_found.html", message=_("There is no such step.")), 404
-    record = _editable_record(principal, initiative_id)
+    record = load(principal, initiative_id)
     if not isinstance(record, Record):
         return record
     return _step(principal, record, step)
@@ -1144,15 +1151,7 @@ def _revision_record(principal: Principal, initiative_id: uuid.UUID) -> Record |
 @bp.route("/my/initiatives/<uuid:initiative_id>/revision/<step>", methods=["GET", "POST"])
 def revision_step(initiative_id: uuid.UUID, step: str):
     """One step of the wizard on the open revision of a published initiative."""
-    principal, refusal = _principal_or_sign_in()
-    if refusal is not None:
-        return refusal
-    if step not in STEPS:
-        return render_template("not_found.html", message=_("There is no such step.")), 404
-    record = _revision_record(principal, initiative_id)
-    if not isinstance(record, Record):
-        return record
-    return _step(principal, record, step)
+    return _wizard_step(initiative_id, step, _revision_record)
 
 
 @bp.post("/my/initiatives/<uuid:initiative_id>/revision/submit")
