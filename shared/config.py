@@ -146,6 +146,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REVIEW_TARGET_WORKING_DAYS", "5", "Working days (Monday to Friday) within which "
             "the secretariat aims to decide a submission or revision; older ones are "
             "highlighted in the review queue (the Our Ocean Conference platform's promise)."),
+    # progress reports and compliance (issue 9)
+    Setting("REPORTING_YELLOW_MONTHS", "12", "Months after publication or after the last "
+            "approved progress report when a progress report is due and the reporting light "
+            "turns yellow (UN DESA partnership platform's rule since 2018)."),
+    Setting("REPORTING_RED_MONTHS", "24", "Months after publication or after the last approved "
+            "progress report when the light turns red and the initiative is shown as inactive "
+            "(UN DESA's rule)."),
+    Setting("REPORTING_REMINDER_DAYS_BEFORE", "30", "Days before the report is due when the "
+            "owner organisation's members get the first reminder."),
+    Setting("COMPLIANCE_JOB_HOUR", "2", "Hour of the day (UTC, 0-23) when the registry's "
+            "scheduler computes the reporting lights and decides the reminders."),
+    Setting("COMPLIANCE_DIGEST_WEEKDAY", "mon", "Day of the week (mon..sun) when the "
+            "secretariat's weekly digest of records that turned yellow or red is sent (at "
+            "COMPLIANCE_JOB_HOUR, after the job)."),
+    Setting("COMPLIANCE_BATCH_SIZE", "5000", "Initiatives the compliance job computes per "
+            "statement (one query plan per batch)."),
+    Setting("SCHEDULER_ENABLED", "true", "Run the registry's scheduled jobs (APScheduler) in "
+            "this process; one run at a time across processes (a PostgreSQL advisory lock). "
+            "Tests set it to false and run the jobs with a controlled clock."),
 )
 
 

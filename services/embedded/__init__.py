@@ -7,7 +7,8 @@ Kafka), loads the demo records on first start, and serves ``http://127.0.0.1:$PO
 prefixes route to the services exactly as the reverse proxy does in docker compose:
 
 * ``/api/v1/reports…`` → reporting
-* ``/api/v1/subscriptions…`` → notifier
+* ``/api/v1/subscriptions…``, ``/api/v1/unsubscribe…`` and ``/unsubscribe…`` (one-click
+  unsubscribe, RFC 8058) → notifier
 * everything else → registry (API, OpenAPI docs at ``/api/v1/docs``, public pages)
 
 ``/healthz`` and ``/readyz`` answer for the three together.
@@ -41,6 +42,8 @@ DEMO_FILE = PROJECT_ROOT / "data" / "sample" / "ocean_commitments_sample.jsonl"
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/reports", "reporting"),
     ("/api/v1/subscriptions", "notifier"),
+    ("/api/v1/unsubscribe", "notifier"),
+    ("/unsubscribe", "notifier"),
     ("", "registry"),
 )
 

@@ -162,6 +162,14 @@ class InitiativeSnapshot(_Payload):
     # owner organisation (its members are told of review steps)
     approved_version = fields.Integer(allow_none=True, load_default=None)
     owner_organization_id = fields.String(allow_none=True, load_default=None)
+    # progress reports and compliance (issue 9), optional: the reporting traffic light
+    # (``REPORTING_STATUSES``; null when not active or not yet computed), the date of the last
+    # approved progress report, the progress rolled up from it or from the deliverables'
+    # weights (0-100), and the number of approved progress reports
+    reporting_status = fields.String(allow_none=True, load_default=None)
+    last_progress_report_on = fields.Date(allow_none=True, load_default=None)
+    progress_percent = fields.Integer(allow_none=True, load_default=None)
+    progress_reports_count = fields.Integer(load_default=0)
 
 
 class ActorData(_Payload):
@@ -500,4 +508,240 @@ EVENT_TYPES.update({
     ORGANIZATION_JOIN_REQUESTED: (TOPIC_ORGANIZATIONS, JoinRequestedData),
     ORGANIZATION_VERIFIED: (TOPIC_ORGANIZATIONS, OrganizationVerifiedData),
     ORGANIZATION_MERGED: (TOPIC_ORGANIZATIONS, OrganizationMergedData),
+})
+
+
+# --- progress reports and reporting compliance (issue 9) ---
+# After publication a partner reports progress every year; the secretariat reviews each report
+# with the workflow machinery of initiatives (registry.workflow); a scheduled job in the registry
+# computes each active initiative's reporting status (the traffic light) and decides the
+# reminders; the notifier sends them. All these events are on ``registry.initiatives`` (key:
+# the initiative's id), so a consumer sees an initiative's events in order; the weekly digest
+# of the secretariat has the key ``compliance-digest``.
+
+PROGRESS_REPORT_SUBMITTED = f"{PREFIX}.progress-report.submitted.v1"
+PROGRESS_REPORT_APPROVED = f"{PREFIX}.progress-report.approved.v1"
+PROGRESS_REPORT_CHANGES_REQUESTED = f"{PREFIX}.progress-report.changes-requested.v1"
+INITIATIVE_REPORTING_STATUS_CHANGED = f"{PREFIX}.initiative.reporting-status-changed.v1"
+INITIATIVE_PROGRESS_REMINDER_DUE = f"{PREFIX}.initiative.progress-reminder-due.v1"
+COMPLIANCE_WEEKLY_DIGEST = f"{PREFIX}.compliance.weekly-digest.v1"
+
+#: Workflow states of a progress report: the owner drafts (leniently) and submits (strictly);
+#: the secretariat approves or requests changes (then the owner edits and resubmits). Only
+#: approved reports are public and count for the reporting status.
+PROGRESS_REPORT_STATES = ("draft", "submitted", "changes_requested", "approved")
+#: Overall status of an initiative in a progress report: the UN Partnerships for SDGs / Ocean
+#: commitments platform's vocabulary ("On track", "Off track", "Completed", "Financial
+#: issues", "Cancelled"), plus ``inactive``, a legacy value of that platform kept on import
+#: only (one record of the real file uses it; the form does not offer it).
+PROGRESS_STATUSES = ("on_track", "off_track", "completed", "financial_issues", "cancelled",
+                     "inactive")
+#: The reporting traffic light (UN DESA's rule since 2018): ``green`` while a progress report
+#: was approved within ``REPORTING_YELLOW_MONTHS`` (12) of publication or of the last report,
+#: ``yellow`` after that, ``red`` — shown as inactive — after ``REPORTING_RED_MONTHS`` (24).
+REPORTING_STATUSES = ("green", "yellow", "red")
+#: Reminders to the owner organisation's members, each sent once per reporting cycle (a
+#: cycle starts at publication and again at each approved report): ``upcoming``
+#: (``REPORTING_REMINDER_DAYS_BEFORE`` days before the report is due), ``due`` (at the
+#: ``REPORTING_YELLOW_MONTHS`` mark), ``yellow`` (the record turned yellow), ``red`` (it
+#: turned red), ``manual`` (the secretariat's "send reminder now"; any number of times).
+#: When several fall due in the same run of the job (``due`` and ``yellow`` coincide with the
+#: default settings) one e-mail of the most severe kind is sent and the others are recorded
+#: as covered by it.
+REMINDER_KINDS = ("upcoming", "due", "yellow", "red", "manual")
+#: IATI 2.03 IndicatorMeasure codelist (1 unit, 2 percentage, 3 nominal, 4 ordinal,
+#: 5 qualitative), as readable strings.
+INDICATOR_MEASURES = ("unit", "percentage", "nominal", "ordinal", "qualitative")
+
+
+class DeliverableUpdateData(_Payload):
+    """One deliverable's line in a progress report: the deliverable's stable ``deliverable_id``
+    (UUID string, ``DeliverableData.id``), its ``status`` then (one of
+    :data:`DELIVERABLE_STATUSES`) and a plain-text ``note`` (may be null)."""
+
+    deliverable_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(DELIVERABLE_STATUSES))
+    note = fields.String(allow_none=True, load_default=None)
+
+
+class IndicatorValueData(_Payload):
+    """An actual value of one of the initiative's indicators (IATI result model:
+    ``result/indicator/period/actual``) for the period ``period_start``..``period_end``
+    (ISO dates): ``indicator_id`` (UUID string), ``value`` (decimal as a string, or null for a
+    qualitative indicator), ``comment`` (plain text, may be null)."""
+
+    indicator_id = fields.String(required=True)
+    value = fields.Decimal(allow_none=True, load_default=None, as_string=True)
+    period_start = fields.Date(allow_none=True, load_default=None)
+    period_end = fields.Date(allow_none=True, load_default=None)
+    comment = fields.String(allow_none=True, load_default=None)
+
+
+class MoneyData(_Payload):
+    """Resources mobilised: ``amount`` (decimal string, >= 0) in ``currency`` (ISO 4217
+    alphabetic code, e.g. ``USD``, ``CNY``) with a plain-text ``description``."""
+
+    amount = fields.Decimal(required=True, as_string=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    description = fields.String(allow_none=True, load_default=None)
+
+
+class MilestoneData(_Payload):
+    """A dated milestone of a progress report: ``date`` (ISO date), ``title`` (plain text),
+    ``achieved`` (bool)."""
+
+    date = fields.Date(required=True)
+    title = fields.String(required=True)
+    achieved = fields.Boolean(load_default=True)
+
+
+class ProgressReportData(_Payload):
+    """A progress report as carried in events.
+
+    - ``id`` UUID string; ``number`` 1, 2, ... per initiative; ``status`` one of
+      :data:`PROGRESS_REPORT_STATES`.
+    - ``period_start``/``period_end``: the period reported on (ISO dates; null on imported
+      reports, whose source has only the date of the report).
+    - ``reported_on``: the date the partner reported (the submission date; for imported
+      reports, the source's date). This date restarts the reporting cycle once approved.
+    - ``overall_status``: one of :data:`PROGRESS_STATUSES` (null only on imported reports
+      whose source left it empty); ``progress_percent`` 0-100 or null.
+    - ``narrative_html``: sanitised HTML (nh3; only basic formatting and links).
+    - ``deliverable_updates``, ``indicator_values``, ``resources_mobilised``,
+      ``milestones``, ``links`` (absolute http(s) URLs); ``source`` (``form``, ``api`` or
+      ``import``); ``submitted_at``, ``approved_at`` RFC 3339 UTC or null.
+    """
+
+    id = fields.String(required=True)
+    number = fields.Integer(required=True, validate=validate.Range(min=1))
+    status = fields.String(required=True, validate=validate.OneOf(PROGRESS_REPORT_STATES))
+    period_start = fields.Date(allow_none=True, load_default=None)
+    period_end = fields.Date(allow_none=True, load_default=None)
+    reported_on = fields.Date(allow_none=True, load_default=None)
+    overall_status = fields.String(allow_none=True, load_default=None,
+                                   validate=validate.OneOf(PROGRESS_STATUSES))
+    progress_percent = fields.Integer(allow_none=True, load_default=None,
+                                      validate=validate.Range(0, 100))
+    narrative_html = fields.String(allow_none=True, load_default=None)
+    deliverable_updates = fields.List(fields.Nested(DeliverableUpdateData), load_default=list)
+    indicator_values = fields.List(fields.Nested(IndicatorValueData), load_default=list)
+    resources_mobilised = fields.List(fields.Nested(MoneyData), load_default=list)
+    milestones = fields.List(fields.Nested(MilestoneData), load_default=list)
+    links = fields.List(fields.String(), load_default=list)
+    source = fields.String(allow_none=True, load_default=None)
+    submitted_at = fields.AwareDateTime(allow_none=True, load_default=None)
+    approved_at = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+class ProgressReportEventData(_Payload):
+    """``data`` of ``progress-report.{submitted,approved,changes-requested}.v1``.
+
+    ``action`` (``submit``, ``approve``, ``request_changes``), ``from_status``/``to_status``
+    (:data:`PROGRESS_REPORT_STATES`), the reviewer's ``comment``, the ``actor``, the
+    ``report`` after the change and the ``initiative`` snapshot (its ``reporting_status``,
+    ``last_progress_report_on`` and ``progress_percent`` already reflect an approval), the
+    ``recipients`` (owner members; the assigned reviewer or the secretariat on submission),
+    ``review_url`` (the secretariat's page of the report) and ``owner_url`` (the owner's).
+    """
+
+    action = fields.String(required=True)
+    from_status = fields.String(allow_none=True, load_default=None)
+    to_status = fields.String(required=True, validate=validate.OneOf(PROGRESS_REPORT_STATES))
+    comment = fields.String(allow_none=True, load_default=None)
+    actor = fields.Nested(ActorData, required=True)
+    report = fields.Nested(ProgressReportData, required=True)
+    initiative = fields.Nested(InitiativeSnapshot, required=True)
+    recipients = fields.List(fields.Nested(EventRecipient), load_default=list)
+    review_url = fields.String(allow_none=True, load_default=None)
+    owner_url = fields.String(allow_none=True, load_default=None)
+
+
+class ComplianceInitiativeRef(_Payload):
+    """An initiative as named in compliance events (compact: no contact details):
+    ``id`` (UUID string), ``public_id``, ``title``, the owner organisation
+    (``owner_organization_id``, ``owner_organization_name``), the lead's
+    ``stakeholder_group`` (``shared.reference.STAKEHOLDER_GROUPS`` code or null),
+    ``countries`` (ISO alpha-3), ``regions`` (M49 region codes: tagged regions and the
+    regions of its countries), ``sdg_goals`` (1-17), ``url`` (absolute public page URL)."""
+
+    id = fields.String(required=True)
+    public_id = fields.String(allow_none=True, load_default=None)
+    title = fields.String(required=True)
+    owner_organization_id = fields.String(allow_none=True, load_default=None)
+    owner_organization_name = fields.String(allow_none=True, load_default=None)
+    stakeholder_group = fields.String(allow_none=True, load_default=None)
+    countries = fields.List(fields.String(), load_default=list)
+    regions = fields.List(fields.String(), load_default=list)
+    sdg_goals = fields.List(fields.Integer(), load_default=list)
+    url = fields.String(allow_none=True, load_default=None)
+
+
+class ReportingStatusChangedData(_Payload):
+    """``data`` of ``initiative.reporting-status-changed.v1``: the traffic light of
+    ``initiative`` went from ``from_status`` (null: it had none, e.g. just published) to
+    ``to_status`` (:data:`REPORTING_STATUSES`) as of ``as_of`` (RFC 3339 UTC: the job's
+    clock). ``anchor_on`` is the start of the current cycle (publication date or the last
+    approved report's ``reported_on``), ``last_report_on`` that report's date (null: none
+    yet), ``yellow_on``/``red_on`` the dates the light turns (anchor + the
+    ``REPORTING_YELLOW_MONTHS``/``REPORTING_RED_MONTHS`` settings), ``inactive`` true when
+    red (UN DESA shows such records as inactive)."""
+
+    initiative = fields.Nested(ComplianceInitiativeRef, required=True)
+    from_status = fields.String(allow_none=True, load_default=None,
+                                validate=validate.OneOf(REPORTING_STATUSES))
+    to_status = fields.String(required=True, validate=validate.OneOf(REPORTING_STATUSES))
+    as_of = fields.AwareDateTime(required=True)
+    anchor_on = fields.Date(required=True)
+    last_report_on = fields.Date(allow_none=True, load_default=None)
+    yellow_on = fields.Date(required=True)
+    red_on = fields.Date(required=True)
+    inactive = fields.Boolean(load_default=False)
+
+
+class ProgressReminderData(_Payload):
+    """``data`` of ``initiative.progress-reminder-due.v1``: remind the owner organisation's
+    members (``recipients``, role ``owner``, each with a language) that a progress report of
+    ``initiative`` is due on ``due_on`` (ISO date). ``kind`` one of :data:`REMINDER_KINDS`;
+    ``reminder_id`` (UUID string) is unique per (initiative, cycle, kind) except ``manual``;
+    ``reporting_status`` the light when decided; ``report_url`` the absolute one-click link
+    to the progress report form (sign-in first when needed); ``anchor_on`` the cycle's
+    start; ``requested_by`` (``manual`` only) who asked."""
+
+    reminder_id = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(REMINDER_KINDS))
+    initiative = fields.Nested(ComplianceInitiativeRef, required=True)
+    reporting_status = fields.String(allow_none=True, load_default=None,
+                                     validate=validate.OneOf(REPORTING_STATUSES))
+    anchor_on = fields.Date(required=True)
+    due_on = fields.Date(required=True)
+    recipients = fields.List(fields.Nested(EventRecipient), load_default=list)
+    report_url = fields.String(required=True)
+    requested_by = fields.Nested(ActorData, allow_none=True, load_default=None)
+
+
+class ComplianceDigestData(_Payload):
+    """``data`` of ``compliance.weekly-digest.v1``: what turned yellow or red in the week
+    ``week_start``..``week_end`` (ISO dates, end exclusive), for the secretariat
+    (``recipients``, role ``secretariat``); ``counts`` the lights as of ``week_end``
+    (``{"green": n, "yellow": n, "red": n}``); ``dashboard_url`` the compliance dashboard.
+    The notifier groups the lists by stakeholder group and region; the digest is sent even
+    when both lists are empty (the secretariat then knows the job ran)."""
+
+    digest_id = fields.String(required=True)
+    week_start = fields.Date(required=True)
+    week_end = fields.Date(required=True)
+    recipients = fields.List(fields.Nested(EventRecipient), load_default=list)
+    turned_yellow = fields.List(fields.Nested(ComplianceInitiativeRef), load_default=list)
+    turned_red = fields.List(fields.Nested(ComplianceInitiativeRef), load_default=list)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), load_default=dict)
+    dashboard_url = fields.String(allow_none=True, load_default=None)
+
+
+EVENT_TYPES.update({
+    PROGRESS_REPORT_SUBMITTED: (TOPIC_INITIATIVES, ProgressReportEventData),
+    PROGRESS_REPORT_APPROVED: (TOPIC_INITIATIVES, ProgressReportEventData),
+    PROGRESS_REPORT_CHANGES_REQUESTED: (TOPIC_INITIATIVES, ProgressReportEventData),
+    INITIATIVE_REPORTING_STATUS_CHANGED: (TOPIC_INITIATIVES, ReportingStatusChangedData),
+    INITIATIVE_PROGRESS_REMINDER_DUE: (TOPIC_INITIATIVES, ProgressReminderData),
+    COMPLIANCE_WEEKLY_DIGEST: (TOPIC_INITIATIVES, ComplianceDigestData),
 })

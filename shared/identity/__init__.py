@@ -62,6 +62,8 @@ class Scope(StrEnum):
     SUBSCRIPTIONS_READ = "subscriptions:read"
     SUBSCRIPTIONS_WRITE = "subscriptions:write"
     REPORTS_READ = "reports:read"
+    #: submit progress reports of the initiatives of the token's organisation (issue 9)
+    PROGRESS_WRITE = "progress:write"
 
     @classmethod
     def parse(cls, value: str | Iterable[str] | None) -> frozenset[Scope]:

@@ -45,7 +45,7 @@ from shared.problems import NotFound, Unauthenticated, ValidationError
 #: scopes an organisation's API client may hold (what an organisation member may do)
 ORGANIZATION_SCOPES = (Scope.INITIATIVES_READ, Scope.INITIATIVES_WRITE,
                        Scope.ORGANIZATIONS_WRITE, Scope.SUBSCRIPTIONS_READ,
-                       Scope.SUBSCRIPTIONS_WRITE, Scope.REPORTS_READ)
+                       Scope.SUBSCRIPTIONS_WRITE, Scope.REPORTS_READ, Scope.PROGRESS_WRITE)
 #: at most this many live clients per organisation
 MAX_CLIENTS = 20
 

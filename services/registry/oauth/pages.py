@@ -55,6 +55,7 @@ SCOPE_LABELS = {
     Scope.SUBSCRIPTIONS_READ: _l("Read your notification subscriptions"),
     Scope.SUBSCRIPTIONS_WRITE: _l("Change your notification subscriptions"),
     Scope.REPORTS_READ: _l("Read reports"),
+    Scope.PROGRESS_WRITE: _l("Submit progress reports of your organisation's initiatives"),
 }
 
 

@@ -132,8 +132,8 @@ def test_fast_path_output_equals_marshmallow_for_every_declared_field():
     same types: dates, aware datetimes, Decimals)."""
     data = _initiative_data()
     for type_ in EVENT_TYPES:
-        if EVENT_TYPES[type_][0] != TOPIC_INITIATIVES:
-            continue
+        if EVENT_TYPES[type_][1] is not event_types.InitiativeEventData:
+            continue  # the progress and compliance events have their own schemas
         loaded = load_data(type_, data)
         assert loaded == event_types._schema(type_).load(data)
         snapshot = loaded["initiative"]
