@@ -24,7 +24,10 @@ from shared.events.types import (
     EVENT_TYPES,
     INITIATIVE_APPROVED,
     INITIATIVE_CREATED,
+    INITIATIVE_PROGRESS_REMINDER_DUE,
+    INITIATIVE_REPORTING_STATUS_CHANGED,
     ORGANIZATION_CREATED,
+    PROGRESS_REPORT_APPROVED,
     TOPIC_INITIATIVES,
     dump_data,
     load_data,
@@ -106,9 +109,64 @@ def _marshmallow(type_: str, data: Any) -> Any:
         return ValidationError
 
 
+def _compliance_ref() -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "public_id": "SDGP-1", "title": "Coral reefs 珊瑚",
+            "owner_organization_id": str(uuid.uuid4()), "owner_organization_name": "PRA",
+            "stakeholder_group": "ngo", "countries": ["FJI"], "regions": ["009", "054"],
+            "sdg_goals": [14], "url": "https://registry.test/initiatives/SDGP-1"}
+
+
+def _progress_data() -> dict[str, Any]:
+    """A full ``ProgressReportEventData`` payload (issue 9), as producers send it."""
+    base = event_types._schema(INITIATIVE_APPROVED).load(_initiative_data())
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    return dump_data(PROGRESS_REPORT_APPROVED, {
+        "action": "approve", "from_status": "submitted", "to_status": "approved",
+        "comment": None, "actor": base["actor"], "initiative": base["initiative"],
+        "recipients": [{"email": "a@ngo.test", "locale": "zh", "role": "owner"}],
+        "report": {
+            "id": str(uuid.uuid4()), "number": 2, "status": "approved",
+            "period_start": date(2025, 12, 1), "period_end": date(2026, 11, 30),
+            "reported_on": date(2026, 12, 1), "overall_status": "on_track",
+            "progress_percent": 40, "narrative_html": "<p>Forty <b>hectares</b></p>",
+            "deliverable_updates": [{"deliverable_id": str(uuid.uuid4()),
+                                     "status": "achieved", "note": "done"}],
+            "indicator_values": [{"indicator_id": str(uuid.uuid4()), "value": "12.5",
+                                  "period_start": date(2025, 12, 1),
+                                  "period_end": date(2026, 11, 30), "comment": None}],
+            "resources_mobilised": [{"amount": "1000000", "currency": "CNY",
+                                     "description": "grant"}],
+            "milestones": [{"date": date(2026, 6, 1), "title": "Nursery", "achieved": True}],
+            "links": ["https://ngo.test/report.pdf"], "source": "form",
+            "submitted_at": now, "approved_at": now},
+        "review_url": "https://registry.test/secretariat/review/progress/x",
+        "owner_url": "https://registry.test/my/initiatives/x/progress/2",
+    })
+
+
+def _status_changed_data() -> dict[str, Any]:
+    return dump_data(INITIATIVE_REPORTING_STATUS_CHANGED, {
+        "initiative": _compliance_ref(), "from_status": "green", "to_status": "yellow",
+        "as_of": datetime(2026, 12, 2, 2, 0, tzinfo=UTC), "anchor_on": date(2025, 12, 1),
+        "last_report_on": date(2025, 12, 1), "yellow_on": date(2026, 12, 1),
+        "red_on": date(2027, 12, 1), "inactive": False})
+
+
+def _reminder_data() -> dict[str, Any]:
+    return dump_data(INITIATIVE_PROGRESS_REMINDER_DUE, {
+        "reminder_id": str(uuid.uuid4()), "kind": "upcoming", "initiative": _compliance_ref(),
+        "reporting_status": "green", "anchor_on": date(2025, 12, 1),
+        "due_on": date(2026, 12, 1),
+        "recipients": [{"email": "a@ngo.test", "locale": "en", "role": "owner"}],
+        "report_url": "https://registry.test/my/initiatives/x/progress/new"})
+
+
 @pytest.mark.parametrize("type_, data", [
     (INITIATIVE_APPROVED, _initiative_data()),
     (ORGANIZATION_CREATED, {"organization": _org()}),
+    (PROGRESS_REPORT_APPROVED, _progress_data()),
+    (INITIATIVE_REPORTING_STATUS_CHANGED, _status_changed_data()),
+    (INITIATIVE_PROGRESS_REMINDER_DUE, _reminder_data()),
 ])
 def test_the_fast_path_is_never_more_lenient_than_marshmallow_and_loads_the_same(type_, data):
     fast = event_types._fast(type_)
