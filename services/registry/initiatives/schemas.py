@@ -68,6 +68,10 @@ class DeliverableInputSchema(InputSchema):
     due_date = fields.Date(load_default=None, allow_none=True)
     status = fields.String(load_default=None, allow_none=True,
                            validate=validate.OneOf(DELIVERABLE_STATUSES))
+    #: (progress) issue 9: its share of the initiative's progress, relative to the other
+    #: deliverables' weights (0-1000, 3 decimals; default: kept, 1 for a new one)
+    weight = fields.Decimal(load_default=None, allow_none=True, places=3,
+                            validate=validate.Range(min=0, max=1000))
 
 
 #: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
@@ -217,12 +221,14 @@ class PartnerSchema(Schema):
 
 
 class DeliverableSchema(Schema):
-    """A deliverable as returned: stable ``id``, description, due date, ``status``."""
+    """A deliverable as returned: stable ``id``, description, due date, ``status``,
+    ``weight`` in the initiative's progress (decimal string, default ``"1.000"``)."""
 
     id = fields.UUID(allow_none=True)
     description = fields.String()
     due_date = fields.Date(allow_none=True)
     status = fields.String()
+    weight = fields.Decimal(as_string=True, places=3, dump_default="1.000")
 
 
 class ResourceSchema(Schema):
@@ -272,6 +278,15 @@ class InitiativePublicSchema(InitiativeSummarySchema):
     completed_at = fields.AwareDateTime(allow_none=True)
     archived_at = fields.AwareDateTime(allow_none=True)
     withdrawn_at = fields.AwareDateTime(allow_none=True)
+    # (progress) issue 9: rolled up from the approved progress reports
+    progress_percent = fields.Integer(allow_none=True, metadata={
+        "description": "Progress 0-100 from the last approved progress report (its own "
+                       "figure, else the weighted share of deliverables achieved); null "
+                       "before the first."})
+    progress_reports_count = fields.Integer(metadata={
+        "description": "Number of approved progress reports."})
+    last_progress_report_on = fields.Date(allow_none=True, metadata={
+        "description": "reported_on of the last approved progress report."})
 
 
 class ActivitySchema(Schema):
