@@ -79,6 +79,9 @@ class Action(StrEnum):
     DISCARD = "discard"
     REVISE = "revise"  # open a revision of a published initiative
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
+    # the reporting traffic light (issue 9, registry.compliance)
+    REMIND = "remind"  # "send reminder now" to an active initiative's owner organisation
+    VIEW_COMPLIANCE = "view_compliance"  # the secretariat's compliance dashboard
     REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
     REGISTER = "register"
@@ -221,7 +224,7 @@ def _rows(aggregate: Aggregate, *rows: tuple) -> list[Permission]:
 CREATION_ACTIONS = frozenset({Action.CREATE, Action.REGISTER, Action.IMPORT,
                               # on the registry as a whole, not one object
                               Action.MANAGE_STAFF, Action.READ_AUDIT_LOG,
-                              Action.VIEW_REVIEW_QUEUE})
+                              Action.VIEW_REVIEW_QUEUE, Action.VIEW_COMPLIANCE})
 
 INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
 A = Action
@@ -236,7 +239,9 @@ TABLE: list[Permission] = [
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
            (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE),
            # the review desk's page of an initiative (desk)
-           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
+           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW),
+           # the reporting light (issue 9): "send reminder now" to an active initiative
+           (A.REMIND, {PUBLISHED, COMPLETION_DECLARED}, [REVIEWER, SYSTEM], S.REVIEW)),
     # -- the review desk's page of a revision (desk) -----------------------------------------
     *_rows(Aggregate.REVISION,
            (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
@@ -264,7 +269,9 @@ TABLE: list[Permission] = [
     *_rows(Aggregate.STAFF,
            (A.MANAGE_STAFF, None, [SECRETARIAT_ADMIN, SYSTEM], None),
            # the review queue (registry.workflow.queue): submissions, revisions, completions
-           (A.VIEW_REVIEW_QUEUE, None, [REVIEWER, SYSTEM], S.REVIEW)),
+           (A.VIEW_REVIEW_QUEUE, None, [REVIEWER, SYSTEM], S.REVIEW),
+           # the compliance dashboard (registry.compliance): counts and lists of the lights
+           (A.VIEW_COMPLIANCE, None, [REVIEWER, SYSTEM], S.REVIEW)),
     *_rows(Aggregate.AUDIT_LOG,
            (A.READ_AUDIT_LOG, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
     *_rows(Aggregate.INVITATION,
