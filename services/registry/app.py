@@ -102,8 +102,14 @@ def build_relay(app: Flask, bus: InProcessBus | None = None) -> OutboxRelay:
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
-    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka)."""
+    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka) and, when
+    ``SCHEDULER_ENABLED`` (not under tests), the scheduled jobs (``registry.compliance
+    .scheduler``: the reporting lights, reminders and weekly digest)."""
+    from registry.compliance import scheduler
+
     workers = Workers()
     app.extensions["outbox_relay"] = attach_relay(_relay_factory(app), workers, RELAY_TOPICS,
                                                   bus)
+    if scheduler.enabled(app):
+        app.extensions["scheduler"] = scheduler.start_scheduler(app, workers.stop_event)
     return workers

@@ -389,11 +389,13 @@ def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None 
 
 def actions_in_state(aggregate: Aggregate, state: str | None) -> list[str]:
     """Actions someone may take on an ``aggregate`` object in ``state`` (for 409 messages;
-    the thread's ``comment`` and reviewer ``assign`` are no lifecycle steps: left out)."""
+    the thread's ``comment``, reviewer ``assign`` and the secretariat's ``remind`` are no
+    lifecycle steps: left out)."""
     return list(dict.fromkeys(
         r.action.value for r in table_rows() if r.aggregate is aggregate
         and r.states is not None and state in r.states
-        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN)))
+        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN,
+                             Action.REMIND)))
 
 
 def visible_filter(principal: Principal, aggregate: Aggregate, *, model: Any | None = None,

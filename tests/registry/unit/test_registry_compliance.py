@@ -121,8 +121,16 @@ def job(registry, now: datetime, **kw):
 
 
 def events(registry, subject: str, *types: str) -> list[dict]:
-    return [row.envelope for row in registry.outbox(subject)
-            if row.event_type in (types or (CHANGED, REMINDER))]
+    """The compliance events of ``subject``, each checked against its payload schema: the
+    job builds the JSON itself (no per-event dump), so it must be what the schema's dump of
+    the loaded payload gives."""
+    out = [row.envelope for row in registry.outbox(subject, compliance=True)
+           if row.event_type in (types or (CHANGED, REMINDER))]
+    for envelope in out:
+        loaded = ev.load_data(envelope["type"], envelope["data"])
+        assert ev.dump_data(envelope["type"], loaded) == envelope["data"]
+        assert envelope["subject"] == subject and envelope["source"] == "/registry"
+    return out
 
 
 def summary(envelopes: list[dict]) -> list[tuple]:
@@ -288,7 +296,7 @@ def test_weekly_digest_lists_what_turned_yellow_and_red_once(registry):
     assert [r["id"] for r in data["turned_red"]] == [red["id"]]
     assert data["counts"] == {"green": 0, "yellow": 1, "red": 1}
     assert send_weekly_digest(factory, now=at("2026-03-09", 4)) is None  # once a week
-    digests = [r for r in registry.outbox("compliance-digest")]
+    digests = list(registry.outbox("compliance-digest", compliance=True))
     assert len(digests) == 1 and digests[0].event_type == ev.COMPLIANCE_WEEKLY_DIGEST
 
 
