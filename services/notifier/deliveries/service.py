@@ -347,6 +347,8 @@ class ClaimedDelivery:
     message_id: str | None
     attempts: int
     claim_expires_at: datetime
+    #: extra header fields (``Delivery.headers``: List-Unsubscribe of a reminder), or None
+    headers: dict[str, str] | None = None
 
 
 def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
@@ -381,8 +383,9 @@ def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
             .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
             .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
                        Delivery.subject, Delivery.body_text, Delivery.body_html,
-                       Delivery.message_id, Delivery.attempts)).all()
-        claimed.extend(ClaimedDelivery(*row, claim_expires_at=expires) for row in rows)
+                       Delivery.message_id, Delivery.attempts, Delivery.headers)).all()
+        claimed.extend(ClaimedDelivery(**row._mapping, claim_expires_at=expires)
+                       for row in rows)
     if commit:
         conn.commit()
     return claimed

@@ -211,7 +211,7 @@ class DeliveryWorker:
                     RenderedMail(claimed.subject, claimed.body_text or "",
                                  claimed.body_html or ""),
                     recipient=claimed.recipient, msg_id=claimed.message_id or "",
-                    settings=self.settings)
+                    settings=self.settings, headers=claimed.headers)
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
                 return self._refused(conn, claimed, f"message could not be built: {exc!r}",
