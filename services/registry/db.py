@@ -27,6 +27,7 @@ def import_models() -> None:
     from registry.oauth import models as _oauth  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
+    from registry.progress import models as _progress  # noqa: F401
     from registry.workflow import models as _workflow  # noqa: F401
 
 def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
