@@ -99,3 +99,17 @@ class IndicatorForm(VersionedForm):
 
 class DeleteForm(VersionedForm):
     """Delete a draft report or an indicator (CSRF and version only)."""
+
+
+class ReportCommentForm(FlaskForm):
+    """A comment on a report's thread; the secretariat may make it an internal note."""
+
+    body = TextAreaField(_l("Comment"), validators=[DataRequired(), Length(max=COMMENT_MAX)])
+    visibility = SelectField(_l("Who sees it"), default="participants")
+
+    def __init__(self, *args, secretariat: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("participants", _l("The partner organisation and the secretariat"))]
+        if secretariat:
+            choices.append(("internal", _l("Internal note: the secretariat only")))
+        self.visibility.choices = choices

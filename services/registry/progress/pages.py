@@ -43,11 +43,13 @@ from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from registry import db
+from registry.authz.permissions import Action, Aggregate, authorize, can
 from registry.authz.routes import sign_in_response
 from registry.progress.forms import (
     DecisionForm,
     DeleteForm,
     IndicatorForm,
+    ReportCommentForm,
     ReportForm,
     SubmitReportForm,
 )
@@ -63,6 +65,7 @@ from shared.problems import (
     PreconditionFailed,
     Unauthenticated,
     ValidationError,
+    field_errors,
 )
 
 bp = Blueprint("progress_pages", __name__, static_folder="static",
@@ -123,6 +126,24 @@ def clean_html(value: str | None) -> Markup:
     cleaned = nh3.clean(value or "", url_schemes={"http", "https", "mailto"},
                         link_rel="nofollow noopener noreferrer")
     return Markup(cleaned)  # noqa: S704 -- sanitised by nh3 just above
+
+
+@bp.app_template_filter("to_date")
+def to_date(value: Any) -> date | None:
+    """Jinja filter: a date from a date or an ISO text (JSON columns keep dates as text)."""
+    return _as_date(value)
+
+
+@bp.app_template_filter("to_decimal")
+def to_decimal(value: Any) -> Decimal | None:
+    """Jinja filter: a Decimal from a number or its text (JSON columns keep amounts as
+    text); None when it is not a number."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 # -- answers shared by every page ------------------------------------------------------------
@@ -188,12 +209,20 @@ def _progress():
     return service
 
 
-def _initiative(principal: Principal, initiative_id: uuid.UUID) -> Any:
-    """The initiative as ``principal`` sees it (404 when absent or invisible)."""
+def _initiative(principal: Principal, initiative_id: uuid.UUID, *,
+                private: bool = True) -> Any:
+    """The initiative as ``principal`` sees it (404 when absent or invisible); ``private``:
+    only for whoever may see its private side (its owner organisation, the secretariat:
+    ``view_private``, 403 otherwise), the rule of the owner's pages
+    (``registry.authz.routes``)."""
     from registry.initiatives import service
 
-    return service.get_initiative(db_session=db.session(), principal=principal,
+    view = service.get_initiative(db_session=db.session(), principal=principal,
                                   initiative_id=initiative_id)
+    if private:
+        authorize(principal, Action.VIEW_PRIVATE, view, Aggregate.INITIATIVE,
+                  what="initiative")
+    return view
 
 
 def _reports(principal: Principal, initiative_id: uuid.UUID) -> list[Any]:
@@ -203,11 +232,8 @@ def _reports(principal: Principal, initiative_id: uuid.UUID) -> list[Any]:
 
 def _report_by_number(principal: Principal, initiative_id: uuid.UUID, number: int) -> Any:
     """Report ``number`` of the initiative (404 when there is none the caller may see)."""
-    for report in _reports(principal, initiative_id):
-        if _get(report, "number") == number:
-            return _progress().get_report(db_session=db.session(), principal=principal,
-                                          report_id=_get(report, "id"))
-    raise NotFound(f"No progress report {number} of initiative {initiative_id}.")
+    return _progress().report_by_number(db_session=db.session(), principal=principal,
+                                        initiative_id=initiative_id, number=number)
 
 
 def _indicators(principal: Principal, initiative_id: uuid.UUID) -> list[Any]:
@@ -222,11 +248,26 @@ def _thread(principal: Principal, report: Any) -> list[Any]:
 
 
 def _allowed(principal: Principal, report: Any) -> set[str]:
-    """The actions of the report's workflow ``principal`` may take now."""
-    from registry.progress.policy import PROGRESS_REPORT_WORKFLOW
-    from registry.workflow.service import allowed_actions
+    """The actions of the report's workflow ``principal`` may take now (``update``,
+    ``discard``, ``comment``, ``submit``, ``approve``, ``request_changes``: the permission
+    table, ``registry.progress.policy.allowed_actions``)."""
+    from registry.progress.policy import allowed_actions
 
-    return set(allowed_actions(principal, PROGRESS_REPORT_WORKFLOW, report))
+    return {str(a) for a in allowed_actions(principal, report)}
+
+
+def load_report_data(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` loaded through the API's own input schema (``ProgressReportInputSchema``):
+    one set of rules, two doors. ValidationError naming the fields otherwise."""
+    from marshmallow import ValidationError as SchemaError
+
+    from registry.progress.schemas import ProgressReportInputSchema
+
+    try:
+        return ProgressReportInputSchema().load(data)
+    except SchemaError as exc:
+        raise ValidationError("The progress report is not valid.",
+                              errors=field_errors(exc.messages)) from exc
 
 
 # -- labels and choices for the templates ----------------------------------------------------
@@ -546,7 +587,9 @@ def _form_page(*, initiative: Any, report: Any | None, form: ReportForm, rows: R
         delete_form = DeleteForm(formdata=None)
         delete_form.version.data = str(_get(report, "version"))
         extra = {"allowed": allowed, "submit_form": submit_form, "delete_form": delete_form,
-                 "thread": _thread(principal, report)}
+                 "thread": _thread(principal, report),
+                 "comment_form": ReportCommentForm(formdata=None) if "comment" in allowed
+                 else None}
     return _render("progress/report_form.html", status, initiative=initiative,
                    report=report, form=form, rows=rows, errors=rows.errors, action=action,
                    statuses=DELIVERABLE_STATUSES, currencies=currency_choices(), **extra)
@@ -570,6 +613,7 @@ def _save(*, principal: Principal, initiative: Any, report: Any | None, indicato
     session = db.session()
     service = _progress()
     try:
+        data = load_report_data(data)
         if report is None:
             saved = service.create_report(db_session=session, principal=principal,
                                           initiative_id=initiative.id, data=data,
@@ -661,6 +705,8 @@ def report(initiative_id: uuid.UUID, number: int):
     submit_form.version.data = str(_get(found, "version"))
     return _render("progress/report_show.html", initiative=initiative, report=found,
                    allowed=allowed, thread=_thread(principal, found),
+                   comment_form=ReportCommentForm(formdata=None) if "comment" in allowed
+                   else None,
                    deliverables=_deliverable_rows(initiative, found),
                    indicator_rows=_indicator_rows(indicators, found), submit_form=submit_form)
 
@@ -768,6 +814,20 @@ def _indicator_data(form: IndicatorForm) -> tuple[dict[str, Any], bool]:
     return data, valid
 
 
+def load_indicator_data(data: dict[str, Any], *, patch: bool = False) -> dict[str, Any]:
+    """``data`` loaded through the API's input schema (``IndicatorInputSchema``, or
+    ``IndicatorPatchSchema`` for an edit); ValidationError naming the fields otherwise."""
+    from marshmallow import ValidationError as SchemaError
+
+    from registry.progress.schemas import IndicatorInputSchema, IndicatorPatchSchema
+
+    try:
+        return (IndicatorPatchSchema() if patch else IndicatorInputSchema()).load(data)
+    except SchemaError as exc:
+        raise ValidationError("The indicator is not valid.",
+                              errors=field_errors(exc.messages)) from exc
+
+
 INDICATOR_FIELDS = ("title", "unit", "measure", "ascending", "baseline_value",
                     "baseline_year", "target_value", "target_year", "sdg_indicator_code")
 
@@ -820,7 +880,8 @@ def indicators(initiative_id: uuid.UUID):
     session = db.session()
     try:
         _progress().create_indicator(db_session=session, principal=principal,
-                                     initiative_id=initiative_id, data=data)
+                                     initiative_id=initiative_id,
+                                     data=load_indicator_data(data))
         session.commit()
     except ValidationError as exc:
         session.rollback()
@@ -851,7 +912,7 @@ def update_indicator(initiative_id: uuid.UUID, indicator_id: uuid.UUID):
     try:
         _progress().update_indicator(db_session=session, principal=principal,
                                      initiative_id=initiative_id, indicator_id=indicator_id,
-                                     data=data)
+                                     data=load_indicator_data(data, patch=True))
         session.commit()
     except ValidationError as exc:
         session.rollback()
@@ -886,18 +947,19 @@ def delete_indicator(initiative_id: uuid.UUID, indicator_id: uuid.UUID):
 # -- the secretariat's review of a report ----------------------------------------------------
 def _review_page(report_id: uuid.UUID, *, status: int = 200, stale: bool = False,
                  errors: dict[str, str] | None = None,
-                 comments: dict[str, str] | None = None):
+                 comments: dict[str, str] | None = None,
+                 comment_form: ReportCommentForm | None = None):
     """The review page of a progress report (GET, and the answer of a refused decision)."""
     from registry.progress.policy import PROGRESS_REPORT_WORKFLOW
 
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    if not principal.is_staff:
-        return _refused(_("Only the secretariat's reviewers may see this page."), 403)
     session = db.session()
     found = _progress().get_report(db_session=session, principal=principal,
                                    report_id=report_id)
+    if not can(principal, Action.REVIEW, found, Aggregate.PROGRESS_REPORT):
+        return _refused(_("Only the secretariat's reviewers may see this page."), 403)
     initiative = _initiative(principal, _get(found, "initiative_id"))
     allowed = _allowed(principal, found)
     decisions = []
@@ -914,6 +976,9 @@ def _review_page(report_id: uuid.UUID, *, status: int = 200, stale: bool = False
     indicators = _indicators(principal, initiative.id)
     return _render("progress/review.html", status, initiative=initiative, report=found,
                    decisions=decisions, four_eyes=four_eyes, stale=stale,
+                   comment_form=comment_form or ReportCommentForm(formdata=None,
+                                                                  secretariat=True)
+                   if "comment" in allowed else None,
                    here=url_for(".review", report_id=report_id),
                    thread=_thread(principal, found),
                    deliverables=_deliverable_rows(initiative, found),
@@ -977,3 +1042,61 @@ def _register_decision(action: str) -> None:
 
 for _action in DECISIONS:
     _register_decision(_action)
+
+
+# -- the thread ------------------------------------------------------------------------------
+def _post_comment(report_id: Any, *, secretariat: bool, back: str, page: Any):
+    """Post the thread's comment form (``service.comment_on_report``, which authorizes);
+    back to ``back`` (its thread), or ``page(status=422, comment_form=form)``."""
+    principal, refusal = _principal_or_sign_in()
+    if refusal is not None:
+        return refusal
+    form = ReportCommentForm(secretariat=secretariat)
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            return _csrf_refused()
+        return page(form)
+    session = db.session()
+    try:
+        _progress().comment_on_report(db_session=session, principal=principal,
+                                      report_id=report_id, body=form.body.data,
+                                      visibility=form.visibility.data)
+        session.commit()
+    except ValidationError:
+        session.rollback()
+        form.body.errors = [*form.body.errors, _("Check this field.")]
+        return page(form)
+    flash(_("Internal note added.") if form.visibility.data == "internal"
+          else _("Comment posted."), "success")
+    return redirect(back + "#thread-heading", 303)
+
+
+@bp.post("/my/initiatives/<uuid:initiative_id>/progress/<int:number>/comments")
+def comment(initiative_id: uuid.UUID, number: int):
+    """A comment of the owner organisation on report ``number``'s thread."""
+    principal, refusal = _principal_or_sign_in()
+    if refusal is not None:
+        return refusal
+    found = _report_by_number(principal, initiative_id, number)
+    here = url_for(".report", initiative_id=initiative_id, number=number)
+
+    def page(form: ReportCommentForm):
+        initiative = _initiative(principal, initiative_id)
+        indicators = _indicators(principal, initiative_id)
+        allowed = _allowed(principal, found)
+        return _render("progress/report_show.html", 422, initiative=initiative,
+                       report=found, allowed=allowed, thread=_thread(principal, found),
+                       comment_form=form, deliverables=_deliverable_rows(initiative, found),
+                       indicator_rows=_indicator_rows(indicators, found),
+                       submit_form=SubmitReportForm(formdata=None))
+
+    return _post_comment(_get(found, "id"), secretariat=False, back=here, page=page)
+
+
+@bp.post("/secretariat/review/progress/<uuid:report_id>/comments")
+def review_comment(report_id: uuid.UUID):
+    """A comment or an internal note of the secretariat on a report's thread."""
+    return _post_comment(report_id, secretariat=True,
+                         back=url_for(".review", report_id=report_id),
+                         page=lambda form: _review_page(report_id, status=422,
+                                                        comment_form=form))
