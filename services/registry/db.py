@@ -23,10 +23,12 @@ def import_models() -> None:
     from registry.accounts import models as _accounts  # noqa: F401
     from registry.audit import models as _audit  # noqa: F401
     from registry.auth import models as _auth  # noqa: F401
+    from registry.compliance import models as _compliance  # noqa: F401
     from registry.initiatives import models as _initiatives  # noqa: F401
     from registry.oauth import models as _oauth  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401
     from registry.outbox import models as _outbox  # noqa: F401
+    from registry.progress import models as _progress  # noqa: F401
     from registry.workflow import models as _workflow  # noqa: F401
 
 def bulk_insert(db_session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

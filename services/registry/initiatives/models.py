@@ -77,7 +77,9 @@ class Initiative(Base):
                             postgresql_include=["assigned_reviewer_id"]),
                       Index("ix_initiatives_completion_queue", "status",
                             "completion_declared_at", "id",
-                            postgresql_include=["assigned_reviewer_id"]))
+                            postgresql_include=["assigned_reviewer_id"]),
+                      # the public list's reporting-status filter (issue 9)
+                      Index("ix_initiatives_reporting_status", "reporting_status", "status"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -107,9 +109,21 @@ class Initiative(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the reporting traffic light (issue 9, registry.compliance; migration 0010): green,
+    # yellow, red (null: not active or not computed yet), since when, and the current
+    # reporting cycle's start (publication or last approved progress report)
+    reporting_status: Mapped[str | None] = mapped_column(String(10))
+    reporting_status_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reporting_anchor_on: Mapped[date | None] = mapped_column(Date)
     approved_version: Mapped[int | None] = mapped_column(Integer)
     assigned_reviewer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     search_document: Mapped[str | None] = mapped_column(SearchDocument, deferred=True)
+    # progress reports (issue 9, registry.progress; migration 0009): the progress rolled up
+    # from the last approved report (or the deliverables' weights), the number of approved
+    # reports and the ``reported_on`` of the last one
+    progress_percent: Mapped[int | None] = mapped_column(SmallInteger)
+    progress_reports_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_progress_report_on: Mapped[date | None] = mapped_column(Date)
 
     # Nothing is eager: each query loads what its response shows (service.py).
     lead_organization: Mapped[Organization | None] = relationship(lazy="select")
@@ -226,8 +240,9 @@ class InitiativeCoveredRegion(Base):
 
 
 class Deliverable(Base):
-    """A deliverable: what will be delivered, when (due date) and how it stands (``status``:
-    ``shared.events.types.DELIVERABLE_STATUSES``, default ``planned``). Its ``id`` is stable
+    """A deliverable: what will be delivered, when (due date), how it stands (``status``:
+    ``shared.events.types.DELIVERABLE_STATUSES``, default ``planned``) and its ``weight`` in
+    the initiative's progress. Its ``id`` is stable
     across edits (an input row naming it keeps it), so versions compare deliverables."""
 
     __tablename__ = "deliverables"
@@ -240,6 +255,10 @@ class Deliverable(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default=DELIVERABLE_STATUSES[0],
                                         server_default=DELIVERABLE_STATUSES[0])
+    #: its share of the initiative's progress (issue 9: ``registry.progress.service
+    #: .rolled_up_progress``), relative to the other deliverables' weights; default 1
+    weight: Mapped[Decimal] = mapped_column(Numeric(9, 3), default=Decimal(1),
+                                            server_default="1")
 
 
 class Resource(Base):

@@ -68,6 +68,10 @@ class DeliverableInputSchema(InputSchema):
     due_date = fields.Date(load_default=None, allow_none=True)
     status = fields.String(load_default=None, allow_none=True,
                            validate=validate.OneOf(DELIVERABLE_STATUSES))
+    #: (progress) issue 9: its share of the initiative's progress, relative to the other
+    #: deliverables' weights (0-1000, 3 decimals; default: kept, 1 for a new one)
+    weight = fields.Decimal(load_default=None, allow_none=True, places=3,
+                            validate=validate.Range(min=0, max=1000))
 
 
 #: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)
@@ -217,12 +221,14 @@ class PartnerSchema(Schema):
 
 
 class DeliverableSchema(Schema):
-    """A deliverable as returned: stable ``id``, description, due date, ``status``."""
+    """A deliverable as returned: stable ``id``, description, due date, ``status``,
+    ``weight`` in the initiative's progress (decimal string, default ``"1.000"``)."""
 
     id = fields.UUID(allow_none=True)
     description = fields.String()
     due_date = fields.Date(allow_none=True)
     status = fields.String()
+    weight = fields.Decimal(as_string=True, dump_default="1.000")
 
 
 class ResourceSchema(Schema):

@@ -289,13 +289,16 @@ def _deliverables(initiative: Initiative, rows: list[dict[str, Any]]) -> list[De
         if kept is None:
             out.append(Deliverable(id=new_uuid(), description=row["description"].strip(),
                                    due_date=row.get("due_date"), position=i,
-                                   status=row.get("status") or "planned"))
+                                   status=row.get("status") or "planned",
+                                   weight=row.get("weight") or Decimal(1)))
             continue
         kept.description = row["description"].strip()
         kept.due_date = row.get("due_date")
         kept.position = i
         if row.get("status"):
             kept.status = row["status"]
+        if row.get("weight") is not None:  # (progress) issue 9: absent keeps the weight
+            kept.weight = row["weight"]
         out.append(kept)
     return out
 
@@ -479,7 +482,8 @@ def create_initiative(*, db_session: Session, principal: Principal,
                             published_at=None, search_document=None,
                             lead_organization=None, partners=[], targets=[], goals=[],
                             countries=[], regions=[], covered_regions=[], deliverables=[],
-                            resources=[])
+                            resources=[], progress_percent=None, progress_reports_count=0,
+                            last_progress_report_on=None)
     _apply_content(db_session, initiative, data, principal=principal)
     actor = actor_columns(db_session, principal, initiative)
     activity = Activity(
@@ -991,7 +995,8 @@ def register_imported_initiative(*, db_session: Session, principal: Principal,
                             search_document=None, lead_organization=None, partners=[],
                             targets=[], goals=[], countries=[], regions=[],
                             covered_regions=[], deliverables=[], resources=[],
-                            published_at=now,
+                            published_at=now, progress_percent=None,
+                            progress_reports_count=0, last_progress_report_on=None,
                             public_id=public_id or _next_public_id(db_session, now.year))
     _apply_content(db_session, initiative, data, organizations)
     db_session.add(initiative)  # after the checks: a refused record adds nothing
@@ -1059,7 +1064,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
         partners = [PartnerView(orgs[p["organization_id"]], p["role"])
                     for p in data.get("partners") or []]
         deliverables = [DeliverableView(d["description"].strip(), d.get("due_date"),
-                                        new_uuid(), d.get("status") or "planned")
+                                        new_uuid(), d.get("status") or "planned",
+                                        d.get("weight") or Decimal(1))
                         for d in data.get("deliverables") or []]
         resources = [ResourceView(r["type"], r.get("details"), r.get("amount_usd"))
                      for r in data.get("resources") or []]
@@ -1074,7 +1080,10 @@ def import_initiatives(*, db_session: Session, principal: Principal,
                "published_at": now, "completion_declared_at": None, "completed_at": None,
                "archived_at": None, "withdrawn_at": None, "suspended_at": None,
                "approved_version": 1, "assigned_reviewer_id": None,
-               "search_document": search.search_document(title, description)}
+               "search_document": search.search_document(title, description),
+               # (progress) issue 9: no approved progress report yet
+               "progress_percent": None, "progress_reports_count": 0,
+               "last_progress_report_on": None}
         rows[Initiative.__table__].append(row)
         rows[InitiativePartner.__table__].extend(
             {"id": new_uuid(), "initiative_id": iid, "organization_id": p.organization.id,
@@ -1092,7 +1101,8 @@ def import_initiatives(*, db_session: Session, principal: Principal,
             for r in sorted(reference.region_codes_for(countries, regions)))
         rows[Deliverable.__table__].extend(
             {"id": d.id, "initiative_id": iid, "position": i,
-             "description": d.description, "due_date": d.due_date, "status": d.status}
+             "description": d.description, "due_date": d.due_date, "status": d.status,
+             "weight": d.weight}
             for i, d in enumerate(deliverables))
         rows[Resource.__table__].extend(
             {"id": new_uuid(), "initiative_id": iid, "position": i, "type": r.type,
@@ -1197,12 +1207,14 @@ class ActivityView:
 
 @dataclass(frozen=True)
 class DeliverableView:
-    """A deliverable as read: description, due date, stable id, status."""
+    """A deliverable as read: description, due date, stable id, status, weight in the
+    initiative's progress (issue 9; default 1)."""
 
     description: str
     due_date: date | None
     id: uuid.UUID | None = None
     status: str = "planned"
+    weight: Decimal = Decimal(1)
 
 
 @dataclass(frozen=True)
@@ -1312,7 +1324,8 @@ _CHILDREN: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
     "regions": ("initiative_regions cr", "cr.initiative_id", "cr.region", [("v", "cr.region")]),
     "deliverables": ("deliverables cd", "cd.initiative_id", "cd.position",
                      [("description", "cd.description"), ("due_date", "cd.due_date"),
-                      ("id", "cd.id"), ("status", "cd.status")]),
+                      ("id", "cd.id"), ("status", "cd.status"),
+                      ("weight", "CAST(cd.weight AS TEXT)")]),
     "resources": ("resources cs", "cs.initiative_id", "cs.position",
                   [("type", "cs.type"), ("details", "cs.details"),
                    ("amount_usd", "CAST(cs.amount_usd AS TEXT)")]),
@@ -1395,7 +1408,9 @@ def _parse_children(name: str, raw: Any) -> list[Any]:
     if name == "deliverables":
         return [DeliverableView(r["description"], date.fromisoformat(r["due_date"][:10])
                                 if r["due_date"] else None, _uuid(r.get("id")),
-                                r.get("status") or "planned") for r in rows]
+                                r.get("status") or "planned",
+                                Decimal(str(r["weight"])) if r.get("weight") is not None
+                                else Decimal(1)) for r in rows]
     return [ResourceView(r["type"], r["details"], Decimal(r["amount_usd"]).quantize(
         Decimal("0.01")) if r["amount_usd"] is not None else None) for r in rows]
 
