@@ -176,7 +176,7 @@ def initiative_progress(public_id: str):
                                "value": v.get("value") if isinstance(v, dict) else v.value,
                                "comment": v.get("comment") if isinstance(v, dict)
                                else v.comment})
-        timeline.append({"report": report, "values": values,
+        timeline.append({"report": report, "actuals": values,
                          "deliverables": [d for d in _deliverable_rows(item, report)
                                           if d["note"] or any(
                                               str(u.get("deliverable_id") if isinstance(
