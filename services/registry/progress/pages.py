@@ -685,14 +685,12 @@ def report(initiative_id: uuid.UUID, number: int):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    initiative = _initiative(principal, initiative_id)
-    found = _report_by_number(principal, initiative_id, number)
+    found = _report_by_number(principal, initiative_id, number)  # 404 unless visible
+    initiative = _initiative(principal, initiative_id, private=False)
     indicators = _indicators(principal, initiative_id)
     allowed = _allowed(principal, found)
     editable = _get(found, "status") in EDITABLE and "update" in allowed
-    if request.method == "POST":
-        if not editable:
-            return _refused(_("That cannot be done in the current state."), 409)
+    if request.method == "POST":  # the service refuses what the table refuses (403, 409)
         return _save(principal=principal, initiative=initiative, report=found,
                      indicators=indicators)
     if editable:
@@ -721,8 +719,8 @@ def submit(initiative_id: uuid.UUID, number: int):
     form = SubmitReportForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
-    initiative = _initiative(principal, initiative_id)
-    found = _report_by_number(principal, initiative_id, number)
+    found = _report_by_number(principal, initiative_id, number)  # 404 unless visible
+    initiative = _initiative(principal, initiative_id, private=False)
     session = db.session()
     try:
         _progress().report_action(db_session=session, principal=principal,
@@ -1081,7 +1079,7 @@ def comment(initiative_id: uuid.UUID, number: int):
     here = url_for(".report", initiative_id=initiative_id, number=number)
 
     def page(form: ReportCommentForm):
-        initiative = _initiative(principal, initiative_id)
+        initiative = _initiative(principal, initiative_id, private=False)
         indicators = _indicators(principal, initiative_id)
         allowed = _allowed(principal, found)
         return _render("progress/report_show.html", 422, initiative=initiative,
