@@ -24,6 +24,7 @@ from flask_wtf import FlaskForm
 from registry import db
 from registry.authz.routes import sign_in_response
 from shared import reference
+from shared.config import number
 from shared.events.types import REPORTING_STATUSES
 from shared.i18n import region_name, stakeholder_group_label
 from shared.identity.web import current_principal
@@ -116,7 +117,9 @@ def dashboard():
         statuses=REPORTING_STATUSES, listed=LISTED,
         groups=[(code, stakeholder_group_label(code)) for code in reference.STAKEHOLDER_GROUPS],
         regions=[(r.code, region_name(r.code)) for r in regions],
-        goals=list(range(1, 18)), remind_form=RemindForm(formdata=None))
+        goals=list(range(1, 18)), remind_form=RemindForm(formdata=None),
+        yellow_months=int(number("REPORTING_YELLOW_MONTHS")),
+        red_months=int(number("REPORTING_RED_MONTHS")))
 
 
 @bp.post("/secretariat/compliance/<uuid:initiative_id>/remind")
