@@ -68,6 +68,9 @@ def _published(server, people: dict, lang: str) -> dict:
     """A published initiative of the partner's organisation with one deliverable and one
     indicator, published 13 months ago (its light yellow), made through the API by the
     partner and the reviewer (their own tokens)."""
+    from sqlalchemy import select
+
+    from registry.accounts.models import User
     from registry.compliance.service import refresh_initiative
     from registry.initiatives.models import Initiative
     from tests.registry.conftest import RegistryClient
@@ -75,9 +78,6 @@ def _published(server, people: dict, lang: str) -> dict:
     app = server.stack.apps["registry"]
     registry = RegistryClient(app)
     factory = app.extensions["db_session_factory"]
-    from registry.accounts.models import User
-    from sqlalchemy import select
-
     with factory() as s:
         partner_id = s.scalar(select(User.id).where(User.email == people["partner"]))
         reviewer_id = s.scalar(select(User.id).where(User.email == people["reviewer"]))
@@ -152,8 +152,9 @@ def test_a_partner_files_a_report_the_secretariat_approves_the_light_turns_green
     partner.fill("input[name=indicator-0-value]", "12.5")
     partner.fill("input[name=resource-0-amount]", "25000")
     partner.select_option("select[name=resource-0-currency]", "FJD")
-    partner.fill("textarea[name=narrative_html]", "<p>12.5 ha replanted with the Suva "
-                 "communities.</p>" if lang == "en" else "<p>与苏瓦社区一起重新种植了 12.5 公顷。</p>")
+    partner.fill("textarea[name=narrative_html]",
+                 "<p>12.5 ha replanted with the Suva communities.</p>" if lang == "en"
+                 else "<p>与苏瓦社区一起重新种植了 12.5 公顷。</p>")
     partner.locator("main #report-form button[name=op][value=save]:not(.visually-hidden)"
                     ).click()
     assert re.search(rf"/my/initiatives/{iid}/progress/1$", partner.url), partner.url

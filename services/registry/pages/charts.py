@@ -58,7 +58,8 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = (lo // step) * step
-    out, value = [], first
+    out: list[float] = []
+    value = first
     while value <= hi + step * 1e-9 and len(out) < 12:
         if value >= lo - step * 1e-9:
             out.append(round(value, 10))
