@@ -81,9 +81,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(organization_pages_bp)
     app.register_blueprint(review_pages_bp)
     app.register_blueprint(initiative_pages_bp)  # partner pages (issue 8)
+    _register_progress_pages(app)  # progress reports, indicators, compliance (issue 9)
     # keep last: it reads the principal every authentication hook (bearer, session) set
     register_authentication_first(app)
     return app
+
+
+def _register_progress_pages(app: Flask) -> None:
+    """The pages of issue 9: the progress-report form and review page, the indicators
+    (``registry.progress.pages``) and the compliance dashboard
+    (``registry.compliance.pages``)."""
+    from registry.compliance.pages import bp as compliance_pages_bp
+    from registry.progress.pages import bp as progress_pages_bp
+
+    app.register_blueprint(progress_pages_bp)
+    app.register_blueprint(compliance_pages_bp)
 
 
 RELAY_TOPICS = [TOPIC_INITIATIVES, TOPIC_ORGANIZATIONS, TOPIC_IDENTITY, TOPIC_ACCOUNTS]

@@ -1,8 +1,10 @@
 """Public pages: ``/`` (search, SDG filter, pagination), ``/initiatives/<public id>`` (the
 approved content, its state, approved version, last update, the public part of its thread and
 a banner for completed, completion-declared, withdrawn and archived records),
-``/initiatives/<public id>/versions`` (every approved version) and
-``/initiatives/<public id>/diff?from=&to=`` (what changed between two versions).
+``/initiatives/<public id>/versions`` (every approved version),
+``/initiatives/<public id>/diff?from=&to=`` (what changed between two versions) and
+``/initiatives/<public id>/progress`` (the progress tab: the reporting traffic light, the
+timeline of approved progress reports and SVG charts of progress and indicator actuals).
 
 Plain server-rendered HTML on the shared layout (``base.html``), in the request's language
 (``shared.i18n``); Jinja2 autoescapes everything users wrote. The public sees what anyone may
@@ -22,6 +24,7 @@ from registry import db
 from registry.initiatives import service
 from registry.pages.labels import register_labels
 from shared import reference
+from shared.config import number
 from shared.identity import ANONYMOUS
 from shared.problems import NotFound, problem
 
@@ -102,7 +105,89 @@ def initiative(public_id: str):
     if item.published_at and (last_update is None or item.published_at > last_update):
         last_update = item.published_at
     return render_template("initiative.html", item=item, entries=entries, closing=closing,
-                           last_update=last_update)
+                           last_update=last_update, compliance=_compliance(item), tab="about")
+
+
+def _compliance(item) -> dict | None:
+    """The reporting traffic light of a public initiative as of now
+    (``registry.compliance.service.compliance_of`` as the anonymous public: ``status``
+    green/yellow/red or None, ``inactive``, ``anchor_on``, ``last_report_on``, ``yellow_on``,
+    ``red_on``), None when the record has no light (not published / completion declared)."""
+    from registry.compliance import service as compliance
+
+    if item.status not in ("published", "completion_declared"):
+        return None
+    found = compliance.compliance_of(db_session=db.session(), principal=ANONYMOUS,
+                                     initiative_id=item.id)
+    return found if found and found.get("status") else None
+
+
+def _progress_charts(series: dict) -> tuple[object | None, list[dict]]:
+    """The progress chart and one chart per indicator with actuals, from
+    ``registry.progress.service.progress_series``."""
+    from registry.pages.charts import line_chart
+
+    progress = series.get("progress") or []
+    chart = line_chart(progress, percent=True, title=_("Progress over time"), description=_(
+        "Progress in percent reported in each approved progress report, by date of the "
+        "report.")) if progress else None
+    indicators = []
+    for ind in series.get("indicators") or []:
+        actuals = ind.get("actuals") or []
+        if not actuals:
+            continue
+        unit = ind.get("unit") or ""
+        indicators.append({"indicator": ind, "chart": line_chart(
+            actuals, title=ind.get("title") or "", description=_(
+                "Actual values of the indicator %(title)s (%(unit)s) by end of period, with "
+                "its baseline and target.", title=ind.get("title") or "", unit=unit or "—"),
+            percent=False, baseline=ind.get("baseline_value"), target=ind.get("target_value"),
+            baseline_label=_("Baseline"), target_label=_("Target"))})
+    return chart, indicators
+
+
+@bp.get("/initiatives/<public_id>/progress")
+def initiative_progress(public_id: str):
+    """The progress tab of a public initiative: its reporting traffic light (green, yellow,
+    red = inactive; UN DESA's rule), the timeline of its approved progress reports (newest
+    first) and server-rendered SVG charts of progress and of each indicator's actual values
+    over time (``registry.progress.service.progress_series``), with the numbers as tables."""
+    from registry.progress import service as progress
+    from registry.progress.pages import _deliverable_rows
+
+    item = _public_initiative(public_id)
+    session = db.session()
+    reports = [r for r in progress.list_reports(db_session=session, principal=ANONYMOUS,
+                                                initiative_id=item.id)
+               if getattr(r, "status", "approved") == "approved"]
+    reports.sort(key=lambda r: (r.reported_on or r.approved_at or r.number, r.number),
+                 reverse=True)
+    series = progress.progress_series(db_session=session, initiative_id=item.id)
+    chart, indicator_charts = _progress_charts(series)
+    indicators = {str(i.get("id")): i for i in series.get("indicators") or []}
+    timeline = []
+    for report in reports:
+        values = []
+        for v in getattr(report, "indicator_values", None) or []:
+            ind = indicators.get(str(v.get("indicator_id") if isinstance(v, dict)
+                                     else v.indicator_id))
+            if ind is not None:
+                values.append({"id": ind.get("id"), "indicator": ind,
+                               "value": v.get("value") if isinstance(v, dict) else v.value,
+                               "comment": v.get("comment") if isinstance(v, dict)
+                               else v.comment})
+        timeline.append({"report": report, "actuals": values,
+                         "deliverables": [d for d in _deliverable_rows(item, report)
+                                          if d["note"] or any(
+                                              str(u.get("deliverable_id") if isinstance(
+                                                  u, dict) else u.deliverable_id) == d["id"]
+                                              for u in report.deliverable_updates or [])]})
+    return render_template("initiative_progress.html", item=item, tab="progress",
+                           compliance=_compliance(item), timeline=timeline, chart=chart,
+                           indicator_charts=indicator_charts,
+                           progress_points=series.get("progress") or [],
+                           yellow_months=int(number("REPORTING_YELLOW_MONTHS")),
+                           red_months=int(number("REPORTING_RED_MONTHS")))
 
 
 @bp.get("/initiatives/<public_id>/versions")

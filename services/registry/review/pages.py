@@ -50,7 +50,7 @@ from shared.problems import (
 bp = Blueprint("review_pages", __name__, template_folder="templates")
 
 PER_PAGE = 50
-KINDS = ("submission", "revision", "completion")
+KINDS = ("submission", "revision", "completion", "progress_report")
 ASSIGNED = ("any", "me", "none")
 
 
@@ -111,7 +111,8 @@ def queue():
     """The review queue: submissions, revisions and completion declarations waiting for a
     decision, oldest first, with their age in working days against the target
     (``REVIEW_TARGET_WORKING_DAYS``, 5), the assigned reviewer, and whether the reviewer may
-    decide (four eyes). Filters: ``kind`` (submission, revision, completion), ``assigned``
+    decide (four eyes). Filters: ``kind`` (submission, revision, completion,
+    progress_report), ``assigned``
     (me, none, any); ``page``. Unknown filter values are ignored."""
     from registry.workflow.queue import review_queue
 
