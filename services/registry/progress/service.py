@@ -389,14 +389,14 @@ def create_report(*, db_session: Session, principal: Principal,
     declared), numbered ``max + 1`` per initiative, with ``data`` (a loaded
     ``ProgressReportInputSchema``: lenient); ``data["submit"]`` true submits it at once
     (strictly checked, emits ``progress-report.submitted.v1``: a partner's system with
-    ``progress:write``). Owner organisation's members only (``create`` is the ``update``
-    row of a draft: 403 otherwise, 404 when the initiative is not visible; a token needs
-    ``progress:write``). 409 when the initiative is in another state, or ``source_ref`` is
-    already used for this initiative; 422 naming the field. ``source``: ``form``, ``api``.
+    ``progress:write``). Owner organisation's members only (``create``: 403 otherwise, 404
+    when the initiative is not visible; a token needs ``progress:write``). 409 when the
+    initiative is in another state, or ``source_ref`` is already used for this initiative;
+    422 naming the field. ``source``: ``form``, ``api``.
     The timeline gets a ``create`` entry (participants); no event for a draft."""
     initiative = _visible_initiative(db_session, principal, initiative_id, lock=True)
     target = _NewReport(initiative.owner_organization_id)
-    authz.authorize(principal, Action.UPDATE, target, Aggregate.PROGRESS_REPORT,
+    authz.authorize(principal, Action.CREATE, target, Aggregate.PROGRESS_REPORT,
                     what="progress report")
     _check_reporting_state(initiative, "report progress")
     if data.get("source_ref") and db_session.scalar(select(ProgressReport.id).where(
@@ -751,11 +751,11 @@ def comment_on_report(*, db_session: Session, principal: Principal,
 def _indicator_initiative(db_session: Session, principal: Principal,
                           initiative_id: uuid.UUID | str, *, write: bool) -> Initiative:
     """The initiative if the caller may see it (and, ``write``, change its indicators: a
-    member of its owner organisation — ``update`` of a draft report, i.e. ``progress:write``
-    for a token — while it is editable or published: 409 otherwise)."""
+    member of its owner organisation — ``create`` of the report's table, i.e.
+    ``progress:write`` for a token — while it is editable or published: 409 otherwise)."""
     initiative = _visible_initiative(db_session, principal, initiative_id, lock=write)
     if write:
-        authz.authorize(principal, Action.UPDATE, _NewReport(initiative.owner_organization_id),
+        authz.authorize(principal, Action.CREATE, _NewReport(initiative.owner_organization_id),
                         Aggregate.PROGRESS_REPORT, what="initiative's indicators")
         if initiative.status not in policy.INDICATOR_STATES:
             raise InvalidTransition(
@@ -942,7 +942,7 @@ def report_form_context(*, db_session: Session, principal: Principal,
         if report.initiative_id != initiative.id:
             raise NotFound(f"Initiative {initiative.id} has no progress report {report_id}.")
     else:
-        authz.authorize(principal, Action.UPDATE, _NewReport(initiative.owner_organization_id),
+        authz.authorize(principal, Action.CREATE, _NewReport(initiative.owner_organization_id),
                         Aggregate.PROGRESS_REPORT, what="progress report")
     deliverables = list(db_session.scalars(select(Deliverable).where(
         Deliverable.initiative_id == initiative.id).order_by(Deliverable.position)))

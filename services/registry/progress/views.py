@@ -272,13 +272,13 @@ def progress_series(initiative_ref: str) -> Response:
 # its body is parsed; ``registry.authz.routes``)
 _PR = Aggregate.PROGRESS_REPORT
 ROUTES.update({
-    ("progress.ProgressReports", "POST"): RouteRule(_PR, Action.UPDATE),
+    ("progress.ProgressReports", "POST"): RouteRule(_PR, Action.CREATE),
     ("progress.ProgressReportItem", "PATCH"): RouteRule(_PR, Action.UPDATE),
     ("progress.ProgressReportItem", "DELETE"): RouteRule(_PR, Action.DISCARD),
     ("progress.progress_report_comment", "POST"): RouteRule(_PR, Action.COMMENT),
-    ("progress.Indicators", "POST"): RouteRule(_PR, Action.UPDATE),
-    ("progress.IndicatorItem", "PATCH"): RouteRule(_PR, Action.UPDATE),
-    ("progress.IndicatorItem", "DELETE"): RouteRule(_PR, Action.UPDATE),
+    ("progress.Indicators", "POST"): RouteRule(_PR, Action.CREATE),
+    ("progress.IndicatorItem", "PATCH"): RouteRule(_PR, Action.CREATE),
+    ("progress.IndicatorItem", "DELETE"): RouteRule(_PR, Action.CREATE),
     **{(f"progress.progress_report_{t.action}", "POST"): RouteRule(_PR, Action(t.action))
        for t in PROGRESS_REPORT_WORKFLOW.transitions},
 })
