@@ -316,3 +316,42 @@ def test_the_queue_lists_submitted_reports_and_openapi_documents_the_api(registr
         assert path in paths, path
     with registry.session() as s:
         assert s.scalar(select(func.count()).select_from(ProgressReport)) == 1
+
+
+def test_cli_lists_acts_and_rolls_up(registry):
+    from sqlalchemy import update
+
+    from registry.accounts.models import User
+    from registry.cli import cli
+
+    desk = make_desk(registry)
+    initiative = desk.published()
+    rid = _post(registry, initiative["id"], COMPLETE | {"progress_percent": 35,
+                                                        "submit": True},
+                desk["owner"]).json["id"]
+    runner = registry.app.test_cli_runner()
+    with registry.session() as s:
+        reviewer = s.get(User, desk.ids["reviewer"]).email
+        member_reviewer = s.get(User, desk.ids["member_reviewer"]).email
+    out = runner.invoke(cli, ["progress", "list", initiative["public_id"]])
+    assert out.exit_code == 0 and "submitted" in out.output and "35%" in out.output, out.output
+    out = runner.invoke(cli, ["progress", "act", rid, "approve"])  # the system decides nothing
+    assert out.exit_code != 0 and "may not approve" in out.output, out.output
+    out = runner.invoke(cli, ["progress", "act", rid, "approve", "--as", member_reviewer])
+    assert out.exit_code != 0 and "Four eyes" in out.output, out.output
+    out = runner.invoke(cli, ["progress", "act", rid, "approve", "--as", reviewer])
+    assert out.exit_code == 0 and "approved" in out.output, out.output
+    out = runner.invoke(cli, ["progress", "show", rid])
+    assert out.exit_code == 0 and '"status": "approved"' in out.output
+    # a bulk writer left the initiative's figures behind: rollup puts them right
+    with registry.session() as s:
+        s.execute(update(Initiative).values(progress_percent=None, progress_reports_count=0,
+                                            last_progress_report_on=None))
+        s.commit()
+    out = runner.invoke(cli, ["progress", "rollup", "--batch-size", "1"])
+    assert out.exit_code == 0 and "1 changed" in out.output, out.output
+    detail = registry.get(f"/api/v1/initiatives/{initiative['id']}").json
+    assert (detail["progress_percent"], detail["progress_reports_count"]) == (35, 1)
+    assert detail["last_progress_report_on"] is not None
+    out = runner.invoke(cli, ["progress", "rollup"])
+    assert "0 changed" in out.output, out.output
