@@ -330,3 +330,42 @@ class ReportCommentInputSchema(InputSchema):
                          metadata={"multiline": True})
     visibility = fields.String(load_default="participants",
                                validate=validate.OneOf(("participants", "internal")))
+
+
+class DeliverableWeightInputSchema(InputSchema):
+    """A deliverable's weight: ``deliverable_id``, ``weight`` (0-1000, 3 decimals)."""
+
+    class Meta:
+        unknown = RAISE
+
+    deliverable_id = fields.UUID(required=True)
+    weight = fields.Decimal(required=True, places=3, validate=validate.Range(min=0, max=1000))
+
+
+class DeliverableWeightsInputSchema(InputSchema):
+    """Body of ``PUT …/deliverable-weights``: ``weights`` (deliverables not named keep
+    theirs)."""
+
+    class Meta:
+        unknown = RAISE
+
+    weights = fields.List(fields.Nested(DeliverableWeightInputSchema), required=True,
+                          validate=validate.Length(min=1, max=500))
+
+
+class DeliverableWeightSchema(Schema):
+    """A deliverable with its weight, as returned."""
+
+    id = fields.UUID()
+    description = fields.String()
+    status = fields.String()
+    weight = fields.Decimal(as_string=True, places=3)
+
+
+class DeliverableWeightListSchema(Schema):
+    """An initiative's deliverables with their weights and the progress they roll up to
+    now (``rolled_up``: 0-100 or null)."""
+
+    initiative_id = fields.UUID()
+    items = fields.List(fields.Nested(DeliverableWeightSchema))
+    rolled_up = fields.Integer(allow_none=True)

@@ -879,6 +879,38 @@ def _indicator_activity(db_session: Session, principal: Principal, initiative: I
         created_at=utcnow()))
 
 
+def set_deliverable_weights(*, db_session: Session, principal: Principal,
+                            initiative_id: uuid.UUID | str,
+                            weights: list[dict[str, Any]]) -> list[Deliverable]:
+    """Set the weights of an initiative's deliverables in its progress (``weights``:
+    ``[{deliverable_id, weight}]``, weight 0-1000; deliverables not named keep theirs).
+    Owner organisation's members while the initiative is editable or published (the same
+    rule as its indicators: a published initiative's weights change without a revision,
+    they are no part of its reviewed content). 422 naming ``weights.<i>.deliverable_id``
+    for a deliverable the initiative does not have. Returns the deliverables in order; the
+    initiative's timeline gets a ``deliverable_weights`` entry with the changes."""
+    initiative = _indicator_initiative(db_session, principal, initiative_id, write=True)
+    deliverables = list(db_session.scalars(select(Deliverable).where(
+        Deliverable.initiative_id == initiative.id).order_by(Deliverable.position)))
+    by_id = {d.id: d for d in deliverables}
+    errors = [{"field": f"weights.{i}.deliverable_id",
+               "message": f"This initiative has no deliverable {w['deliverable_id']}."}
+              for i, w in enumerate(weights) if w["deliverable_id"] not in by_id]
+    if errors:
+        raise ValidationError("Unknown deliverable.", errors=errors)
+    changes = {}
+    for w in weights:
+        d = by_id[w["deliverable_id"]]
+        if Decimal(d.weight) != Decimal(w["weight"]):
+            changes[str(d.id)] = {"before": format(Decimal(d.weight), "f"),
+                                  "after": format(Decimal(w["weight"]), "f")}
+            d.weight = w["weight"]
+    if changes:
+        _indicator_activity(db_session, principal, initiative, "deliverable_weights", changes)
+        db_session.flush()
+    return deliverables
+
+
 # -- the chart -------------------------------------------------------------------------------
 def progress_series(db_session: Session, initiative_id: uuid.UUID | str, *,
                     principal: Principal | None = None) -> dict[str, Any]:

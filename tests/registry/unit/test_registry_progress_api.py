@@ -355,3 +355,29 @@ def test_cli_lists_acts_and_rolls_up(registry):
     assert detail["last_progress_report_on"] is not None
     out = runner.invoke(cli, ["progress", "rollup"])
     assert "0 changed" in out.output, out.output
+
+
+def test_weights_of_a_published_initiative_change_without_a_revision(registry, problem):
+    desk = make_desk(registry)
+    initiative = desk.published()
+    url = f"/api/v1/initiatives/{initiative['public_id']}/deliverable-weights"
+    deliverable = initiative["deliverables"][0]["id"]
+    problem(registry.client.put(url, json={"weights": [{"deliverable_id": str(uuid.uuid4()),
+                                                        "weight": "2"}]},
+                                headers=registry.headers(desk["owner"])), 422,
+            "weights.0.deliverable_id")
+    problem(registry.client.put(url, json={"weights": [{"deliverable_id": deliverable,
+                                                        "weight": "-2"}]},
+                                headers=registry.headers(desk["owner"])), 422,
+            "weights.0.weight")
+    problem(registry.client.put(url, json={"weights": [{"deliverable_id": deliverable,
+                                                        "weight": "2"}]},
+                                headers=registry.headers(desk["other"])), 403)
+    resp = registry.client.put(url, json={"weights": [{"deliverable_id": deliverable,
+                                                       "weight": "2.5"}]},
+                               headers=registry.headers(desk["owner"]))
+    assert resp.status_code == 200, resp.json
+    assert resp.json["items"][0]["weight"] == "2.500" and resp.json["rolled_up"] == 0
+    detail = registry.get(f"/api/v1/initiatives/{initiative['id']}").json
+    assert detail["deliverables"][0]["weight"] == "2.500"
+    assert detail["version"] == initiative["version"]  # the reviewed content is unchanged
