@@ -251,7 +251,8 @@ def list_reports(*, db_session: Session, principal: Principal,
     when the initiative is not visible to the caller."""
     initiative = _visible_initiative(db_session, principal, initiative_id)
     query = select(ProgressReport).where(ProgressReport.initiative_id == initiative.id)
-    if not authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE):
+    if not (principal.is_system or principal.is_staff
+            or principal.is_member_of(initiative.owner_organization_id)):
         query = query.where(ProgressReport.status == policy.APPROVED)
     rows = db_session.scalars(query.order_by(ProgressReport.number.desc())).all()
     return [_view(db_session, principal, r, initiative) for r in rows
@@ -452,12 +453,16 @@ def update_report(*, db_session: Session, principal: Principal, report_id: uuid.
 def delete_draft(*, db_session: Session, principal: Principal, report_id: uuid.UUID | str,
                  expected_version: int | None = None) -> None:
     """Delete a draft (owner organisation's members; ``discard`` in the table): 409 once
-    submitted, 412 when stale. Its timeline entries go with it (they concerned only its
-    authors)."""
+    submitted, 412 when stale. Its own timeline entries go with it (they concerned only its
+    authors); the initiative's timeline records the deletion (``progress_report_discard``,
+    participants, with the draft's number and content)."""
     report = _report(db_session, report_id, lock=True)
     initiative = db_session.get_one(Initiative, report.initiative_id)
     _authorize(principal, Action.DISCARD, report, initiative)
     workflow_service.check_version(report, expected_version, "progress report")
+    _indicator_activity(db_session, principal, initiative, "progress_report_discard",
+                        {"number": {"before": report.number, "after": None},
+                         "content": {"before": _content(report), "after": None}})
     db_session.execute(delete(Activity).where(Activity.record_type == RECORD_TYPE,
                                               Activity.record_id == report.id))
     db_session.delete(report)
