@@ -48,7 +48,7 @@ PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "revie
 
 #: every lifecycle state (issue 8: ``shared.events.types.INITIATIVE_STATUSES``)
 from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
-from shared.events.types import REVISION_STATUSES  # noqa: E402
+from shared.events.types import PROGRESS_REPORT_STATES, REVISION_STATUSES  # noqa: E402
 
 ORGANIZATION_STATES = ("unverified", "verified")
 
@@ -337,6 +337,30 @@ def make_join_request(w: World, state: str) -> Case:
     return Case(obj, w.owner_org, {"join_request_id": obj.id, "verb": "accept"})
 
 
+def make_progress_report(w: World, state: str) -> Case:
+    """Progress report 1 of a published initiative of the owner organisation, in ``state``
+    (complete: it may be submitted) (issue 9)."""
+    import datetime as dt
+
+    from registry.progress.models import ProgressReport
+    from shared.db import utcnow
+
+    base = make_initiative(w, "published")
+    now = utcnow()
+    with w.session() as s:
+        report = ProgressReport(
+            id=uuid.uuid4(), initiative_id=base.obj.id, number=1, status=state,
+            period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 6, 30),
+            reported_on=dt.date(2026, 7, 1), overall_status="on_track", progress_percent=40,
+            narrative_html="<p>Matrix progress.</p>", resources_mobilised=[], milestones=[],
+            links=[], source="form", version=1, owner_organization_id=base.owner,
+            created_at=now, updated_at=now, submitted_at=now if state != "draft" else None)
+        s.add(report)
+        s.commit()
+        s.expunge(report)
+    return Case(report, base.owner, base.values | {"report_id": report.id, "number": 1})
+
+
 MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = {
     Aggregate.INITIATIVE: (make_initiative, INITIATIVE_STATES),
     Aggregate.ORGANIZATION: (make_organization, ORGANIZATION_STATES),
@@ -345,6 +369,7 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
     Aggregate.JOIN_REQUEST: (make_join_request, ("pending",)),
     Aggregate.STAFF: (make_staff, ("any",)),
     Aggregate.REVISION: (make_revision, REVISION_STATUSES),
+    Aggregate.PROGRESS_REPORT: (make_progress_report, PROGRESS_REPORT_STATES),
 }
 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
