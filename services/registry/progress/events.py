@@ -4,8 +4,9 @@ in order).
 
 Emitted, in the transaction of the change (``registry.progress.service``, outbox):
 
-- ``progress-report.submitted.v1``: to the assigned reviewer, else the secretariat (role
-  ``secretariat``: verified reviewers and secretariat admins not of the owner organisation);
+- ``progress-report.submitted.v1``: to the owner organisation's other members (role
+  ``owner``) and the assigned reviewer, else the secretariat (role ``secretariat``: verified
+  reviewers and secretariat admins not of the owner organisation);
 - ``progress-report.approved.v1`` and ``progress-report.changes-requested.v1``: to the owner
   organisation's verified members (role ``owner``, in their language).
 

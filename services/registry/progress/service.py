@@ -605,18 +605,19 @@ def report_links(report: ProgressReport) -> dict[str, str]:
 
 def report_recipients(db_session: Session, report: ProgressReport, action: str,
                       principal: Principal) -> list[dict[str, Any]]:
-    """Who hears of a step (``EventRecipient`` dicts, the actor left out): on submission the
-    assigned reviewer, else the secretariat (every verified reviewer and secretariat admin
-    not of the owner organisation, role ``secretariat``); on a decision the owner
-    organisation's verified members (role ``owner``, in their language)."""
+    """Who hears of a step (``EventRecipient`` dicts, the actor left out): the owner
+    organisation's verified members (role ``owner``, in their language) and, on submission,
+    the assigned reviewer (role ``reviewer``), else the secretariat (every verified reviewer
+    and secretariat admin not of the owner organisation, role ``secretariat``)."""
     from registry.initiatives.service import event_recipients
 
+    owners = event_recipients(db_session, SimpleNamespace(
+        owner_organization_id=report.owner_organization_id, assigned_reviewer_id=None),
+        principal)
     if action != "submit":
-        owners = SimpleNamespace(owner_organization_id=report.owner_organization_id,
-                                 assigned_reviewer_id=None)
-        return event_recipients(db_session, owners, principal)
+        return owners
     if report.assigned_reviewer_id is not None:
-        return event_recipients(db_session, SimpleNamespace(
+        return owners + event_recipients(db_session, SimpleNamespace(
             owner_organization_id=None, assigned_reviewer_id=report.assigned_reviewer_id),
             principal)
     from registry.accounts.models import User, UserStaffRole
@@ -632,8 +633,8 @@ def report_recipients(db_session: Session, report: ProgressReport, action: str,
         query = query.where(User.id.not_in(members))
     rows = db_session.execute(query.order_by(User.email)).all()
     actor = user_id_of(principal)
-    return [{"email": email, "locale": locale or "en", "role": "secretariat",
-             "user_id": str(uid)} for uid, email, locale in rows if uid != actor]
+    return owners + [{"email": email, "locale": locale or "en", "role": "secretariat",
+                      "user_id": str(uid)} for uid, email, locale in rows if uid != actor]
 
 
 def initiative_snapshot(db_session: Session, initiative: Initiative) -> dict[str, Any]:

@@ -63,9 +63,11 @@ def test_a_partner_system_with_progress_write_submits_and_the_secretariat_approv
     assert submitted["review_url"].endswith(f"/secretariat/review/progress/{report['id']}")
     assert submitted["owner_url"].endswith(f"/my/initiatives/{initiative['id']}/progress/1")
     told = {r["email"].split("-")[0]: r["role"] for r in submitted["recipients"]}
-    # the secretariat hears of it, not the reviewer who belongs to the owner organisation
+    # the secretariat hears of it (not the reviewer who belongs to the owner organisation:
+    # told as a member), and the owner organisation's members that it was sent
     assert told == {"reviewer": "secretariat", "reviewer2": "secretariat",
-                    "admin": "secretariat"}
+                    "admin": "secretariat", "owner": "owner", "owner2": "owner",
+                    "member_reviewer": "owner"}
 
     resp = _act(registry, report["id"], "approve", desk["reviewer"])
     assert resp.status_code == 200, resp.json
