@@ -194,20 +194,37 @@ def _private(principal: Principal, report: ProgressReport) -> bool:
         or principal.is_member_of(report.owner_organization_id)
 
 
+def _children(db_session: Session, report_ids: list[uuid.UUID]) -> tuple[dict, dict]:
+    """The deliverable lines (with the deliverable's description) and indicator values (with
+    the indicator's title) of ``report_ids``, by report: two statements whatever their
+    number."""
+    lines: dict[uuid.UUID, list[Any]] = {}
+    values: dict[uuid.UUID, list[Any]] = {}
+    if not report_ids:
+        return lines, values
+    for u, d in db_session.execute(
+            select(ProgressDeliverableUpdate, Deliverable.description)
+            .outerjoin(Deliverable, Deliverable.id == ProgressDeliverableUpdate.deliverable_id)
+            .where(ProgressDeliverableUpdate.report_id.in_(report_ids))
+            .order_by(ProgressDeliverableUpdate.position)):
+        lines.setdefault(u.report_id, []).append((u, d))
+    for v, t in db_session.execute(
+            select(IndicatorValue, InitiativeIndicator.title)
+            .join(InitiativeIndicator, InitiativeIndicator.id == IndicatorValue.indicator_id)
+            .where(IndicatorValue.report_id.in_(report_ids))
+            .order_by(IndicatorValue.position)):
+        values.setdefault(v.report_id, []).append((v, t))
+    return lines, values
+
+
 def _view(db_session: Session, principal: Principal, report: ProgressReport,
-          initiative: Initiative | None = None) -> ReportView:
-    """The answer for ``report`` (two statements: its deliverable lines and indicator values
-    with their labels)."""
-    lines = db_session.execute(
-        select(ProgressDeliverableUpdate, Deliverable.description)
-        .outerjoin(Deliverable, Deliverable.id == ProgressDeliverableUpdate.deliverable_id)
-        .where(ProgressDeliverableUpdate.report_id == report.id)
-        .order_by(ProgressDeliverableUpdate.position)).all()
-    values = db_session.execute(
-        select(IndicatorValue, InitiativeIndicator.title)
-        .join(InitiativeIndicator, InitiativeIndicator.id == IndicatorValue.indicator_id)
-        .where(IndicatorValue.report_id == report.id)
-        .order_by(IndicatorValue.position)).all()
+          initiative: Initiative | None = None,
+          children: tuple[dict, dict] | None = None) -> ReportView:
+    """The answer for ``report`` (``children``: :func:`_children` read already; else two
+    statements)."""
+    if children is None:
+        children = _children(db_session, [report.id])
+    lines, values = children[0].get(report.id, []), children[1].get(report.id, [])
     private = _private(principal, report)
     warnings: list[dict[str, str]] = []
     if private and report.status in policy.EDITABLE_STATES:
@@ -248,15 +265,17 @@ def list_reports(*, db_session: Session, principal: Principal,
                  initiative_id: uuid.UUID | str) -> list[ReportView]:
     """An initiative's reports, newest first: the approved ones for the public (of a public
     initiative), all for its owner organisation, the secretariat and the system. NotFound
-    when the initiative is not visible to the caller."""
+    when the initiative is not visible to the caller. Four statements after the
+    initiative's (the reports, their lines, their values)."""
     initiative = _visible_initiative(db_session, principal, initiative_id)
     query = select(ProgressReport).where(ProgressReport.initiative_id == initiative.id)
     if not (principal.is_system or principal.is_staff
             or principal.is_member_of(initiative.owner_organization_id)):
         query = query.where(ProgressReport.status == policy.APPROVED)
-    rows = db_session.scalars(query.order_by(ProgressReport.number.desc())).all()
-    return [_view(db_session, principal, r, initiative) for r in rows
+    rows = [r for r in db_session.scalars(query.order_by(ProgressReport.number.desc()))
             if authz.can(principal, Action.VIEW, r, Aggregate.PROGRESS_REPORT)]
+    children = _children(db_session, [r.id for r in rows])
+    return [_view(db_session, principal, r, initiative, children) for r in rows]
 
 
 def submission_errors(report: ProgressReport) -> list[dict[str, str]]:
