@@ -579,11 +579,9 @@ def _roll_up(db_session: Session, initiative: Initiative, report: ProgressReport
 
 def _refresh_compliance(db_session: Session, initiative: Initiative, now: datetime) -> None:
     """Restart the initiative's reporting cycle at once (``registry.compliance``: the light
-    turns green, its event in this transaction)."""
-    try:
-        from registry.compliance.service import refresh_initiative
-    except ImportError:  # pragma: no cover - the compliance domain is part of the registry
-        return
+    turns green, its change row and event in this transaction)."""
+    from registry.compliance.service import refresh_initiative
+
     refresh_initiative(db_session, initiative, now)
 
 

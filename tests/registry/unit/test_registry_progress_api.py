@@ -34,7 +34,8 @@ def _act(registry, rid, action, token, comment=None, if_match=None):
 
 
 def _events(registry, iid, type_):
-    return [o.envelope["data"] for o in registry.outbox(iid) if o.event_type == type_]
+    return [o.envelope["data"] for o in registry.outbox(iid, compliance=True)
+            if o.event_type == type_]
 
 
 def test_a_partner_system_with_progress_write_submits_and_the_secretariat_approves(registry):
@@ -383,3 +384,32 @@ def test_weights_of_a_published_initiative_change_without_a_revision(registry, p
     detail = registry.get(f"/api/v1/initiatives/{initiative['id']}").json
     assert detail["deliverables"][0]["weight"] == "2.500"
     assert detail["version"] == initiative["version"]  # the reviewed content is unchanged
+
+
+def test_approval_restarts_the_reporting_cycle_at_once(registry):
+    """An approved report turns a yellow initiative green in the approval's transaction: the
+    light, its change row and its event, and the approval event's snapshot already green
+    (``registry.compliance.service.refresh_initiative``)."""
+    from datetime import timedelta
+
+    from registry.compliance.service import refresh_initiative
+    from shared.db import utcnow
+
+    desk = make_desk(registry)
+    initiative = desk.published()
+    with registry.session() as s:
+        row = s.get(Initiative, uuid.UUID(initiative["id"]))
+        row.published_at = utcnow() - timedelta(days=400)  # 13 months: past the 12
+        assert refresh_initiative(s, row, utcnow()) == "yellow"
+        s.commit()
+    rid = _post(registry, initiative["id"], COMPLETE | {"submit": True},
+                desk["owner"]).json["id"]
+    before = len(_events(registry, initiative["id"], ev.INITIATIVE_REPORTING_STATUS_CHANGED))
+    assert _act(registry, rid, "approve", desk["reviewer"]).status_code == 200
+    with registry.session() as s:
+        assert s.get(Initiative, uuid.UUID(initiative["id"])).reporting_status == "green"
+    changes = _events(registry, initiative["id"], ev.INITIATIVE_REPORTING_STATUS_CHANGED)
+    assert len(changes) == before + 1
+    assert (changes[-1]["from_status"], changes[-1]["to_status"]) == ("yellow", "green")
+    [approved] = _events(registry, initiative["id"], ev.PROGRESS_REPORT_APPROVED)
+    assert approved["initiative"]["reporting_status"] == "green"
