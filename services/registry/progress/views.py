@@ -74,9 +74,11 @@ class ProgressReports(MethodView):
     def get(self, initiative_ref: str) -> Response:
         """An initiative's progress reports, newest first (the public: approved ones of a
         public initiative; its owner organisation and the secretariat: all)."""
-        items = service.list_reports(db_session=db.session(), principal=current_principal(),
+        session = db.session()
+        items = service.list_reports(db_session=session, principal=current_principal(),
                                      initiative_id=initiative_ref)
-        return jsonify({"initiative_id": str(items[0].initiative_id) if items else None,
+        initiative = service.resolve_initiative(session, initiative_ref)
+        return jsonify({"initiative_id": str(initiative.id),
                         "items": [_dump(r) for r in items]})
 
     @blp.arguments(ProgressReportCreateSchema)
@@ -260,7 +262,8 @@ def deliverable_weights(data: dict, initiative_ref: str) -> Response:
                                             weights=data["weights"])
     session.commit()
     dump = DeliverableWeightSchema().dump
-    return jsonify({"initiative_id": str(items[0].initiative_id) if items else None,
+    return jsonify({"initiative_id": str(service.resolve_initiative(session,
+                                                                    initiative_ref).id),
                     "items": [dump(d) for d in items],
                     "rolled_up": service.rolled_up_progress(items)})
 
