@@ -338,27 +338,30 @@ def make_join_request(w: World, state: str) -> Case:
 
 
 def make_progress_report(w: World, state: str) -> Case:
-    """Progress report 1 of a published initiative of the owner organisation, in ``state``
-    (complete: it may be submitted) (issue 9)."""
+    """Progress report 1, complete, of a published initiative of the owner organisation, in
+    ``state`` (issue 9: the report pages answer to the progress report's rows)."""
     import datetime as dt
 
     from registry.progress.models import ProgressReport
     from shared.db import utcnow
 
     base = make_initiative(w, "published")
-    now = utcnow()
     with w.session() as s:
+        now = utcnow()
         report = ProgressReport(
             id=uuid.uuid4(), initiative_id=base.obj.id, number=1, status=state,
-            period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 6, 30),
-            reported_on=dt.date(2026, 7, 1), overall_status="on_track", progress_percent=40,
+            period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 12, 31),
+            reported_on=dt.date(2027, 1, 10) if state != "draft" else None,
+            overall_status="on_track", progress_percent=50,
             narrative_html="<p>Matrix progress.</p>", resources_mobilised=[], milestones=[],
             links=[], source="form", version=1, owner_organization_id=base.owner,
-            created_at=now, updated_at=now, submitted_at=now if state != "draft" else None)
+            created_at=now, updated_at=now,
+            submitted_at=now if state != "draft" else None,
+            approved_at=now if state == "approved" else None)
         s.add(report)
         s.commit()
         s.expunge(report)
-    return Case(report, base.owner, base.values | {"report_id": report.id, "number": 1})
+    return Case(report, base.owner, base.values | {"number": 1, "report_id": report.id})
 
 
 MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = {
@@ -405,6 +408,13 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
     "organizations.invitation_accept": lambda c: {"token": c.body["token"]},
     "organizations.invitation_decline": lambda c: {"token": c.body["token"]},
     "organization_pages.invitation": lambda c: {"answer": "accept"},
+    # the progress report pages (issue 9)
+    "progress_pages.comment": lambda c: {"body": "Matrix comment."},
+    "progress_pages.review_comment": lambda c: {"body": "Matrix comment."},
+    **{f"progress_pages.decide_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("approve", "request_changes")},
+    "progress_pages.indicators": lambda c: {"new-title": "Matrix indicator",
+                                            "new-measure": "unit"},
     # the partner's initiative pages (forms)
     "initiative_pages.comment": lambda c: {"body": "Matrix comment."},
     "initiative_pages.withdraw": lambda c: {"comment": "Matrix reason."},
