@@ -83,12 +83,12 @@ def add_member(registry, organization_id, email: str, locale: str = "en",
         return user.id
 
 
-def published(registry, published_at: datetime) -> dict:
+def published(registry, published_at: datetime, **fields) -> dict:
     """A published initiative whose publication is moved to ``published_at`` (the clock)."""
     from registry.initiatives.models import Initiative
 
     partner, secretariat = registry.token("partner"), registry.token("secretariat")
-    initiative = registry.publish(partner, secretariat)
+    initiative = registry.publish(partner, secretariat, **fields)
     with registry.session() as s:
         s.execute(update(Initiative).where(Initiative.id == uuid.UUID(initiative["id"]))
                   .values(published_at=published_at))
@@ -357,3 +357,23 @@ def test_api_dashboard_and_send_reminder_now(registry, problem):
     draft = registry.create(registry.token("partner"))
     assert registry.post(f"/api/v1/initiatives/{draft['id']}/reminders", {},
                          secretariat).status_code == 409
+
+
+def test_public_list_filters_by_reporting_status(registry, problem):
+    green = published(registry, at("2026-01-15", 10), title="Mangroves of Fiji")
+    red = published(registry, at("2023-01-15", 10), title="Seagrass of Tonga")
+    job(registry, at("2026-03-01"))
+
+    def ids(light: str) -> list[str]:
+        resp = registry.get(f"/api/v1/initiatives?reporting_status={light}")
+        assert resp.status_code == 200, resp.json
+        return [i["id"] for i in resp.json["items"]]
+
+    assert ids("green") == [green["id"]]
+    assert ids("red") == [red["id"]]
+    assert ids("yellow") == []
+    problem(registry.get("/api/v1/initiatives?reporting_status=blue"), 422, "reporting_status")
+    page = registry.client.get("/?reporting_status=red")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Seagrass of Tonga" in html and "Mangroves of Fiji" not in html
