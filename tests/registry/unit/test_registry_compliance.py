@@ -377,3 +377,36 @@ def test_public_list_filters_by_reporting_status(registry, problem):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Seagrass of Tonga" in html and "Mangroves of Fiji" not in html
+
+
+def test_a_report_approved_through_the_api_turns_a_red_record_green(registry):
+    """End to end with the progress reports API (registry.progress): the job finds a record
+    red; the owner files a report, the secretariat approves it; the light is green at once
+    (event in the approval's transaction) and the next run emits nothing."""
+    from registry.initiatives.models import Initiative
+    from shared.db import utcnow
+    from tests.registry.review_desk import make_desk
+
+    desk = make_desk(registry)
+    initiative = desk.published()
+    iid = initiative["id"]
+    with registry.session() as s:
+        s.execute(update(Initiative).where(Initiative.id == uuid.UUID(iid))
+                  .values(published_at=at("2023-06-01", 10)))
+        s.commit()
+    job(registry, utcnow())
+    assert summary(events(registry, iid))[-2:] == [("changed", "green", "red"),
+                                                    ("reminder", "red", "red")]
+    seen = len(events(registry, iid))
+    resp = registry.post(f"/api/v1/initiatives/{iid}/progress-reports", {
+        "period_start": "2026-01-01", "period_end": "2026-06-30", "overall_status": "on_track",
+        "narrative_html": "<p>Twelve hectares restored.</p>", "submit": True}, desk["owner"])
+    assert resp.status_code == 201, resp.json
+    resp = registry.client.post(f"/api/v1/progress-reports/{resp.json['id']}/approve", json={},
+                                headers=registry.headers(desk["reviewer"]))
+    assert resp.status_code == 200, resp.json
+    assert summary(events(registry, iid)[seen:]) == [("changed", "red", "green")]
+    assert job(registry, utcnow()).changed == 0
+    assert len(events(registry, iid)) == seen + 1
+    light = registry.get(f"/api/v1/initiatives/{iid}/compliance").json
+    assert (light["status"], light["anchor_on"]) == ("green", utcnow().date().isoformat())
