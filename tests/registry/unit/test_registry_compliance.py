@@ -410,3 +410,31 @@ def test_a_report_approved_through_the_api_turns_a_red_record_green(registry):
     assert len(events(registry, iid)) == seen + 1
     light = registry.get(f"/api/v1/initiatives/{iid}/compliance").json
     assert (light["status"], light["anchor_on"]) == ("green", utcnow().date().isoformat())
+
+
+def test_the_scheduler_runs_the_daily_job_at_the_configured_hour(registry, monkeypatch):
+    from registry.compliance import scheduler
+
+    monkeypatch.setenv("COMPLIANCE_JOB_HOUR", "5")
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", "wed")
+    assert scheduler.schedule() == (5, "wed")
+    assert not scheduler.enabled(registry.app)  # never under tests
+    built = scheduler.build_scheduler(registry.app)
+    [daily] = built.get_jobs()
+    assert daily.id == scheduler.JOB_ID
+    assert str(daily.trigger) == "cron[hour='5', minute='0']"
+    # the daily run: the lights (a record published in 2020 is red), then the digest when
+    # today is the digest day (and only then)
+    from shared.db import utcnow
+
+    published(registry, at("2020-01-06", 10))
+    today = scheduler.WEEKDAYS[utcnow().weekday()]
+    other = scheduler.WEEKDAYS[(utcnow().weekday() + 1) % 7]
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", other)
+    outcome = scheduler.run_daily(registry.app)
+    assert outcome["lights"]["counts"]["red"] == 1 and outcome["digest"] is False
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", today)
+    assert scheduler.run_daily(registry.app)["digest"] is True
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", "someday")
+    with pytest.raises(ValueError, match="COMPLIANCE_DIGEST_WEEKDAY"):
+        scheduler.schedule()
