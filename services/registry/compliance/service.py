@@ -607,8 +607,12 @@ def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
     return bind  # type: ignore[return-value]
 
 
-def _batch_statement(as_of: datetime, first: bool, limit: int):
-    last_report = _last_report_subquery(as_of).label("last_report_on")
+def _batch_statement(as_of: datetime, first: bool, limit: int, reports_as_of: bool = True):
+    """The batch's SELECT. ``reports_as_of`` False: no report was approved after ``as_of``
+    (the daily run at the current time), so the last approved report needs no look at
+    ``approved_at`` and is read from the index alone."""
+    last_report = _last_report_subquery(as_of if reports_as_of else None).label(
+        "last_report_on")
     query = (select(Initiative.id, Initiative.published_at, Initiative.reporting_status,
                     Initiative.reporting_anchor_on, Initiative.owner_organization_id,
                     last_report)
@@ -726,7 +730,8 @@ def _decide(c: rule.Cycle, kinds: list[str], existing: dict[str, uuid.UUID]
 
 
 def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uuid.UUID | None,
-               limit: int, result: JobResult) -> tuple[int, uuid.UUID | None]:
+               limit: int, result: JobResult, reports_as_of: bool = True
+               ) -> tuple[int, uuid.UUID | None]:
     """One batch (the caller commits): read ``limit`` active initiatives after ``after_id``
     with their last approved report (one SELECT), compute their lights, write the changed ones
     (one UPDATE), record the changes, decide the reminders (existing ones: one SELECT; new
@@ -734,7 +739,8 @@ def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uui
     recipients: five SELECTs; the outbox rows: one INSERT per 1,000). Returns (rows read,
     last id)."""
     params = {} if after_id is None else {"after_id": after_id}
-    rows = db_session.execute(_batch_statement(now, after_id is None, limit), params).all()
+    rows = db_session.execute(_batch_statement(now, after_id is None, limit, reports_as_of),
+                              params).all()
     if not rows:
         return 0, None
     today = _day(now)
@@ -877,6 +883,12 @@ def run_compliance_job(session_factory: sessionmaker[Session], *, now: datetime 
             run = ComplianceJobRun(job=LIGHTS_JOB, started_at=utcnow(), as_of=now)
             s.add(run)
             result.cleared = _clear_inactive(s, now)
+            # a run at the current time (the daily one) finds no report approved after its
+            # clock: the batches then read the last approved report from the index alone
+            reports_as_of = bool(s.scalar(select(
+                select(ProgressReport.id).where(ProgressReport.status == "approved",
+                                                ProgressReport.approved_at > now)
+                .exists())))
             s.commit()
             run_id = run.id
         after_id: uuid.UUID | None = None
@@ -885,7 +897,8 @@ def run_compliance_job(session_factory: sessionmaker[Session], *, now: datetime 
                 info = s.connection().info  # the pooled connection's: outlives the commit
                 info[_COUNTER] = 0
                 try:
-                    size, last = _run_batch(s, now, th, after_id, limit, result)
+                    size, last = _run_batch(s, now, th, after_id, limit, result,
+                                            reports_as_of)
                     s.commit()
                 finally:
                     statements = info.pop(_COUNTER, 0)

@@ -438,3 +438,12 @@ def test_the_scheduler_runs_the_daily_job_at_the_configured_hour(registry, monke
     monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", "someday")
     with pytest.raises(ValueError, match="COMPLIANCE_DIGEST_WEEKDAY"):
         scheduler.schedule()
+
+
+def test_the_job_as_of_a_past_moment_ignores_reports_approved_later(registry):
+    initiative = published(registry, at("2023-01-10", 10))
+    approve_report(registry, initiative["id"], date(2026, 3, 1), at("2026-03-01", 9))
+    job(registry, at("2026-02-01"))  # the report was not approved yet: red
+    job(registry, at("2026-03-02"))  # now it counts: green
+    assert summary(events(registry, initiative["id"], CHANGED))[-2:] == [
+        ("changed", "green", "red"), ("changed", "red", "green")]
