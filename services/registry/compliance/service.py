@@ -765,8 +765,11 @@ def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uui
         bulk_insert(db_session, _CHANGES_TABLE, [
             {"id": new_uuid(), "initiative_id": i, "from_status": f, "to_status": t,
              "as_of": now, "anchor_on": a} for i, f, t, a in changes])
-    # reminders: initiatives whose cycle has a kind due, minus those decided
-    due = {i: rule.kinds_due(c, today) for i, (c, _s, _r) in computed.items()}
+    # reminders: initiatives whose cycle has a kind due, minus those decided; not for a row
+    # whose light an approval changed meanwhile (its guarded UPDATE wrote nothing)
+    stale = {u[0] for u in updates} - written
+    due = {i: rule.kinds_due(c, today) for i, (c, _s, _r) in computed.items()
+           if i not in stale}
     due = {i: k for i, k in due.items() if k}
     sends: list[dict[str, Any]] = []
     covers: list[tuple[uuid.UUID, list[str], uuid.UUID | None]] = []
