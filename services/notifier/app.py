@@ -117,10 +117,12 @@ def build_consumer(app: Flask) -> EventConsumer:
     ``shared.identity.store``).
     """
     from notifier.deliveries.account_mail import account_handlers
+    from notifier.deliveries.digest import digest_handlers
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
     from notifier.deliveries.organizations import organization_handlers
+    from notifier.deliveries.progress_reports import progress_report_handlers
     from notifier.deliveries.reminders import reminder_handlers
     from notifier.deliveries.service import initiative_handlers
     from notifier.identity.events import TOPICS as IDENTITY_TOPICS
@@ -132,6 +134,8 @@ def build_consumer(app: Flask) -> EventConsumer:
                 | organization_handlers(settings=settings)
                 | account_handlers(settings=settings)
                 | reminder_handlers(settings=settings)
+                | digest_handlers(settings=settings)
+                | progress_report_handlers(settings=settings)
                 | identity_handlers(SigningKey, RevokedToken))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
                          handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS,
