@@ -67,11 +67,12 @@ WORLD = N_("World")
 
 @dataclass(frozen=True)
 class Listed:
-    """One initiative in a group: title, public id (or empty) and the link to its page."""
+    """One initiative in a group: title, public id (or empty) and the link to its public
+    page (None when it has none)."""
 
     title: str
     public_id: str
-    url: str
+    url: str | None
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def grouped(initiatives: list[dict[str, Any]], *, lang: str,
         counts[group_key] += 1
         public_id = initiative.get("public_id") or ""
         url = safe_link(initiative.get("url")) or (
-            f"{base}/initiatives/{quote(public_id, safe='')}" if public_id else base)
+            f"{base}/initiatives/{quote(public_id, safe='')}" if public_id else None)
         listed = Listed(one_line(initiative["title"], 300), one_line(public_id, 40), url)
         codes = _top_regions(initiative)
         region_keys = [(0, _region_label(c, lang, tr)) for c in codes] or [

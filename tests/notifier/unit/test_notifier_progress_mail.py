@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, date, datetime
+from email import policy as email_policy
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
@@ -33,7 +34,8 @@ from shared.problems import NotFound
 
 CJK = re.compile("[\u4e00-\u9fff]")
 ANN = {"email": "ann@partner.example", "locale": "en", "role": "owner", "user_id": "u-ann"}
-LI = {"email": "li@partner.example", "locale": "zh", "role": "owner", "user_id": "u-li"}
+LI = {"email": "li.a-rather-long-address-for-a-long-token@partner.example", "locale": "zh",
+      "role": "owner", "user_id": "u-li"}
 REVIEWER = {"email": "rev@un.example", "locale": "en", "role": "reviewer", "user_id": "u-rev"}
 WEI = {"email": "wei@un.example", "locale": "zh", "role": "secretariat", "user_id": "u-wei"}
 OWNER_ACTS = {"role": "partner", "email": ANN["email"], "name": "Ann Kim", "user_id": "u-ann"}
@@ -126,6 +128,10 @@ def test_each_reminder_kind_mails_every_owner_in_their_language_with_headers(
         assert f"/my/initiatives/{event.subject}/progress/new" in \
             msg.get_body(("plain",)).get_content()
     assert "?lang=zh" in li["List-Unsubscribe"] and "?lang" not in ann["List-Unsubscribe"]
+    # on the wire, on ONE line and never RFC 2047-encoded (mail clients would not read it)
+    raw = li.as_bytes(policy=email_policy.SMTP)
+    assert f"\r\nList-Unsubscribe: {li['List-Unsubscribe']}\r\n".encode() in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
 
 
 def test_a_hostile_report_url_is_not_linked_the_form_is(notifier_app, to_message):
