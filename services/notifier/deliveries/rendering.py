@@ -464,12 +464,13 @@ class _VerbatimHeader(UnstructuredHeader):
     verbatim (``fold`` is the header object's, not the policy's)."""
 
     def fold(self, *, policy):  # noqa: D102 (see the class)
-        return f"{self.name}: {self}{policy.linesep}"
+        # ``name`` comes from BaseHeader, which HeaderRegistry mixes in (not in the stubs)
+        return f"{self.name}: {self}{policy.linesep}"  # type: ignore[attr-defined]
 
 
 _HEADERS = HeaderRegistry()
 for _name in EXTRA_HEADERS:
-    _HEADERS.map_to_type(_name.lower(), _VerbatimHeader)
+    _HEADERS.map_to_type(_name.lower(), _VerbatimHeader)  # type: ignore[arg-type] # a mixin
 #: the policy of built messages: the default, with :class:`_VerbatimHeader` for the list headers
 MESSAGE_POLICY = email_policy.default.clone(header_factory=_HEADERS)
 
