@@ -299,3 +299,32 @@ def test_decisions_tell_the_owners_and_the_reviewer_who_did_not_decide(
     assert "Add the 2026 <figures>." in text and "javascript" not in text
     assert f"https://registry.example/my/initiatives/{event.subject}/progress/2" in text
     assert CJK.search(sent[LI["email"]]["Subject"])
+
+
+def test_a_polled_batch_of_reminders_costs_one_lookup_and_one_insert(notifier_app,
+                                                                    to_message):
+    from sqlalchemy import event as sa_event
+
+    token = make_token(LI["email"], "progress-reminders",
+                       secret_key=notifier_app.config["SECRET_KEY"])
+    assert notifier_app.test_client().post(f"/api/v1/unsubscribe/{token}").status_code == 200
+    events = [reminder_event(kind) for kind in ("upcoming", "due", "yellow", "red")]
+    statements: list[str] = []
+    engine = notifier_app.extensions["db_engine"]
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", record)
+    try:
+        build_consumer(notifier_app).handle_batch([to_message(e) for e in events])
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", record)
+
+    assert sum(s.startswith("INSERT INTO deliveries") for s in statements) == 1
+    assert sum("FROM unsubscribes" in s for s in statements) == 1
+    rows = _rows(notifier_app)
+    assert len(rows) == 8
+    assert {r.status for r in rows if r.recipient == LI["email"]} == {"suppressed"}
+    assert {r.status for r in rows if r.recipient == ANN["email"]} == {"pending"}
+    assert len(_send(notifier_app)) == 4
