@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -109,6 +109,13 @@ REMINDERS: dict[str, Reminder] = {
         N_("The secretariat asks you to report on the progress of your initiative %(title)s. "
            "The next progress report is due on %(date)s."), _ONCE_A_YEAR),
 }
+#: the lead of a ``manual`` reminder sent once the report's due date has passed
+MANUAL_OVERDUE = N_("The secretariat asks you to report on the progress of your initiative "
+                    "%(title)s. A progress report was due on %(date)s.")
+
+
+def _as_date(value: Any) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _date(value: Any, lang: str) -> str:
@@ -133,6 +140,8 @@ def render_reminder(kind: str, data: dict[str, Any], settings: MailSettings,
     when unsupported), with :data:`UNSUBSCRIBE_MARK` where each recipient's own unsubscribe
     link goes. Raises ``KeyError`` for an unknown kind."""
     reminder = REMINDERS[kind]
+    if kind == "manual" and _as_date(data["due_on"]) < utcnow().date():
+        reminder = replace(reminder, lead=MANUAL_OVERDUE)
     lang = supported_language(locale) or DEFAULT_LANGUAGE
     initiative = data["initiative"]
     due = _date(data["due_on"], lang)

@@ -141,6 +141,17 @@ def test_each_reminder_kind_mails_every_owner_in_their_language_with_headers(
     assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
 
 
+def test_a_manual_reminder_after_the_due_date_says_it_was_due(notifier_app, to_message):
+    build_consumer(notifier_app).handle(to_message(reminder_event("manual", recipients=[ANN])))
+    build_consumer(notifier_app).handle(to_message(reminder_event(
+        "manual", recipients=[LI], due_on=date(2099, 1, 31))))
+
+    sent = {m["To"]: m.get_body(("plain",)).get_content() for m in _send(notifier_app)}
+
+    assert "A progress report was due on March 31, 2026." in sent[ANN["email"]]
+    assert "下一份进展报告将于2099年1月31日到期" in sent[LI["email"]]
+
+
 def test_a_hostile_report_url_is_not_linked_the_form_is(notifier_app, to_message):
     event = reminder_event("due", recipients=[ANN], report_url="javascript:alert(1)")
     build_consumer(notifier_app).handle(to_message(event))
