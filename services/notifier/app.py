@@ -1,9 +1,14 @@
 """The notifier service: e-mails the people concerned by each review step — the owner
 organisation's members, the assigned reviewer, the initiative's contact and the secretariat —
-in their language (``notifier.deliveries.service``).
+in their language (``notifier.deliveries.service``); issue 9: the reminders to report progress
+with one-click unsubscribe (``deliveries.reminders``, ``notifier.unsubscribes``: pages
+``/unsubscribe/<token>``, API ``/api/v1/unsubscribe/<token>``), the secretariat's weekly
+digest (``deliveries.digest``) and the progress report notices
+(``deliveries.progress_reports``).
 
 It consumes ``registry.initiatives`` (consumer group ``notifier``) and keeps its own tables
-(``deliveries``, ``processed_events``); it never reads the registry's database. Beside the
+(``deliveries``, ``processed_events``, ``unsubscribes``); it never reads the registry's
+database. Beside the
 consumer runs a delivery worker thread that sends what the consumer planned
 (``notifier.deliveries.worker``).
 """
