@@ -53,7 +53,7 @@ class ReportInitiative(Base):
     Times are UTC; ``applied_at`` is when this row last changed. Issue 9: ``reporting_status``
     the traffic light (``green``/``yellow``/``red``, null when the initiative has none: not
     active, or not computed yet), ``reporting_status_as_of`` the job's clock of the last
-    ``reporting-status-changed`` event applied (an older one is ignored), ``reporting_anchor_on``
+    ``reporting-status-changed`` event applied, ``reporting_anchor_on``
     the start of the current reporting cycle it named; ``last_progress_report_on``,
     ``progress_percent`` (0-100) and ``progress_reports_count`` (approved reports) as the
     newest snapshot carried them. ``tags`` repeats the tag

@@ -207,12 +207,13 @@ SNAPSHOT, PROGRESS, LIGHT = "snapshot", "progress", "light"
 
 def queue_initiative_snapshot(snapshot: dict[str, Any], *, db_session: Session,
                               kind: str = SNAPSHOT) -> None:
-    """Note a validated snapshot (or, ``kind`` :data:`LIGHT`, a change of the light: ``{"id",
-    "reporting_status", "as_of", "anchor_on"}``) for :func:`apply_pending_snapshots`, which
-    ``reporting.app`` runs just before the session commits (``before_commit``) — so the
-    changes of a whole batch of events (one transaction, ``shared.consumer``'s batches) are
-    written with a few set-wise statements instead of a few statements each, in the order of
-    the events. Same transaction, same outcome."""
+    """Note a validated snapshot (or, ``kind`` :data:`LIGHT`, a change of the light:
+    ``{"id", "reporting_status", "from_status", "as_of", "anchor_on"}``) for
+    :func:`apply_pending_snapshots`, which ``reporting.app`` runs just before the session
+    commits (``before_commit``) — so the changes of a whole batch of events (one
+    transaction, ``shared.consumer``'s batches) are written with a few set-wise statements
+    instead of a few statements each, in the order of the events. Same transaction, same
+    outcome."""
     db_session.info.setdefault(PENDING_KEY, []).append((kind, snapshot))
 
 
@@ -329,9 +330,10 @@ def apply_read_model_changes(changes: list[tuple[str, dict[str, Any]]], *,
       progress fields (light, last report date, progress, report count).
     * :data:`LIGHT` — a change of the light (issue 9's ``reporting-status-changed``) patches
       ``reporting_status``, ``reporting_status_as_of`` and ``reporting_anchor_on`` of a known
-      initiative, unless an ``as_of`` later than its own was already applied (a replayed old
-      event changes nothing); for an initiative the read model does not know yet it is
-      ignored (its first snapshot brings its light).
+      initiative when it changes the light held (none yet, or its ``from_status``); one from
+      another light is a replayed old event and changes nothing. Event order decides, not
+      ``as_of`` (the job may run "as of" a past date). For an initiative the read model does
+      not know yet it is ignored (its first snapshot brings its light).
 
     NUL characters and lone surrogates are dropped from text fields. Does not commit: the
     caller's transaction (the consumer's) does, so the counters always match the rows. SQL,
@@ -382,9 +384,13 @@ def apply_read_model_changes(changes: list[tuple[str, dict[str, Any]]], *,
         if kind == LIGHT:
             if current is None:
                 log.info("light of an unknown initiative ignored", extra={"initiative_id": iid})
-            elif (current["reporting_status_as_of"] is not None
-                  and current["reporting_status_as_of"] > payload["as_of"]):
-                log.info("older light ignored", extra={"initiative_id": iid})
+            elif current["reporting_status"] not in (None, payload["from_status"],
+                                                      payload["reporting_status"]):
+                # not a change from the light held: a replayed old event (the registry's
+                # events of one initiative arrive in order: same key, same partition)
+                log.info("light change not from the light held ignored",
+                         extra={"initiative_id": iid, "held": current["reporting_status"],
+                                "from_status": payload["from_status"]})
             else:
                 patch(iid, {"reporting_status": payload["reporting_status"],
                             "reporting_status_as_of": payload["as_of"],
@@ -512,6 +518,7 @@ def handle_reporting_status_changed(session: Session, event: CloudEvent,
     if data["to_status"] == data.get("from_status"):
         raise PoisonEvent("reporting-status-changed without a change")
     queue_initiative_snapshot({"id": initiative_id, "reporting_status": data["to_status"],
+                               "from_status": data.get("from_status"),
                                "as_of": data["as_of"], "anchor_on": data["anchor_on"]},
                               db_session=session, kind=LIGHT)
 

@@ -1,9 +1,9 @@
 """Issue 9 in the read model, on SQLite and on the real PostgreSQL (events through the in-process
 bus, one polled batch = one transaction): each initiative's reporting light and progress from
 the snapshots' new fields, the progress report events (a same-version snapshot patches the
-progress) and ``reporting-status-changed`` (applied in event order inside a batch, an older one
-ignored, an unknown initiative ignored); the summary's counts by colour (published only) always
-equal a recount; the summary page shows them in English and Chinese."""
+progress) and ``reporting-status-changed`` (applied in event order inside a batch, a
+replayed old one ignored, an unknown initiative ignored); the summary's counts by colour
+(published only) always equal a recount; the summary page shows them in English and Chinese."""
 
 from __future__ import annotations
 
@@ -95,15 +95,16 @@ def test_the_light_and_progress_follow_snapshots_progress_events_and_light_chang
     bus.publish([to_message(make_event(s)) for s in (a, b, withdrawn)])
     assert _lights(app) == {"green": 1, "yellow": 1, "red": 0}  # withdrawn: not counted
 
-    # the job: A turns yellow then red in one batch (order kept), B's change is replayed late,
-    # and a light for an initiative reporting never saw is ignored
+    # the job: A turns yellow then red in one batch (order kept), B turns red, and a light for
+    # an initiative reporting never saw is ignored
     t1, t2 = datetime(2026, 12, 1, 2, tzinfo=UTC), datetime(2026, 12, 2, 2, tzinfo=UTC)
     unknown = make_snapshot()
     bus.publish([to_message(light(a, "yellow", t1, from_status="green")),
                  to_message(light(a, "red", t2, from_status="yellow")),
                  to_message(light(b, "red", t2, from_status="yellow")),
                  to_message(light(unknown, "yellow", t2))])
-    bus.publish([to_message(light(b, "green", t1, from_status="yellow"))])  # older: ignored
+    # a replayed old change (from a light B no longer has): ignored
+    bus.publish([to_message(light(b, "green", t1, from_status="yellow"))])
     assert _lights(app) == {"green": 0, "yellow": 0, "red": 2}
     row = _row(app, a["id"])
     assert (row.reporting_status, row.reporting_status_as_of, row.reporting_anchor_on) == (
@@ -118,6 +119,13 @@ def test_the_light_and_progress_follow_snapshots_progress_events_and_light_chang
     assert (row.reporting_status, row.progress_percent, row.progress_reports_count,
             row.last_progress_report_on) == ("green", 60, 1, date(2026, 11, 30))
     assert row.reporting_status_as_of == t2  # kept: the job's clock of the last change
+    assert _lights(app) == {"green": 1, "yellow": 0, "red": 1}
+
+    # the job run "as of" a past date: event order decides, not as_of
+    bus.publish([to_message(light(a, "yellow", t1, from_status="green"))])
+    assert _row(app, a["id"]).reporting_status == "yellow"
+    assert _lights(app) == {"green": 0, "yellow": 1, "red": 1}
+    bus.publish([to_message(light(a, "green", t2, from_status="yellow"))])
     assert _lights(app) == {"green": 1, "yellow": 0, "red": 1}
 
     # a newer snapshot in the same batch as a light change: the later event wins
