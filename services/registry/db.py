@@ -23,6 +23,7 @@ def import_models() -> None:
     from registry.accounts import models as _accounts  # noqa: F401
     from registry.audit import models as _audit  # noqa: F401
     from registry.auth import models as _auth  # noqa: F401
+    from registry.compliance import models as _compliance  # noqa: F401
     from registry.initiatives import models as _initiatives  # noqa: F401
     from registry.oauth import models as _oauth  # noqa: F401
     from registry.organizations import models as _organizations  # noqa: F401

@@ -77,7 +77,9 @@ class Initiative(Base):
                             postgresql_include=["assigned_reviewer_id"]),
                       Index("ix_initiatives_completion_queue", "status",
                             "completion_declared_at", "id",
-                            postgresql_include=["assigned_reviewer_id"]))
+                            postgresql_include=["assigned_reviewer_id"]),
+                      # the public list's reporting-status filter (issue 9)
+                      Index("ix_initiatives_reporting_status", "reporting_status", "status"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -107,6 +109,12 @@ class Initiative(Base):
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the reporting traffic light (issue 9, registry.compliance; migration 0010): green,
+    # yellow, red (null: not active or not computed yet), since when, and the current
+    # reporting cycle's start (publication or last approved progress report)
+    reporting_status: Mapped[str | None] = mapped_column(String(10))
+    reporting_status_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reporting_anchor_on: Mapped[date | None] = mapped_column(Date)
     approved_version: Mapped[int | None] = mapped_column(Integer)
     assigned_reviewer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     search_document: Mapped[str | None] = mapped_column(SearchDocument, deferred=True)
