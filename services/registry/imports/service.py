@@ -37,6 +37,10 @@ Rules:
   opening day of the UN Ocean Conference whose registration the record belongs to (by its
   platform node id: :data:`CONFERENCES`), or the day of its first progress report when that
   is earlier (a record is published before anyone reports on it).
+* The record arrives with its reporting light as of the import (``registry.compliance.rule``:
+  anchor = the later of that publication and its last report; ``reporting_status``,
+  ``_since``, ``reporting_anchor_on`` and a first ``reporting_status_changes`` row; its
+  ``initiative.imported.v1`` snapshot carries it, so no separate change event).
 * Re-importing is idempotent: a record already imported is not imported again, but its
   progress reports missing from the registry (a newer file) are added, numbered after the
   ones it has; the reports already there (same ``source_ref``) are left alone.
@@ -62,6 +66,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.authz.permissions import Action, Aggregate, authorize
+from registry.compliance import rule
+from registry.compliance.models import ReportingStatusChange
+from registry.compliance.service import refresh_initiative, thresholds
 from registry.db import bulk_insert
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
@@ -551,6 +558,7 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             orgs[org.normalized_name] = org
             org_ids[org.normalized_name] = org.id
     records = []
+    now, limits = utcnow(), thresholds()
     for ready in batch:
         mapped, data = ready.mapped, ready.data
         lead = orgs[normalize_name(mapped.lead_name)]
@@ -562,16 +570,26 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             if org.id not in by_id:
                 by_id[org.id] = org
                 data["partners"].append({"organization_id": org.id, "role": "partner"})
-        columns: dict[str, Any] = {"progress_reports_count": len(mapped.reports),
-                                   "last_progress_report_on": max(
-                                       (r.reported_on for r in mapped.reports), default=None)}
-        if mapped.published_on is not None:
-            columns["published_at"] = _midnight(mapped.published_on)
+        last_on = max((r.reported_on for r in mapped.reports), default=None)
+        published_on = mapped.published_on or now.date()
+        anchor_on = rule.anchor(published_on, last_on)
+        assert anchor_on is not None  # published_on is set
+        columns: dict[str, Any] = {
+            "published_at": _midnight(published_on) if mapped.published_on else now,
+            "progress_reports_count": len(mapped.reports), "last_progress_report_on": last_on,
+            # the light as of now (the compliance rule): the record arrives with it
+            "reporting_status": rule.light(limits.cycle(anchor_on), now),
+            "reporting_status_since": now, "reporting_anchor_on": anchor_on}
         records.append(ImportedRecord(data=data, source=SOURCE, source_ref=mapped.ref,
                                       source_url=mapped.url, organizations=by_id,
                                       columns=columns))
     ids = import_initiatives(db_session=session, principal=principal, records=records)
     report.imported += len(records)
+    bulk_insert(session, ReportingStatusChange.__table__, [  # the lights' history starts
+        {"id": new_uuid(), "initiative_id": iid, "from_status": None,
+         "to_status": r.columns["reporting_status"], "as_of": now,
+         "anchor_on": r.columns["reporting_anchor_on"]} for iid, r in zip(ids, records,
+                                                                           strict=True)])
     report.progress_reports += _write_reports(session, principal, [
         (iid, ready.mapped.reports, 1) for iid, ready in zip(ids, batch, strict=True)])
     for ready in batch:
@@ -636,8 +654,10 @@ def _write_reports(session: Session, principal: Principal,
 def _add_missing_reports(session: Session, principal: Principal,
                          present: list[tuple[uuid.UUID, MappedRecord]]) -> int:
     """Add to records imported before the reports of the file they lack (by ``source_ref``),
-    numbered after their last report, and refresh their ``progress_reports_count`` and
-    ``last_progress_report_on``. Returns how many were added."""
+    numbered after their last report, and refresh their ``progress_reports_count``,
+    ``last_progress_report_on`` and light (``registry.compliance.service
+    .refresh_initiative``: a change row and event when it changed). Returns how many were
+    added."""
     ids = [iid for iid, _ in present]
     known: dict[uuid.UUID, set[str]] = {iid: set() for iid in ids}
     last_number: dict[uuid.UUID, int] = dict.fromkeys(ids, 0)
@@ -666,4 +686,9 @@ def _add_missing_reports(session: Session, principal: Principal,
             last_progress_report_on=approved.with_only_columns(
                 func.max(ProgressReport.reported_on)).scalar_subquery()),
             execution_options={"synchronize_session": False})
+        now = utcnow()
+        for initiative in session.scalars(select(Initiative).where(
+                Initiative.id.in_(changed))):
+            # a newer report may restart the cycle: the light (change row, event) follows
+            refresh_initiative(session, initiative, now)
     return added
