@@ -112,7 +112,7 @@ def run_reference(url: str, as_of: datetime, yellow: int, red: int) -> tuple[flo
         conn.execute(REFERENCE_SQL, {"as_of": as_of, "day": as_of.date(), "yellow": yellow,
                                      "red": red})
         seconds = time.perf_counter() - t0
-        counts = Counter(dict(conn.execute(
+        counts: Counter[str] = Counter(dict(conn.execute(
             "SELECT light, count(*) FROM ref_lights GROUP BY light").fetchall()))
         # kept (not temp) for the row-by-row comparison after the product's run
         conn.execute("DROP TABLE IF EXISTS bench_ref_lights")
@@ -126,9 +126,10 @@ def mismatches(url: str) -> int:
     import psycopg
 
     with psycopg.connect(harness._psycopg_dsn(url)) as conn:
-        return conn.execute(
+        row = conn.execute(
             "SELECT count(*) FROM initiatives i FULL JOIN bench_ref_lights r ON r.id = i.id "
-            "WHERE i.reporting_status IS DISTINCT FROM r.light").fetchone()[0]
+            "WHERE i.reporting_status IS DISTINCT FROM r.light").fetchone()
+        return int(row[0]) if row else -1
 
 
 def run_product(url: str, as_of: datetime, batch_size: int | None):

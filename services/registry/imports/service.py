@@ -59,10 +59,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.authz.permissions import Action, Aggregate, authorize
@@ -490,8 +490,10 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     seen_refs: set[str] = set()
     session = session_factory()
     try:
-        existing: dict[str, uuid.UUID] = dict(session.execute(select(
-            Initiative.source_ref, Initiative.id).where(Initiative.source == SOURCE)).all())
+        existing: dict[str, uuid.UUID] = {
+            ref: iid for ref, iid in session.execute(select(
+                Initiative.source_ref, Initiative.id).where(Initiative.source == SOURCE))
+            if ref is not None}
         present: list[tuple[uuid.UUID, MappedRecord]] = []  # their reports may be missing
         # every known organisation once (normalised name -> id), instead of a query per name
         org_ids: dict[str, Any] = {
@@ -585,7 +587,8 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
                                       columns=columns))
     ids = import_initiatives(db_session=session, principal=principal, records=records)
     report.imported += len(records)
-    bulk_insert(session, ReportingStatusChange.__table__, [  # the lights' history starts
+    # the lights' history starts: none -> the light the record arrived with
+    bulk_insert(session, cast(Table, ReportingStatusChange.__table__), [
         {"id": new_uuid(), "initiative_id": iid, "from_status": None,
          "to_status": r.columns["reporting_status"], "as_of": now,
          "anchor_on": r.columns["reporting_anchor_on"]} for iid, r in zip(ids, records,
@@ -624,7 +627,7 @@ def _write_reports(session: Session, principal: Principal,
     entry on its timeline. Returns how many were written."""
     now = utcnow()
     actor = actor_columns(session, principal)
-    table = ProgressReport.__table__
+    table = cast(Table, ProgressReport.__table__)
     reports: list[dict[str, Any]] = []
     activities: list[dict[str, Any]] = []
     for initiative_id, mapped, first_number in items:
@@ -647,7 +650,7 @@ def _write_reports(session: Session, principal: Principal,
                 "visibility": wf.PUBLIC, "reply_to_id": None, **actor, "changes": None,
                 "created_at": now})
     bulk_insert(session, table, reports)
-    bulk_insert(session, Activity.__table__, activities)
+    bulk_insert(session, cast(Table, Activity.__table__), activities)
     return len(reports)
 
 
