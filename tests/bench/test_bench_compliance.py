@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import datagen  # noqa: E402
 import harness  # noqa: E402
 
-ROWS = ("compliance.job.seconds", "compliance.job_rerun.seconds",
+ROWS = ("compliance.job.seconds", "compliance.job_rerun.seconds", "compliance.job_next_day.seconds",
         "compliance.job.statements_per_batch", "compliance.job.plans_per_batch")
 STATUS = 2  # index of ``status`` in an initiatives tuple
 EXTRA = len(datagen._TABLES["initiatives"])  # where the progress columns start
