@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.organizations.pages import bp as organization_pages_bp
     from registry.organizations.views import blp as organizations_blp
     from registry.pages.views import bp as pages_bp
+    from registry.progress.views import blp as progress_blp
     from registry.ratelimits import init_ratelimits
     from registry.reference.views import blp as reference_blp
     from registry.review.pages import bp as review_pages_bp
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(organizations_blp)
     api.register_blueprint(initiatives_blp)
     api.register_blueprint(initiative_versions_blp)  # versions, diff, revisions (rev)
+    api.register_blueprint(progress_blp)  # progress reports, indicators (issue 9)
     api.register_blueprint(reference_blp)
     api.register_blueprint(review_blp)
     api.register_blueprint(compliance_blp)  # the reporting light (issue 9)

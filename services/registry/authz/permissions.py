@@ -51,6 +51,8 @@ class Aggregate(StrEnum):
     AUDIT_LOG = "audit_log"
     #: a revision of a published initiative (``registry.initiatives.revisions``)
     REVISION = "revision"
+    #: a progress report of an initiative (``registry.progress``, issue 9)
+    PROGRESS_REPORT = "progress_report"
 
 
 class Action(StrEnum):
@@ -303,9 +305,10 @@ def _workflow_rows() -> None:
     _WORKFLOWS_LOADED.append(True)
     from registry.initiatives.policy import WORKFLOWS
     from registry.organizations.policy import ORGANIZATION_WORKFLOW
+    from registry.progress.policy import WORKFLOWS as PROGRESS_WORKFLOWS
     from registry.workflow.machine import permission_rows
 
-    for workflow in (*WORKFLOWS, ORGANIZATION_WORKFLOW):
+    for workflow in (*WORKFLOWS, ORGANIZATION_WORKFLOW, *PROGRESS_WORKFLOWS):
         rows = [Permission(Aggregate(workflow.aggregate), Action(action), states, tuple(who),
                            scope)
                 for action, states, who, scope in permission_rows(workflow)]
@@ -564,6 +567,9 @@ def _model_of(aggregate: Aggregate) -> Any:
     if aggregate is Aggregate.REVISION:
         from registry.initiatives.models import InitiativeRevision
         return InitiativeRevision
+    if aggregate is Aggregate.PROGRESS_REPORT:
+        from registry.progress.models import ProgressReport
+        return ProgressReport
     raise TypeError(f"pass model= for {aggregate}")
 
 

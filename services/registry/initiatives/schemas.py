@@ -228,7 +228,7 @@ class DeliverableSchema(Schema):
     description = fields.String()
     due_date = fields.Date(allow_none=True)
     status = fields.String()
-    weight = fields.Decimal(as_string=True, dump_default="1.000")
+    weight = fields.Decimal(as_string=True, places=3, dump_default="1.000")
 
 
 class ResourceSchema(Schema):
@@ -278,6 +278,15 @@ class InitiativePublicSchema(InitiativeSummarySchema):
     completed_at = fields.AwareDateTime(allow_none=True)
     archived_at = fields.AwareDateTime(allow_none=True)
     withdrawn_at = fields.AwareDateTime(allow_none=True)
+    # (progress) issue 9: rolled up from the approved progress reports
+    progress_percent = fields.Integer(allow_none=True, metadata={
+        "description": "Progress 0-100 from the last approved progress report (its own "
+                       "figure, else the weighted share of deliverables achieved); null "
+                       "before the first."})
+    progress_reports_count = fields.Integer(metadata={
+        "description": "Number of approved progress reports."})
+    last_progress_report_on = fields.Date(allow_none=True, metadata={
+        "description": "reported_on of the last approved progress report."})
 
 
 class ActivitySchema(Schema):

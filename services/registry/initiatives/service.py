@@ -132,6 +132,12 @@ def snapshot(initiative: Initiative | InitiativeView,
         "approved_version": initiative.approved_version,
         "owner_organization_id": (str(initiative.owner_organization_id)
                                   if initiative.owner_organization_id else None),
+        # (progress) issue 9: the reporting light (registry.compliance: null until its
+        # column exists and is computed) and the progress rolled up from approved reports
+        "reporting_status": getattr(initiative, "reporting_status", None),
+        "last_progress_report_on": initiative.last_progress_report_on,
+        "progress_percent": initiative.progress_percent,
+        "progress_reports_count": initiative.progress_reports_count or 0,
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Integer,
     Select,
+    Uuid,
     bindparam,
     cast,
     func,
@@ -34,8 +35,9 @@ from registry.workflow.actors import user_id_of
 from shared.db import utcnow
 from shared.identity import Principal
 
-#: Queue kinds: a submitted initiative, a submitted revision, a declared completion.
-KINDS = ("submission", "revision", "completion")
+#: Queue kinds: a submitted initiative, a submitted revision, a declared completion, a
+#: submitted progress report (issue 9, ``registry.progress``).
+KINDS = ("submission", "revision", "completion", "progress_report")
 #: ``assigned=`` filters: mine, nobody's, any.
 ASSIGNED = ("me", "none", "any")
 _EPOCH = datetime(2001, 1, 1, tzinfo=UTC)  # a Monday
@@ -88,6 +90,9 @@ class QueueItem:
     overdue: bool
     assigned_reviewer: dict[str, Any] | None
     may_decide: bool
+    #: a progress report's id and number (kind ``progress_report``; None otherwise)
+    report_id: uuid.UUID | None = None
+    report_number: int | None = None
 
 
 @dataclass
@@ -120,14 +125,14 @@ def _branches(kind: str | None, assigned: str | None, has_me: bool) -> list[Sele
         out.append(where_assigned(select(
             literal("submission").label("kind"), Initiative.id.label("initiative_id"),
             cast(null(), Integer).label("revision_number"), Initiative.submitted_at.label("since"),
-            Initiative.assigned_reviewer_id.label("reviewer_id")).where(
+            Initiative.assigned_reviewer_id.label("reviewer_id"), *_no_report()).where(
             Initiative.status == "submitted"), Initiative.assigned_reviewer_id))
     if kind in (None, "completion"):
         out.append(where_assigned(select(
             literal("completion").label("kind"), Initiative.id.label("initiative_id"),
             cast(null(), Integer).label("revision_number"),
             Initiative.completion_declared_at.label("since"),
-            Initiative.assigned_reviewer_id.label("reviewer_id")).where(
+            Initiative.assigned_reviewer_id.label("reviewer_id"), *_no_report()).where(
             Initiative.status == "completion_declared"), Initiative.assigned_reviewer_id))
     if kind in (None, "revision"):
         out.append(where_assigned(select(
@@ -135,9 +140,26 @@ def _branches(kind: str | None, assigned: str | None, has_me: bool) -> list[Sele
             InitiativeRevision.initiative_id.label("initiative_id"),
             InitiativeRevision.number.label("revision_number"),
             InitiativeRevision.submitted_at.label("since"),
-            InitiativeRevision.assigned_reviewer_id.label("reviewer_id")).where(
+            InitiativeRevision.assigned_reviewer_id.label("reviewer_id"), *_no_report()).where(
             InitiativeRevision.status == "submitted"), InitiativeRevision.assigned_reviewer_id))
+    if kind in (None, "progress_report"):
+        from registry.progress.models import ProgressReport
+
+        out.append(where_assigned(select(
+            literal("progress_report").label("kind"),
+            ProgressReport.initiative_id.label("initiative_id"),
+            cast(null(), Integer).label("revision_number"),
+            ProgressReport.submitted_at.label("since"),
+            ProgressReport.assigned_reviewer_id.label("reviewer_id"),
+            ProgressReport.id.label("report_id"),
+            ProgressReport.number.label("report_number")).where(
+            ProgressReport.status == "submitted"), ProgressReport.assigned_reviewer_id))
     return out
+
+
+def _no_report() -> tuple[Any, Any]:
+    """The progress report columns of the branches that are no report (null)."""
+    return (cast(null(), Uuid).label("report_id"), cast(null(), Integer).label("report_number"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -151,7 +173,8 @@ def _statements(kind: str | None, assigned: str | None,
                .subquery() for b in branches]
     merged = union_all(*(select(*sub.c) for sub in limited)).subquery("q")
     page = select(merged).order_by(
-        merged.c.since, merged.c.initiative_id, merged.c.revision_number).offset(
+        merged.c.since, merged.c.initiative_id, merged.c.revision_number,
+        merged.c.report_number).offset(
         bindparam("skip", type_=Integer)).limit(bindparam("per_page", type_=Integer))
     counts = union_all(*(select(func.count()).select_from(b.subquery()) for b in branches))
     return page, counts
@@ -211,5 +234,6 @@ def review_queue(*, db_session: Session, principal: Principal, kind: str | None 
             overdue=age > target,
             assigned_reviewer={"id": r.reviewer_id, "name": names.get(r.reviewer_id)}
             if r.reviewer_id else None,
-            may_decide=not principal.is_member_of(d.owner_organization_id)))
+            may_decide=not principal.is_member_of(d.owner_organization_id),
+            report_id=r.report_id, report_number=r.report_number))
     return QueuePage(items, total, target, page, per_page)

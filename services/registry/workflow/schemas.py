@@ -69,8 +69,8 @@ class AssignedRevisionSchema(Schema):
 
 
 class QueueQuerySchema(InputSchema):
-    """Filters of ``GET /api/v1/review/queue``: ``kind`` (submission, revision, completion),
-    ``assigned`` (me, none, any), ``page`` from 1, ``per_page`` 1-200."""
+    """Filters of ``GET /api/v1/review/queue``: ``kind`` (submission, revision, completion,
+    progress_report), ``assigned`` (me, none, any), ``page`` from 1, ``per_page`` 1-200."""
 
     class Meta:
         unknown = RAISE
@@ -104,6 +104,9 @@ class QueueItemSchema(Schema):
     overdue = fields.Boolean()
     assigned_reviewer = fields.Nested(_Ref, allow_none=True)
     may_decide = fields.Boolean()
+    report_id = fields.UUID(allow_none=True, metadata={
+        "description": "The progress report (kind progress_report; null otherwise)."})
+    report_number = fields.Integer(allow_none=True)
 
 
 class QueuePageSchema(Schema):
