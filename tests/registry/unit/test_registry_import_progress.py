@@ -300,3 +300,41 @@ def test_reports_added_on_reimport_restart_the_cycle(registry, tmp_path):
         changes = s.execute(select(ReportingStatusChange.from_status,
                                    ReportingStatusChange.to_status)).all()
     assert sorted(changes, key=str) == sorted([(None, "red"), ("red", "green")], key=str)
+
+
+def test_the_public_api_shows_the_imported_reports_light_and_history(registry, sample_path):
+    """Through the doors others use: the public list of an imported record's reports (newest
+    first), its light now and as of a past day (the history answered from the original
+    dates), and its imported event's snapshot carrying the progress fields and the light."""
+    from shared.events.types import INITIATIVE_IMPORTED
+
+    _run(registry, sample_path)
+    with registry.session() as s:
+        item = s.scalar(select(Initiative).where(Initiative.progress_reports_count >= 3)
+                        .order_by(Initiative.public_id))
+        dates = sorted(s.scalars(select(ProgressReport.reported_on).where(
+            ProgressReport.initiative_id == item.id)))
+    resp = registry.get(f"/api/v1/initiatives/{item.public_id}/progress-reports")
+    assert resp.status_code == 200, resp.json
+    got = resp.json["items"]
+    assert [r["reported_on"] for r in got] == [d.isoformat() for d in reversed(dates)]
+    assert {(r["status"], r["source"]) for r in got} == {("approved", "import")}
+
+    now = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance").json
+    assert now["status"] == item.reporting_status
+    assert now["last_report_on"] == dates[-1].isoformat()
+    assert now["published_on"] == item.published_at.date().isoformat()
+    # a month after its last report the record was green; before its publication: no light
+    month_after = date.fromordinal(dates[-1].toordinal() + 30).isoformat()
+    then = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance?as_of={month_after}")
+    assert then.status_code == 200 and then.json["status"] == "green", then.json
+    before = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance?as_of=2016-01-01")
+    assert before.json["status"] is None
+
+    (event,) = registry.outbox(str(item.id))
+    assert event.event_type == INITIATIVE_IMPORTED
+    snap = event.envelope["data"]["initiative"]
+    assert snap["progress_reports_count"] == len(dates)
+    assert snap["last_progress_report_on"] == dates[-1].isoformat()
+    assert snap["reporting_status"] == item.reporting_status
+    assert snap["published_at"].startswith(item.published_at.date().isoformat())
