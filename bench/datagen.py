@@ -1008,8 +1008,8 @@ class ProgressLoadInfo(LoadInfo):
 class ProgressData:
     """Rows of progress reports around the generated records (see :func:`load_progress`).
 
-    The number of reports per initiative is drawn up front (``shape.reports`` draws of a
-    skewed weight over the initiatives that report, so the total is exact). Report dates are
+    The number of reports per initiative is drawn up front: one for each initiative that
+    reports, the rest by a skewed (Pareto) weight over them, so the total is exact. Report dates are
     spread between the initiative's publication and :data:`PROGRESS_AS_OF` (sorted: number 1
     is the oldest); each approved report is approved 0-20 days after it was reported (never
     after the as-of moment). The initiative's ``progress_reports_count``,
@@ -1028,8 +1028,13 @@ class ProgressData:
                    for _ in range(n)]
         if not any(weights):
             weights[0] = 1.0
+        # one report for each initiative that reports, the rest drawn by weight (exact total)
+        reporting = [i for i, w in enumerate(weights) if w]
+        first = reporting[:shape.reports]
         self.counts = [0] * n
-        for i in rng.choices(range(n), weights=weights, k=shape.reports):
+        for i in first:
+            self.counts[i] = 1
+        for i in rng.choices(range(n), weights=weights, k=shape.reports - len(first)):
             self.counts[i] += 1
         self.sentences = _model().sentences
         self.overall = _Weighted(_OVERALL)

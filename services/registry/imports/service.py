@@ -37,6 +37,10 @@ Rules:
   opening day of the UN Ocean Conference whose registration the record belongs to (by its
   platform node id: :data:`CONFERENCES`), or the day of its first progress report when that
   is earlier (a record is published before anyone reports on it).
+* The record arrives with its reporting light as of the import (``registry.compliance.rule``:
+  anchor = the later of that publication and its last report; ``reporting_status``,
+  ``_since``, ``reporting_anchor_on`` and a first ``reporting_status_changes`` row; its
+  ``initiative.imported.v1`` snapshot carries it, so no separate change event).
 * Re-importing is idempotent: a record already imported is not imported again, but its
   progress reports missing from the registry (a newer file) are added, numbered after the
   ones it has; the reports already there (same ``source_ref``) are left alone.
@@ -55,13 +59,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.authz.permissions import Action, Aggregate, authorize
+from registry.compliance import rule
+from registry.compliance.models import ReportingStatusChange
+from registry.compliance.service import refresh_initiative, thresholds
 from registry.db import bulk_insert
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
@@ -483,8 +490,10 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     seen_refs: set[str] = set()
     session = session_factory()
     try:
-        existing: dict[str, uuid.UUID] = dict(session.execute(select(
-            Initiative.source_ref, Initiative.id).where(Initiative.source == SOURCE)).all())
+        existing: dict[str, uuid.UUID] = {
+            ref: iid for ref, iid in session.execute(select(
+                Initiative.source_ref, Initiative.id).where(Initiative.source == SOURCE))
+            if ref is not None}
         present: list[tuple[uuid.UUID, MappedRecord]] = []  # their reports may be missing
         # every known organisation once (normalised name -> id), instead of a query per name
         org_ids: dict[str, Any] = {
@@ -551,6 +560,7 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             orgs[org.normalized_name] = org
             org_ids[org.normalized_name] = org.id
     records = []
+    now, limits = utcnow(), thresholds()
     for ready in batch:
         mapped, data = ready.mapped, ready.data
         lead = orgs[normalize_name(mapped.lead_name)]
@@ -562,16 +572,27 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             if org.id not in by_id:
                 by_id[org.id] = org
                 data["partners"].append({"organization_id": org.id, "role": "partner"})
-        columns: dict[str, Any] = {"progress_reports_count": len(mapped.reports),
-                                   "last_progress_report_on": max(
-                                       (r.reported_on for r in mapped.reports), default=None)}
-        if mapped.published_on is not None:
-            columns["published_at"] = _midnight(mapped.published_on)
+        last_on = max((r.reported_on for r in mapped.reports), default=None)
+        published_on = mapped.published_on or now.date()
+        anchor_on = rule.anchor(published_on, last_on)
+        assert anchor_on is not None  # published_on is set
+        columns: dict[str, Any] = {
+            "published_at": _midnight(published_on) if mapped.published_on else now,
+            "progress_reports_count": len(mapped.reports), "last_progress_report_on": last_on,
+            # the light as of now (the compliance rule): the record arrives with it
+            "reporting_status": rule.light(limits.cycle(anchor_on), now),
+            "reporting_status_since": now, "reporting_anchor_on": anchor_on}
         records.append(ImportedRecord(data=data, source=SOURCE, source_ref=mapped.ref,
                                       source_url=mapped.url, organizations=by_id,
                                       columns=columns))
     ids = import_initiatives(db_session=session, principal=principal, records=records)
     report.imported += len(records)
+    # the lights' history starts: none -> the light the record arrived with
+    bulk_insert(session, cast(Table, ReportingStatusChange.__table__), [
+        {"id": new_uuid(), "initiative_id": iid, "from_status": None,
+         "to_status": r.columns["reporting_status"], "as_of": now,
+         "anchor_on": r.columns["reporting_anchor_on"]} for iid, r in zip(ids, records,
+                                                                           strict=True)])
     report.progress_reports += _write_reports(session, principal, [
         (iid, ready.mapped.reports, 1) for iid, ready in zip(ids, batch, strict=True)])
     for ready in batch:
@@ -606,7 +627,7 @@ def _write_reports(session: Session, principal: Principal,
     entry on its timeline. Returns how many were written."""
     now = utcnow()
     actor = actor_columns(session, principal)
-    table = ProgressReport.__table__
+    table = cast(Table, ProgressReport.__table__)
     reports: list[dict[str, Any]] = []
     activities: list[dict[str, Any]] = []
     for initiative_id, mapped, first_number in items:
@@ -629,15 +650,17 @@ def _write_reports(session: Session, principal: Principal,
                 "visibility": wf.PUBLIC, "reply_to_id": None, **actor, "changes": None,
                 "created_at": now})
     bulk_insert(session, table, reports)
-    bulk_insert(session, Activity.__table__, activities)
+    bulk_insert(session, cast(Table, Activity.__table__), activities)
     return len(reports)
 
 
 def _add_missing_reports(session: Session, principal: Principal,
                          present: list[tuple[uuid.UUID, MappedRecord]]) -> int:
     """Add to records imported before the reports of the file they lack (by ``source_ref``),
-    numbered after their last report, and refresh their ``progress_reports_count`` and
-    ``last_progress_report_on``. Returns how many were added."""
+    numbered after their last report, and refresh their ``progress_reports_count``,
+    ``last_progress_report_on`` and light (``registry.compliance.service
+    .refresh_initiative``: a change row and event when it changed). Returns how many were
+    added."""
     ids = [iid for iid, _ in present]
     known: dict[uuid.UUID, set[str]] = {iid: set() for iid in ids}
     last_number: dict[uuid.UUID, int] = dict.fromkeys(ids, 0)
@@ -666,4 +689,9 @@ def _add_missing_reports(session: Session, principal: Principal,
             last_progress_report_on=approved.with_only_columns(
                 func.max(ProgressReport.reported_on)).scalar_subquery()),
             execution_options={"synchronize_session": False})
+        now = utcnow()
+        for initiative in session.scalars(select(Initiative).where(
+                Initiative.id.in_(changed))):
+            # a newer report may restart the cycle: the light (change row, event) follows
+            refresh_initiative(session, initiative, now)
     return added

@@ -1130,7 +1130,10 @@ def import_initiatives(*, db_session: Session, principal: Principal,
              "from_status": None, "to_status": "published", "body": None,
              "visibility": wf.PUBLIC, "reply_to_id": None, **actor,
              "changes": None, "created_at": now})
-        row.update(record.columns)  # the source's own dates and counts (registry.imports)
+        # the light (issue 9, migration 0010): none unless the importer computed it; then
+        # the source's own dates and counts (registry.imports)
+        row.update({"reporting_status": None, "reporting_status_since": None,
+                    "reporting_anchor_on": None} | record.columns)
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
                              resources)

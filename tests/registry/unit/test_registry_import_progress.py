@@ -249,3 +249,92 @@ def test_a_registry_that_lost_reports_gets_them_back_on_reimport(registry, sampl
             ProgressReport.initiative_id == victim.id)).all()
     assert sorted(r for r, _ in back) == refs
     assert len({n for _, n in back}) == len(refs)  # numbers stay unique
+
+
+# -- the reporting light ----------------------------------------------------------------------
+def test_records_arrive_with_their_light_and_the_job_then_changes_nothing(registry,
+                                                                          sample_path):
+    from registry.compliance import rule
+    from registry.compliance.models import ReportingStatusChange
+    from registry.compliance.service import run_compliance_job, thresholds
+
+    _run(registry, sample_path)
+    today = datetime.now(UTC).date()
+    th = thresholds()
+    with registry.session() as s:
+        rows = s.execute(select(Initiative.id, Initiative.published_at,
+                                Initiative.last_progress_report_on,
+                                Initiative.reporting_status,
+                                Initiative.reporting_anchor_on)).all()
+        changes = {c.initiative_id: c for c in s.scalars(select(ReportingStatusChange))}
+    assert len(rows) == 151 and set(changes) == {r.id for r in rows}
+    for r in rows:
+        anchor = max(r.published_at.date(), r.last_progress_report_on or date.min)
+        assert r.reporting_anchor_on == anchor
+        assert r.reporting_status == rule.light(th.cycle(anchor), today)
+        assert (changes[r.id].from_status, changes[r.id].to_status) == (None,
+                                                                        r.reporting_status)
+    lights = {r.reporting_status for r in rows}
+    assert "red" in lights  # 2017 records that never reported (or not since 2019)
+    result = run_compliance_job(registry.app.extensions["db_session_factory"])
+    assert result.changed == 0 and result.total == 151
+
+
+def test_reports_added_on_reimport_restart_the_cycle(registry, tmp_path):
+    from registry.compliance.models import ReportingStatusChange
+
+    today = datetime.now(UTC).date()
+    recent = date(today.year - 1, today.month, 1).isoformat()
+    _run(registry, _write(tmp_path, [_record(40001, [_report("2018-01-01")])]))
+    with registry.session() as s:
+        item = s.scalar(select(Initiative))
+        assert (item.reporting_status, item.reporting_anchor_on) == ("red", date(2018, 1, 1))
+    later = _run(registry, _write(tmp_path, [_record(40001, [
+        _report(today.replace(day=1).isoformat()), _report(recent),
+        _report("2018-01-01")])], name="newer.jsonl"))
+    assert later.progress_reports == 2
+    with registry.session() as s:
+        item = s.scalar(select(Initiative))
+        assert item.reporting_status == "green"
+        assert item.reporting_anchor_on == today.replace(day=1)
+        changes = s.execute(select(ReportingStatusChange.from_status,
+                                   ReportingStatusChange.to_status)).all()
+    assert sorted(changes, key=str) == sorted([(None, "red"), ("red", "green")], key=str)
+
+
+def test_the_public_api_shows_the_imported_reports_light_and_history(registry, sample_path):
+    """Through the doors others use: the public list of an imported record's reports (newest
+    first), its light now and as of a past day (the history answered from the original
+    dates), and its imported event's snapshot carrying the progress fields and the light."""
+    from shared.events.types import INITIATIVE_IMPORTED
+
+    _run(registry, sample_path)
+    with registry.session() as s:
+        item = s.scalar(select(Initiative).where(Initiative.progress_reports_count >= 3)
+                        .order_by(Initiative.public_id))
+        dates = sorted(s.scalars(select(ProgressReport.reported_on).where(
+            ProgressReport.initiative_id == item.id)))
+    resp = registry.get(f"/api/v1/initiatives/{item.public_id}/progress-reports")
+    assert resp.status_code == 200, resp.json
+    got = resp.json["items"]
+    assert [r["reported_on"] for r in got] == [d.isoformat() for d in reversed(dates)]
+    assert {(r["status"], r["source"]) for r in got} == {("approved", "import")}
+
+    now = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance").json
+    assert now["status"] == item.reporting_status
+    assert now["last_report_on"] == dates[-1].isoformat()
+    assert now["published_on"] == item.published_at.date().isoformat()
+    # a month after its last report the record was green; before its publication: no light
+    month_after = date.fromordinal(dates[-1].toordinal() + 30).isoformat()
+    then = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance?as_of={month_after}")
+    assert then.status_code == 200 and then.json["status"] == "green", then.json
+    before = registry.get(f"/api/v1/initiatives/{item.public_id}/compliance?as_of=2016-01-01")
+    assert before.json["status"] is None
+
+    (event,) = registry.outbox(str(item.id))
+    assert event.event_type == INITIATIVE_IMPORTED
+    snap = event.envelope["data"]["initiative"]
+    assert snap["progress_reports_count"] == len(dates)
+    assert snap["last_progress_report_on"] == dates[-1].isoformat()
+    assert snap["reporting_status"] == item.reporting_status
+    assert snap["published_at"].startswith(item.published_at.date().isoformat())
