@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from registry.audit.views import blp as audit_blp
     from registry.auth.views import current_principal, register_auth
     from registry.authz.routes import register_authentication_first
+    from registry.compliance.views import blp as compliance_blp
     from registry.initiatives.pages import bp as initiative_pages_bp
     from registry.initiatives.revision_views import blp as initiative_versions_blp
     from registry.initiatives.views import blp as initiatives_blp
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.register_blueprint(progress_blp)  # progress reports, indicators (issue 9)
     api.register_blueprint(reference_blp)
     api.register_blueprint(review_blp)
+    api.register_blueprint(compliance_blp)  # the reporting light (issue 9)
     api.register_blueprint(tokens_blp)
     api.register_blueprint(clients_blp)
     create_authorization_server(app)
@@ -114,8 +116,14 @@ def build_relay(app: Flask, bus: InProcessBus | None = None) -> OutboxRelay:
 
 
 def start_workers(app: Flask, bus: InProcessBus | None = None) -> Workers:
-    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka)."""
+    """Start the outbox relay (to ``bus`` in embedded mode, else to Kafka) and, when
+    ``SCHEDULER_ENABLED`` (not under tests), the scheduled jobs (``registry.compliance
+    .scheduler``: the reporting lights, reminders and weekly digest)."""
+    from registry.compliance import scheduler
+
     workers = Workers()
     app.extensions["outbox_relay"] = attach_relay(_relay_factory(app), workers, RELAY_TOPICS,
                                                   bus)
+    if scheduler.enabled(app):
+        app.extensions["scheduler"] = scheduler.start_scheduler(app, workers.stop_event)
     return workers

@@ -6,6 +6,7 @@ from registry.accounts.cli import register_commands as account_commands
 from registry.app import create_app, start_workers
 from registry.audit.cli import register_commands as audit_commands
 from registry.auth.cli import register_commands as auth_commands
+from registry.compliance.cli import register_commands as compliance_commands
 from registry.imports.cli import register_commands as import_commands
 from registry.initiatives.versions_cli import register_commands as version_commands
 from registry.organizations.cli import register_commands as organization_commands
@@ -21,6 +22,7 @@ organization_commands(cli)
 account_commands(cli)
 audit_commands(cli)
 review_commands(cli)  # review queue|assign, initiatives act|archive-completed
+compliance_commands(cli)  # compliance run|status|remind|digest (issue 9)
 version_commands(cli)  # after any other ``initiatives`` group: it adds to it
 
 

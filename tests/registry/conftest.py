@@ -143,9 +143,13 @@ class RegistryClient:
         """A fresh session on the app's database (close it yourself or use ``with``)."""
         return self.app.extensions["db_session_factory"]()
 
-    def outbox(self, subject: str | None = None, *, identity: bool = False) -> list:
+    def outbox(self, subject: str | None = None, *, identity: bool = False,
+               compliance: bool = False) -> list:
         """Outbox rows in commit order (optionally of one aggregate); the identity events
-        (signing keys, revocations: ``registry.identity``) only with ``identity=True``."""
+        (signing keys, revocations: ``registry.identity``) only with ``identity=True``; the
+        reporting light's (status changes, reminders, digest: ``registry.compliance``, issue
+        9) only with ``compliance=True``."""
+        from registry.compliance.service import EVENT_TYPES as COMPLIANCE_EVENTS
         from registry.outbox.models import OutboxEvent
         from shared.events.types import TOPIC_IDENTITY
 
@@ -155,6 +159,8 @@ class RegistryClient:
                 query = query.where(OutboxEvent.subject == str(subject))
             if not identity:
                 query = query.where(OutboxEvent.topic != TOPIC_IDENTITY)
+            if not compliance:
+                query = query.where(OutboxEvent.event_type.not_in(COMPLIANCE_EVENTS))
             return list(s.scalars(query))
 
     def activities(self, initiative_id: str, record_type: str = "initiative") -> list:

@@ -81,6 +81,9 @@ class Action(StrEnum):
     DISCARD = "discard"
     REVISE = "revise"  # open a revision of a published initiative
     VIEW_REVIEW_QUEUE = "view_review_queue"  # the secretariat's queue of pending decisions
+    # the reporting traffic light (issue 9, registry.compliance)
+    REMIND = "remind"  # "send reminder now" to an active initiative's owner organisation
+    VIEW_COMPLIANCE = "view_compliance"  # the secretariat's compliance dashboard
     REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
     REGISTER = "register"
@@ -223,7 +226,7 @@ def _rows(aggregate: Aggregate, *rows: tuple) -> list[Permission]:
 CREATION_ACTIONS = frozenset({Action.CREATE, Action.REGISTER, Action.IMPORT,
                               # on the registry as a whole, not one object
                               Action.MANAGE_STAFF, Action.READ_AUDIT_LOG,
-                              Action.VIEW_REVIEW_QUEUE})
+                              Action.VIEW_REVIEW_QUEUE, Action.VIEW_COMPLIANCE})
 
 INI, ORG = Aggregate.INITIATIVE, Aggregate.ORGANIZATION
 A = Action
@@ -238,7 +241,9 @@ TABLE: list[Permission] = [
            (A.CREATE, None, [OWNER_MEMBER, REVIEWER], S.INITIATIVES_WRITE),
            (A.IMPORT, None, [SYSTEM, SECRETARIAT_ADMIN], S.INITIATIVES_WRITE),
            # the review desk's page of an initiative (desk)
-           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
+           (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW),
+           # the reporting light (issue 9): "send reminder now" to an active initiative
+           (A.REMIND, {PUBLISHED, COMPLETION_DECLARED}, [REVIEWER, SYSTEM], S.REVIEW)),
     # -- the review desk's page of a revision (desk) -----------------------------------------
     *_rows(Aggregate.REVISION,
            (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),
@@ -266,7 +271,9 @@ TABLE: list[Permission] = [
     *_rows(Aggregate.STAFF,
            (A.MANAGE_STAFF, None, [SECRETARIAT_ADMIN, SYSTEM], None),
            # the review queue (registry.workflow.queue): submissions, revisions, completions
-           (A.VIEW_REVIEW_QUEUE, None, [REVIEWER, SYSTEM], S.REVIEW)),
+           (A.VIEW_REVIEW_QUEUE, None, [REVIEWER, SYSTEM], S.REVIEW),
+           # the compliance dashboard (registry.compliance): counts and lists of the lights
+           (A.VIEW_COMPLIANCE, None, [REVIEWER, SYSTEM], S.REVIEW)),
     *_rows(Aggregate.AUDIT_LOG,
            (A.READ_AUDIT_LOG, None, [SECRETARIAT_ADMIN, SYSTEM], None)),
     *_rows(Aggregate.INVITATION,
@@ -385,11 +392,13 @@ def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None 
 
 def actions_in_state(aggregate: Aggregate, state: str | None) -> list[str]:
     """Actions someone may take on an ``aggregate`` object in ``state`` (for 409 messages;
-    the thread's ``comment`` and reviewer ``assign`` are no lifecycle steps: left out)."""
+    the thread's ``comment``, reviewer ``assign`` and the secretariat's ``remind`` are no
+    lifecycle steps: left out)."""
     return list(dict.fromkeys(
         r.action.value for r in table_rows() if r.aggregate is aggregate
         and r.states is not None and state in r.states
-        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN)))
+        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN,
+                             Action.REMIND)))
 
 
 def visible_filter(principal: Principal, aggregate: Aggregate, *, model: Any | None = None,

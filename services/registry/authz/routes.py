@@ -57,6 +57,10 @@ ROUTES: dict[tuple[str, str], RouteRule] = {
     ("initiatives.initiative_assign", "POST"): RouteRule(INI, A.ASSIGN),
     ("initiatives.initiative_revision_assign", "POST"): RouteRule(REV, A.ASSIGN),
     ("review.Queue", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_REVIEW_QUEUE),
+    # the reporting light (issue 9, registry.compliance.views)
+    ("compliance.initiative_compliance", "GET"): RouteRule(INI, A.VIEW),
+    ("compliance.initiative_remind", "POST"): RouteRule(INI, A.REMIND),
+    ("compliance.dashboard", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_COMPLIANCE),
     # versions (public for a public initiative) and revisions (registry.initiatives
     # .revision_views: the owner organisation and the secretariat only)
     ("initiative_versions.list_versions", "GET"): RouteRule(INI, A.VIEW),

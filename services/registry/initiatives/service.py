@@ -795,10 +795,16 @@ class _InitiativeAdapter:
                 # inserted with the activity and the event: one statement less
                 return [versions.record_version(db_session, record, principal=principal,
                                                 add=False)]
-        return _record(db_session, record.entity, principal, transition.action, from_status,
-                       comment=comment, view=record, visibility=transition.visibility,
-                       event_type=transition.event_type, extra_event_data=extra_event_data,
-                       before_write=first_approval)
+        activity = _record(db_session, record.entity, principal, transition.action,
+                           from_status, comment=comment, view=record,
+                           visibility=transition.visibility, event_type=transition.event_type,
+                           extra_event_data=extra_event_data, before_write=first_approval)
+        if transition.target == authz.PUBLISHED:
+            # issue 9: the reporting light starts at publication (its event after this one)
+            from registry.compliance.service import refresh_initiative
+
+            refresh_initiative(db_session, record.entity, activity.created_at)
+        return activity
 
 
 def _register_adapter() -> None:
