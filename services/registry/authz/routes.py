@@ -222,12 +222,12 @@ PR = Aggregate.PROGRESS_REPORT
 ROUTES.update({
     ("pages.initiative_progress", "GET"): RouteRule(INI, A.VIEW, anonymous_view=True),
     ("progress_pages.my_reports", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
-    ("progress_pages.new", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
-    ("progress_pages.new", "POST"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("progress_pages.new", "GET"): RouteRule(INI, A.REPORT_PROGRESS),
+    ("progress_pages.new", "POST"): RouteRule(INI, A.REPORT_PROGRESS),
     ("progress_pages.indicators", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
-    ("progress_pages.indicators", "POST"): RouteRule(INI, A.VIEW_PRIVATE),
-    ("progress_pages.update_indicator", "POST"): RouteRule(INI, A.VIEW_PRIVATE),
-    ("progress_pages.delete_indicator", "POST"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("progress_pages.indicators", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
+    ("progress_pages.update_indicator", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
+    ("progress_pages.delete_indicator", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
     ("compliance_pages.remind", "POST"): RouteRule(INI, A.REMIND),
     ("compliance_pages.dashboard", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_COMPLIANCE),
     # a report's pages answer to the progress report's rows (registry.progress.policy)

@@ -48,7 +48,7 @@ PRINCIPALS = ("anonymous", "owner_member", "owner_admin", "other_member", "revie
 
 #: every lifecycle state (issue 8: ``shared.events.types.INITIATIVE_STATUSES``)
 from shared.events.types import INITIATIVE_STATUSES as INITIATIVE_STATES  # noqa: E402
-from shared.events.types import REVISION_STATUSES  # noqa: E402
+from shared.events.types import PROGRESS_REPORT_STATES, REVISION_STATUSES  # noqa: E402
 
 ORGANIZATION_STATES = ("unverified", "verified")
 
@@ -337,6 +337,33 @@ def make_join_request(w: World, state: str) -> Case:
     return Case(obj, w.owner_org, {"join_request_id": obj.id, "verb": "accept"})
 
 
+def make_progress_report(w: World, state: str) -> Case:
+    """Progress report 1, complete, of a published initiative of the owner organisation, in
+    ``state`` (issue 9: the report pages answer to the progress report's rows)."""
+    import datetime as dt
+
+    from registry.progress.models import ProgressReport
+    from shared.db import utcnow
+
+    base = make_initiative(w, "published")
+    with w.session() as s:
+        now = utcnow()
+        report = ProgressReport(
+            id=uuid.uuid4(), initiative_id=base.obj.id, number=1, status=state,
+            period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 12, 31),
+            reported_on=dt.date(2027, 1, 10) if state != "draft" else None,
+            overall_status="on_track", progress_percent=50,
+            narrative_html="<p>Matrix progress.</p>", resources_mobilised=[], milestones=[],
+            links=[], source="form", version=1, owner_organization_id=base.owner,
+            created_at=now, updated_at=now,
+            submitted_at=now if state != "draft" else None,
+            approved_at=now if state == "approved" else None)
+        s.add(report)
+        s.commit()
+        s.expunge(report)
+    return Case(report, base.owner, base.values | {"number": 1, "report_id": report.id})
+
+
 MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = {
     Aggregate.INITIATIVE: (make_initiative, INITIATIVE_STATES),
     Aggregate.ORGANIZATION: (make_organization, ORGANIZATION_STATES),
@@ -345,6 +372,7 @@ MAKERS: dict[Aggregate, tuple[Callable[[World, str], Case], tuple[str, ...]]] = 
     Aggregate.JOIN_REQUEST: (make_join_request, ("pending",)),
     Aggregate.STAFF: (make_staff, ("any",)),
     Aggregate.REVISION: (make_revision, REVISION_STATUSES),
+    Aggregate.PROGRESS_REPORT: (make_progress_report, PROGRESS_REPORT_STATES),
 }
 
 #: request bodies per endpoint (JSON for the API, form fields for pages)
@@ -380,6 +408,13 @@ BODIES: dict[str, Callable[[Case], dict[str, Any]]] = {
     "organizations.invitation_accept": lambda c: {"token": c.body["token"]},
     "organizations.invitation_decline": lambda c: {"token": c.body["token"]},
     "organization_pages.invitation": lambda c: {"answer": "accept"},
+    # the progress report pages (issue 9)
+    "progress_pages.comment": lambda c: {"body": "Matrix comment."},
+    "progress_pages.review_comment": lambda c: {"body": "Matrix comment."},
+    **{f"progress_pages.decide_{t}": (lambda c: {"comment": "Matrix reason."})
+       for t in ("approve", "request_changes")},
+    "progress_pages.indicators": lambda c: {"new-title": "Matrix indicator",
+                                            "new-measure": "unit"},
     # the partner's initiative pages (forms)
     "initiative_pages.comment": lambda c: {"body": "Matrix comment."},
     "initiative_pages.withdraw": lambda c: {"comment": "Matrix reason."},
