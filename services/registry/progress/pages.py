@@ -865,11 +865,9 @@ def indicators(initiative_id: uuid.UUID):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    initiative = _initiative(principal, initiative_id)
     if request.method == "GET":
-        return _indicators_page(principal, initiative)
-    authorize(principal, Action.MANAGE_INDICATORS, initiative, Aggregate.INITIATIVE,
-              what="initiative")
+        return _indicators_page(principal, _initiative(principal, initiative_id))
+    initiative = _initiative(principal, initiative_id, action=Action.MANAGE_INDICATORS)
     form = _indicator_form(formdata=request.form)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
