@@ -11,6 +11,7 @@ from registry.imports.cli import register_commands as import_commands
 from registry.initiatives.versions_cli import register_commands as version_commands
 from registry.organizations.cli import register_commands as organization_commands
 from registry.outbox.cli import register_commands as outbox_commands
+from registry.progress.cli import register_commands as progress_commands
 from registry.workflow.cli import register_commands as review_commands
 from shared.cli import service_cli
 
@@ -24,6 +25,7 @@ audit_commands(cli)
 review_commands(cli)  # review queue|assign, initiatives act|archive-completed
 compliance_commands(cli)  # compliance run|status|remind|digest (issue 9)
 version_commands(cli)  # after any other ``initiatives`` group: it adds to it
+progress_commands(cli)  # progress list|show|act|rollup (issue 9)
 
 
 def main() -> None:

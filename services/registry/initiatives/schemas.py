@@ -53,6 +53,15 @@ class PartnerInputSchema(InputSchema):
                          validate=validate.OneOf(list(PARTNER_ROLES)))
 
 
+def between(low: int, high: int) -> Any:
+    """(progress) issue 9: a validator of ``low <= value <= high`` for a decimal field (see
+    :func:`validate_amount_usd`: its bounds go in the field's ``metadata``)."""
+    def check(value: Any) -> None:
+        if value is not None and not low <= value <= high:
+            raise ValidationError(f"Must be between {low} and {high}.")
+    return check
+
+
 class DeliverableInputSchema(InputSchema):
     """A deliverable: description (1-5000 characters), due date (ISO date), ``status``
     (``planned``, ``in_progress``, ``achieved``, ``delayed``, ``cancelled``; default: kept,
@@ -71,7 +80,7 @@ class DeliverableInputSchema(InputSchema):
     #: (progress) issue 9: its share of the initiative's progress, relative to the other
     #: deliverables' weights (0-1000, 3 decimals; default: kept, 1 for a new one)
     weight = fields.Decimal(load_default=None, allow_none=True, places=3,
-                            validate=validate.Range(min=0, max=1000))
+                            validate=between(0, 1000), metadata={"minimum": 0, "maximum": 1000})
 
 
 #: largest amount of a resource, in USD (a quadrillion: beyond any real commitment)

@@ -20,7 +20,8 @@ approve            submitted                   approved           optional  revi
 request_changes    submitted                   changes_requested  required  reviewer*
 =================  ==========================  =================  ========  ==========
 
-(* not a member of the owner organisation). Other rows: ``view`` (anyone once approved; the
+(* not a member of the owner organisation). Other rows: ``create`` (owner: a new report,
+the initiative's indicators), ``view`` (anyone once approved; the
 owner organisation, the secretariat and the system always), ``update`` (owner; draft,
 changes_requested), ``discard`` (owner; draft: the draft is deleted), ``comment`` (the owner
 organisation always, the secretariat once submitted), ``review`` (the secretariat's page).
@@ -68,6 +69,9 @@ PROGRESS_REPORT_WORKFLOW = Workflow(
         Rule(A.VIEW, None, (OWNER_MEMBER, REVIEWER, SYSTEM), READ),
         # a partner's system with progress:write alone reads what it reports
         Rule(A.VIEW, None, OWNER, PW),
+        # a new report of the initiative (its owner organisation; the initiative's state is
+        # the service's check: 409) and the initiative's indicators
+        Rule(A.CREATE, None, OWNER, PW),
         Rule(A.UPDATE, EDITABLE_STATES, OWNER, PW),
         Rule(A.DISCARD, frozenset({DRAFT}), OWNER, PW),
         Rule(A.COMMENT, None, OWNER, PW),

@@ -7,6 +7,8 @@ audience: the public sees approved reports without ``source_ref``, reviewer or a
 
 from __future__ import annotations
 
+from typing import Any
+
 from babel.numbers import list_currencies
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -22,6 +24,17 @@ CURRENCIES = frozenset(list_currencies())
 MAX_AMOUNT = 10**15
 #: longest narrative accepted, in characters (HTML before sanitising)
 MAX_NARRATIVE = 100_000
+
+
+def between(low: int, high: int) -> Any:
+    """A validator of ``low <= value <= high`` for a decimal field, documented by the
+    field's ``metadata`` (``validate.Range`` on a decimal documents its bounds as strings:
+    an invalid OpenAPI document, as ``registry.initiatives.schemas.validate_amount_usd``
+    found)."""
+    def check(value: Any) -> None:
+        if value is not None and not low <= value <= high:
+            raise ValidationError(f"Must be between {low} and {high}.")
+    return check
 
 
 def _currency(value: str) -> None:
@@ -54,7 +67,8 @@ class IndicatorValueInputSchema(InputSchema):
 
     indicator_id = fields.UUID(required=True)
     value = fields.Decimal(load_default=None, allow_none=True, places=4,
-                           validate=validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT))
+                           validate=between(-MAX_AMOUNT, MAX_AMOUNT),
+                           metadata={"minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT})
     period_start = fields.Date(load_default=None, allow_none=True)
     period_end = fields.Date(load_default=None, allow_none=True)
     comment = fields.String(load_default=None, allow_none=True,
@@ -68,8 +82,8 @@ class MoneyInputSchema(InputSchema):
     class Meta:
         unknown = RAISE
 
-    amount = fields.Decimal(required=True, places=2,
-                            validate=validate.Range(min=0, max=MAX_AMOUNT))
+    amount = fields.Decimal(required=True, places=2, validate=between(0, MAX_AMOUNT),
+                            metadata={"minimum": 0, "maximum": MAX_AMOUNT})
     currency = fields.String(required=True, validate=_currency)
     description = fields.String(load_default=None, allow_none=True,
                                 validate=validate.Length(max=1000))
@@ -169,11 +183,13 @@ class IndicatorInputSchema(InputSchema):
     measure = fields.String(load_default="unit", validate=validate.OneOf(INDICATOR_MEASURES))
     ascending = fields.Boolean(load_default=True)
     baseline_value = fields.Decimal(load_default=None, allow_none=True, places=4,
-                                    validate=validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT))
+                                    validate=between(-MAX_AMOUNT, MAX_AMOUNT),
+                                    metadata={"minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT})
     baseline_year = fields.Integer(load_default=None, allow_none=True, strict=True,
                                    validate=validate.Range(min=1900, max=2100))
     target_value = fields.Decimal(load_default=None, allow_none=True, places=4,
-                                  validate=validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT))
+                                  validate=between(-MAX_AMOUNT, MAX_AMOUNT),
+                                  metadata={"minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT})
     target_year = fields.Integer(load_default=None, allow_none=True, strict=True,
                                  validate=validate.Range(min=1900, max=2100))
     sdg_indicator_code = fields.String(load_default=None, allow_none=True,
@@ -330,3 +346,43 @@ class ReportCommentInputSchema(InputSchema):
                          metadata={"multiline": True})
     visibility = fields.String(load_default="participants",
                                validate=validate.OneOf(("participants", "internal")))
+
+
+class DeliverableWeightInputSchema(InputSchema):
+    """A deliverable's weight: ``deliverable_id``, ``weight`` (0-1000, 3 decimals)."""
+
+    class Meta:
+        unknown = RAISE
+
+    deliverable_id = fields.UUID(required=True)
+    weight = fields.Decimal(required=True, places=3, validate=between(0, 1000),
+                            metadata={"minimum": 0, "maximum": 1000})
+
+
+class DeliverableWeightsInputSchema(InputSchema):
+    """Body of ``PUT …/deliverable-weights``: ``weights`` (deliverables not named keep
+    theirs)."""
+
+    class Meta:
+        unknown = RAISE
+
+    weights = fields.List(fields.Nested(DeliverableWeightInputSchema), required=True,
+                          validate=validate.Length(min=1, max=500))
+
+
+class DeliverableWeightSchema(Schema):
+    """A deliverable with its weight, as returned."""
+
+    id = fields.UUID()
+    description = fields.String()
+    status = fields.String()
+    weight = fields.Decimal(as_string=True, places=3)
+
+
+class DeliverableWeightListSchema(Schema):
+    """An initiative's deliverables with their weights and the progress they roll up to
+    now (``rolled_up``: 0-100 or null)."""
+
+    initiative_id = fields.UUID()
+    items = fields.List(fields.Nested(DeliverableWeightSchema))
+    rolled_up = fields.Integer(allow_none=True)

@@ -194,20 +194,37 @@ def _private(principal: Principal, report: ProgressReport) -> bool:
         or principal.is_member_of(report.owner_organization_id)
 
 
+def _children(db_session: Session, report_ids: list[uuid.UUID]) -> tuple[dict, dict]:
+    """The deliverable lines (with the deliverable's description) and indicator values (with
+    the indicator's title) of ``report_ids``, by report: two statements whatever their
+    number."""
+    lines: dict[uuid.UUID, list[Any]] = {}
+    values: dict[uuid.UUID, list[Any]] = {}
+    if not report_ids:
+        return lines, values
+    for u, d in db_session.execute(
+            select(ProgressDeliverableUpdate, Deliverable.description)
+            .outerjoin(Deliverable, Deliverable.id == ProgressDeliverableUpdate.deliverable_id)
+            .where(ProgressDeliverableUpdate.report_id.in_(report_ids))
+            .order_by(ProgressDeliverableUpdate.position)):
+        lines.setdefault(u.report_id, []).append((u, d))
+    for v, t in db_session.execute(
+            select(IndicatorValue, InitiativeIndicator.title)
+            .join(InitiativeIndicator, InitiativeIndicator.id == IndicatorValue.indicator_id)
+            .where(IndicatorValue.report_id.in_(report_ids))
+            .order_by(IndicatorValue.position)):
+        values.setdefault(v.report_id, []).append((v, t))
+    return lines, values
+
+
 def _view(db_session: Session, principal: Principal, report: ProgressReport,
-          initiative: Initiative | None = None) -> ReportView:
-    """The answer for ``report`` (two statements: its deliverable lines and indicator values
-    with their labels)."""
-    lines = db_session.execute(
-        select(ProgressDeliverableUpdate, Deliverable.description)
-        .outerjoin(Deliverable, Deliverable.id == ProgressDeliverableUpdate.deliverable_id)
-        .where(ProgressDeliverableUpdate.report_id == report.id)
-        .order_by(ProgressDeliverableUpdate.position)).all()
-    values = db_session.execute(
-        select(IndicatorValue, InitiativeIndicator.title)
-        .join(InitiativeIndicator, InitiativeIndicator.id == IndicatorValue.indicator_id)
-        .where(IndicatorValue.report_id == report.id)
-        .order_by(IndicatorValue.position)).all()
+          initiative: Initiative | None = None,
+          children: tuple[dict, dict] | None = None) -> ReportView:
+    """The answer for ``report`` (``children``: :func:`_children` read already; else two
+    statements)."""
+    if children is None:
+        children = _children(db_session, [report.id])
+    lines, values = children[0].get(report.id, []), children[1].get(report.id, [])
     private = _private(principal, report)
     warnings: list[dict[str, str]] = []
     if private and report.status in policy.EDITABLE_STATES:
@@ -248,14 +265,17 @@ def list_reports(*, db_session: Session, principal: Principal,
                  initiative_id: uuid.UUID | str) -> list[ReportView]:
     """An initiative's reports, newest first: the approved ones for the public (of a public
     initiative), all for its owner organisation, the secretariat and the system. NotFound
-    when the initiative is not visible to the caller."""
+    when the initiative is not visible to the caller. Four statements after the
+    initiative's (the reports, their lines, their values)."""
     initiative = _visible_initiative(db_session, principal, initiative_id)
     query = select(ProgressReport).where(ProgressReport.initiative_id == initiative.id)
-    if not authz.can(principal, Action.VIEW_PRIVATE, initiative, Aggregate.INITIATIVE):
+    if not (principal.is_system or principal.is_staff
+            or principal.is_member_of(initiative.owner_organization_id)):
         query = query.where(ProgressReport.status == policy.APPROVED)
-    rows = db_session.scalars(query.order_by(ProgressReport.number.desc())).all()
-    return [_view(db_session, principal, r, initiative) for r in rows
+    rows = [r for r in db_session.scalars(query.order_by(ProgressReport.number.desc()))
             if authz.can(principal, Action.VIEW, r, Aggregate.PROGRESS_REPORT)]
+    children = _children(db_session, [r.id for r in rows])
+    return [_view(db_session, principal, r, initiative, children) for r in rows]
 
 
 def submission_errors(report: ProgressReport) -> list[dict[str, str]]:
@@ -389,14 +409,14 @@ def create_report(*, db_session: Session, principal: Principal,
     declared), numbered ``max + 1`` per initiative, with ``data`` (a loaded
     ``ProgressReportInputSchema``: lenient); ``data["submit"]`` true submits it at once
     (strictly checked, emits ``progress-report.submitted.v1``: a partner's system with
-    ``progress:write``). Owner organisation's members only (``create`` is the ``update``
-    row of a draft: 403 otherwise, 404 when the initiative is not visible; a token needs
-    ``progress:write``). 409 when the initiative is in another state, or ``source_ref`` is
-    already used for this initiative; 422 naming the field. ``source``: ``form``, ``api``.
+    ``progress:write``). Owner organisation's members only (``create``: 403 otherwise, 404
+    when the initiative is not visible; a token needs ``progress:write``). 409 when the
+    initiative is in another state, or ``source_ref`` is already used for this initiative;
+    422 naming the field. ``source``: ``form``, ``api``.
     The timeline gets a ``create`` entry (participants); no event for a draft."""
     initiative = _visible_initiative(db_session, principal, initiative_id, lock=True)
     target = _NewReport(initiative.owner_organization_id)
-    authz.authorize(principal, Action.UPDATE, target, Aggregate.PROGRESS_REPORT,
+    authz.authorize(principal, Action.CREATE, target, Aggregate.PROGRESS_REPORT,
                     what="progress report")
     _check_reporting_state(initiative, "report progress")
     if data.get("source_ref") and db_session.scalar(select(ProgressReport.id).where(
@@ -452,12 +472,16 @@ def update_report(*, db_session: Session, principal: Principal, report_id: uuid.
 def delete_draft(*, db_session: Session, principal: Principal, report_id: uuid.UUID | str,
                  expected_version: int | None = None) -> None:
     """Delete a draft (owner organisation's members; ``discard`` in the table): 409 once
-    submitted, 412 when stale. Its timeline entries go with it (they concerned only its
-    authors)."""
+    submitted, 412 when stale. Its own timeline entries go with it (they concerned only its
+    authors); the initiative's timeline records the deletion (``progress_report_discard``,
+    participants, with the draft's number and content)."""
     report = _report(db_session, report_id, lock=True)
     initiative = db_session.get_one(Initiative, report.initiative_id)
     _authorize(principal, Action.DISCARD, report, initiative)
     workflow_service.check_version(report, expected_version, "progress report")
+    _indicator_activity(db_session, principal, initiative, "progress_report_discard",
+                        {"number": {"before": report.number, "after": None},
+                         "content": {"before": _content(report), "after": None}})
     db_session.execute(delete(Activity).where(Activity.record_type == RECORD_TYPE,
                                               Activity.record_id == report.id))
     db_session.delete(report)
@@ -555,11 +579,9 @@ def _roll_up(db_session: Session, initiative: Initiative, report: ProgressReport
 
 def _refresh_compliance(db_session: Session, initiative: Initiative, now: datetime) -> None:
     """Restart the initiative's reporting cycle at once (``registry.compliance``: the light
-    turns green, its event in this transaction)."""
-    try:
-        from registry.compliance.service import refresh_initiative
-    except ImportError:  # pragma: no cover - the compliance domain is part of the registry
-        return
+    turns green, its change row and event in this transaction)."""
+    from registry.compliance.service import refresh_initiative
+
     refresh_initiative(db_session, initiative, now)
 
 
@@ -600,18 +622,19 @@ def report_links(report: ProgressReport) -> dict[str, str]:
 
 def report_recipients(db_session: Session, report: ProgressReport, action: str,
                       principal: Principal) -> list[dict[str, Any]]:
-    """Who hears of a step (``EventRecipient`` dicts, the actor left out): on submission the
-    assigned reviewer, else the secretariat (every verified reviewer and secretariat admin
-    not of the owner organisation, role ``secretariat``); on a decision the owner
-    organisation's verified members (role ``owner``, in their language)."""
+    """Who hears of a step (``EventRecipient`` dicts, the actor left out): the owner
+    organisation's verified members (role ``owner``, in their language) and, on submission,
+    the assigned reviewer (role ``reviewer``), else the secretariat (every verified reviewer
+    and secretariat admin not of the owner organisation, role ``secretariat``)."""
     from registry.initiatives.service import event_recipients
 
+    owners = event_recipients(db_session, SimpleNamespace(
+        owner_organization_id=report.owner_organization_id, assigned_reviewer_id=None),
+        principal)
     if action != "submit":
-        owners = SimpleNamespace(owner_organization_id=report.owner_organization_id,
-                                 assigned_reviewer_id=None)
-        return event_recipients(db_session, owners, principal)
+        return owners
     if report.assigned_reviewer_id is not None:
-        return event_recipients(db_session, SimpleNamespace(
+        return owners + event_recipients(db_session, SimpleNamespace(
             owner_organization_id=None, assigned_reviewer_id=report.assigned_reviewer_id),
             principal)
     from registry.accounts.models import User, UserStaffRole
@@ -627,8 +650,8 @@ def report_recipients(db_session: Session, report: ProgressReport, action: str,
         query = query.where(User.id.not_in(members))
     rows = db_session.execute(query.order_by(User.email)).all()
     actor = user_id_of(principal)
-    return [{"email": email, "locale": locale or "en", "role": "secretariat",
-             "user_id": str(uid)} for uid, email, locale in rows if uid != actor]
+    return owners + [{"email": email, "locale": locale or "en", "role": "secretariat",
+                      "user_id": str(uid)} for uid, email, locale in rows if uid != actor]
 
 
 def initiative_snapshot(db_session: Session, initiative: Initiative) -> dict[str, Any]:
@@ -751,11 +774,11 @@ def comment_on_report(*, db_session: Session, principal: Principal,
 def _indicator_initiative(db_session: Session, principal: Principal,
                           initiative_id: uuid.UUID | str, *, write: bool) -> Initiative:
     """The initiative if the caller may see it (and, ``write``, change its indicators: a
-    member of its owner organisation — ``update`` of a draft report, i.e. ``progress:write``
-    for a token — while it is editable or published: 409 otherwise)."""
+    member of its owner organisation — ``create`` of the report's table, i.e.
+    ``progress:write`` for a token — while it is editable or published: 409 otherwise)."""
     initiative = _visible_initiative(db_session, principal, initiative_id, lock=write)
     if write:
-        authz.authorize(principal, Action.UPDATE, _NewReport(initiative.owner_organization_id),
+        authz.authorize(principal, Action.CREATE, _NewReport(initiative.owner_organization_id),
                         Aggregate.PROGRESS_REPORT, what="initiative's indicators")
         if initiative.status not in policy.INDICATOR_STATES:
             raise InvalidTransition(
@@ -879,6 +902,38 @@ def _indicator_activity(db_session: Session, principal: Principal, initiative: I
         created_at=utcnow()))
 
 
+def set_deliverable_weights(*, db_session: Session, principal: Principal,
+                            initiative_id: uuid.UUID | str,
+                            weights: list[dict[str, Any]]) -> list[Deliverable]:
+    """Set the weights of an initiative's deliverables in its progress (``weights``:
+    ``[{deliverable_id, weight}]``, weight 0-1000; deliverables not named keep theirs).
+    Owner organisation's members while the initiative is editable or published (the same
+    rule as its indicators: a published initiative's weights change without a revision,
+    they are no part of its reviewed content). 422 naming ``weights.<i>.deliverable_id``
+    for a deliverable the initiative does not have. Returns the deliverables in order; the
+    initiative's timeline gets a ``deliverable_weights`` entry with the changes."""
+    initiative = _indicator_initiative(db_session, principal, initiative_id, write=True)
+    deliverables = list(db_session.scalars(select(Deliverable).where(
+        Deliverable.initiative_id == initiative.id).order_by(Deliverable.position)))
+    by_id = {d.id: d for d in deliverables}
+    errors = [{"field": f"weights.{i}.deliverable_id",
+               "message": f"This initiative has no deliverable {w['deliverable_id']}."}
+              for i, w in enumerate(weights) if w["deliverable_id"] not in by_id]
+    if errors:
+        raise ValidationError("Unknown deliverable.", errors=errors)
+    changes = {}
+    for w in weights:
+        d = by_id[w["deliverable_id"]]
+        if Decimal(d.weight) != Decimal(w["weight"]):
+            changes[str(d.id)] = {"before": format(Decimal(d.weight), "f"),
+                                  "after": format(Decimal(w["weight"]), "f")}
+            d.weight = w["weight"]
+    if changes:
+        _indicator_activity(db_session, principal, initiative, "deliverable_weights", changes)
+        db_session.flush()
+    return deliverables
+
+
 # -- the chart -------------------------------------------------------------------------------
 def progress_series(db_session: Session, initiative_id: uuid.UUID | str, *,
                     principal: Principal | None = None) -> dict[str, Any]:
@@ -942,7 +997,7 @@ def report_form_context(*, db_session: Session, principal: Principal,
         if report.initiative_id != initiative.id:
             raise NotFound(f"Initiative {initiative.id} has no progress report {report_id}.")
     else:
-        authz.authorize(principal, Action.UPDATE, _NewReport(initiative.owner_organization_id),
+        authz.authorize(principal, Action.CREATE, _NewReport(initiative.owner_organization_id),
                         Aggregate.PROGRESS_REPORT, what="progress report")
     deliverables = list(db_session.scalars(select(Deliverable).where(
         Deliverable.initiative_id == initiative.id).order_by(Deliverable.position)))

@@ -18,6 +18,9 @@ from registry.progress import service
 from registry.progress.policy import PROGRESS_REPORT_WORKFLOW
 from registry.progress.schemas import (
     ActionInputSchema,
+    DeliverableWeightListSchema,
+    DeliverableWeightSchema,
+    DeliverableWeightsInputSchema,
     IndicatorInputSchema,
     IndicatorListSchema,
     IndicatorPatchSchema,
@@ -71,9 +74,11 @@ class ProgressReports(MethodView):
     def get(self, initiative_ref: str) -> Response:
         """An initiative's progress reports, newest first (the public: approved ones of a
         public initiative; its owner organisation and the secretariat: all)."""
-        items = service.list_reports(db_session=db.session(), principal=current_principal(),
+        session = db.session()
+        items = service.list_reports(db_session=session, principal=current_principal(),
                                      initiative_id=initiative_ref)
-        return jsonify({"initiative_id": str(items[0].initiative_id) if items else None,
+        initiative = service.resolve_initiative(session, initiative_ref)
+        return jsonify({"initiative_id": str(initiative.id),
                         "items": [_dump(r) for r in items]})
 
     @blp.arguments(ProgressReportCreateSchema)
@@ -242,6 +247,27 @@ class IndicatorItem(MethodView):
         return Response(status=204)
 
 
+@blp.route("/initiatives/<initiative_ref>/deliverable-weights", methods=["PUT"],
+           endpoint="deliverable_weights")
+@blp.arguments(DeliverableWeightsInputSchema)
+@blp.response(200, DeliverableWeightListSchema)
+@blp.doc(security=_SECURITY)
+def deliverable_weights(data: dict, initiative_ref: str) -> Response:
+    """Set the weights of the initiative's deliverables in its progress (owner organisation,
+    while editable or published; no revision needed: weights are no part of the reviewed
+    content). Answers the deliverables and the progress they roll up to now."""
+    session = db.session()
+    items = service.set_deliverable_weights(db_session=session, principal=current_principal(),
+                                            initiative_id=initiative_ref,
+                                            weights=data["weights"])
+    session.commit()
+    dump = DeliverableWeightSchema().dump
+    return jsonify({"initiative_id": str(service.resolve_initiative(session,
+                                                                    initiative_ref).id),
+                    "items": [dump(d) for d in items],
+                    "rolled_up": service.rolled_up_progress(items)})
+
+
 @blp.route("/initiatives/<initiative_ref>/progress", methods=["GET"],
            endpoint="progress_series")
 @blp.response(200, ProgressSeriesSchema)
@@ -272,13 +298,14 @@ def progress_series(initiative_ref: str) -> Response:
 # its body is parsed; ``registry.authz.routes``)
 _PR = Aggregate.PROGRESS_REPORT
 ROUTES.update({
-    ("progress.ProgressReports", "POST"): RouteRule(_PR, Action.UPDATE),
+    ("progress.ProgressReports", "POST"): RouteRule(_PR, Action.CREATE),
     ("progress.ProgressReportItem", "PATCH"): RouteRule(_PR, Action.UPDATE),
     ("progress.ProgressReportItem", "DELETE"): RouteRule(_PR, Action.DISCARD),
     ("progress.progress_report_comment", "POST"): RouteRule(_PR, Action.COMMENT),
-    ("progress.Indicators", "POST"): RouteRule(_PR, Action.UPDATE),
-    ("progress.IndicatorItem", "PATCH"): RouteRule(_PR, Action.UPDATE),
-    ("progress.IndicatorItem", "DELETE"): RouteRule(_PR, Action.UPDATE),
+    ("progress.Indicators", "POST"): RouteRule(_PR, Action.CREATE),
+    ("progress.IndicatorItem", "PATCH"): RouteRule(_PR, Action.CREATE),
+    ("progress.IndicatorItem", "DELETE"): RouteRule(_PR, Action.CREATE),
+    ("progress.deliverable_weights", "PUT"): RouteRule(_PR, Action.CREATE),
     **{(f"progress.progress_report_{t.action}", "POST"): RouteRule(_PR, Action(t.action))
        for t in PROGRESS_REPORT_WORKFLOW.transitions},
 })
