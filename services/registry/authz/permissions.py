@@ -84,6 +84,10 @@ class Action(StrEnum):
     # the reporting traffic light (issue 9, registry.compliance)
     REMIND = "remind"  # "send reminder now" to an active initiative's owner organisation
     VIEW_COMPLIANCE = "view_compliance"  # the secretariat's compliance dashboard
+    # progress reports (issue 9, registry.progress): file a new report on an initiative, and
+    # declare/change/delete its indicators (the report pages authorize these first)
+    REPORT_PROGRESS = "report_progress"
+    MANAGE_INDICATORS = "manage_indicators"
     REVIEW = "review"  # open a record's review page (registry.review.pages), in any state
     # organisations
     REGISTER = "register"
@@ -243,7 +247,14 @@ TABLE: list[Permission] = [
            # the review desk's page of an initiative (desk)
            (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW),
            # the reporting light (issue 9): "send reminder now" to an active initiative
-           (A.REMIND, {PUBLISHED, COMPLETION_DECLARED}, [REVIEWER, SYSTEM], S.REVIEW)),
+           (A.REMIND, {PUBLISHED, COMPLETION_DECLARED}, [REVIEWER, SYSTEM], S.REVIEW),
+           # progress reports (issue 9): the owner organisation files them once published
+           # (registry.progress.service.create_report) and declares indicators while the
+           # initiative is editable or published (registry.progress.policy.INDICATOR_STATES)
+           (A.REPORT_PROGRESS, {PUBLISHED, COMPLETION_DECLARED}, [OWNER_MEMBER],
+            S.PROGRESS_WRITE),
+           (A.MANAGE_INDICATORS, {DRAFT, CHANGES_REQUESTED, PUBLISHED, COMPLETION_DECLARED},
+            [OWNER_MEMBER], S.PROGRESS_WRITE)),
     # -- the review desk's page of a revision (desk) -----------------------------------------
     *_rows(Aggregate.REVISION,
            (A.REVIEW, None, [REVIEWER, SYSTEM], S.REVIEW)),

@@ -214,3 +214,30 @@ ROUTES.update({
     ("initiative_pages.revision_submit", "POST"): RouteRule(Aggregate.REVISION, A.SUBMIT),
     ("initiative_pages.revision_discard", "POST"): RouteRule(Aggregate.REVISION, A.DISCARD),
 })
+
+#: the pages of issue 9 (``registry.progress.pages``, ``registry.compliance.pages``, the
+#: public progress tab): each route answers to the row its service function authorizes
+#: (report routes: the report is found first, 404 unless visible)
+PR = Aggregate.PROGRESS_REPORT
+ROUTES.update({
+    ("pages.initiative_progress", "GET"): RouteRule(INI, A.VIEW, anonymous_view=True),
+    ("progress_pages.my_reports", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("progress_pages.new", "GET"): RouteRule(INI, A.REPORT_PROGRESS),
+    ("progress_pages.new", "POST"): RouteRule(INI, A.REPORT_PROGRESS),
+    ("progress_pages.indicators", "GET"): RouteRule(INI, A.VIEW_PRIVATE),
+    ("progress_pages.indicators", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
+    ("progress_pages.update_indicator", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
+    ("progress_pages.delete_indicator", "POST"): RouteRule(INI, A.MANAGE_INDICATORS),
+    ("compliance_pages.remind", "POST"): RouteRule(INI, A.REMIND),
+    ("compliance_pages.dashboard", "GET"): RouteRule(Aggregate.STAFF, A.VIEW_COMPLIANCE),
+    # a report's pages answer to the progress report's rows (registry.progress.policy)
+    ("progress_pages.report", "GET"): RouteRule(PR, A.VIEW),
+    ("progress_pages.report", "POST"): RouteRule(PR, A.UPDATE),
+    ("progress_pages.submit", "POST"): RouteRule(PR, A.SUBMIT),
+    ("progress_pages.delete", "POST"): RouteRule(PR, A.DISCARD),
+    ("progress_pages.comment", "POST"): RouteRule(PR, A.COMMENT),
+    ("progress_pages.review", "GET"): RouteRule(PR, A.REVIEW),
+    ("progress_pages.review_comment", "POST"): RouteRule(PR, A.COMMENT),
+    ("progress_pages.decide_approve", "POST"): RouteRule(PR, A.APPROVE),
+    ("progress_pages.decide_request_changes", "POST"): RouteRule(PR, A.REQUEST_CHANGES),
+})

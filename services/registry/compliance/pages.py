@@ -95,7 +95,7 @@ def dashboard():
     """Counts by reporting light, and the yellow and red initiatives (oldest anchor first),
     filterable by ``status`` (yellow, red), ``stakeholder_group``, ``region`` (M49 code),
     ``sdg`` (1-17) and ``as_of`` (a past date: the lights as they were); ``page``."""
-    from registry.compliance import service
+    from registry.compliance import service as compliance
 
     principal = current_principal()
     if not principal.is_authenticated:
@@ -103,13 +103,13 @@ def dashboard():
     if not principal.is_staff:
         return _refused(_("Only the secretariat may see this page."), 403)
     chosen = _filters()
-    result = service.dashboard(db_session=db.session(), principal=principal,
-                               as_of=_moment(chosen["as_of"]), status=chosen["status"],
-                               stakeholder_group=chosen["stakeholder_group"],
-                               region=chosen["region"], sdg=chosen["sdg"],
-                               page=chosen["page"], per_page=PER_PAGE)
-    rows = result.get("rows") or result.get("items") or []
-    total = result.get("total", len(rows))
+    result = compliance.dashboard(db_session=db.session(), principal=principal,
+                                  as_of=_moment(chosen["as_of"]), status=chosen["status"],
+                                  stakeholder_group=chosen["stakeholder_group"],
+                                  region=chosen["region"], sdg=chosen["sdg"],
+                                  page=chosen["page"], per_page=PER_PAGE)
+    rows = result["rows"]
+    total = result["total"]
     regions = sorted(reference.regions().values(), key=lambda r: (r.code != "001", r.code))
     return render_template(
         "compliance/dashboard.html", counts=result.get("counts") or {}, rows=rows,
@@ -126,7 +126,7 @@ def dashboard():
 def remind(initiative_id: uuid.UUID):
     """Send the owner organisation's members a reminder now (``send_reminder_now``: a
     ``manual`` reminder, any number of times); back to the dashboard with its filters."""
-    from registry.compliance import service
+    from registry.compliance import service as compliance
 
     principal = current_principal()
     if not principal.is_authenticated:
@@ -135,8 +135,8 @@ def remind(initiative_id: uuid.UUID):
     if not form.validate_on_submit():
         return render_template("errors/csrf.html"), 400
     session = db.session()
-    service.send_reminder_now(db_session=session, principal=principal,
-                              initiative_id=initiative_id)
+    compliance.send_reminder_now(db_session=session, principal=principal,
+                                 initiative_id=initiative_id)
     session.commit()
     flash(_("Reminder sent to the owner organisation."), "success")
     back = request.form.get("back") or ""

@@ -83,7 +83,7 @@ class IndicatorForm(VersionedForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(min=2, max=500)])
     unit = StringField(_l("Unit"), validators=[Optional(), Length(max=100)],
                        description=_l("For example: hectares, people trained, tonnes."))
-    measure = SelectField(_l("Measure"), validate_choice=True)
+    measure = SelectField(_l("Measure"), validate_choice=True, default="unit")
     ascending = BooleanField(_l("Higher values are better"), default=True)
     baseline_value = StringField(_l("Baseline value"), validators=[Optional(),
                                                                    Length(max=40)],
@@ -94,7 +94,8 @@ class IndicatorForm(VersionedForm):
                                render_kw={"inputmode": "decimal"})
     target_year = IntegerField(_l("Target year"), validators=[
         Optional(), NumberRange(min=1900, max=2100, message=_l("Give a year."))])
-    sdg_indicator_code = SelectField(_l("SDG indicator (optional)"), validate_choice=True)
+    sdg_indicator_code = SelectField(_l("SDG indicator (optional)"), validate_choice=True,
+                                     default="")
 
 
 class DeleteForm(VersionedForm):

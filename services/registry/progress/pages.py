@@ -210,17 +210,18 @@ def _progress():
 
 
 def _initiative(principal: Principal, initiative_id: uuid.UUID, *,
-                private: bool = True) -> Any:
+                private: bool = True, action: Action | None = None) -> Any:
     """The initiative as ``principal`` sees it (404 when absent or invisible); ``private``:
     only for whoever may see its private side (its owner organisation, the secretariat:
-    ``view_private``, 403 otherwise), the rule of the owner's pages
-    (``registry.authz.routes``)."""
+    ``view_private``, 403 otherwise); ``action``: only for whoever may take it now
+    (``report_progress``, ``manage_indicators``: 403, or 409 in another state) — the route's
+    row of ``registry.authz.routes``, checked first as the API does."""
     from registry.initiatives import service
 
     view = service.get_initiative(db_session=db.session(), principal=principal,
                                   initiative_id=initiative_id)
-    if private:
-        authorize(principal, Action.VIEW_PRIVATE, view, Aggregate.INITIATIVE,
+    if private or action is not None:
+        authorize(principal, action or Action.VIEW_PRIVATE, view, Aggregate.INITIATIVE,
                   what="initiative")
     return view
 
@@ -665,7 +666,7 @@ def new(initiative_id: uuid.UUID):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    initiative = _initiative(principal, initiative_id)
+    initiative = _initiative(principal, initiative_id, action=Action.REPORT_PROGRESS)
     indicators = _indicators(principal, initiative_id)
     if request.method == "POST":
         return _save(principal=principal, initiative=initiative, report=None,
@@ -681,10 +682,11 @@ def new(initiative_id: uuid.UUID):
 def report(initiative_id: uuid.UUID, number: int):
     """Report ``number``: the form while it is a draft or sent back for changes (POST saves:
     ``service.update_report`` with the page's version), else the report as filed; the thread
-    and the actions allowed now (submit, delete the draft)."""
-    principal, refusal = _principal_or_sign_in()
-    if refusal is not None:
-        return refusal
+    and the actions allowed now (submit, delete the draft). An approved report of a public
+    initiative is readable by anyone (the service answers 404 to whoever may not see it)."""
+    principal = current_principal()
+    if request.method == "POST" and not principal.is_authenticated:
+        return sign_in_response()
     found = _report_by_number(principal, initiative_id, number)  # 404 unless visible
     initiative = _initiative(principal, initiative_id, private=False)
     indicators = _indicators(principal, initiative_id)
@@ -863,9 +865,9 @@ def indicators(initiative_id: uuid.UUID):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    initiative = _initiative(principal, initiative_id)
     if request.method == "GET":
-        return _indicators_page(principal, initiative)
+        return _indicators_page(principal, _initiative(principal, initiative_id))
+    initiative = _initiative(principal, initiative_id, action=Action.MANAGE_INDICATORS)
     form = _indicator_form(formdata=request.form)
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
@@ -895,7 +897,7 @@ def update_indicator(initiative_id: uuid.UUID, indicator_id: uuid.UUID):
     principal, refusal = _principal_or_sign_in()
     if refusal is not None:
         return refusal
-    initiative = _initiative(principal, initiative_id)
+    initiative = _initiative(principal, initiative_id, action=Action.MANAGE_INDICATORS)
     form = _indicator_form(_IndicatorKey(indicator_id), formdata=request.form)
     key = str(indicator_id)
     if not form.validate_on_submit():
@@ -934,6 +936,7 @@ def delete_indicator(initiative_id: uuid.UUID, indicator_id: uuid.UUID):
     form = DeleteForm()
     if not form.validate_on_submit() and "csrf_token" in form.errors:
         return _csrf_refused()
+    _initiative(principal, initiative_id, action=Action.MANAGE_INDICATORS)
     session = db.session()
     _progress().delete_indicator(db_session=session, principal=principal,
                                  initiative_id=initiative_id, indicator_id=indicator_id)

@@ -92,8 +92,9 @@ def test_authorize_answers_404_401_403_409():
 
 
 def test_allowed_actions_follow_state_and_principal():
+    # (manage_indicators: issue 9, an editable initiative's indicators)
     assert p.allowed_actions(MEMBER, initiative("draft"), Aggregate.INITIATIVE) == [
-        "update", "comment", "submit"]
+        "manage_indicators", "update", "comment", "submit"]
     assert p.allowed_actions(REVIEWER, initiative("submitted"), Aggregate.INITIATIVE) == [
         "comment", "assign", "approve", "request_changes", "reject"]
 
