@@ -328,7 +328,7 @@ def _insert_events(db_session: Session,
                          "datacontenttype": "application/json", "data": _plain(data)}})
     if _is_pg(db_session):
         db_session.execute(_PG_OUTBOX, {
-            "created_at": created,
+            "created_at": created, "topic": ev.TOPIC_INITIATIVES,
             "envelopes": json.dumps([r["envelope"] for r in rows], ensure_ascii=False)})
         return
     db_session.execute(_OUTBOX_TABLE.insert(), rows)
@@ -336,10 +336,10 @@ def _insert_events(db_session: Session,
 
 #: the envelopes travel as ONE JSON array parameter (a text[] of 10,000 JSON texts costs
 #: psycopg ~1 s of escaping); the row's columns are read from each envelope
-_PG_OUTBOX = text(f"""
+_PG_OUTBOX = text("""
 INSERT INTO outbox_events (event_id, topic, event_type, subject, envelope, created_at,
                            attempts)
-SELECT e.envelope->>'id', '{ev.TOPIC_INITIATIVES}', e.envelope->>'type',
+SELECT e.envelope->>'id', CAST(:topic AS text), e.envelope->>'type',
        e.envelope->>'subject', e.envelope, CAST(:created_at AS timestamptz), 0
   FROM jsonb_array_elements(CAST(:envelopes AS jsonb)) WITH ORDINALITY AS e(envelope, n)
  ORDER BY e.n
