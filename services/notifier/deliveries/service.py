@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -372,20 +372,71 @@ def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
     for status in ("pending", "sending"):
         if len(claimed) >= limit:
             break
-        due = (select(Delivery.id)
-               .where(Delivery.status == status, Delivery.next_attempt_at <= now)
-               .order_by(Delivery.next_attempt_at).limit(limit - len(claimed))
-               .with_for_update(skip_locked=True).scalar_subquery())
-        rows = conn.execute(
-            update(Delivery).where(Delivery.id.in_(due))
-            .values(status="sending", attempts=Delivery.attempts + 1, next_attempt_at=expires)
-            .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
-                       Delivery.subject, Delivery.body_text, Delivery.body_html,
-                       Delivery.message_id, Delivery.attempts)).all()
-        claimed.extend(ClaimedDelivery(*row, claim_expires_at=expires) for row in rows)
+        rows = conn.execute(_CLAIM[status], {"now": now, "expires": expires,
+                                             "limit": limit - len(claimed)}).all()
+        claimed.extend(_claimed(row, expires) for row in rows)
     if commit:
         conn.commit()
     return claimed
+
+
+def _claim_statement(status: str):
+    """``UPDATE … RETURNING`` claiming up to ``:limit`` rows of ``status`` due at ``:now``,
+    their claim expiring at ``:expires`` (see :func:`claim_due_deliveries`). Built once per
+    status: a statement object reused keeps SQLAlchemy's cache key and compiled form, and
+    psycopg prepares it on the server after a few executions."""
+    due = (select(Delivery.id)
+           .where(Delivery.status == status, Delivery.next_attempt_at <= bindparam("now"))
+           .order_by(Delivery.next_attempt_at).limit(bindparam("limit", type_=Integer))
+           .with_for_update(skip_locked=True).scalar_subquery())
+    return (update(Delivery).where(Delivery.id.in_(due))
+            .values(status="sending", attempts=Delivery.attempts + 1,
+                    next_attempt_at=bindparam("expires"))
+            .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
+                       Delivery.subject, Delivery.body_text, Delivery.body_html,
+                       Delivery.message_id, Delivery.attempts))
+
+
+_CLAIM = {status: _claim_statement(status) for status in ("pending", "sending")}
+#: record ``:sent_id`` sent (a data-modifying WITH, PostgreSQL) and claim one pending delivery
+_RECORD_SENT_AND_CLAIM = _CLAIM["pending"].add_cte(
+    update(Delivery)
+    .where(Delivery.id == bindparam("sent_id"), Delivery.status == "sending")
+    .values(status="sent", sent_at=bindparam("now"), error=None, next_attempt_at=None)
+    .returning(Delivery.id).cte("recorded"))
+
+
+def record_sent_and_claim_next(conn: Connection, delivery_id: uuid.UUID, *,
+                               claim_seconds: float) -> ClaimedDelivery | None:
+    """:func:`record_sent` for ``delivery_id`` and :func:`claim_due_deliveries` of one more
+    delivery, in the caller's transaction (not committed); returns the claimed one or None.
+
+    On PostgreSQL one statement: the outcome is a data-modifying ``WITH`` of the claim's
+    ``UPDATE … RETURNING`` (executed exactly once, with the claim, whatever the claim finds),
+    so a delivery costs one round trip to the database plus the commit's. A second statement
+    only when no ``pending`` delivery is due (it looks for expired claims). Elsewhere (SQLite)
+    the two functions one after the other.
+    """
+    if conn.dialect.name != "postgresql":
+        record_sent(conn, delivery_id, commit=False)
+        claimed = claim_due_deliveries(conn, limit=1, claim_seconds=claim_seconds, commit=False)
+        return claimed[0] if claimed else None
+    now = utcnow()
+    expires = now + timedelta(seconds=claim_seconds)
+    row = conn.execute(_RECORD_SENT_AND_CLAIM, {"sent_id": delivery_id, "now": now,
+                                                "expires": expires, "limit": 1}).first()
+    if row is None:
+        row = conn.execute(_CLAIM["sending"], {"now": now, "expires": expires,
+                                               "limit": 1}).first()
+    return None if row is None else _claimed(row, expires)
+
+
+def _claimed(row: Any, expires: datetime) -> ClaimedDelivery:
+    """A claim statement's ``RETURNING`` row as a :class:`ClaimedDelivery`."""
+    (id_, event_id, event_type, recipient, subject, body_text, body_html, message_id,
+     attempts) = row
+    return ClaimedDelivery(id_, event_id, event_type, recipient, subject, body_text, body_html,
+                           message_id, attempts, claim_expires_at=expires)
 
 
 def _finish(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
@@ -50,10 +51,17 @@ from notifier.deliveries.service import (
     next_due_at,
     record_refused,
     record_sent,
+    record_sent_and_claim_next,
     record_transient_failure,
     release_claims,
 )
-from notifier.deliveries.transport import SMTP_TIMEOUT_SECONDS, DeliveryRefused, MailTransport
+from notifier.deliveries.transport import (
+    SMTP_TIMEOUT_SECONDS,
+    DeliveryRefused,
+    Mail,
+    MailTransport,
+    wire_message,
+)
 from shared.consumer import TransientError
 from shared.db import utcnow
 from shared.logs import event_context
@@ -110,6 +118,7 @@ class DeliveryWorker:
         self.transport = transport
         self.settings = settings
         self.policy = policy or DeliveryPolicy()
+        self._sender = settings.sender  # parsed once, not per e-mail
         self._cond = threading.Condition()
         self._wake_seq = 0  # bumped by wake()
         self._done_seq = 0  # the wake_seq a completed pass started after
@@ -172,6 +181,8 @@ class DeliveryWorker:
         opener = getattr(self.transport, "open", None)
         with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
                 as transport:
+            if conn.dialect.name == "postgresql":  # one statement per e-mail: no COMMIT trip
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             claimed = None
             while not stop.is_set() and not conn.invalidated:
                 claimed = claimed or self._claim_one(conn)
@@ -207,17 +218,13 @@ class DeliveryWorker:
         transaction of this one's outcome: ``(status, next claimed or None)``."""
         with event_context(claimed.event_id, claimed.event_type):
             try:
-                message = build_message(
-                    RenderedMail(claimed.subject, claimed.body_text or "",
-                                 claimed.body_html or ""),
-                    recipient=claimed.recipient, msg_id=claimed.message_id or "",
-                    settings=self.settings)
+                message = self._message(claimed)
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
                 return self._refused(conn, claimed, f"message could not be built: {exc!r}",
                                      stop, claim_next)
             try:
-                transport.send(message, sender=self.settings.sender,
+                transport.send(message, sender=self._sender,
                                recipient=claimed.recipient, event_id=claimed.event_id)
             except DeliveryRefused as exc:
                 return self._refused(conn, claimed, str(exc), stop, claim_next)
@@ -228,7 +235,8 @@ class DeliveryWorker:
                 return self._transient(conn, claimed, repr(exc), stop, claim_next)
             try:
                 _, following = self._record(
-                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next)
+                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next,
+                    sent=claimed.id)
             except DATABASE_UNAVAILABLE:
                 log.error("e-mail ACCEPTED by the SMTP server but not recorded as sent (the "
                           "worker was stopped while the database did not answer): it will be "
@@ -240,18 +248,33 @@ class DeliveryWorker:
                                            "attempt": claimed.attempts})
             return "sent", following
 
+    def _message(self, claimed: ClaimedDelivery) -> Mail:
+        """The claimed delivery's message: wire bytes (:func:`~notifier.deliveries.transport.
+        wire_message`), or built by :func:`~notifier.deliveries.rendering.build_message` when
+        it is one that function does not write."""
+        mail = RenderedMail(claimed.subject, claimed.body_text or "", claimed.body_html or "")
+        wire = wire_message(mail, recipient=claimed.recipient, msg_id=claimed.message_id or "",
+                            settings=self.settings)
+        if wire is not None:
+            return wire
+        return build_message(mail, recipient=claimed.recipient,
+                             msg_id=claimed.message_id or "", settings=self.settings)
+
     def _record(self, conn: Connection, stop: threading.Event,
-                write: Callable[[Connection], str | None],
-                claim_next: bool) -> tuple[str | None, ClaimedDelivery | None]:
+                write: Callable[[Connection], str | None], claim_next: bool, *,
+                sent: uuid.UUID | None = None) -> tuple[str | None, ClaimedDelivery | None]:
         """Run ``write`` (one outcome statement, not committed) and commit, until the database
         answers; returns what ``write`` returned and, with ``claim_next``, the next delivery
         claimed in the same transaction (None when none is due or ``conn`` was given up).
 
-        First on ``conn``; after a :data:`DATABASE_UNAVAILABLE` error on a fresh connection
-        each try (``conn`` may have been cut by a PostgreSQL restart; no next claim then),
-        waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with jitter
-        (tenacity) in between. Setting ``stop`` ends the waiting: the last error is raised.
-        Other errors are raised at once.
+        First on ``conn`` — when ``write`` records delivery ``sent`` as sent and
+        ``claim_next`` is set, with :func:`~notifier.deliveries.service.
+        record_sent_and_claim_next` (one statement on PostgreSQL); after a
+        :data:`DATABASE_UNAVAILABLE` error at once on a fresh connection, then on a fresh
+        connection each try (``conn`` may have been cut by a PostgreSQL restart; no next
+        claim then), waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with
+        jitter (tenacity) in between. Setting ``stop`` ends the waiting: the last error is
+        raised. Other errors are raised at once.
         """
         engine = self.session_factory.kw["bind"]
         tries = 0
@@ -262,12 +285,17 @@ class DeliveryWorker:
             tries += 1
             if tries == 1 and not conn.invalidated:
                 try:
-                    result = write(conn)
-                    if claim_next:
-                        claimed = claim_due_deliveries(
-                            conn, limit=1, claim_seconds=self.policy.claim_seconds,
-                            commit=False)
-                        following = claimed[0] if claimed else None
+                    if claim_next and sent is not None and conn.dialect.name == "postgresql":
+                        result = None
+                        following = record_sent_and_claim_next(
+                            conn, sent, claim_seconds=self.policy.claim_seconds)
+                    else:
+                        result = write(conn)
+                        if claim_next:
+                            claimed = claim_due_deliveries(
+                                conn, limit=1, claim_seconds=self.policy.claim_seconds,
+                                commit=False)
+                            following = claimed[0] if claimed else None
                     conn.commit()
                     return result
                 except BaseException:
@@ -291,6 +319,11 @@ class DeliveryWorker:
         def pause(seconds: float) -> None:  # a sleep that a stop ends at once
             stop.wait(seconds)
 
+        try:  # the first try without tenacity's machinery: what nearly every e-mail costs
+            return attempt(), following
+        except DATABASE_UNAVAILABLE:
+            if stop.is_set():
+                raise
         retrying = Retrying(
             retry=retry_if_exception_type(DATABASE_UNAVAILABLE),
             wait=wait_exponential_jitter(multiplier=0.1,
