@@ -6,10 +6,24 @@ LOCKED`` on PostgreSQL, so several notifier processes share the work), sends it 
 outcome right after (``service.record_*``). One at a time so that a process killed with -9
 leaves at most the delivery whose send was in flight claimed until its claim expires; every
 other due delivery is still ``pending`` and goes out at once from a restarted or another
-notifier process (issue 6 "Faults"). The next delivery is claimed in the transaction that
-records the outcome of the previous one, so this costs one more statement per e-mail but no
-more commits (WAL flushes) than claiming in batches did (``bench/bench_notifier.py``; figures
-in NOTES-notifier-fix.md).
+notifier process (issue 6 "Faults"). The next delivery is claimed with the outcome of the
+previous one.
+
+Throughput (issue 9: a reminder fan-out of 10,000 e-mails at >= 500 e-mails/s per notifier
+process; ``bench/bench_reminders.py``, figures in the README "Performance"). Per e-mail:
+
+* the message is written as wire bytes (``transport.wire_message``: the message
+  ``rendering.build_message`` describes, without building an ``EmailMessage``; the standard
+  library's header parsing and flattening took ~2 ms of CPU per e-mail, more than all the
+  rest), sent on the pass's one SMTP connection;
+* on PostgreSQL ONE statement records the outcome ``sent`` and claims the next delivery
+  (``service.record_sent_and_claim_next``: the outcome is a data-modifying ``WITH`` of the
+  claim), on a connection in autocommit, so one round trip to the database and one commit
+  per e-mail; the statements are built once (SQLAlchemy's compiled form and psycopg's
+  server-side prepared statement are reused);
+* no retry machinery unless the database did not answer.
+
+Batching was not needed for the goal and is not done: the kill guarantee above is unchanged.
 
 An outcome is written until the database answers (:meth:`DeliveryWorker._record`: bounded
 exponential back-off, interrupted by the worker's stop event), on a fresh connection when the
@@ -170,9 +184,10 @@ class DeliveryWorker:
         set); returns how many were tried.
 
         One database connection and one transport session (one SMTP connection) per pass. A
-        delivery's outcome and the claim of the next one are one transaction (one commit, one
-        WAL flush per e-mail, as with batch claims). When that connection was cut (the outcome
-        was then written on a fresh one) the pass ends and the next one opens a new connection.
+        delivery's outcome and the claim of the next one are one transaction (on PostgreSQL
+        one autocommitted statement: one round trip, one commit per e-mail). When that
+        connection was cut (the outcome was then written on a fresh one) the pass ends and the
+        next one opens a new connection.
         """
         stop = stop or threading.Event()
         tried = 0
@@ -181,22 +196,29 @@ class DeliveryWorker:
         opener = getattr(self.transport, "open", None)
         with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
                 as transport:
-            if conn.dialect.name == "postgresql":  # one statement per e-mail: no COMMIT trip
+            postgresql = conn.dialect.name == "postgresql"
+            if postgresql:  # see the module: one statement, no WAL flush wait per e-mail
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            claimed = None
-            while not stop.is_set() and not conn.invalidated:
-                claimed = claimed or self._claim_one(conn)
-                if claimed is None:
-                    break
-                if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
-                    log.warning("claim shorter than the SMTP timeout; delivery given back",
-                                extra={"delivery_id": str(claimed.id)})
-                    break
-                _, claimed = self._send(claimed, conn=conn, transport=transport, stop=stop,
-                                        claim_next=True)
-                tried += 1
-            if claimed is not None and not conn.invalidated:  # stopping: give it back now
-                release_claims(conn, [claimed.id])
+                conn.exec_driver_sql("SET synchronous_commit TO off")
+            try:
+                claimed = None
+                while not stop.is_set() and not conn.invalidated:
+                    claimed = claimed or self._claim_one(conn)
+                    if claimed is None:
+                        break
+                    if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
+                        log.warning("claim shorter than the SMTP timeout; delivery given back",
+                                    extra={"delivery_id": str(claimed.id)})
+                        break
+                    _, claimed = self._send(claimed, conn=conn, transport=transport,
+                                            stop=stop, claim_next=True)
+                    tried += 1
+                if claimed is not None and not conn.invalidated:  # stopping: give it back
+                    release_claims(conn, [claimed.id])
+            finally:
+                if postgresql and not conn.invalidated:  # the pooled connection as it was
+                    with suppress(*DATABASE_UNAVAILABLE):
+                        conn.exec_driver_sql("RESET synchronous_commit")
         return tried
 
     def _claim_one(self, conn: Connection) -> ClaimedDelivery | None:
