@@ -53,7 +53,8 @@ import harness  # noqa: E402
 
 SETTINGS = {"MAIL_FROM": "Partnership Registry <noreply@registry.example>",
             "SECRETARIAT_EMAIL": "secretariat@un.example",
-            "PUBLIC_BASE_URL": "https://registry.example"}
+            "PUBLIC_BASE_URL": "https://registry.example",
+            "SECRET_KEY": "bench-reminders-not-a-secret"}  # signs the unsubscribe links
 APPLICATION_NAME = "bench_reminders_notifier"
 GOAL = ">=500 e-mails/s"
 
@@ -237,10 +238,12 @@ def reference_loop(rows: list, sink: SmtpSink, *, wire: bool) -> float:
             mail = RenderedMail(r.subject, r.body_text, r.body_html)
             if wire:
                 smtp.sendmail(sender, [r.recipient], wire_message(
-                    mail, recipient=r.recipient, msg_id=r.message_id, settings=settings) or b"")
+                    mail, recipient=r.recipient, msg_id=r.message_id, settings=settings,
+                    headers=r.headers) or b"")
             else:
                 smtp.send_message(build_message(mail, recipient=r.recipient,
-                                                msg_id=r.message_id, settings=settings),
+                                                msg_id=r.message_id, settings=settings,
+                                                headers=r.headers),
                                   from_addr=sender, to_addrs=[r.recipient])
     elapsed = time.perf_counter() - started
     if not sink.wait_for(before + len(rows)):
@@ -263,7 +266,8 @@ def measure(url: str, sink: SmtpSink, n: int, per_event: int) -> None:
     with factory() as session:
         rows = list(session.execute(
             select(Delivery.recipient, Delivery.subject, Delivery.body_text, Delivery.body_html,
-                   Delivery.message_id).where(Delivery.status == "pending")))
+                   Delivery.message_id, Delivery.headers)
+            .where(Delivery.status == "pending")))
     assert len(rows) == n, f"{len(rows)} pending deliveries planned, not {n}"
     harness.say(f"planned {n:,} reminder deliveries ({n // per_event:,} events of {per_event} "
                 f"owners) in {planned_s:.1f} s: {how}")

@@ -54,8 +54,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     _verify_bearer_tokens(app)
 
     from notifier.deliveries.views import blp as channels_blp
+    from notifier.unsubscribes.pages import bp as unsubscribe_pages
+    from notifier.unsubscribes.views import blp as unsubscribe_blp
+    from shared.security import csrf_exempt
 
     api.register_blueprint(channels_blp)
+    # RFC 8058: the one-click POST carries no cookie and no CSRF token; the signed token in
+    # the URL is the proof (notifier.unsubscribes.service)
+    api.register_blueprint(csrf_exempt(unsubscribe_blp))
+    app.register_blueprint(csrf_exempt(unsubscribe_pages))
     return app
 
 
@@ -97,6 +104,7 @@ def _mail_settings(app: Flask):
         mail_from=_config(app, "MAIL_FROM") or "",
         secretariat_email=_config(app, "SECRETARIAT_EMAIL") or "",
         public_base_url=_config(app, "PUBLIC_BASE_URL") or public_base_url(),
+        secret_key=app.config["SECRET_KEY"],
     )
 
 
@@ -113,6 +121,7 @@ def build_consumer(app: Flask) -> EventConsumer:
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
     from notifier.deliveries.organizations import organization_handlers
+    from notifier.deliveries.reminders import reminder_handlers
     from notifier.deliveries.service import initiative_handlers
     from notifier.identity.events import TOPICS as IDENTITY_TOPICS
     from notifier.identity.models import RevokedToken, SigningKey
@@ -122,6 +131,7 @@ def build_consumer(app: Flask) -> EventConsumer:
     handlers = (initiative_handlers(settings=settings)
                 | organization_handlers(settings=settings)
                 | account_handlers(settings=settings)
+                | reminder_handlers(settings=settings)
                 | identity_handlers(SigningKey, RevokedToken))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
                          handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS,

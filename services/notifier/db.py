@@ -19,5 +19,6 @@ def import_models() -> None:
     """Import every model module so ``Base.metadata`` is complete (Alembic, tests)."""
     from notifier.deliveries import models as _deliveries  # noqa: F401
     from notifier.identity import models as _identity  # noqa: F401
+    from notifier.unsubscribes import models as _unsubscribes  # noqa: F401
 
 __all__ = ["Base", "close_session", "import_models", "session"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -274,11 +274,13 @@ def _strong(value: str) -> Markup:
 
 @dataclass(frozen=True)
 class MailSettings:
-    """``MAIL_FROM`` (a From: header), ``SECRETARIAT_EMAIL``, ``PUBLIC_BASE_URL`` (no slash)."""
+    """``MAIL_FROM`` (a From: header), ``SECRETARIAT_EMAIL``, ``PUBLIC_BASE_URL`` (no slash)
+    and ``SECRET_KEY`` (signs the unsubscribe links: ``notifier.unsubscribes.service``)."""
 
     mail_from: str
     secretariat_email: str
     public_base_url: str
+    secret_key: str = field(default="", repr=False)
 
     @property
     def sender(self) -> str:
@@ -444,10 +446,18 @@ def message_id(event_id: str, recipient: str, settings: MailSettings) -> str:
     return f"<{digest}@{re.sub(r'[^A-Za-z0-9.-]', '-', domain)}>"
 
 
+#: Header fields a delivery may add to its message (``Delivery.headers``); any other name
+#: stored there is left out. RFC 2369 ``List-Unsubscribe`` and ``List-Id`` (RFC 2919), RFC 8058
+#: ``List-Unsubscribe-Post``.
+EXTRA_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id")
+
+
 def build_message(mail: RenderedMail, *, recipient: str, msg_id: str,
-                  settings: MailSettings) -> EmailMessage:
+                  settings: MailSettings,
+                  headers: dict[str, str] | None = None) -> EmailMessage:
     """An RFC 5322 ``multipart/alternative`` message (text first, then HTML) with
-    ``Auto-Submitted: auto-generated`` (RFC 3834) so auto-responders stay quiet."""
+    ``Auto-Submitted: auto-generated`` (RFC 3834) so auto-responders stay quiet, plus the
+    ``headers`` whose names are in :data:`EXTRA_HEADERS` (values on one line)."""
     msg = EmailMessage()
     msg["Subject"] = mail.subject
     msg["From"] = settings.mail_from
@@ -456,6 +466,10 @@ def build_message(mail: RenderedMail, *, recipient: str, msg_id: str,
     msg["Message-ID"] = msg_id
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
+    for name in EXTRA_HEADERS:
+        value = (headers or {}).get(name)
+        if isinstance(value, str) and value:
+            msg[name] = one_line(value, LINK_MAX + 100)
     msg.set_content(mail.text)
     msg.add_alternative(mail.html, subtype="html")
     return msg

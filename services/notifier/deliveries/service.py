@@ -347,6 +347,8 @@ class ClaimedDelivery:
     message_id: str | None
     attempts: int
     claim_expires_at: datetime
+    #: extra header fields (``Delivery.headers``: List-Unsubscribe of a reminder), or None
+    headers: dict[str, str] | None = None
 
 
 def claim_due_deliveries(conn: Connection, *, limit: int, claim_seconds: float,
@@ -394,7 +396,7 @@ def _claim_statement(status: str):
                     next_attempt_at=bindparam("expires"))
             .returning(Delivery.id, Delivery.event_id, Delivery.event_type, Delivery.recipient,
                        Delivery.subject, Delivery.body_text, Delivery.body_html,
-                       Delivery.message_id, Delivery.attempts))
+                       Delivery.message_id, Delivery.attempts, Delivery.headers))
 
 
 _CLAIM = {status: _claim_statement(status) for status in ("pending", "sending")}
@@ -434,9 +436,9 @@ def record_sent_and_claim_next(conn: Connection, delivery_id: uuid.UUID, *,
 def _claimed(row: Any, expires: datetime) -> ClaimedDelivery:
     """A claim statement's ``RETURNING`` row as a :class:`ClaimedDelivery`."""
     (id_, event_id, event_type, recipient, subject, body_text, body_html, message_id,
-     attempts) = row
+     attempts, headers) = row
     return ClaimedDelivery(id_, event_id, event_type, recipient, subject, body_text, body_html,
-                           message_id, attempts, claim_expires_at=expires)
+                           message_id, attempts, claim_expires_at=expires, headers=headers)
 
 
 def _finish(conn: Connection, delivery_id: uuid.UUID, *, commit: bool = True,

@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from notifier.deliveries.rendering import MailSettings, RenderedMail
+from notifier.deliveries.rendering import (
+    EXTRA_HEADERS,
+    LINK_MAX,
+    MailSettings,
+    RenderedMail,
+    one_line,
+)
 from shared.config import var_dir
 from shared.consumer import TransientError
 
@@ -75,6 +81,7 @@ _BASE64_CHUNK = 57  # bytes per 76-character base64 line (RFC 2045 6.8)
 
 
 def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: MailSettings,
+                 headers: dict[str, str] | None = None,
                  now: datetime | None = None) -> bytes | None:
     """The message :func:`~notifier.deliveries.rendering.build_message` builds, as wire bytes
     (RFC 5322 with CRLF line endings), or None when it is not one this function writes (a
@@ -82,7 +89,10 @@ def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: M
     ``MAIL_FROM``): the caller then builds it with ``build_message``.
 
     Same headers in the same order (Subject, From, To, Date, Message-ID, Auto-Submitted,
-    X-Auto-Response-Suppress, MIME-Version, Content-Type ``multipart/alternative``), the text
+    X-Auto-Response-Suppress, the ``headers`` named in ``rendering.EXTRA_HEADERS`` — a
+    reminder's List-Unsubscribe, List-Unsubscribe-Post, List-Id, on one line each, so an
+    ASCII value of at most 998 characters with its name — MIME-Version, Content-Type
+    ``multipart/alternative``), the text
     part then the HTML part, each ``charset="utf-8"``: ``7bit`` when ASCII with lines of at
     most 78 characters, else ``base64`` of the text with CRLF line breaks (RFC 2045/2049).
     Non-ASCII subjects and display names become RFC 2047 encoded words (``email.header``).
@@ -94,6 +104,14 @@ def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: M
     from_header = _from_header(settings.mail_from)
     if from_header is None:
         return None
+    extra = ""
+    for name in EXTRA_HEADERS:
+        value = (headers or {}).get(name)
+        if isinstance(value, str) and value:
+            line = f"{name}: {one_line(value, LINK_MAX + 100)}"
+            if not line.isascii() or len(line) > 998:
+                return None
+            extra += line + "\r\n"
     try:
         text = _body_part("plain", mail.text)
         html = _body_part("html", mail.html)
@@ -110,6 +128,7 @@ def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: M
         f"Message-ID: {msg_id}\r\n"
         "Auto-Submitted: auto-generated\r\n"
         "X-Auto-Response-Suppress: All\r\n"
+        f"{extra}"
         "MIME-Version: 1.0\r\n"
         f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'
         "\r\n").encode("ascii")

@@ -276,11 +276,12 @@ class DeliveryWorker:
         it is one that function does not write."""
         mail = RenderedMail(claimed.subject, claimed.body_text or "", claimed.body_html or "")
         wire = wire_message(mail, recipient=claimed.recipient, msg_id=claimed.message_id or "",
-                            settings=self.settings)
+                            settings=self.settings, headers=claimed.headers)
         if wire is not None:
             return wire
         return build_message(mail, recipient=claimed.recipient,
-                             msg_id=claimed.message_id or "", settings=self.settings)
+                             msg_id=claimed.message_id or "", settings=self.settings,
+                             headers=claimed.headers)
 
     def _record(self, conn: Connection, stop: threading.Event,
                 write: Callable[[Connection], str | None], claim_next: bool, *,

@@ -38,7 +38,9 @@ def test_openapi_document_is_served_under_the_service_prefix(notifier_app):
 
     assert doc["openapi"] == "3.0.3"  # what the self-served Swagger UI renders
     assert doc["info"]["title"] == "Partnership Registry notifications API"
-    assert set(doc["paths"]) == {"/api/v1/subscriptions/channels"}
+    assert set(doc["paths"]) == {"/api/v1/subscriptions/channels",
+                                 "/api/v1/unsubscribe/{token}"}
+    assert set(doc["paths"]["/api/v1/unsubscribe/{token}"]) >= {"get", "post"}
 
 
 def test_channels_lists_email(notifier_app):

@@ -81,13 +81,19 @@ def _plan(app, event) -> dict[str, Delivery]:
                                                   .where(Delivery.event_id == event.id))}
 
 
-def test_every_review_desk_type_mails_someone():
+def test_every_review_desk_type_mails_someone(notifier_app):
     """No initiative event type of the contract is silently ignored but the three that
-    never mail (created, updated, imported)."""
+    never mail (created, updated, imported) and the light's change (issue 9: the reminder
+    events tell the owners); the review desk's are the types of ``NOTIFICATIONS``."""
     initiative_types = {t for t, (topic, _) in EVENT_TYPES.items() if topic == TOPIC_INITIATIVES}
     silent = {t for t in initiative_types if t.rsplit(".", 2)[-2] in
-              ("created", "updated", "imported")}
-    assert initiative_types - silent == set(NOTIFICATIONS)
+              ("created", "updated", "imported", "reporting-status-changed")}
+    handled = set(build_consumer(notifier_app).handlers)
+    assert initiative_types - silent <= handled
+    assert not silent & handled
+    assert set(NOTIFICATIONS) == {t for t in initiative_types
+                                  if t.split(".")[-3] == "initiative"} - silent - {
+        t for t in initiative_types if t.endswith("progress-reminder-due.v1")}
 
 
 @pytest.mark.parametrize("type_", SECRETARIAT_DECIDES)

@@ -16,6 +16,14 @@ from notifier.deliveries.transport import wire_message
 SETTINGS = MailSettings("Partnership Registry <noreply@registry.example>",
                         "secretariat@un.example", "https://registry.example")
 MSG_ID = "<0123456789abcdef@registry.example>"
+#: a reminder's list headers (``unsubscribes.service.list_headers``), plus one not allowed
+LIST_HEADERS = {
+    "List-Unsubscribe": "<https://registry.example/unsubscribe/" + "eyJhIjoiYiJ9." * 12
+                        + "sig?lang=zh>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    "List-Id": "<progress-reminders.registry.example>",
+    "Bcc": "someone@example.org",
+}
 
 MAILS = {
     "ascii": RenderedMail("Progress report due: Clean Oceans (PR-2026-00042)",
@@ -44,15 +52,17 @@ def _lines(text: str) -> list[str]:
 @pytest.mark.parametrize("mail_from", [SETTINGS.mail_from,
                                        "海洋登记处 <noreply@registry.example>",
                                        "noreply@registry.example"])
-def test_wire_bytes_parse_to_the_message_build_message_builds(name, mail_from):
+@pytest.mark.parametrize("headers", [None, LIST_HEADERS], ids=["plain", "list headers"])
+def test_wire_bytes_parse_to_the_message_build_message_builds(name, mail_from, headers):
     mail = MAILS[name]
     settings = MailSettings(mail_from, SETTINGS.secretariat_email, SETTINGS.public_base_url)
     now = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)
 
     wire = wire_message(mail, recipient="owner@example.org", msg_id=MSG_ID, settings=settings,
-                        now=now)
+                        headers=headers, now=now)
     built = _parsed(build_message(mail, recipient="owner@example.org", msg_id=MSG_ID,
-                                  settings=settings).as_bytes(policy=policy.SMTP))
+                                  settings=settings, headers=headers)
+                    .as_bytes(policy=policy.SMTP))
 
     assert wire is not None
     assert all(len(line) <= 998 for line in wire.split(b"\r\n"))  # RFC 5322 2.1.1
@@ -72,19 +82,26 @@ def test_wire_bytes_parse_to_the_message_build_message_builds(name, mail_from):
         assert _lines(got.get_body((subtype,)).get_content()) == \
             _lines(built.get_body((subtype,)).get_content())
     assert not got.defects and all(not p.defects for p in got.walk())
+    assert "Bcc" not in got
+    if headers:
+        assert got["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
-@pytest.mark.parametrize(("recipient", "subject", "mail_from"), [
-    ("用户@example.org", "Due", SETTINGS.mail_from),                 # SMTPUTF8 address
-    ("owner@example.org", "=?utf-8?b?Zm9v?= forged", SETTINGS.mail_from),  # encoded-word look
-    ("owner@example.org", "Two\r\nBcc: x@example.org", SETTINGS.mail_from),
-    ("owner@example.org", "Due", "Registry <noreply@登记处.example>"),
+@pytest.mark.parametrize(("recipient", "subject", "mail_from", "headers"), [
+    ("用户@example.org", "Due", SETTINGS.mail_from, None),                 # SMTPUTF8 address
+    ("owner@example.org", "=?utf-8?b?Zm9v?= forged", SETTINGS.mail_from, None),  # encoded word
+    ("owner@example.org", "Two\r\nBcc: x@example.org", SETTINGS.mail_from, None),
+    ("owner@example.org", "Due", "Registry <noreply@登记处.example>", None),
+    ("owner@example.org", "Due", SETTINGS.mail_from, {"List-Id": "<列表.registry.example>"}),
+    ("owner@example.org", "Due", SETTINGS.mail_from, {"List-Id": "<" + "x" * 1200 + ">"}),
 ])
-def test_what_it_does_not_write_is_left_to_build_message(recipient, subject, mail_from):
+def test_what_it_does_not_write_is_left_to_build_message(recipient, subject, mail_from,
+                                                         headers):
     settings = MailSettings(mail_from, SETTINGS.secretariat_email, SETTINGS.public_base_url)
     mail = RenderedMail(subject, "text", "<p>html</p>")
 
-    assert wire_message(mail, recipient=recipient, msg_id=MSG_ID, settings=settings) is None
+    assert wire_message(mail, recipient=recipient, msg_id=MSG_ID, settings=settings,
+                        headers=headers) is None
 
 
 def test_each_message_gets_its_own_boundary():
