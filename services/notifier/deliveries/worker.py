@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
@@ -258,7 +257,7 @@ class DeliveryWorker:
             try:
                 _, following = self._record(
                     conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next,
-                    sent=claimed.id)
+                    sent=claimed)
             except DATABASE_UNAVAILABLE:
                 log.error("e-mail ACCEPTED by the SMTP server but not recorded as sent (the "
                           "worker was stopped while the database did not answer): it will be "
@@ -285,7 +284,8 @@ class DeliveryWorker:
 
     def _record(self, conn: Connection, stop: threading.Event,
                 write: Callable[[Connection], str | None], claim_next: bool, *,
-                sent: uuid.UUID | None = None) -> tuple[str | None, ClaimedDelivery | None]:
+                sent: ClaimedDelivery | None = None
+                ) -> tuple[str | None, ClaimedDelivery | None]:
         """Run ``write`` (one outcome statement, not committed) and commit, until the database
         answers; returns what ``write`` returned and, with ``claim_next``, the next delivery
         claimed in the same transaction (None when none is due or ``conn`` was given up).

@@ -110,3 +110,30 @@ def test_every_e_mail_reaches_the_smtp_server_once_as_build_message_describes(
         assert msg["From"] == SETTINGS["MAIL_FROM"] and msg["Auto-Submitted"] == "auto-generated"
         assert msg.get_body(("plain",)).get_content().splitlines() == row.body_text.splitlines()
         assert msg.get_body(("html",)).get_content().splitlines() == row.body_html.splitlines()
+
+
+def test_a_delivery_given_back_due_earlier_is_sent_in_the_same_pass(fanout_app):
+    """The claim scans from the last claimed due time on (keyset); a delivery that becomes
+    due before it — another worker gave it back — is still found before the pass ends."""
+    factory = fanout_app.extensions["db_session_factory"]
+    with factory() as s:  # another worker holds the first one
+        held = s.scalar(select(Delivery.id).order_by(Delivery.next_attempt_at).limit(1))
+        s.execute(update(Delivery).where(Delivery.id == held)
+                  .values(status="sending", next_attempt_at=utcnow() + timedelta(minutes=5)))
+        s.commit()
+
+    class _GivesBackAtTheFifth(_DiesAtSend):
+        def send(self, message, *, sender, recipient, event_id):
+            super().send(message, sender=sender, recipient=recipient, event_id=event_id)
+            if len(self.sent) == 5:
+                with factory() as s:
+                    s.execute(update(Delivery).where(Delivery.id == held).values(
+                        status="pending", next_attempt_at=utcnow() - timedelta(hours=1)))
+                    s.commit()
+
+    transport = _GivesBackAtTheFifth(accept=1000)
+
+    assert build_delivery_worker(fanout_app, transport).run_once() == 30
+
+    assert {r.status for r in _rows(fanout_app)} == {"sent"}
+    assert len(set(transport.sent)) == 30
