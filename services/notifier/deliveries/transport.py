@@ -139,6 +139,8 @@ def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: M
 
 def _subject(subject: str) -> str:
     """The Subject's value: folded at spaces, RFC 2047 ``B`` encoded words when not ASCII."""
+    if subject.isascii() and len(subject) <= _ASCII_LINE_MAX - len("Subject: "):
+        return subject  # one short line as it is (what Header would return)
     header = Header(subject, "us-ascii" if subject.isascii() else "utf-8",
                     header_name="Subject")
     return header.encode(linesep="\r\n")
@@ -158,7 +160,7 @@ def _from_header(mail_from: str) -> str | None:
 def _body_part(subtype: str, content: str) -> bytes:
     """One ``text/<subtype>`` part (headers, blank line, body) with CRLF line endings."""
     lines = content.encode("utf-8", "surrogateescape").splitlines() or [b""]
-    if content.isascii() and all(len(line) <= _ASCII_LINE_MAX for line in lines):
+    if content.isascii() and max(map(len, lines)) <= _ASCII_LINE_MAX:
         cte, body = "7bit", b"".join(line + b"\r\n" for line in lines)
     else:
         raw = b"".join(line + b"\r\n" for line in lines)
