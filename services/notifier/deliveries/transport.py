@@ -77,7 +77,6 @@ class MailTransport(Protocol):
 
 # -- the message as bytes ----------------------------------------------------------------------
 _ASCII_LINE_MAX = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
-_BASE64_CHUNK = 57  # bytes per 76-character base64 line (RFC 2045 6.8)
 
 
 def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: MailSettings,
@@ -161,12 +160,10 @@ def _body_part(subtype: str, content: str) -> bytes:
     """One ``text/<subtype>`` part (headers, blank line, body) with CRLF line endings."""
     lines = content.encode("utf-8", "surrogateescape").splitlines() or [b""]
     if content.isascii() and max(map(len, lines)) <= _ASCII_LINE_MAX:
-        cte, body = "7bit", b"".join(line + b"\r\n" for line in lines)
+        cte, body = "7bit", b"\r\n".join(lines) + b"\r\n"
     else:
-        raw = b"".join(line + b"\r\n" for line in lines)
-        cte = "base64"
-        body = b"".join(base64.b64encode(raw[i:i + _BASE64_CHUNK]) + b"\r\n"
-                        for i in range(0, len(raw), _BASE64_CHUNK))
+        cte = "base64"  # 76-character lines (RFC 2045 6.8), CRLF
+        body = base64.encodebytes(b"\r\n".join(lines) + b"\r\n").replace(b"\n", b"\r\n")
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode("ascii") + body
 
