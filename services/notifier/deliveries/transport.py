@@ -29,10 +29,10 @@ import secrets
 import smtplib
 import ssl
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -136,13 +136,58 @@ def wire_message(mail: RenderedMail, *, recipient: str, msg_id: str, settings: M
                      b"\r\n", delimiter, b"--\r\n"))
 
 
+#: raw bytes per RFC 2047 encoded word: 56 base64 characters, 68 with ``=?utf-8?b?``/``?=``
+#: (at most 75), so even the first line, after ``Subject: ``, stays within 78
+_WORD_BYTES = 42
+
+
 def _subject(subject: str) -> str:
-    """The Subject's value: folded at spaces, RFC 2047 ``B`` encoded words when not ASCII."""
-    if subject.isascii() and len(subject) <= _ASCII_LINE_MAX - len("Subject: "):
-        return subject  # one short line as it is (what Header would return)
-    header = Header(subject, "us-ascii" if subject.isascii() else "utf-8",
-                    header_name="Subject")
-    return header.encode(linesep="\r\n")
+    """The Subject's value: ASCII folded at spaces within 78-character lines; otherwise
+    RFC 2047 ``B`` encoded words of UTF-8 (never splitting a character), one per line."""
+    if subject.isascii():
+        return _folded(subject, len("Subject: "))
+    words: list[bytes] = []
+    chunk = b""
+    for char in subject:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+def _folded(text: str, used: int) -> str:
+    """``text`` folded (CRLF + space before a word) so that lines stay within 78 characters
+    where its words allow; ``used``: characters already on the first line. Unfolding
+    (RFC 5322 2.2.3) gives ``text`` back."""
+    if used + len(text) <= _ASCII_LINE_MAX:
+        return text
+    lines: list[str] = []
+    parts = text.split(" ")
+    line, width = parts[0], used + len(parts[0])
+    for part in parts[1:]:
+        if width + 1 + len(part) > _ASCII_LINE_MAX and line.strip():
+            lines.append(line)
+            line, width = part, 1 + len(part)
+        else:
+            line += " " + part
+            width += 1 + len(part)
+    lines.append(line)
+    return "\r\n ".join(lines)
+
+
+@lru_cache(maxsize=1024)
+def _angle_address(address: str) -> str:
+    """``<address>`` for MAIL FROM / RCPT TO (``smtplib.quoteaddr``, skipped for a plain
+    ``local@domain``: the same result without parsing it per e-mail)."""
+    if _PLAIN_ADDRESS.match(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
 
 
 @lru_cache(maxsize=16)
@@ -209,11 +254,49 @@ class SmtpTransport:
 
 
 def _submit(smtp: smtplib.SMTP, message: Mail, sender: str, recipient: str) -> None:
-    """One SMTP transaction (MAIL, RCPT, DATA) on an open connection."""
+    """One SMTP transaction (MAIL, RCPT, DATA) on an open connection: pipelined when the
+    message is wire bytes and the server offers PIPELINING, else smtplib's own."""
     if isinstance(message, bytes):
-        smtp.sendmail(sender, [recipient], message)
+        smtp.ehlo_or_helo_if_needed()
+        if smtp.has_extn("pipelining"):
+            _pipelined(smtp, message, sender, recipient)
+        else:
+            smtp.sendmail(sender, [recipient], message)
     else:
         smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _pipelined(smtp: smtplib.SMTP, data: bytes, sender: str, recipient: str) -> None:
+    """RFC 2920 command pipelining: MAIL, RCPT and DATA in one write and their three replies
+    read after it, then the message (dot-stuffed, RFC 5321 4.5.2) and its reply — two round
+    trips instead of smtplib's four. Raises what ``smtplib.SMTP.sendmail`` raises for the
+    same replies (``SMTPSenderRefused``, ``SMTPRecipientsRefused``, ``SMTPDataError``), after
+    ending a DATA the server accepted anyway with an empty message and resetting the
+    transaction (RSET), so the connection stays usable."""
+    smtp.send(f"MAIL FROM:{_angle_address(sender)}\r\n"
+              f"RCPT TO:{_angle_address(recipient)}\r\nDATA\r\n")
+    mail, rcpt, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    if mail[0] != 250 or rcpt[0] not in (250, 251) or go[0] != 354:
+        if go[0] == 354:  # nothing valid to deliver: end the (empty) message at once
+            smtp.send(b".\r\n")
+            smtp.getreply()
+        with suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+        if mail[0] != 250:
+            raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+        if rcpt[0] not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
+        raise smtplib.SMTPDataError(*go)
+    body = _LEADING_DOT.sub(b"..", data)
+    smtp.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+    code, reply = smtp.getreply()
+    if code != 250:
+        with suppress(smtplib.SMTPException, OSError):
+            smtp.rset()
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _classified(exc: Exception) -> Exception:

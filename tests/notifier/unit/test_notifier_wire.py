@@ -37,6 +37,8 @@ MAILS = {
     "crlf and cr": RenderedMail("Line endings", "one\r\ntwo\rthree\nfour", "<p>a</p>\r\n"),
     "french name": RenderedMail("Rapport : Été", "Réseau\n", "<p>Réseau</p>"),
     "empty bodies": RenderedMail("Nothing", "", ""),
+    "emoji and accents": RenderedMail("Océan 🌊 réseau " * 9, "🌊\n", "<p>🌊</p>"),
+    "one long word": RenderedMail("Due:  two  spaces " + "x" * 150, "a\n", "<p>a</p>"),
 }
 
 
@@ -66,6 +68,9 @@ def test_wire_bytes_parse_to_the_message_build_message_builds(name, mail_from, h
 
     assert wire is not None
     assert all(len(line) <= 998 for line in wire.split(b"\r\n"))  # RFC 5322 2.1.1
+    if headers is None and name != "one long word":  # a long URL or word cannot be folded
+        head = wire.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert all(len(line) <= 78 for line in head)  # RFC 5322: SHOULD
     assert b"\n" not in wire.replace(b"\r\n", b"")  # CRLF only
     got = _parsed(wire)
     assert [k for k in got.keys()] == [k for k in built.keys()]
