@@ -301,7 +301,8 @@ def measure(url: str, sink: SmtpSink, n: int, per_event: int) -> None:
         cpu_ms_per_req_service=cpu_s * 1000 / n,
         cpu_ms_per_req_postgres=meter.postgres_ms / n,
         notes=(f"one DeliveryWorker pass, one SMTP connection, one delivery claimed at a time "
-               f"(outcome + next claim = one statement); postfix smtp-sink; {how}; "
+               f"(outcome + next claim = one statement, autocommit, keyset claim), wire "
+               f"bytes, SMTP pipelining; postfix smtp-sink; {how}; "
                f"{per_event} owners per event, 1 in 5 in Chinese; reference: smtplib loop, "
                f"build_message + send_message, one connection, no database; the same loop "
                f"with ready wire bytes: {ceiling:,.0f}/s")))
