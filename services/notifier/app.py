@@ -1,9 +1,14 @@
 """The notifier service: e-mails the people concerned by each review step — the owner
 organisation's members, the assigned reviewer, the initiative's contact and the secretariat —
-in their language (``notifier.deliveries.service``).
+in their language (``notifier.deliveries.service``); issue 9: the reminders to report progress
+with one-click unsubscribe (``deliveries.reminders``, ``notifier.unsubscribes``: pages
+``/unsubscribe/<token>``, API ``/api/v1/unsubscribe/<token>``), the secretariat's weekly
+digest (``deliveries.digest``) and the progress report notices
+(``deliveries.progress_reports``).
 
 It consumes ``registry.initiatives`` (consumer group ``notifier``) and keeps its own tables
-(``deliveries``, ``processed_events``); it never reads the registry's database. Beside the
+(``deliveries``, ``processed_events``, ``unsubscribes``); it never reads the registry's
+database. Beside the
 consumer runs a delivery worker thread that sends what the consumer planned
 (``notifier.deliveries.worker``).
 """
@@ -117,10 +122,12 @@ def build_consumer(app: Flask) -> EventConsumer:
     ``shared.identity.store``).
     """
     from notifier.deliveries.account_mail import account_handlers
+    from notifier.deliveries.digest import digest_handlers
     from notifier.deliveries.events import TOPICS
     from notifier.deliveries.models import ProcessedEvent
     from notifier.deliveries.organizations import TOPICS as ORGANIZATION_TOPICS
     from notifier.deliveries.organizations import organization_handlers
+    from notifier.deliveries.progress_reports import progress_report_handlers
     from notifier.deliveries.reminders import reminder_handlers
     from notifier.deliveries.service import initiative_handlers
     from notifier.identity.events import TOPICS as IDENTITY_TOPICS
@@ -132,6 +139,8 @@ def build_consumer(app: Flask) -> EventConsumer:
                 | organization_handlers(settings=settings)
                 | account_handlers(settings=settings)
                 | reminder_handlers(settings=settings)
+                | digest_handlers(settings=settings)
+                | progress_report_handlers(settings=settings)
                 | identity_handlers(SigningKey, RevokedToken))
     return EventConsumer(CONSUMER_NAME, app.extensions["db_session_factory"], ProcessedEvent,
                          handlers, list(dict.fromkeys([*TOPICS, *ORGANIZATION_TOPICS,

@@ -1,4 +1,5 @@
-"""``notifier`` console script: serve, consume, dlt replay, deliveries list/retry, db, settings."""
+"""``notifier`` console script: serve, consume, dlt replay, deliveries list/retry, unsubscribes
+list/remove, db, settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import current_app
 
 from notifier.app import build_consumer, create_app, start_workers
 from notifier.deliveries.models import DELIVERY_STATUSES
+from notifier.unsubscribes.models import LISTS
 from shared.cli import add_consumer_commands, ensure_schema, service_cli
 from shared.events.types import TOPIC_INITIATIVES
 from shared.problems import DomainError
@@ -67,6 +69,53 @@ def deliveries_retry(delivery_ids: tuple[str, ...]) -> None:
                 continue
             click.echo(f"{delivery.id}: pending, due now ({delivery.recipient})")
     if failed:
+        raise SystemExit(1)
+
+
+@cli.group("unsubscribes")
+def unsubscribes() -> None:
+    """The suppression list: addresses that left the progress report reminders."""
+
+
+@unsubscribes.command("list")
+@click.option("--address", help="Only this address (any case).")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
+def unsubscribes_list(address: str | None, limit: int) -> None:
+    """List unsubscribes, newest first: time (UTC), list, how (web or api), address. The
+    count goes to standard error."""
+    from notifier.unsubscribes.service import list_unsubscribes
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ensure_schema(app)
+    with app.extensions["db_session_factory"]() as session:
+        rows = list_unsubscribes(db_session=session, address=address, limit=limit)
+    for row in rows:
+        click.echo("\t".join([_when(row.created_at), row.list_id, row.via, row.address]))
+    click.echo(f"{len(rows)} unsubscribed", err=True)
+
+
+@unsubscribes.command("remove")
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@click.option("--list", "list_id", type=click.Choice(LISTS), default=LISTS[0],
+              show_default=True)
+def unsubscribes_remove(addresses: tuple[str, ...], list_id: str) -> None:
+    """Subscribe addresses again (the person asked the secretariat): later reminders reach
+    them; those suppressed meanwhile are not sent late. An address that was not unsubscribed
+    is reported and the exit status is 1."""
+    from notifier.unsubscribes.service import remove_unsubscribe
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ensure_schema(app)
+    missing = False
+    for address in addresses:
+        with app.extensions["db_session_factory"]() as session:
+            removed = remove_unsubscribe(address, db_session=session, list_id=list_id)
+        if removed:
+            click.echo(f"{address}: subscribed again to {list_id}")
+        else:
+            click.echo(f"{address}: was not unsubscribed from {list_id}", err=True)
+            missing = True
+    if missing:
         raise SystemExit(1)
 
 

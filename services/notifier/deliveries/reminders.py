@@ -22,19 +22,21 @@ linked only when plain http(s) (``rendering.safe_link``), else the form's page i
 ``PUBLIC_BASE_URL`` (``/my/initiatives/<id>/progress/new``). Poison: more than
 ``MAX_RECIPIENTS`` recipients, an initiative id that is not a UUID. Exactly once per (event,
 recipient): rows are inserted ``ON CONFLICT DO NOTHING`` in the consumer's transaction.
-Cost: one SELECT (the suppression list), one render per (kind, language), one INSERT.
+Cost: one render per (kind, language) per event; the rows of a whole polled batch are written
+just before its transaction commits with one SELECT (the suppression list) and one INSERT.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from urllib.parse import quote
 
 from babel.dates import format_date
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from notifier.deliveries.rendering import (
@@ -107,6 +109,13 @@ REMINDERS: dict[str, Reminder] = {
         N_("The secretariat asks you to report on the progress of your initiative %(title)s. "
            "The next progress report is due on %(date)s."), _ONCE_A_YEAR),
 }
+#: the lead of a ``manual`` reminder sent once the report's due date has passed
+MANUAL_OVERDUE = N_("The secretariat asks you to report on the progress of your initiative "
+                    "%(title)s. A progress report was due on %(date)s.")
+
+
+def _as_date(value: Any) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _date(value: Any, lang: str) -> str:
@@ -131,6 +140,8 @@ def render_reminder(kind: str, data: dict[str, Any], settings: MailSettings,
     when unsupported), with :data:`UNSUBSCRIBE_MARK` where each recipient's own unsubscribe
     link goes. Raises ``KeyError`` for an unknown kind."""
     reminder = REMINDERS[kind]
+    if kind == "manual" and _as_date(data["due_on"]) < utcnow().date():
+        reminder = replace(reminder, lead=MANUAL_OVERDUE)
     lang = supported_language(locale) or DEFAULT_LANGUAGE
     initiative = data["initiative"]
     due = _date(data["due_on"], lang)
@@ -152,16 +163,16 @@ def _for_recipient(mail: RenderedMail, url: str) -> RenderedMail:
                         mail.html.replace(UNSUBSCRIBE_MARK, url))
 
 
-def plan_reminder(session: Session, event: CloudEvent, data: dict[str, Any], *,
-                  settings: MailSettings) -> int:
-    """Write one delivery per owner recipient of a reminder event; returns how many rows.
+def reminder_rows(event: CloudEvent, data: dict[str, Any], *,
+                  settings: MailSettings) -> list[dict[str, Any]]:
+    """The ``deliveries`` rows of one reminder event, as if nobody had unsubscribed (no
+    database read: :func:`write_reminder_rows` decides that): one per owner recipient,
+    ``pending`` with the unsubscribe headers and ``list_id`` ``progress-reminders``, or
+    ``failed`` for an undeliverable address.
 
-    ``data`` is a loaded ``ProgressReminderData``. ``pending`` rows carry the unsubscribe
-    headers and ``list_id`` ``progress-reminders``; ``suppressed`` rows (the address left the
-    list) and ``failed`` ones (undeliverable address) are never sent. ``ON CONFLICT DO
-    NOTHING`` on (event, channel, recipient): a redelivered event adds nothing. Does not
-    commit. Raises :class:`~shared.consumer.PoisonEvent` for more than ``MAX_RECIPIENTS``
-    recipients or an initiative id that is not a UUID.
+    ``data`` is a loaded ``ProgressReminderData``. Raises
+    :class:`~shared.consumer.PoisonEvent` for more than ``MAX_RECIPIENTS`` recipients or an
+    initiative id that is not a UUID.
     """
     if len(data.get("recipients") or ()) > MAX_RECIPIENTS:
         raise PoisonEvent(f"more than {MAX_RECIPIENTS} recipients")
@@ -179,9 +190,6 @@ def plan_reminder(session: Session, event: CloudEvent, data: dict[str, Any], *,
         seen.add(normalised(address))
         targets.append((storable_text(address, 320),
                         supported_language(recipient.get("locale")) or DEFAULT_LANGUAGE))
-    if not targets:
-        return 0
-    gone = left_list(session, PROGRESS_REMINDERS, (address for address, _ in targets))
     kind = data["kind"]
     event_id = storable_text(event.id, 200)
     initiative_id = storable_text(data["initiative"]["id"], 200)
@@ -192,9 +200,8 @@ def plan_reminder(session: Session, event: CloudEvent, data: dict[str, Any], *,
         mail = rendered.get(lang)
         if mail is None:
             mail = rendered[lang] = render_reminder(kind, data, settings, lang)
-        suppressed = normalised(address) in gone
         headers = None
-        if is_deliverable_address(address) and not suppressed:
+        if is_deliverable_address(address):
             headers = list_headers(address, PROGRESS_REMINDERS,
                                    base_url=settings.public_base_url,
                                    secret_key=settings.secret_key, locale=lang)
@@ -203,21 +210,65 @@ def plan_reminder(session: Session, event: CloudEvent, data: dict[str, Any], *,
                            template=f"reminder_{kind}", mail=mail, settings=settings,
                            now=now, initiative_id=initiative_id)
         row.update(headers=headers, list_id=PROGRESS_REMINDERS)
-        if suppressed:
-            row.update(status="suppressed", body_text=None, body_html=None,
+        rows.append(row)
+    return rows
+
+
+def write_reminder_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert reminder rows (of any number of events) in the session's transaction: ONE
+    SELECT of the suppression list for all their addresses — an address that left
+    ``progress-reminders`` gets its row ``suppressed`` (no body, never sent) — and ONE
+    ``INSERT … ON CONFLICT DO NOTHING`` (a redelivered event adds nothing). Returns how many
+    rows were written (conflicts included)."""
+    if not rows:
+        return 0
+    gone = left_list(session, PROGRESS_REMINDERS, (row["recipient"] for row in rows))
+    for row in rows:
+        if normalised(row["recipient"]) in gone and row["status"] == "pending":
+            row.update(status="suppressed", body_text=None, body_html=None, headers=None,
                        next_attempt_at=None,
                        error=f"not sent: the address left the list {PROGRESS_REMINDERS}")
-        rows.append(row)
     insert_deliveries(session, rows)
     log.info("reminder e-mails planned",
-             extra={"deliveries": len(rows), "suppressed": len(gone), "kind": kind})
+             extra={"deliveries": len(rows),
+                    "suppressed": sum(row["status"] == "suppressed" for row in rows)})
     return len(rows)
+
+
+def plan_reminder(session: Session, event: CloudEvent, data: dict[str, Any], *,
+                  settings: MailSettings) -> int:
+    """Write one delivery per owner recipient of a reminder event now
+    (:func:`reminder_rows` then :func:`write_reminder_rows`); returns how many rows. Does not
+    commit. Raises :class:`~shared.consumer.PoisonEvent` as :func:`reminder_rows`."""
+    return write_reminder_rows(session, reminder_rows(event, data, settings=settings))
+
+
+#: ``session.info`` key: reminder rows of this transaction, written just before it commits
+PENDING_KEY = "notifier.pending_reminders"
+_HOOKED_KEY = "notifier.reminder_hooks"
+
+
+def _queue(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Keep ``rows`` for :func:`flush_pending_reminders`, run by the session just before it
+    commits (listeners put on the session the first time), so the reminders of a whole polled
+    batch cost two statements, not two per event; a rollback forgets them."""
+    if not session.info.get(_HOOKED_KEY):
+        session.info[_HOOKED_KEY] = True
+        sa_event.listen(session, "before_commit", flush_pending_reminders)
+        sa_event.listen(session, "after_rollback",
+                        lambda s: s.info.pop(PENDING_KEY, None))
+    session.info.setdefault(PENDING_KEY, []).extend(rows)
+
+
+def flush_pending_reminders(session: Session) -> int:
+    """Write the reminder rows queued in this transaction (:func:`write_reminder_rows`)."""
+    return write_reminder_rows(session, session.info.pop(PENDING_KEY, None) or [])
 
 
 def reminder_handlers(*, settings: MailSettings) -> dict[str, EventHandler]:
     """The consumer's handler of ``initiative.progress-reminder-due.v1``."""
 
     def handle(session: Session, event: CloudEvent, data: dict[str, Any]) -> None:
-        plan_reminder(session, event, data, settings=settings)
+        _queue(session, reminder_rows(event, data, settings=settings))
 
     return {INITIATIVE_PROGRESS_REMINDER_DUE: handle}

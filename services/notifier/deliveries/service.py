@@ -203,10 +203,10 @@ def _audience(audience: str, data: dict[str, Any],
     raise KeyError(audience)
 
 
-def recipients_for(event_type: str, data: dict[str, Any],
-                   settings: MailSettings) -> list[Target]:
+def recipients_for(event_type: str, data: dict[str, Any], settings: MailSettings,
+                   routes: dict[str, Route] | None = None) -> list[Target]:
     """The e-mails one initiative event asks for, as :class:`Target` s in the order of
-    :data:`NOTIFICATIONS` (empty for types that mail nobody).
+    ``routes`` (default :data:`NOTIFICATIONS`; empty for types that mail nobody).
 
     One per address (compared case-insensitively; the first audience wins); never to the
     actor (``actor.user_id`` matching a recipient's ``user_id``, or ``actor.email`` the
@@ -221,7 +221,8 @@ def recipients_for(event_type: str, data: dict[str, Any],
         acting.add(actor_email)
     out: list[Target] = []
     seen: set[str] = set()
-    for audience, template in NOTIFICATIONS.get(event_type, ()):
+    for audience, template in (NOTIFICATIONS if routes is None else routes).get(event_type,
+                                                                                 ()):
         if event_type == INITIATIVE_REVIEW_ASSIGNED and (data.get("revision") or None):
             template = "revision_review_assigned"
         for address, locale in _audience(audience, data, settings):

@@ -12,7 +12,9 @@ blp = Blueprint("channels", __name__, url_prefix="/api/v1/subscriptions",
 CHANNEL_LIST = (
     {"code": "email", "name": "E-mail",
      "description": "Messages to an initiative's contact address on each review step, and to "
-                    "the secretariat on each submission (plain text and HTML)."},
+                    "the secretariat on each submission (plain text and HTML); reminders to "
+                    "report progress to the owner organisation's members (with one-click "
+                    "unsubscribe, RFC 8058) and the secretariat's weekly reporting digest."},
 )
 
 

@@ -50,7 +50,13 @@ class ReportInitiative(Base):
     ``id`` is the registry's initiative id (UUID string, the event ``subject``); ``version`` the
     snapshot's version (a snapshot with a version <= this one is ignored). ``lead_*`` are null
     when the initiative has no lead organisation; ``lead_country`` is ISO 3166-1 alpha-3.
-    Times are UTC; ``applied_at`` is when this row last changed. ``tags`` repeats the tag
+    Times are UTC; ``applied_at`` is when this row last changed. Issue 9: ``reporting_status``
+    the traffic light (``green``/``yellow``/``red``, null when the initiative has none: not
+    active, or not computed yet), ``reporting_status_as_of`` the job's clock of the last
+    ``reporting-status-changed`` event applied, ``reporting_anchor_on``
+    the start of the current reporting cycle it named; ``last_progress_report_on``,
+    ``progress_percent`` (0-100) and ``progress_reports_count`` (approved reports) as the
+    newest snapshot carried them. ``tags`` repeats the tag
     lists of the child tables as applied (``{"goals", "targets", "countries", "regions",
     "region_names"}``, each sorted and without duplicates) so that the next snapshot's change
     and its counter deltas are known from this one row; null on rows applied before migration
@@ -73,6 +79,14 @@ class ReportInitiative(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # progress reports and the reporting light (issue 9): from the snapshots' new fields and
+    # the progress report events' snapshots, and from initiative.reporting-status-changed.v1
+    reporting_status: Mapped[str | None] = mapped_column(String(10))
+    reporting_status_as_of: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reporting_anchor_on: Mapped[date | None] = mapped_column(Date)
+    last_progress_report_on: Mapped[date | None] = mapped_column(Date)
+    progress_percent: Mapped[int | None] = mapped_column(Integer)
+    progress_reports_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 def _initiative_fk() -> ForeignKey:
@@ -131,7 +145,8 @@ class ReportInitiativeRegionName(Base):
 class ReportSummaryCount(Base):
     """One counter of the summary report: ``dimension`` is ``total`` (key ``""``), ``goal``
     (key ``"1"``..), ``region`` (a top-level region name), ``stakeholder_group`` (a code, or
-    ``unspecified``) — all four over published initiatives — or ``status`` (every initiative).
+    ``unspecified``), ``reporting_status`` (``green``/``yellow``/``red``; issue 9) — all five
+    over published initiatives — or ``status`` (every initiative).
 
     Maintained by ``reporting.readmodel.service.apply_initiative_snapshot`` in the consumer's
     transaction: the old snapshot's contributions are subtracted and the new one's added, so a

@@ -5,7 +5,8 @@ file and a download of the same moment are identical.
 
 * JSON — :class:`~reporting.summaries.schemas.SummarySchema`, UTF-8.
 * CSV — RFC 4180, UTF-8, a header row ``dimension,key,label,count``; one ``total`` row, then
-  the rows of ``sdg_goal``, ``region``, ``stakeholder_group``, ``status`` in the JSON's order.
+  the rows of ``sdg_goal``, ``region``, ``stakeholder_group``, ``reporting_status``,
+  ``status`` in the JSON's order.
   Labels are the goals' short titles, the regions' names, the stakeholder groups' labels and
   the statuses in words. Cells starting with ``= + - @`` or a tab / CR are prefixed with ``'``
   (OWASP "CSV injection"): keys such as stakeholder group codes come from events. The time the
@@ -63,6 +64,10 @@ STATUS_LABELS = {"draft": N_("Draft"), "submitted": N_("Submitted"),
                  "rejected": N_("Rejected"), "completion_declared": N_("Completion declared"),
                  "completed": N_("Completed"), "archived": N_("Archived"),
                  "withdrawn": N_("Withdrawn"), "suspended": N_("Suspended")}
+#: The reporting light in words (issue 9; ``shared.events.types.REPORTING_STATUSES``).
+REPORTING_STATUS_LABELS = {"green": N_("Green: reported on time"),
+                           "yellow": N_("Yellow: progress report overdue"),
+                           "red": N_("Red: inactive, no report for two years")}
 UNSPECIFIED_GROUP_LABEL = N_("Unspecified (no lead organisation)")
 UNSPECIFIED_REGION_LABEL = N_("Unspecified")
 
@@ -106,6 +111,11 @@ def status_label(code: str) -> str:
     return STATUS_LABELS.get(code, code)
 
 
+def reporting_status_label(code: str) -> str:
+    """The reporting light in words (``yellow`` -> ``Yellow: progress report overdue``)."""
+    return REPORTING_STATUS_LABELS.get(code, code)
+
+
 def _region_codes_by_english_name() -> dict[str, str]:
     return {r.name_en: code for code, r in regions().items() if r.level in ("world", "region")}
 
@@ -127,6 +137,8 @@ def localized_label(dimension: str, key: str) -> str:
         return i18n.stakeholder_group_label(key)
     if dimension == "status":
         return gettext(STATUS_LABELS[key]) if key in STATUS_LABELS else key
+    if dimension == "reporting_status":
+        return gettext(REPORTING_STATUS_LABELS[key]) if key in REPORTING_STATUS_LABELS else key
     return key
 
 
@@ -136,6 +148,8 @@ SECTIONS = (
     ("region", "by_region", str, N_("Published initiatives by region (UN M49)")),
     ("stakeholder_group", "by_stakeholder_group", stakeholder_group_label,
      N_("Published initiatives by stakeholder group of the lead organisation")),
+    ("reporting_status", "by_reporting_status", reporting_status_label,
+     N_("Published initiatives by reporting status")),
     ("status", "by_status", status_label, N_("All initiatives by workflow status")),
 )
 

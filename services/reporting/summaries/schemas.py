@@ -26,6 +26,11 @@ class SummarySchema(Schema):
     by_stakeholder_group = _counts("Published initiatives per stakeholder group code of the "
                                    "lead organisation (every code present; 'unspecified' when "
                                    "some have no lead organisation).")
+    by_reporting_status = _counts("Published initiatives per reporting light (UN DESA's rule "
+                                  "since 2018): green (a progress report approved within 12 "
+                                  "months of publication or of the last report), yellow "
+                                  "(overdue), red (overdue 24 months: shown as inactive); "
+                                  "keys green, yellow, red always present.")
     by_status = _counts("ALL initiatives known to the read model per workflow status (the only "
                         "breakdown not limited to published ones), every status present: "
                         "draft, submitted, changes_requested, published, rejected, "

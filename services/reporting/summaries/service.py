@@ -18,6 +18,11 @@ Rules (issue "reporting summary"; keys are strings so JSON, CSV and HTML agree):
   organisation: every code of ``shared.reference.STAKEHOLDER_GROUPS`` present (zeros), plus
   ``unspecified`` when some have no lead organisation (and any code outside the catalogue an
   event carried, under its own key).
+* ``by_reporting_status`` — published initiatives by reporting light (issue 9, UN DESA's rule:
+  ``green`` reported within ``REPORTING_YELLOW_MONTHS`` of publication or of the last approved
+  progress report, ``yellow`` overdue, ``red`` overdue ``REPORTING_RED_MONTHS`` and shown as
+  inactive), keys ``green``, ``yellow``, ``red`` always present; a published initiative whose
+  light the registry has not computed yet counts in none of them.
 * ``by_status`` — EVERY initiative the read model knows, by workflow status (the only
   breakdown not limited to published ones); every status of
   ``shared.events.types.INITIATIVE_STATUSES`` present (zeros).
@@ -44,7 +49,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -60,7 +65,7 @@ from reporting.readmodel.models import (
     ReportSummaryCount,
 )
 from shared.db import utcnow
-from shared.events.types import INITIATIVE_STATUSES
+from shared.events.types import INITIATIVE_STATUSES, REPORTING_STATUSES
 from shared.reference import STAKEHOLDER_GROUPS, goals
 
 #: The five top-level UN M49 regions, always present in ``by_region``.
@@ -78,6 +83,8 @@ class Summary:
     by_stakeholder_group: dict[str, int]
     by_status: dict[str, int]
     generated_at: datetime
+    by_reporting_status: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(REPORTING_STATUSES, 0))
 
 
 def _with_defaults(defaults: tuple[str, ...] | list[str], counts: dict[str, int],
@@ -109,6 +116,8 @@ def summary_from_counts(counts: dict[tuple[str, str], int]) -> Summary:
                                             (UNSPECIFIED_STAKEHOLDER_GROUP,)),
         by_status=_with_defaults(INITIATIVE_STATUSES, by.get("status", {})),
         generated_at=utcnow(),
+        by_reporting_status={colour: by.get("reporting_status", {}).get(colour, 0)
+                             for colour in REPORTING_STATUSES},
     )
 
 
@@ -126,7 +135,7 @@ def compute_summary(*, db_session: Session) -> Summary:
 
 
 def count_read_model(*, db_session: Session) -> dict[tuple[str, str], int]:
-    """The counters computed afresh from the read model's rows with five GROUP BYs
+    """The counters computed afresh from the read model's rows with six GROUP BYs
     (``{(dimension, key): count}``, zero counts absent but ``("total", "")``). Costs a scan of
     the read model: for migrations, repairs and tests, not for requests. Does not end the
     caller's transaction."""
@@ -154,6 +163,11 @@ def count_read_model(*, db_session: Session) -> dict[tuple[str, str], int]:
     for status, count in db_session.execute(
             select(ReportInitiative.status, func.count()).group_by(ReportInitiative.status)):
         counts[("status", status)] = int(count)
+    for colour, count in db_session.execute(
+            select(ReportInitiative.reporting_status, func.count())
+            .where(published, ReportInitiative.reporting_status.in_(REPORTING_STATUSES))
+            .group_by(ReportInitiative.reporting_status)):
+        counts[("reporting_status", str(colour))] = int(count)
     return counts
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,7 +23,9 @@ from shared import migrate
 from shared.bus import KafkaPublisher
 from shared.events import new_event
 from shared.events.types import (
+    COMPLIANCE_WEEKLY_DIGEST,
     INITIATIVE_PROGRESS_REMINDER_DUE,
+    PROGRESS_REPORT_SUBMITTED,
     TOPIC_INITIATIVES,
     dump_data,
     topic_name,
@@ -139,3 +141,63 @@ def test_reminders_mail_each_owner_once_with_one_click_unsubscribe(
         "li@partner.example", "progress-reminders", "web")
     print(f"\n3 reminder events + 1 forged -> 3 e-mails, 1 suppressed, via Kafka + SMTP in "
           f"{elapsed:.1f} s")
+
+
+def test_digest_and_progress_notices_on_the_real_stack(app, kafka_env, smtp_server,
+                                                       to_message):
+    """The weekly digest reaches the secretariat grouped by stakeholder group then region,
+    without List-Unsubscribe; a submitted progress report reaches the secretariat and the
+    other owner, not its author; a redelivered digest adds nothing."""
+    def ref(title, group, countries):
+        return {"id": str(uuid.uuid4()), "public_id": None, "title": title,
+                "stakeholder_group": group, "countries": countries, "regions": [],
+                "sdg_goals": [14]}
+
+    digest = new_event(
+        COMPLIANCE_WEEKLY_DIGEST, source="/registry", subject="compliance-digest",
+        data=dump_data(COMPLIANCE_WEEKLY_DIGEST, {
+            "digest_id": str(uuid.uuid4()), "week_start": date(2026, 11, 23),
+            "week_end": date(2026, 11, 30),
+            "recipients": [{"email": "wei@un.example", "locale": "zh", "role": "secretariat"}],
+            "turned_yellow": [ref("Seagrass", "ngo", ["FJI"]), ref("Nets", "ngo", ["KEN"]),
+                              ref("Ports", "government", ["KEN"])],
+            "turned_red": [], "counts": {"green": 40, "yellow": 3, "red": 0}}))
+    iid = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    submitted = new_event(
+        PROGRESS_REPORT_SUBMITTED, source="/registry", subject=iid,
+        data=dump_data(PROGRESS_REPORT_SUBMITTED, {
+            "action": "submit", "from_status": "draft", "to_status": "submitted",
+            "actor": {"role": "partner", "email": ANN["email"], "name": "Ann Kim",
+                      "user_id": "u-ann"},
+            "report": {"id": str(uuid.uuid4()), "number": 1, "status": "submitted"},
+            "initiative": {"id": iid, "public_id": "PR-2017-00042", "status": "published",
+                           "version": 2, "title": "Clean Oceans Alliance", "created_at": now,
+                           "updated_at": now},
+            "recipients": [ANN, LI]}))
+    publisher = KafkaPublisher(kafka_env, client_id="notifier-digest-tests")
+    workers = start_workers(app)
+    try:
+        publisher.publish([to_message(digest), to_message(submitted), to_message(digest)])
+        smtp_server.wait_for(4, timeout=60)
+        assert app.extensions["notifier_delivery_worker"].wait_idle(30)
+        time.sleep(1.0)
+    finally:
+        workers.stop()
+        publisher.close()
+
+    by_to = {m["To"]: m for m in smtp_server.messages}
+    assert len(smtp_server.messages) == 4
+    assert sorted(by_to) == ["Li@Partner.example", "secretariat@un.example", "wei@un.example"]
+    secretariat = [m for m in smtp_server.messages if m["To"] == "secretariat@un.example"]
+    [digest_mail] = [m for m in secretariat if m["Subject"].startswith("Weekly")]
+    [to_review] = [m for m in secretariat if m is not digest_mail]
+    assert digest_mail["List-Unsubscribe"] is None
+    text = digest_mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Government (1)\n  Africa\n    - Ports\n" in text
+    assert ("Non-governmental organization (NGO) (2)\n  Africa\n    - Nets\n"
+            "  Oceania\n    - Seagrass\n") in text
+    assert "40 green, 3 yellow, 0 red" in text
+    assert "非政府组织（2）" in by_to["wei@un.example"].get_body(("plain",)).get_content()
+    assert to_review["Subject"] == "Progress report 1 to review: Clean Oceans Alliance"
+    assert by_to["Li@Partner.example"]["Subject"] == "第1份进展报告已提交：Clean Oceans Alliance"

@@ -57,7 +57,10 @@ def test_csv_has_a_header_and_one_row_per_count_with_labels():
     assert {"dimension": "status", "key": "changes_requested", "label": "Changes requested",
             "count": "1"} in rows
     assert all(r["count"].isdigit() for r in rows)
-    assert len(rows) == 1 + 17 + 6 + len(STAKEHOLDER_GROUPS) + 3 + len(INITIATIVE_STATUSES)
+    assert {"dimension": "reporting_status", "key": "yellow",
+            "label": "Yellow: progress report overdue", "count": "0"} in rows
+    # + the three lights (issue 9)
+    assert len(rows) == 1 + 17 + 6 + len(STAKEHOLDER_GROUPS) + 3 + 3 + len(INITIATIVE_STATUSES)
 
 
 def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas():

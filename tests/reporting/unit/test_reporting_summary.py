@@ -136,7 +136,8 @@ def test_the_json_endpoint_serves_the_summary(reporting_app, populated):
     assert response.status_code == 200
     body = response.json
     assert set(body) == {"total", "by_sdg_goal", "by_region", "by_stakeholder_group",
-                         "by_status", "generated_at"}
+                         "by_reporting_status", "by_status", "generated_at"}
+    assert body["by_reporting_status"] == {"green": 0, "yellow": 0, "red": 0}
     assert body["total"] == 4
     assert body["by_sdg_goal"]["14"] == 3
     assert list(body["by_sdg_goal"]) == [str(g) for g in range(1, 18)]  # not "1","10","11"…
