@@ -6,10 +6,24 @@ LOCKED`` on PostgreSQL, so several notifier processes share the work), sends it 
 outcome right after (``service.record_*``). One at a time so that a process killed with -9
 leaves at most the delivery whose send was in flight claimed until its claim expires; every
 other due delivery is still ``pending`` and goes out at once from a restarted or another
-notifier process (issue 6 "Faults"). The next delivery is claimed in the transaction that
-records the outcome of the previous one, so this costs one more statement per e-mail but no
-more commits (WAL flushes) than claiming in batches did (``bench/bench_notifier.py``; figures
-in NOTES-notifier-fix.md).
+notifier process (issue 6 "Faults"). The next delivery is claimed with the outcome of the
+previous one.
+
+Throughput (issue 9: a reminder fan-out of 10,000 e-mails at >= 500 e-mails/s per notifier
+process; ``bench/bench_reminders.py``, figures in the README "Performance"). Per e-mail:
+
+* the message is written as wire bytes (``transport.wire_message``: the message
+  ``rendering.build_message`` describes, without building an ``EmailMessage``; the standard
+  library's header parsing and flattening took ~2 ms of CPU per e-mail, more than all the
+  rest), sent on the pass's one SMTP connection;
+* on PostgreSQL ONE statement records the outcome ``sent`` and claims the next delivery
+  (``service.record_sent_and_claim_next``: the outcome is a data-modifying ``WITH`` of the
+  claim), on a connection in autocommit, so one round trip to the database and one commit
+  per e-mail; the statements are built once (SQLAlchemy's compiled form and psycopg's
+  server-side prepared statement are reused);
+* no retry machinery unless the database did not answer.
+
+Batching was not needed for the goal and is not done: the kill guarantee above is unchanged.
 
 An outcome is written until the database answers (:meth:`DeliveryWorker._record`: bounded
 exponential back-off, interrupted by the worker's stop event), on a fresh connection when the
@@ -50,10 +64,17 @@ from notifier.deliveries.service import (
     next_due_at,
     record_refused,
     record_sent,
+    record_sent_and_claim_next,
     record_transient_failure,
     release_claims,
 )
-from notifier.deliveries.transport import SMTP_TIMEOUT_SECONDS, DeliveryRefused, MailTransport
+from notifier.deliveries.transport import (
+    SMTP_TIMEOUT_SECONDS,
+    DeliveryRefused,
+    Mail,
+    MailTransport,
+    wire_message,
+)
 from shared.consumer import TransientError
 from shared.db import utcnow
 from shared.logs import event_context
@@ -110,6 +131,7 @@ class DeliveryWorker:
         self.transport = transport
         self.settings = settings
         self.policy = policy or DeliveryPolicy()
+        self._sender = settings.sender  # parsed once, not per e-mail
         self._cond = threading.Condition()
         self._wake_seq = 0  # bumped by wake()
         self._done_seq = 0  # the wake_seq a completed pass started after
@@ -161,9 +183,10 @@ class DeliveryWorker:
         set); returns how many were tried.
 
         One database connection and one transport session (one SMTP connection) per pass. A
-        delivery's outcome and the claim of the next one are one transaction (one commit, one
-        WAL flush per e-mail, as with batch claims). When that connection was cut (the outcome
-        was then written on a fresh one) the pass ends and the next one opens a new connection.
+        delivery's outcome and the claim of the next one are one transaction (on PostgreSQL
+        one autocommitted statement: one round trip, one commit per e-mail). When that
+        connection was cut (the outcome was then written on a fresh one) the pass ends and the
+        next one opens a new connection.
         """
         stop = stop or threading.Event()
         tried = 0
@@ -172,20 +195,29 @@ class DeliveryWorker:
         opener = getattr(self.transport, "open", None)
         with engine.connect() as conn, (opener() if opener else nullcontext(self.transport)) \
                 as transport:
-            claimed = None
-            while not stop.is_set() and not conn.invalidated:
-                claimed = claimed or self._claim_one(conn)
-                if claimed is None:
-                    break
-                if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
-                    log.warning("claim shorter than the SMTP timeout; delivery given back",
-                                extra={"delivery_id": str(claimed.id)})
-                    break
-                _, claimed = self._send(claimed, conn=conn, transport=transport, stop=stop,
-                                        claim_next=True)
-                tried += 1
-            if claimed is not None and not conn.invalidated:  # stopping: give it back now
-                release_claims(conn, [claimed.id])
+            postgresql = conn.dialect.name == "postgresql"
+            if postgresql:  # see the module: one statement, no WAL flush wait per e-mail
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("SET synchronous_commit TO off")
+            try:
+                claimed = None
+                while not stop.is_set() and not conn.invalidated:
+                    claimed = claimed or self._claim_one(conn)
+                    if claimed is None:
+                        break
+                    if (claimed.claim_expires_at - utcnow()).total_seconds() < margin:
+                        log.warning("claim shorter than the SMTP timeout; delivery given back",
+                                    extra={"delivery_id": str(claimed.id)})
+                        break
+                    _, claimed = self._send(claimed, conn=conn, transport=transport,
+                                            stop=stop, claim_next=True)
+                    tried += 1
+                if claimed is not None and not conn.invalidated:  # stopping: give it back
+                    release_claims(conn, [claimed.id])
+            finally:
+                if postgresql and not conn.invalidated:  # the pooled connection as it was
+                    with suppress(*DATABASE_UNAVAILABLE):
+                        conn.exec_driver_sql("RESET synchronous_commit")
         return tried
 
     def _claim_one(self, conn: Connection) -> ClaimedDelivery | None:
@@ -207,17 +239,13 @@ class DeliveryWorker:
         transaction of this one's outcome: ``(status, next claimed or None)``."""
         with event_context(claimed.event_id, claimed.event_type):
             try:
-                message = build_message(
-                    RenderedMail(claimed.subject, claimed.body_text or "",
-                                 claimed.body_html or ""),
-                    recipient=claimed.recipient, msg_id=claimed.message_id or "",
-                    settings=self.settings, headers=claimed.headers)
+                message = self._message(claimed)
             except Exception as exc:  # a message that cannot be built never will be
                 log.exception("e-mail could not be built")
                 return self._refused(conn, claimed, f"message could not be built: {exc!r}",
                                      stop, claim_next)
             try:
-                transport.send(message, sender=self.settings.sender,
+                transport.send(message, sender=self._sender,
                                recipient=claimed.recipient, event_id=claimed.event_id)
             except DeliveryRefused as exc:
                 return self._refused(conn, claimed, str(exc), stop, claim_next)
@@ -228,7 +256,8 @@ class DeliveryWorker:
                 return self._transient(conn, claimed, repr(exc), stop, claim_next)
             try:
                 _, following = self._record(
-                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next)
+                    conn, stop, lambda c: record_sent(c, claimed.id, commit=False), claim_next,
+                    sent=claimed)
             except DATABASE_UNAVAILABLE:
                 log.error("e-mail ACCEPTED by the SMTP server but not recorded as sent (the "
                           "worker was stopped while the database did not answer): it will be "
@@ -240,18 +269,35 @@ class DeliveryWorker:
                                            "attempt": claimed.attempts})
             return "sent", following
 
+    def _message(self, claimed: ClaimedDelivery) -> Mail:
+        """The claimed delivery's message: wire bytes (:func:`~notifier.deliveries.transport.
+        wire_message`), or built by :func:`~notifier.deliveries.rendering.build_message` when
+        it is one that function does not write."""
+        mail = RenderedMail(claimed.subject, claimed.body_text or "", claimed.body_html or "")
+        wire = wire_message(mail, recipient=claimed.recipient, msg_id=claimed.message_id or "",
+                            settings=self.settings, headers=claimed.headers)
+        if wire is not None:
+            return wire
+        return build_message(mail, recipient=claimed.recipient,
+                             msg_id=claimed.message_id or "", settings=self.settings,
+                             headers=claimed.headers)
+
     def _record(self, conn: Connection, stop: threading.Event,
-                write: Callable[[Connection], str | None],
-                claim_next: bool) -> tuple[str | None, ClaimedDelivery | None]:
+                write: Callable[[Connection], str | None], claim_next: bool, *,
+                sent: ClaimedDelivery | None = None
+                ) -> tuple[str | None, ClaimedDelivery | None]:
         """Run ``write`` (one outcome statement, not committed) and commit, until the database
         answers; returns what ``write`` returned and, with ``claim_next``, the next delivery
         claimed in the same transaction (None when none is due or ``conn`` was given up).
 
-        First on ``conn``; after a :data:`DATABASE_UNAVAILABLE` error on a fresh connection
-        each try (``conn`` may have been cut by a PostgreSQL restart; no next claim then),
-        waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with jitter
-        (tenacity) in between. Setting ``stop`` ends the waiting: the last error is raised.
-        Other errors are raised at once.
+        First on ``conn`` — when ``write`` records delivery ``sent`` as sent and
+        ``claim_next`` is set, with :func:`~notifier.deliveries.service.
+        record_sent_and_claim_next` (one statement on PostgreSQL); after a
+        :data:`DATABASE_UNAVAILABLE` error at once on a fresh connection, then on a fresh
+        connection each try (``conn`` may have been cut by a PostgreSQL restart; no next
+        claim then), waiting 0.1 s, 0.2 s … up to ``policy.record_retry_max_seconds`` with
+        jitter (tenacity) in between. Setting ``stop`` ends the waiting: the last error is
+        raised. Other errors are raised at once.
         """
         engine = self.session_factory.kw["bind"]
         tries = 0
@@ -262,12 +308,17 @@ class DeliveryWorker:
             tries += 1
             if tries == 1 and not conn.invalidated:
                 try:
-                    result = write(conn)
-                    if claim_next:
-                        claimed = claim_due_deliveries(
-                            conn, limit=1, claim_seconds=self.policy.claim_seconds,
-                            commit=False)
-                        following = claimed[0] if claimed else None
+                    if claim_next and sent is not None and conn.dialect.name == "postgresql":
+                        result = None
+                        following = record_sent_and_claim_next(
+                            conn, sent, claim_seconds=self.policy.claim_seconds)
+                    else:
+                        result = write(conn)
+                        if claim_next:
+                            claimed = claim_due_deliveries(
+                                conn, limit=1, claim_seconds=self.policy.claim_seconds,
+                                commit=False)
+                            following = claimed[0] if claimed else None
                     conn.commit()
                     return result
                 except BaseException:
@@ -291,6 +342,11 @@ class DeliveryWorker:
         def pause(seconds: float) -> None:  # a sleep that a stop ends at once
             stop.wait(seconds)
 
+        try:  # the first try without tenacity's machinery: what nearly every e-mail costs
+            return attempt(), following
+        except DATABASE_UNAVAILABLE:
+            if stop.is_set():
+                raise
         retrying = Retrying(
             retry=retry_if_exception_type(DATABASE_UNAVAILABLE),
             wait=wait_exponential_jitter(multiplier=0.1,
