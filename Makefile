@@ -42,10 +42,15 @@ test-deps: bench-deps ## Debian's Chromium and a Chinese font (page tests, scree
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-wqy-zenhei >/dev/null; }
 
-bench-deps: ## Debian's wrk, the load generator of the benchmarks (installed when missing)
+bench-deps: ## Debian's wrk (the load generator) and postfix's smtp-sink (the fast SMTP sink of bench_reminders), installed when missing
 	@command -v wrk >/dev/null 2>&1 || { echo "installing Debian's wrk"; \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@{ command -v smtp-sink || test -x /usr/sbin/smtp-sink; } >/dev/null 2>&1 || { \
+	  echo "installing Debian's postfix for smtp-sink (no mail server is configured or started)"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $$SUDO debconf-set-selections; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postfix >/dev/null; }
 
 # -- translations (shared/i18n.py; NOTES-web.md "How to add a translation") -----------------
 # One catalogue per folder: shared/ (layout, labels, errors) and each service; the apps read
