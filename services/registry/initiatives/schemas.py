@@ -299,6 +299,13 @@ class InitiativePublicSchema(InitiativeSummarySchema):
         "description": "Number of approved progress reports."})
     last_progress_report_on = fields.Date(allow_none=True, metadata={
         "description": "reported_on of the last approved progress report."})
+    # (compliance) issue 9: the reporting traffic light as the job or the last approval left it
+    reporting_status = fields.String(allow_none=True, metadata={
+        "description": "The reporting traffic light: green, yellow or red (red: shown as "
+                       "inactive; UN DESA's rule, see GET .../compliance for the dates); null "
+                       "when not published or not yet computed."})
+    reporting_status_since = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the light last changed (the job's clock)."})
 
 
 class ActivitySchema(Schema):

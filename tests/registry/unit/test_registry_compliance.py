@@ -372,6 +372,10 @@ def test_public_list_filters_by_reporting_status(registry, problem):
     assert ids("green") == [green["id"]]
     assert ids("red") == [red["id"]]
     assert ids("yellow") == []
+    detail = registry.get(f"/api/v1/initiatives/{red['id']}")
+    assert detail.status_code == 200, detail.json
+    assert detail.json["reporting_status"] == "red"
+    assert detail.json["reporting_status_since"].startswith("2026-03-01")
     problem(registry.get("/api/v1/initiatives?reporting_status=blue"), 422, "reporting_status")
     page = registry.client.get("/?reporting_status=red")
     assert page.status_code == 200
