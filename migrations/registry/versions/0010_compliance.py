@@ -3,8 +3,14 @@
 Issue 9 (the reporting traffic light, UN DESA's rule since 2018):
 
 * ``initiatives``: ``reporting_status`` (green, yellow, red; null: not active or not computed
-  yet), ``reporting_status_since``, ``reporting_anchor_on`` (the current cycle's start), and
-  ``ix_initiatives_reporting_status`` for the public list's filter;
+  yet), ``reporting_status_since``, ``reporting_anchor_on`` (the current cycle's start). They
+  are in NO index and the table's ``fillfactor`` becomes 70 (PostgreSQL): the compliance job's
+  updates of a light are then HOT (heap-only tuples: the new row version goes on the same page
+  and none of the table's 16 indexes — an 87 MB GIN among them at 100,000 rows — gets an
+  entry). Measured on 100,000 initiatives: 123 s of UPDATE with an index on
+  ``reporting_status`` and packed pages, 7 s (98 % HOT) without it at fillfactor 70. Pages
+  written before this migration stay packed until the table is rewritten (``VACUUM FULL``);
+  the public list's filter on the light walks the public ordering index;
 * ``reporting_status_changes``: each change of a light (the weekly digest reads it);
 * ``progress_reminders``: reminders decided per (initiative, cycle, kind), unique except
   ``manual`` (partial unique index: the exactly-once guarantee);
@@ -37,8 +43,8 @@ def upgrade() -> None:
     op.add_column('initiatives', sa.Column('reporting_status_since', shared.db.UTCDateTime(),
                                            nullable=True))
     op.add_column('initiatives', sa.Column('reporting_anchor_on', sa.Date(), nullable=True))
-    op.create_index('ix_initiatives_reporting_status', 'initiatives',
-                    ['reporting_status', 'status'], unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute('ALTER TABLE initiatives SET (fillfactor = 70)')
     op.create_table(
         'reporting_status_changes',
         sa.Column('id', sa.Uuid(), nullable=False),
@@ -101,6 +107,7 @@ def downgrade() -> None:
                   table_name='reporting_status_changes')
     op.drop_index('ix_reporting_status_changes_digest', table_name='reporting_status_changes')
     op.drop_table('reporting_status_changes')
-    op.drop_index('ix_initiatives_reporting_status', table_name='initiatives')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute('ALTER TABLE initiatives RESET (fillfactor)')
     for name in ('reporting_anchor_on', 'reporting_status_since', 'reporting_status'):
         op.drop_column('initiatives', name)  # in place on SQLite too (no rebuild)

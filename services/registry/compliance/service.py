@@ -17,6 +17,7 @@ describe.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -27,9 +28,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -80,9 +92,16 @@ class Thresholds:
     days_before: int
 
     def cycle(self, anchor_on: date) -> rule.Cycle:
-        """The cycle starting ``anchor_on`` under these thresholds."""
-        return rule.cycle(anchor_on, yellow_months=self.yellow_months,
-                          red_months=self.red_months, days_before=self.days_before)
+        """The cycle starting ``anchor_on`` under these thresholds (memoised: a job computes
+        100,000s of cycles over a few thousand distinct anchor dates)."""
+        return _cycle(anchor_on, self.yellow_months, self.red_months, self.days_before)
+
+
+@functools.lru_cache(maxsize=65536)
+def _cycle(anchor_on: date, yellow_months: int, red_months: int, days_before: int
+           ) -> rule.Cycle:
+    return rule.cycle(anchor_on, yellow_months=yellow_months, red_months=red_months,
+                      days_before=days_before)
 
 
 def thresholds() -> Thresholds:
@@ -152,14 +171,24 @@ def report_form_url(initiative_id: uuid.UUID | str) -> str:
 
 
 def _refs(db_session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """``ComplianceInitiativeRef`` dicts of ``ids``: four statements whatever their number
-    (the initiatives with their lead's stakeholder group and owner's name; countries; covered
-    regions; goals)."""
+    """``ComplianceInitiativeRef`` dicts of ``ids``, whatever their number: PostgreSQL one
+    statement (the codes as ``ARRAY(...)`` sub-selects), SQLite four (the initiatives with
+    their lead's stakeholder group and owner's name; countries; covered regions; goals)."""
     ids = list(ids)
     if not ids:
         return {}
-    lead, owner = aliased(Organization), aliased(Organization)
     base = _base_url()
+    if _is_pg(db_session):
+        return {row.id: {
+            "id": str(row.id), "public_id": row.public_id, "title": row.title,
+            "owner_organization_id": (str(row.owner_organization_id)
+                                      if row.owner_organization_id else None),
+            "owner_organization_name": row.owner_name,
+            "stakeholder_group": row.stakeholder_group,
+            "countries": row.countries, "regions": row.regions, "sdg_goals": row.sdg_goals,
+            "url": f"{base}/initiatives/{row.public_id}" if row.public_id else None}
+            for row in db_session.execute(_PG_REFS, {"ids": ids})}
+    lead, owner = aliased(Organization), aliased(Organization)
     out: dict[uuid.UUID, dict[str, Any]] = {}
     for row in db_session.execute(
             select(Initiative.id, Initiative.public_id, Initiative.title,
@@ -186,6 +215,23 @@ def _refs(db_session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict
                 .order_by(model.initiative_id, column)):
             out[initiative_id][key].append(value)
     return out
+
+
+#: the refs of a batch's initiatives in one statement (the codes as arrays)
+_PG_REFS = text("""
+SELECT i.id, i.public_id, i.title, i.owner_organization_id, o.name AS owner_name,
+       l.stakeholder_group,
+       ARRAY(SELECT c.country FROM initiative_countries c
+             WHERE c.initiative_id = i.id ORDER BY c.country) AS countries,
+       ARRAY(SELECT r.region FROM initiative_covered_regions r
+             WHERE r.initiative_id = i.id ORDER BY r.region) AS regions,
+       ARRAY(SELECT g.goal::int FROM initiative_goals g
+             WHERE g.initiative_id = i.id ORDER BY g.goal) AS sdg_goals
+  FROM initiatives i
+  LEFT JOIN organizations l ON l.id = i.lead_organization_id
+  LEFT JOIN organizations o ON o.id = i.owner_organization_id
+ WHERE i.id = ANY(CAST(:ids AS uuid[]))
+""")
 
 
 def _owner_recipients(db_session: Session, organization_ids: Iterable[uuid.UUID | None]
@@ -240,7 +286,10 @@ def _reminder_event(reminder_id: uuid.UUID, kind: str, ref: dict[str, Any],
             "requested_by": requested_by}
 
 
-_OUTBOX_COLUMNS = [c.name for c in OutboxEvent.__table__.columns if c.name != "seq"]
+_OUTBOX_TABLE = cast(Table, OutboxEvent.__table__)
+_REMINDERS_TABLE = cast(Table, ProgressReminder.__table__)
+_CHANGES_TABLE = cast(Table, ReportingStatusChange.__table__)
+_OUTBOX_COLUMNS = [c.name for c in _OUTBOX_TABLE.columns if c.name != "seq"]
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +331,7 @@ def _insert_events(db_session: Session,
             "created_at": created,
             "envelopes": json.dumps([r["envelope"] for r in rows], ensure_ascii=False)})
         return
-    db_session.execute(OutboxEvent.__table__.insert(), rows)
+    db_session.execute(_OUTBOX_TABLE.insert(), rows)
 
 
 #: the envelopes travel as ONE JSON array parameter (a text[] of 10,000 JSON texts costs
@@ -558,8 +607,12 @@ def _engine_of(session_factory: sessionmaker[Session]) -> Engine:
     return bind  # type: ignore[return-value]
 
 
-def _batch_statement(as_of: datetime, first: bool, limit: int):
-    last_report = _last_report_subquery(as_of).label("last_report_on")
+def _batch_statement(as_of: datetime, first: bool, limit: int, reports_as_of: bool = True):
+    """The batch's SELECT. ``reports_as_of`` False: no report was approved after ``as_of``
+    (the daily run at the current time), so the last approved report needs no look at
+    ``approved_at`` and is read from the index alone."""
+    last_report = _last_report_subquery(as_of if reports_as_of else None).label(
+        "last_report_on")
     query = (select(Initiative.id, Initiative.published_at, Initiative.reporting_status,
                     Initiative.reporting_anchor_on, Initiative.owner_organization_id,
                     last_report)
@@ -652,7 +705,7 @@ def _insert_reminders(db_session: Session, rows: list[dict[str, Any]],
             "anchors": [r["anchor_on"] for r in rows], "kinds": [r["kind"] for r in rows],
             "statuses": [r["reporting_status"] for r in rows],
             "covered_by": [r["covered_by"] for r in rows]}).scalars())
-    table = ProgressReminder.__table__
+    table = _REMINDERS_TABLE
     statement = sqlite_insert(table).on_conflict_do_nothing(
         index_elements=["initiative_id", "anchor_on", "kind"],
         index_where=text("kind <> 'manual'")).returning(table.c.id)
@@ -677,7 +730,8 @@ def _decide(c: rule.Cycle, kinds: list[str], existing: dict[str, uuid.UUID]
 
 
 def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uuid.UUID | None,
-               limit: int, result: JobResult) -> tuple[int, uuid.UUID | None]:
+               limit: int, result: JobResult, reports_as_of: bool = True
+               ) -> tuple[int, uuid.UUID | None]:
     """One batch (the caller commits): read ``limit`` active initiatives after ``after_id``
     with their last approved report (one SELECT), compute their lights, write the changed ones
     (one UPDATE), record the changes, decide the reminders (existing ones: one SELECT; new
@@ -685,7 +739,8 @@ def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uui
     recipients: five SELECTs; the outbox rows: one INSERT per 1,000). Returns (rows read,
     last id)."""
     params = {} if after_id is None else {"after_id": after_id}
-    rows = db_session.execute(_batch_statement(now, after_id is None, limit), params).all()
+    rows = db_session.execute(_batch_statement(now, after_id is None, limit, reports_as_of),
+                              params).all()
     if not rows:
         return 0, None
     today = _day(now)
@@ -707,11 +762,14 @@ def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uui
     if changes:
         from registry.db import bulk_insert
 
-        bulk_insert(db_session, ReportingStatusChange.__table__, [
+        bulk_insert(db_session, _CHANGES_TABLE, [
             {"id": new_uuid(), "initiative_id": i, "from_status": f, "to_status": t,
              "as_of": now, "anchor_on": a} for i, f, t, a in changes])
-    # reminders: initiatives whose cycle has a kind due, minus those decided
-    due = {i: rule.kinds_due(c, today) for i, (c, _s, _r) in computed.items()}
+    # reminders: initiatives whose cycle has a kind due, minus those decided; not for a row
+    # whose light an approval changed meanwhile (its guarded UPDATE wrote nothing)
+    stale = {u[0] for u in updates} - written
+    due = {i: rule.kinds_due(c, today) for i, (c, _s, _r) in computed.items()
+           if i not in stale}
     due = {i: k for i, k in due.items() if k}
     sends: list[dict[str, Any]] = []
     covers: list[tuple[uuid.UUID, list[str], uuid.UUID | None]] = []
@@ -828,6 +886,12 @@ def run_compliance_job(session_factory: sessionmaker[Session], *, now: datetime 
             run = ComplianceJobRun(job=LIGHTS_JOB, started_at=utcnow(), as_of=now)
             s.add(run)
             result.cleared = _clear_inactive(s, now)
+            # a run at the current time (the daily one) finds no report approved after its
+            # clock: the batches then read the last approved report from the index alone
+            reports_as_of = bool(s.scalar(select(
+                select(ProgressReport.id).where(ProgressReport.status == "approved",
+                                                ProgressReport.approved_at > now)
+                .exists())))
             s.commit()
             run_id = run.id
         after_id: uuid.UUID | None = None
@@ -836,7 +900,8 @@ def run_compliance_job(session_factory: sessionmaker[Session], *, now: datetime 
                 info = s.connection().info  # the pooled connection's: outlives the commit
                 info[_COUNTER] = 0
                 try:
-                    size, last = _run_batch(s, now, th, after_id, limit, result)
+                    size, last = _run_batch(s, now, th, after_id, limit, result,
+                                            reports_as_of)
                     s.commit()
                 finally:
                     statements = info.pop(_COUNTER, 0)
@@ -920,7 +985,7 @@ def _stored_counts(db_session: Session, conditions: Iterable[Any] = ()) -> dict[
             select(Initiative.reporting_status, func.count()).where(
                 Initiative.reporting_status.is_not(None), Initiative.status.in_(ACTIVE_STATES),
                 *conditions).group_by(Initiative.reporting_status)):
-        counts[status] = n
+        counts[str(status)] = n
     return counts
 
 

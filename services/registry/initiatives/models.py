@@ -77,9 +77,7 @@ class Initiative(Base):
                             postgresql_include=["assigned_reviewer_id"]),
                       Index("ix_initiatives_completion_queue", "status",
                             "completion_declared_at", "id",
-                            postgresql_include=["assigned_reviewer_id"]),
-                      # the public list's reporting-status filter (issue 9)
-                      Index("ix_initiatives_reporting_status", "reporting_status", "status"))
+                            postgresql_include=["assigned_reviewer_id"]))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     public_id: Mapped[str | None] = mapped_column(String(20), unique=True)
@@ -111,7 +109,10 @@ class Initiative(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the reporting traffic light (issue 9, registry.compliance; migration 0010): green,
     # yellow, red (null: not active or not computed yet), since when, and the current
-    # reporting cycle's start (publication or last approved progress report)
+    # reporting cycle's start (publication or last approved progress report). Deliberately
+    # in no index: the job's updates of these columns stay HOT (heap-only, no index entry
+    # written; the table's fillfactor is 70, migration 0010) instead of writing an entry in
+    # each of the table's 16 indexes per changed light (123 s -> 7 s for 100,000 lights)
     reporting_status: Mapped[str | None] = mapped_column(String(10))
     reporting_status_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reporting_anchor_on: Mapped[date | None] = mapped_column(Date)

@@ -25,7 +25,7 @@ from registry.organizations.schemas import (
 )
 from registry.reference import PARTNER_ROLES, RESOURCE_TYPES
 from shared import reference
-from shared.events.types import DELIVERABLE_STATUSES, INITIATIVE_STATUSES
+from shared.events.types import DELIVERABLE_STATUSES, INITIATIVE_STATUSES, REPORTING_STATUSES
 from shared.inputs import InputSchema
 
 
@@ -185,8 +185,8 @@ class ReviewSchema(InputSchema):
 
 class InitiativeQuerySchema(InputSchema):
     """Filters of ``GET /api/v1/initiatives``: ``sdg`` goal 1-17, ``target`` code, ``country``
-    alpha-3, ``status``, ``q`` free text (title, description, lead entity, public id);
-    ``page`` from 1, ``per_page`` 1-100."""
+    alpha-3, ``status``, ``reporting_status`` (green, yellow, red), ``q`` free text (title,
+    description, lead entity, public id); ``page`` from 1, ``per_page`` 1-100."""
 
     class Meta:
         unknown = RAISE
@@ -196,6 +196,9 @@ class InitiativeQuerySchema(InputSchema):
     country = fields.String(load_default=None, validate=validate_country)
     region = fields.String(load_default=None, validate=validate_region)
     status = fields.String(load_default=None, validate=validate.OneOf(INITIATIVE_STATUSES))
+    # the reporting light (issue 9: registry.compliance)
+    reporting_status = fields.String(load_default=None,
+                                     validate=validate.OneOf(REPORTING_STATUSES))
     q = fields.String(load_default=None, validate=validate.Length(max=200))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

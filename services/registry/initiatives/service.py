@@ -1605,7 +1605,8 @@ def _search_conditions(dialect: str, q: str) -> list[Any]:
 
 
 def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
-              country: str | None, region: str | None, status: str | None) -> Select:
+              country: str | None, region: str | None, status: str | None,
+              reporting_status: str | None = None) -> Select:
     """The visible initiatives after the structured filters (ids and ordering columns)."""
     query = select(Initiative.id, Initiative.published_at, Initiative.updated_at).where(
         policy.visible_filter(principal))
@@ -1619,6 +1620,9 @@ def _filtered(principal: Principal, *, sdg: int | None, target: str | None,
         # the regions covered (derived from countries and tagged regions), not only the tags
         query = query.where(Initiative.covered_regions.any(
             InitiativeCoveredRegion.region == region))
+    if reporting_status:
+        # the reporting light (issue 9, registry.compliance): active initiatives only have one
+        query = query.where(Initiative.reporting_status == reporting_status)
     if status:
         query = query.where(Initiative.status == status)
     elif not principal.is_authenticated:
@@ -1712,14 +1716,15 @@ def _count_statements(dialect: str, base: Select, conditions: tuple[Any, ...]
 @functools.lru_cache(maxsize=128)
 def _list_statements(dialect: str, principal: Principal, sdg: int | None, target: str | None,
                      country: str | None, region: str | None, status: str | None,
-                     q: str | None, page: int, per_page: int
+                     q: str | None, page: int, per_page: int,
+                     reporting_status: str | None = None
                      ) -> tuple[Select, list[Any], Select]:
     """(filtered base, search conditions, page statement) of a list request, built once per
     distinct request: SQLAlchemy statements are immutable and memoize their cache key, so a
     repeated list (the public first page above all) skips building the statement and its
     cache key (~0.5 ms). Keyed on every argument (``Principal`` is a frozen dataclass)."""
     base = _filtered(principal, sdg=sdg, target=target, country=country, region=region,
-                     status=status)
+                     status=status, reporting_status=reporting_status)
     conditions = _search_conditions(dialect, q) if q else []
     offset = (page - 1) * per_page
     if conditions:
@@ -1748,14 +1753,16 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
                        target: str | None = None, country: str | None = None,
                        region: str | None = None, status: str | None = None,
                        q: str | None = None, page: int = 1,
-                       per_page: int = 20) -> InitiativePage:
+                       per_page: int = 20,
+                       reporting_status: str | None = None) -> InitiativePage:
     """A page of the initiatives ``principal`` may see, newest publication first.
 
     Filters: ``sdg`` goal number, ``target`` code, ``country`` alpha-3, ``region`` M49 code
     (initiatives covering it: a country in it or the region or one inside it tagged,
     ``shared.reference.region_codes_for``), ``status`` (anonymous callers: default
     ``published`` + ``completion_declared``, the "active" ones; any public state on
-    request), ``q`` (full text over title and
+    request), ``reporting_status`` (the reporting light: ``green``, ``yellow``, ``red``;
+    issue 9, ``registry.compliance``), ``q`` (full text over title and
     description, every word as a prefix, Chinese by character bigrams — see ``search``; or a
     public id, a source reference, part of the lead entity's name — from 3 characters).
 
@@ -1768,7 +1775,8 @@ def search_initiatives(*, db_session: Session, principal: Principal, sdg: int | 
     """
     dialect = db_session.get_bind().dialect.name
     base, conditions, statement = _list_statements(dialect, principal, sdg, target, country,
-                                                   region, status, q, page, per_page)
+                                                   region, status, q, page, per_page,
+                                                   reporting_status)
     offset = (page - 1) * per_page
     items = []
     for row in db_session.execute(statement):

@@ -59,14 +59,18 @@ def index():
     q = (request.args.get("q") or "").strip()[:200] or None
     sdg = _int_arg("sdg", None, 1, 17)
     page = _int_arg("page", 1, 1, 100_000) or 1
+    # the reporting light (issue 9): ?reporting_status=green|yellow|red (others ignored)
+    light = request.args.get("reporting_status")
+    light = light if light in ("green", "yellow", "red") else None
     result = service.search_initiatives(db_session=db.session(), principal=ANONYMOUS,
                                         status="published", q=q, sdg=sdg, page=page,
-                                        per_page=PER_PAGE)
+                                        per_page=PER_PAGE, reporting_status=light)
     items, total = result.items, result.total
     pages = max(1, math.ceil(total / PER_PAGE))
     return render_template("index.html", items=items, total=total,
                            total_is_estimate=result.total_is_estimate, q=q or "", sdg=sdg,
-                           page=page, pages=pages, goals=reference.goals())
+                           page=page, pages=pages, goals=reference.goals(),
+                           reporting_status=light)
 
 
 def _public_initiative(public_id: str):

@@ -83,12 +83,12 @@ def add_member(registry, organization_id, email: str, locale: str = "en",
         return user.id
 
 
-def published(registry, published_at: datetime) -> dict:
+def published(registry, published_at: datetime, **fields) -> dict:
     """A published initiative whose publication is moved to ``published_at`` (the clock)."""
     from registry.initiatives.models import Initiative
 
     partner, secretariat = registry.token("partner"), registry.token("secretariat")
-    initiative = registry.publish(partner, secretariat)
+    initiative = registry.publish(partner, secretariat, **fields)
     with registry.session() as s:
         s.execute(update(Initiative).where(Initiative.id == uuid.UUID(initiative["id"]))
                   .values(published_at=published_at))
@@ -357,3 +357,93 @@ def test_api_dashboard_and_send_reminder_now(registry, problem):
     draft = registry.create(registry.token("partner"))
     assert registry.post(f"/api/v1/initiatives/{draft['id']}/reminders", {},
                          secretariat).status_code == 409
+
+
+def test_public_list_filters_by_reporting_status(registry, problem):
+    green = published(registry, at("2026-01-15", 10), title="Mangroves of Fiji")
+    red = published(registry, at("2023-01-15", 10), title="Seagrass of Tonga")
+    job(registry, at("2026-03-01"))
+
+    def ids(light: str) -> list[str]:
+        resp = registry.get(f"/api/v1/initiatives?reporting_status={light}")
+        assert resp.status_code == 200, resp.json
+        return [i["id"] for i in resp.json["items"]]
+
+    assert ids("green") == [green["id"]]
+    assert ids("red") == [red["id"]]
+    assert ids("yellow") == []
+    problem(registry.get("/api/v1/initiatives?reporting_status=blue"), 422, "reporting_status")
+    page = registry.client.get("/?reporting_status=red")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Seagrass of Tonga" in html and "Mangroves of Fiji" not in html
+
+
+def test_a_report_approved_through_the_api_turns_a_red_record_green(registry):
+    """End to end with the progress reports API (registry.progress): the job finds a record
+    red; the owner files a report, the secretariat approves it; the light is green at once
+    (event in the approval's transaction) and the next run emits nothing."""
+    from registry.initiatives.models import Initiative
+    from shared.db import utcnow
+    from tests.registry.review_desk import make_desk
+
+    desk = make_desk(registry)
+    initiative = desk.published()
+    iid = initiative["id"]
+    with registry.session() as s:
+        s.execute(update(Initiative).where(Initiative.id == uuid.UUID(iid))
+                  .values(published_at=at("2023-06-01", 10)))
+        s.commit()
+    job(registry, utcnow())
+    assert summary(events(registry, iid))[-2:] == [("changed", "green", "red"),
+                                                    ("reminder", "red", "red")]
+    seen = len(events(registry, iid))
+    resp = registry.post(f"/api/v1/initiatives/{iid}/progress-reports", {
+        "period_start": "2026-01-01", "period_end": "2026-06-30", "overall_status": "on_track",
+        "narrative_html": "<p>Twelve hectares restored.</p>", "submit": True}, desk["owner"])
+    assert resp.status_code == 201, resp.json
+    resp = registry.client.post(f"/api/v1/progress-reports/{resp.json['id']}/approve", json={},
+                                headers=registry.headers(desk["reviewer"]))
+    assert resp.status_code == 200, resp.json
+    assert summary(events(registry, iid)[seen:]) == [("changed", "red", "green")]
+    assert job(registry, utcnow()).changed == 0
+    assert len(events(registry, iid)) == seen + 1
+    light = registry.get(f"/api/v1/initiatives/{iid}/compliance").json
+    assert (light["status"], light["anchor_on"]) == ("green", utcnow().date().isoformat())
+
+
+def test_the_scheduler_runs_the_daily_job_at_the_configured_hour(registry, monkeypatch):
+    from registry.compliance import scheduler
+
+    monkeypatch.setenv("COMPLIANCE_JOB_HOUR", "5")
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", "wed")
+    assert scheduler.schedule() == (5, "wed")
+    assert not scheduler.enabled(registry.app)  # never under tests
+    built = scheduler.build_scheduler(registry.app)
+    [daily] = built.get_jobs()
+    assert daily.id == scheduler.JOB_ID
+    assert str(daily.trigger) == "cron[hour='5', minute='0']"
+    # the daily run: the lights (a record published in 2020 is red), then the digest when
+    # today is the digest day (and only then)
+    from shared.db import utcnow
+
+    published(registry, at("2020-01-06", 10))
+    today = scheduler.WEEKDAYS[utcnow().weekday()]
+    other = scheduler.WEEKDAYS[(utcnow().weekday() + 1) % 7]
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", other)
+    outcome = scheduler.run_daily(registry.app)
+    assert outcome["lights"]["counts"]["red"] == 1 and outcome["digest"] is False
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", today)
+    assert scheduler.run_daily(registry.app)["digest"] is True
+    monkeypatch.setenv("COMPLIANCE_DIGEST_WEEKDAY", "someday")
+    with pytest.raises(ValueError, match="COMPLIANCE_DIGEST_WEEKDAY"):
+        scheduler.schedule()
+
+
+def test_the_job_as_of_a_past_moment_ignores_reports_approved_later(registry):
+    initiative = published(registry, at("2023-01-10", 10))
+    approve_report(registry, initiative["id"], date(2026, 3, 1), at("2026-03-01", 9))
+    job(registry, at("2026-02-01"))  # the report was not approved yet: red
+    job(registry, at("2026-03-02"))  # now it counts: green
+    assert summary(events(registry, initiative["id"], CHANGED))[-2:] == [
+        ("changed", "green", "red"), ("changed", "red", "green")]
