@@ -28,7 +28,11 @@ their timeline (``activities``) and a review queue around them (submitted initia
 submitted revisions, revisions sent back, declared completions, a share assigned to
 reviewers): see :class:`ReviewShape`.
 
-    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1] [--review]
+``load_progress(url, n)`` (issue 9) writes n initiatives with 3 x n progress reports
+(``progress_reports``; the initiatives' progress columns kept as the product keeps them):
+see :class:`ProgressShape`.
+
+    .venv/bin/python bench/datagen.py DATABASE_URL N [--seed 1] [--review | --progress]
 """
 
 from __future__ import annotations
@@ -345,18 +349,20 @@ def _rows(record: dict[str, Any], rng: random.Random, seq: int) -> dict[str, lis
 
 
 def _batches(n: int, seed: int, orgs: list[dict[str, Any]], info: LoadInfo,
-             batch: int = 5000, offset: int = 0, review: ReviewData | None = None
+             batch: int = 5000, offset: int = 0,
+             review: ReviewData | ProgressData | None = None
              ) -> Iterator[dict[str, list[tuple]]]:
     """Rows per table, ``batch`` initiatives at a time; fills the samples of ``info``.
 
-    With ``review`` (:func:`load_review`), ``n`` counts the published initiatives only: the
-    review desk's extra records follow them and every record gets its lifecycle rows."""
+    With ``review`` (:func:`load_review`, or :func:`load_progress`'s :class:`ProgressData`),
+    ``n`` counts the published initiatives only: the extra records (``review.extra_records``)
+    follow them and every record gets the extra rows of ``review.rows``."""
     rng = random.Random(f"rows-{seed}")  # noqa: S311 - reproducible synthetic data
     sample_every = max(1, n // SAMPLE_SIZE)
-    total = n + (review.shape.submitted if review else 0)
+    total = n + (review.extra_records if review else 0)
     out: dict[str, list[tuple]] = {t: [] for t in _TABLES if t != "organizations"}
     if review:
-        out |= {t: [] for t in REVIEW_TABLES}
+        out |= {t: [] for t in review.tables}
     for i, record in enumerate(generate(total, seed=seed,
                                         organization_ids=[o["id"] for o in orgs])):
         if i < n and i % sample_every == 0 and len(info.initiative_ids) < SAMPLE_SIZE:
@@ -409,7 +415,7 @@ def _offset_for(seed: int) -> int:
 
 
 def _load_postgresql(url, n, seed, org_rows, orgs, info, progress, started,
-                     review: ReviewData | None = None) -> None:
+                     review: ReviewData | ProgressData | None = None) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -746,6 +752,17 @@ class ReviewData:
         self.step = max(1, n // max(special, 1))
         info.shape = shape.__dict__ | {"published": n}
 
+    @property
+    def extra_records(self) -> int:
+        """Records generated after the ``n`` published ones (the submitted initiatives)."""
+        return self.shape.submitted
+
+    @property
+    def tables(self) -> dict[str, tuple[str, ...]]:
+        """The tables this mode adds rows to, beyond ``_TABLES``."""
+        return {t: c for t, c in REVIEW_TABLES.items()
+                if t not in ("users", "user_staff_roles")}
+
     def columns(self, base: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         """Every table's column tuple in review mode."""
         out = {t: cols + REVIEW_EXTRA_COLUMNS.get(t, ()) for t, cols in base.items()}
@@ -926,6 +943,194 @@ def load_review(database_url: str, n: int, *, seed: int = 1,
     return info
 
 
+# -- progress reports (issue 9): the reporting traffic light at scale ------------------------
+#: The moment the progress data is generated "as of" (no report is dated later); the
+#: compliance benchmark runs the job at this moment, so the lights do not drift with the
+#: calendar.
+PROGRESS_AS_OF = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+#: Table of issue 9 (migration 0009) :func:`load_progress` writes; each row a tuple in this
+#: order. Columns the migrated schema lacks are left out at load time.
+PROGRESS_TABLES: dict[str, tuple[str, ...]] = {
+    "progress_reports": ("id", "initiative_id", "number", "status", "period_start",
+                         "period_end", "reported_on", "overall_status", "progress_percent",
+                         "narrative_html", "resources_mobilised", "milestones", "links",
+                         "source", "source_ref", "version", "owner_organization_id",
+                         "created_by_user_id", "assigned_reviewer_id", "submitted_at",
+                         "approved_at", "created_at", "updated_at"),
+}
+#: Columns :func:`load_progress` adds to the initiatives' tuples (issues 8 and 9).
+PROGRESS_EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
+    "initiatives": ("owner_organization_id", "completion_declared_at", "archived_at",
+                    "progress_percent", "progress_reports_count", "last_progress_report_on"),
+}
+#: Overall statuses of generated reports and their weights (the real file's shares: 546 on
+#: track, 137 completed, 13 off track, 12 financial issues, 9 empty, 2 cancelled of 720).
+_OVERALL = [("on_track", 546), ("completed", 137), ("off_track", 13),
+            ("financial_issues", 12), (None, 9), ("cancelled", 2)]
+
+
+@dataclass(frozen=True)
+class ProgressShape:
+    """What :func:`load_progress` puts on the published initiatives.
+
+    ``reports``: progress reports in all (default three per initiative); ``without_share``:
+    initiatives that never reported (the real file: 79 %; here fewer, so the reports
+    spread over most records); the others get a skewed number each (a few report often);
+    ``open_share``: initiatives whose newest report is not approved yet (submitted, draft or
+    sent back: the light ignores it); ``completion_declared_share`` (still lit) and
+    ``archived_share`` (no light) of the initiatives.
+    """
+
+    reports: int = 300_000
+    without_share: float = 0.25
+    open_share: float = 0.08
+    completion_declared_share: float = 0.03
+    archived_share: float = 0.02
+
+    @classmethod
+    def scaled(cls, n: int) -> ProgressShape:
+        """Three reports per initiative."""
+        return cls(reports=3 * n)
+
+
+@dataclass
+class ProgressLoadInfo(LoadInfo):
+    """:class:`LoadInfo` plus the progress data's figures: reports loaded (by status), the
+    initiatives with at least one approved report, and the shape loaded."""
+
+    reports: int = 0
+    reports_by_status: dict = field(default_factory=dict)
+    reporting_initiatives: int = 0
+    as_of: str = PROGRESS_AS_OF.isoformat()
+    shape: dict = field(default_factory=dict)
+
+
+class ProgressData:
+    """Rows of progress reports around the generated records (see :func:`load_progress`).
+
+    The number of reports per initiative is drawn up front: one for each initiative that
+    reports, the rest by a skewed (Pareto) weight over them, so the total is exact. Report dates are
+    spread between the initiative's publication and :data:`PROGRESS_AS_OF` (sorted: number 1
+    is the oldest); each approved report is approved 0-20 days after it was reported (never
+    after the as-of moment). The initiative's ``progress_reports_count``,
+    ``last_progress_report_on`` and ``progress_percent`` are those of its approved reports,
+    as the product keeps them; its reporting status columns stay empty (the compliance job's
+    first run computes every light).
+    """
+
+    extra_records = 0
+    tables = PROGRESS_TABLES
+
+    def __init__(self, n: int, seed: int, shape: ProgressShape, info: ProgressLoadInfo):
+        self.n, self.shape, self.info = n, shape, info
+        rng = random.Random(f"progress-{seed}")  # noqa: S311 - reproducible synthetic data
+        weights = [0.0 if rng.random() < shape.without_share else rng.paretovariate(1.5)
+                   for _ in range(n)]
+        if not any(weights):
+            weights[0] = 1.0
+        # one report for each initiative that reports, the rest drawn by weight (exact total)
+        reporting = [i for i, w in enumerate(weights) if w]
+        first = reporting[:shape.reports]
+        self.counts = [0] * n
+        for i in first:
+            self.counts[i] = 1
+        for i in rng.choices(range(n), weights=weights, k=shape.reports - len(first)):
+            self.counts[i] += 1
+        self.sentences = _model().sentences
+        self.overall = _Weighted(_OVERALL)
+        info.shape = shape.__dict__ | {"initiatives": n}
+        info.reports = shape.reports
+
+    def columns(self, base: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Every table's column tuple in progress mode."""
+        out = {t: cols + PROGRESS_EXTRA_COLUMNS.get(t, ()) for t, cols in base.items()}
+        return out | PROGRESS_TABLES
+
+    def people_rows(self) -> dict[str, list[tuple]]:
+        """No accounts: the reports' authors are not needed by the compliance job."""
+        return {}
+
+    def rows(self, i: int, record: dict[str, Any], rows: dict[str, list[tuple]],
+             rng: random.Random) -> dict[str, list[tuple]]:
+        """``rows`` of record ``i`` (from ``_rows``) with its progress reports."""
+        iid, owner = record["id"], record["lead_organization_id"]
+        published: datetime = record["published_at"]
+        as_of = PROGRESS_AS_OF
+        k = self.counts[i]
+        span = max((as_of - published).total_seconds(), 3600.0)
+        times = sorted(published + timedelta(seconds=rng.random() * span) for _ in range(k))
+        open_last = k > 0 and rng.random() < self.shape.open_share
+        reports, percent = [], 0
+        approved_count, last_on, last_percent = 0, None, None
+        by_status = self.info.reports_by_status
+        for number, at in enumerate(times, start=1):
+            day = at.date()
+            percent = min(100, percent + rng.randint(0, 30))
+            status = "approved"
+            if open_last and number == k:
+                status = rng.choices(("submitted", "draft", "changes_requested"),
+                                     weights=(6, 3, 1))[0]
+            created = at - timedelta(days=rng.randint(0, 10))
+            submitted_at = at if status != "draft" else None
+            approved_at = None
+            if status == "approved":
+                approved_at = min(at + timedelta(days=rng.randint(0, 20),
+                                                 hours=rng.randint(0, 23)),
+                                  as_of - timedelta(hours=1))
+                approved_count += 1
+                last_on, last_percent = day, percent
+            by_status[status] = by_status.get(status, 0) + 1
+            reports.append((
+                _uuid(rng), iid, number, status, None, None,
+                day if status != "draft" else None, self.overall.one(rng), percent,
+                f"<p>{rng.choice(self.sentences)[:400]}</p>", "[]", "[]", "[]",
+                "api" if rng.random() < 0.1 else "form", None,
+                3 if status == "approved" else 2, owner, None, None, submitted_at,
+                approved_at, created, approved_at or submitted_at or created))
+        if approved_count:
+            self.info.reporting_initiatives += 1
+        roll = rng.random()
+        status, declared, archived = "published", None, None
+        if roll < self.shape.completion_declared_share:
+            status, declared = "completion_declared", as_of - timedelta(days=rng.randint(1, 60))
+        elif roll < self.shape.completion_declared_share + self.shape.archived_share:
+            status, archived = "archived", as_of - timedelta(days=rng.randint(1, 400))
+        initiative = list(rows["initiatives"][0])
+        initiative[2] = status
+        out = {"initiatives": [(*initiative, owner, declared, archived, last_percent,
+                                approved_count, last_on)],
+               "progress_reports": reports}
+        return rows | out
+
+
+def load_progress(database_url: str, n: int, *, seed: int = 1,
+                  shape: ProgressShape | None = None,
+                  progress: bool = False) -> ProgressLoadInfo:
+    """Bulk-load the reporting traffic light's data (issue 9, "Benchmarks": 100,000
+    initiatives with 300,000 progress reports) into a PostgreSQL registry database migrated
+    to head: ``n`` initiatives from :func:`generate` (published, a few declared complete or
+    archived; owned by their lead organisation) with ``shape.reports`` progress reports
+    (:class:`ProgressData`), ``COPY`` per table, indexes rebuilt, ``ANALYZE``.
+
+    Returns a :class:`ProgressLoadInfo`. Raises ``RuntimeError`` when the schema lacks a
+    table or has a NOT NULL column datagen does not write; ``ValueError`` for SQLite.
+    """
+    if database_url.startswith("sqlite"):
+        raise ValueError("load_progress writes PostgreSQL only (COPY)")
+    shape = shape or ProgressShape.scaled(n)
+    started = time.perf_counter()
+    info = ProgressLoadInfo(count=n)
+    orgs = generate_organizations(organization_count(n), seed=seed)
+    info.organization_ids = [o["id"] for o in orgs[:SAMPLE_SIZE]]
+    now = datetime.now(UTC)
+    org_rows = [(o["id"], o["name"], o["normalized_name"], o["stakeholder_group"],
+                 o["country"], "verified", now, now, now) for o in orgs]
+    data = ProgressData(n, seed, shape, info)
+    _load_postgresql(database_url, n, seed, org_rows, orgs, info, progress, started, data)
+    info.seconds = time.perf_counter() - started
+    return info
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("database_url")
@@ -934,10 +1139,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--review", action="store_true",
                         help="the review desk's data (load_review: N published initiatives "
                              "x 5 versions, the review queue around them; PostgreSQL)")
+    parser.add_argument("--progress", action="store_true",
+                        help="the reporting traffic light's data (load_progress: N "
+                             "initiatives with 3 x N progress reports; PostgreSQL)")
     args = parser.parse_args(argv)
     info: LoadInfo
     if args.review:
         info = load_review(args.database_url, args.n, seed=args.seed, progress=True)
+    elif args.progress:
+        info = load_progress(args.database_url, args.n, seed=args.seed, progress=True)
     else:
         info = load_registry(args.database_url, args.n, seed=args.seed, progress=True)
     print(f"loaded {info.count:,} initiatives in {info.seconds:.1f} s")

@@ -285,7 +285,9 @@ class LoadedData:
     loaded_at: str | None = None
     #: what a ``kind="review"`` load adds (``datagen.ReviewLoadInfo``, ids as strings):
     #: ``submitted_ids``, ``revision_initiative_ids``, ``revision_number``, ``reviewer_ids``,
-    #: ``reviewer_emails``, ``shape``
+    #: ``reviewer_emails``, ``shape``; for ``kind="progress"`` (``datagen
+    #: .ProgressLoadInfo``): ``reports``, ``reports_by_status``, ``reporting_initiatives``,
+    #: ``as_of``, ``shape``
     review: dict | None = None
 
 
@@ -368,7 +370,7 @@ def _template_name(n: int, seed: int, kind: str) -> str:
 def _load(url: str, n: int, seed: int, kind: str = "published") -> LoadedData:
     if str(BENCH_DIR) not in sys.path:
         sys.path.insert(0, str(BENCH_DIR))
-    from datagen import load_registry, load_review
+    from datagen import load_progress, load_registry, load_review
 
     migrate("registry", url)
     review = None
@@ -385,10 +387,19 @@ def _load(url: str, n: int, seed: int, kind: str = "published") -> LoadedData:
                   "revision_number": info.revision_number,
                   "reviewer_ids": [str(i) for i in info.reviewer_ids],
                   "reviewer_emails": info.reviewer_emails, "shape": info.shape}
+    elif kind == "progress":  # issue 9: progress reports (datagen.load_progress)
+        info = load_progress(url, n, seed=seed)
+        import psycopg  # vacuumed as a registry in service is (see above)
+
+        with psycopg.connect(_psycopg_dsn(url), autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+        review = {"reports": info.reports, "reports_by_status": info.reports_by_status,
+                  "reporting_initiatives": info.reporting_initiatives, "as_of": info.as_of,
+                  "shape": info.shape}
     elif kind == "published":
         info = load_registry(url, n, seed=seed)
     else:
-        raise ValueError(f"unknown kind of data {kind!r} (published, review)")
+        raise ValueError(f"unknown kind of data {kind!r} (published, review, progress)")
     return LoadedData([str(i) for i in info.initiative_ids], [str(p) for p in info.public_ids],
                       [str(o) for o in info.organization_ids], round(info.seconds, 1), n,
                       loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -25,7 +25,8 @@ def register_commands(cli: FlaskGroup) -> None:
     @click.option("--quiet", is_flag=True, help="No progress bar.")
     def import_cmd(path: Path, limit: int | None, report_path: Path | None, quiet: bool) -> None:
         """Import UN Ocean Conference voluntary commitments (JSON Lines) as published
-        initiatives, with their events."""
+        initiatives with their progress reports (approved) and events; re-running adds
+        only what is missing."""
         ensure_schema(current_app)
         factory = current_app.extensions["db_session_factory"]
         bar = None
@@ -49,7 +50,8 @@ def register_commands(cli: FlaskGroup) -> None:
                 bar.__exit__(None, None, None)
         click.echo(f"{report.total} records: {report.imported} imported, "
                    f"{report.already_present} already present, {len(report.skipped)} skipped, "
-                   f"{len(report.warnings)} warnings.")
+                   f"{len(report.warnings)} warnings; {report.progress_reports} progress "
+                   "reports added.")
         for row in report.skipped[:20]:
             click.echo(f"  skipped line {row.line} ({row.ref or 'no id'}): {row.reason}",
                        err=True)

@@ -24,39 +24,71 @@ Rules:
   (``registry.organizations.names``). The entity type becomes the stakeholder group; country
   names are matched to ISO alpha-3 (names that are not countries, such as "European
   Commission", are warnings).
+* Progress reports (``progress_reports`` [{title, status, submitted}], newest first in the
+  file) become APPROVED progress reports of the record (``source`` ``import``), numbered
+  1, 2, … oldest first: the date is ``reported_on`` and, at 00:00 UTC, ``submitted_at`` and
+  ``approved_at``; the platform's status label maps to ``PROGRESS_STATUSES`` (empty -> null,
+  "Inactive" -> ``inactive``); the title is kept as the narrative; the link is the record's
+  page on the platform (where the report is listed). ``source_ref`` is ``<date>#<k>``, the
+  k-th report of that day (the file holds identical reports of one day: every one is kept).
+  The initiative gets ``progress_reports_count`` and ``last_progress_report_on``. A report
+  without a valid date is dropped with a warning (it could not anchor the reporting cycle).
+* Publication date: the source has none (see NOTES-importer.md). ``published_at`` is the
+  opening day of the UN Ocean Conference whose registration the record belongs to (by its
+  platform node id: :data:`CONFERENCES`), or the day of its first progress report when that
+  is earlier (a record is published before anyone reports on it).
+* The record arrives with its reporting light as of the import (``registry.compliance.rule``:
+  anchor = the later of that publication and its last report; ``reporting_status``,
+  ``_since``, ``reporting_anchor_on`` and a first ``reporting_status_changes`` row; its
+  ``initiative.imported.v1`` snapshot carries it, so no separate change event).
+* Re-importing is idempotent: a record already imported is not imported again, but its
+  progress reports missing from the registry (a newer file) are added, numbered after the
+  ones it has; the reports already there (same ``source_ref``) are left alone.
 * Work is committed in batches of ``batch_size`` records, each written in one unit of work
   (progress callback after each).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.authz.permissions import Action, Aggregate, authorize
+from registry.compliance import rule
+from registry.compliance.models import ReportingStatusChange
+from registry.compliance.service import refresh_initiative, thresholds
+from registry.db import bulk_insert
 from registry.initiatives.models import Initiative
 from registry.initiatives.schemas import InitiativeInputSchema
 from registry.initiatives.service import ImportedRecord, import_initiatives
 from registry.organizations.models import Organization
 from registry.organizations.names import contact_details_in, without_contact_details
 from registry.organizations.service import add_organizations, adopt_stakeholder_group
+from registry.progress.models import ProgressReport
 from registry.reference import (
     ENTITY_TYPE_TO_STAKEHOLDER_GROUP,
     RESOURCE_TYPES,
     country_by_name,
     normalize_name,
 )
+from registry.workflow import models as wf
+from registry.workflow.actors import actor_columns
+from registry.workflow.models import Activity
 from shared import reference
+from shared.db import new_uuid, utcnow
+from shared.events.types import PROGRESS_STATUSES
 from shared.identity import SYSTEM, Principal
 from shared.inputs import clean_single_line, is_http_url
 from shared.problems import field_errors
@@ -69,6 +101,22 @@ _ROLE_NOTE = re.compile(r"\s*\([^)]{0,120}\)\s*")
 _URL = re.compile(r"https?://|www\.", re.I)
 _AMOUNT = re.compile(r"^\s*(?:US\$|USD|\$)?\s*([0-9][0-9,.\s]*)\s*(?:USD|US\$|\$)?\s*$", re.I)
 MAX_PARTNERS = 60
+
+#: The Ocean platform's progress status labels -> ``PROGRESS_STATUSES`` (empty -> null).
+PROGRESS_STATUS_BY_LABEL = {
+    "on track": "on_track", "off track": "off_track", "completed": "completed",
+    "financial issues": "financial_issues", "cancelled": "cancelled", "canceled": "cancelled",
+    "inactive": "inactive",
+}
+assert set(PROGRESS_STATUS_BY_LABEL.values()) == set(PROGRESS_STATUSES)
+#: (first platform node id, opening day) of the UN Ocean Conferences, oldest first: a
+#: record's node id (Drupal numbers pages in creation order) tells which conference's
+#: registration it belongs to. Bounds read off the file (NOTES-importer.md): nodes
+#: 40557-43999 are the 2017 commitments (first reports from 2017-09), 44000-53999 the 2022
+#: ones (first reports from 2022-06), 54000 and later the 2025 ones. Conferences: New York
+#: 5-9 June 2017, Lisbon 27 June-1 July 2022, Nice 9-13 June 2025 (un.org/oceanconference).
+CONFERENCES: tuple[tuple[int, date], ...] = (
+    (0, date(2017, 6, 5)), (44_000, date(2022, 6, 27)), (54_000, date(2025, 6, 9)))
 
 
 class MalformedFile(ValueError):
@@ -100,6 +148,8 @@ class ImportReport:
     total: int = 0
     imported: int = 0
     already_present: int = 0
+    #: progress reports written (of new records and added to records already present)
+    progress_reports: int = 0
     skipped: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
 
@@ -210,9 +260,22 @@ def _amount(details: str | None) -> Decimal | None:
     return value if 0 <= value < 10**15 else None
 
 
+@dataclass(frozen=True)
+class MappedReport:
+    """A progress report of the file, ready to be written: ``source_ref`` (``<date>#<k>``),
+    the date, the overall status (``PROGRESS_STATUSES`` or None), the title, the links."""
+
+    source_ref: str
+    reported_on: date
+    overall_status: str | None
+    title: str | None
+    links: tuple[str, ...]
+
+
 @dataclass
 class MappedRecord:
-    """A record ready for the service: initiative fields, organisations to resolve, warnings."""
+    """A record ready for the service: initiative fields, organisations to resolve, warnings,
+    its progress reports (oldest first) and its publication date."""
 
     ref: str
     url: str | None
@@ -221,6 +284,66 @@ class MappedRecord:
     lead_group: str
     partner_names: list[str]
     warnings: list[str]
+    reports: list[MappedReport] = field(default_factory=list)
+    published_on: date | None = None
+
+
+def map_progress_reports(items: Any, url: str | None,
+                         warnings: list[str]) -> list[MappedReport]:
+    """The file's ``progress_reports`` (newest first) as :class:`MappedReport`, oldest first.
+
+    A report without a valid ISO date is dropped (warning); an unknown status label becomes
+    null (warning); an empty one is null. ``source_ref`` numbers the reports of one day in
+    file order from the oldest, so a newer file listing more reports keeps the old refs.
+    """
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        warnings.append("progress_reports is not a list; dropped")
+        return []
+    out: list[MappedReport] = []
+    per_day: dict[date, int] = {}
+    for position, item in enumerate(reversed(items), start=1):
+        if not isinstance(item, dict):
+            warnings.append(f"progress report {position} is not an object; dropped")
+            continue
+        day = _date(item.get("submitted"), f"progress report {position} date", warnings)
+        if day is None:
+            warnings.append(f"progress report {position} has no date; dropped")
+            continue
+        label = item.get("status")
+        status = None
+        if isinstance(label, str) and label.strip():
+            status = PROGRESS_STATUS_BY_LABEL.get(label.strip().lower())
+            if status is None:
+                warnings.append(f"progress report {position}: unknown status "
+                                f"{label.strip()[:40]!r}; left empty")
+        title = item.get("title")
+        title = clean_single_line(title)[:500] if isinstance(title, str) else None
+        per_day[day] = per_day.get(day, 0) + 1
+        out.append(MappedReport(source_ref=f"{day.isoformat()}#{per_day[day]}",
+                                reported_on=day, overall_status=status,
+                                title=title or None, links=(url,) if url else ()))
+    return out
+
+
+def publication_date(record: dict[str, Any], reports: list[MappedReport]) -> date:
+    """When the record was published, as far as the file tells (it has no such date): the
+    opening day of the conference of :data:`CONFERENCES` its platform node id belongs to
+    (``node_id``, else the number of ``ocean_action_id``), or its first progress report's
+    day when earlier."""
+    node = None
+    for value in (record.get("node_id"), str(record.get("ocean_action_id") or "")[12:]):
+        if isinstance(value, (str, int)) and str(value).isdigit():
+            node = int(value)
+            break
+    published = CONFERENCES[0][1]
+    for first_node, opening in CONFERENCES:
+        if node is not None and node >= first_node:
+            published = opening
+    if reports:
+        published = min(published, min(r.reported_on for r in reports))
+    return published
 
 
 def map_record(record: dict[str, Any]) -> MappedRecord:
@@ -313,8 +436,10 @@ def map_record(record: dict[str, Any]) -> MappedRecord:
     if url and not is_http_url(url):
         warnings.append("url is not an http(s) link; dropped")
         url = None
+    reports = map_progress_reports(record.get("progress_reports"), url, warnings)
     return MappedRecord(ref=ref, url=url, data=data, lead_name=lead, lead_group=group,
-                        partner_names=partner_names, warnings=warnings)
+                        partner_names=partner_names, warnings=warnings, reports=reports,
+                        published_on=publication_date(record, reports))
 
 
 _INPUT_SCHEMA = InitiativeInputSchema()
@@ -365,8 +490,11 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
     seen_refs: set[str] = set()
     session = session_factory()
     try:
-        existing = set(session.scalars(select(Initiative.source_ref).where(
-            Initiative.source == SOURCE)))
+        existing: dict[str, uuid.UUID] = {
+            ref: iid for ref, iid in session.execute(select(
+                Initiative.source_ref, Initiative.id).where(Initiative.source == SOURCE))
+            if ref is not None}
+        present: list[tuple[uuid.UUID, MappedRecord]] = []  # their reports may be missing
         # every known organisation once (normalised name -> id), instead of a query per name
         org_ids: dict[str, Any] = {
             name: oid for name, oid in session.execute(select(Organization.normalized_name,
@@ -382,6 +510,8 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
                 seen_refs.add(mapped.ref)
                 if mapped.ref in existing:
                     report.already_present += 1
+                    if mapped.reports:
+                        present.append((existing[mapped.ref], mapped))
                 else:
                     batch.append(_Ready(line, mapped, _validate(mapped.data)))
             except UnmappableRecord as exc:
@@ -391,6 +521,10 @@ def import_commitments(path: Path, *, session_factory: sessionmaker[Session],
                 session.commit()
                 session.expunge_all()
                 batch = []
+            if len(present) >= batch_size or (done == len(records) and present):
+                report.progress_reports += _add_missing_reports(session, principal, present)
+                session.commit()
+                present = []
             if progress is not None and (done % batch_size == 0 or done == len(records)):
                 progress(done, len(records))
         session.commit()
@@ -426,6 +560,7 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             orgs[org.normalized_name] = org
             org_ids[org.normalized_name] = org.id
     records = []
+    now, limits = utcnow(), thresholds()
     for ready in batch:
         mapped, data = ready.mapped, ready.data
         lead = orgs[normalize_name(mapped.lead_name)]
@@ -437,10 +572,29 @@ def _write_batch(session: Session, principal: Principal, batch: list[_Ready],
             if org.id not in by_id:
                 by_id[org.id] = org
                 data["partners"].append({"organization_id": org.id, "role": "partner"})
+        last_on = max((r.reported_on for r in mapped.reports), default=None)
+        published_on = mapped.published_on or now.date()
+        anchor_on = rule.anchor(published_on, last_on)
+        assert anchor_on is not None  # published_on is set
+        columns: dict[str, Any] = {
+            "published_at": _midnight(published_on) if mapped.published_on else now,
+            "progress_reports_count": len(mapped.reports), "last_progress_report_on": last_on,
+            # the light as of now (the compliance rule): the record arrives with it
+            "reporting_status": rule.light(limits.cycle(anchor_on), now),
+            "reporting_status_since": now, "reporting_anchor_on": anchor_on}
         records.append(ImportedRecord(data=data, source=SOURCE, source_ref=mapped.ref,
-                                      source_url=mapped.url, organizations=by_id))
-    import_initiatives(db_session=session, principal=principal, records=records)
+                                      source_url=mapped.url, organizations=by_id,
+                                      columns=columns))
+    ids = import_initiatives(db_session=session, principal=principal, records=records)
     report.imported += len(records)
+    # the lights' history starts: none -> the light the record arrived with
+    bulk_insert(session, cast(Table, ReportingStatusChange.__table__), [
+        {"id": new_uuid(), "initiative_id": iid, "from_status": None,
+         "to_status": r.columns["reporting_status"], "as_of": now,
+         "anchor_on": r.columns["reporting_anchor_on"]} for iid, r in zip(ids, records,
+                                                                           strict=True)])
+    report.progress_reports += _write_reports(session, principal, [
+        (iid, ready.mapped.reports, 1) for iid, ready in zip(ids, batch, strict=True)])
     for ready in batch:
         report.warnings.extend(RowProblem(ready.line, ready.mapped.ref, w)
                                for w in ready.mapped.warnings)
@@ -459,3 +613,85 @@ def _name_organization(name: str, group: str, orgs: dict[str, Organization],
                     "country": None}
     elif new[key]["stakeholder_group"] == "other":
         new[key]["stakeholder_group"] = group
+
+
+def _midnight(day: date) -> datetime:
+    """00:00 UTC of ``day`` (the source gives dates, not times)."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _write_reports(session: Session, principal: Principal,
+                   items: list[tuple[uuid.UUID, list[MappedReport], int]]) -> int:
+    """Write approved progress reports in bulk: for each (initiative id, reports oldest
+    first, first number), the reports numbered from that number, each with an ``import``
+    entry on its timeline. Returns how many were written."""
+    now = utcnow()
+    actor = actor_columns(session, principal)
+    table = cast(Table, ProgressReport.__table__)
+    reports: list[dict[str, Any]] = []
+    activities: list[dict[str, Any]] = []
+    for initiative_id, mapped, first_number in items:
+        for number, item in enumerate(mapped, start=first_number):
+            at = _midnight(item.reported_on)
+            rid = new_uuid()
+            row = {c.name: None for c in table.columns} | {
+                "id": rid, "initiative_id": initiative_id, "number": number,
+                "status": "approved", "reported_on": item.reported_on,
+                "overall_status": item.overall_status,
+                "narrative_html": f"<p>{html.escape(item.title)}</p>" if item.title else None,
+                "resources_mobilised": [], "milestones": [], "links": list(item.links),
+                "source": "import", "source_ref": item.source_ref, "version": 1,
+                "submitted_at": at, "approved_at": at, "created_at": now, "updated_at": now}
+            reports.append(row)
+            activities.append({
+                "id": new_uuid(), "record_type": wf.PROGRESS_REPORT, "record_id": rid,
+                "revision_number": None, "kind": wf.TRANSITION, "action": "import",
+                "from_status": None, "to_status": "approved", "body": None,
+                "visibility": wf.PUBLIC, "reply_to_id": None, **actor, "changes": None,
+                "created_at": now})
+    bulk_insert(session, table, reports)
+    bulk_insert(session, cast(Table, Activity.__table__), activities)
+    return len(reports)
+
+
+def _add_missing_reports(session: Session, principal: Principal,
+                         present: list[tuple[uuid.UUID, MappedRecord]]) -> int:
+    """Add to records imported before the reports of the file they lack (by ``source_ref``),
+    numbered after their last report, and refresh their ``progress_reports_count``,
+    ``last_progress_report_on`` and light (``registry.compliance.service
+    .refresh_initiative``: a change row and event when it changed). Returns how many were
+    added."""
+    ids = [iid for iid, _ in present]
+    known: dict[uuid.UUID, set[str]] = {iid: set() for iid in ids}
+    last_number: dict[uuid.UUID, int] = dict.fromkeys(ids, 0)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for iid, ref, source, number in session.execute(select(
+                ProgressReport.initiative_id, ProgressReport.source_ref,
+                ProgressReport.source, ProgressReport.number).where(
+                ProgressReport.initiative_id.in_(chunk))):
+            if source == "import" and ref:
+                known[iid].add(ref)
+            last_number[iid] = max(last_number[iid], number)
+    items = []
+    for iid, mapped in present:
+        missing = [r for r in mapped.reports if r.source_ref not in known[iid]]
+        if missing:
+            items.append((iid, missing, last_number[iid] + 1))
+    added = _write_reports(session, principal, items)
+    if added:
+        changed = [iid for iid, _, _ in items]
+        approved = select(ProgressReport.initiative_id).where(
+            ProgressReport.status == "approved",
+            ProgressReport.initiative_id == Initiative.id)
+        session.execute(update(Initiative).where(Initiative.id.in_(changed)).values(
+            progress_reports_count=approved.with_only_columns(func.count()).scalar_subquery(),
+            last_progress_report_on=approved.with_only_columns(
+                func.max(ProgressReport.reported_on)).scalar_subquery()),
+            execution_options={"synchronize_session": False})
+        now = utcnow()
+        for initiative in session.scalars(select(Initiative).where(
+                Initiative.id.in_(changed))):
+            # a newer report may restart the cycle: the light (change row, event) follows
+            refresh_initiative(session, initiative, now)
+    return added

@@ -1029,6 +1029,10 @@ class ImportedRecord:
     source_ref: str
     source_url: str | None
     organizations: dict[uuid.UUID, Organization]
+    #: the initiative's columns the source gives beyond ``data``, written over the defaults:
+    #: ``published_at`` (the original publication, default now), ``progress_reports_count``,
+    #: ``last_progress_report_on`` (the imported reports, ``registry.imports``)
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 def import_initiatives(*, db_session: Session, principal: Principal,
@@ -1126,13 +1130,18 @@ def import_initiatives(*, db_session: Session, principal: Principal,
              "from_status": None, "to_status": "published", "body": None,
              "visibility": wf.PUBLIC, "reply_to_id": None, **actor,
              "changes": None, "created_at": now})
+        # the light (issue 9, migration 0010): none unless the importer computed it; then
+        # the source's own dates and counts (registry.imports)
+        row.update({"reporting_status": None, "reporting_status_since": None,
+                    "reporting_anchor_on": None} | record.columns)
         view = _ImportedView(row, orgs[lead_id] if lead_id else None, partners, goals,
                              _target_order(targets), countries, regions, deliverables,
                              resources)
         events.append((iid, snapshot(view)))  # type: ignore[arg-type]
         # (rev) version 1 of the imported record
         rows[InitiativeVersion.__table__].append(versions.version_rows(
-            iid, versions.content_of(view), principal=principal, approved_at=now))
+            iid, versions.content_of(view), principal=principal,
+            approved_at=row["published_at"]))
     for table, table_rows in rows.items():
         bulk_insert(db_session, table, table_rows)
     for iid, snap in events:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from registry.imports.service import import_commitments
 from registry.initiatives.models import Initiative, PublicIdCounter
 from registry.outbox.models import OutboxEvent
+from registry.progress.models import ProgressReport
 from shared.bus import Message
 from shared.events import types as ev
 from shared.events.types import load_data
@@ -109,11 +110,17 @@ def test_import_on_postgresql(pg_url, registry_on, sample_path):
     factory = registry.app.extensions["db_session_factory"]
     report = import_commitments(sample_path, session_factory=factory, batch_size=50)
     assert (report.imported, [s.line for s in report.skipped]) == (151, [91])
+    assert report.progress_reports == 48  # issue 9: written by COPY on PostgreSQL
     again = import_commitments(sample_path, session_factory=factory)
-    assert (again.imported, again.already_present) == (0, 151)
+    assert (again.imported, again.already_present, again.progress_reports) == (0, 151, 0)
     with factory() as s:
         public_ids = list(s.scalars(select(Initiative.public_id)))
+        reports = s.execute(select(ProgressReport.status, ProgressReport.links)).all()
+        lights = set(s.scalars(select(Initiative.reporting_status)))
     assert len(set(public_ids)) == 151
+    assert len(reports) == 48 and {st for st, _ in reports} == {"approved"}
+    assert all(links and links[0].startswith("https://") for _, links in reports)  # JSON
+    assert lights <= {"green", "yellow", "red"} and "red" in lights
     assert Counter(r.event_type for r in registry.outbox())[ev.INITIATIVE_IMPORTED] == 151
 
 

@@ -393,6 +393,9 @@ def test_import_command(registry, sample_path, tmp_path):
                                    "--report", str(report_file)])
     assert result.exit_code == 0, result.output
     assert "95 records: 94 imported, 0 already present, 1 skipped" in result.output
+    reports = sum(len(r["progress_reports"]) for r in _records(sample_path)[:95]
+                  if (r.get("lead_entity") or "").strip())
+    assert reports and f"{reports} progress reports added" in result.output
     lines = report_file.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "kind\tline\tref\treason"
     assert any(line.startswith("skipped\t91\t") for line in lines)
