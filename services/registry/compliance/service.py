@@ -833,6 +833,256 @@ def _run_batch(db_session: Session, now: datetime, th: Thresholds, after_id: uui
     return len(rows), rows[-1].id
 
 
+# -- the batch on PostgreSQL: the rule and the events' JSON in SQL --------------------------
+def _pg_batch_sql(first: bool, reports_as_of: bool) -> Any:
+    """The batch's one read on PostgreSQL: the next ``:limit`` active initiatives after
+    ``:after_id`` with the rule computed in SQL (anchor, cycle dates, light: PostgreSQL's
+    ``date + interval 'N months'`` clamps the day as :func:`registry.compliance.rule.add_months`
+    does) and the reminder kinds already decided in the cycle; only the rows with work (a
+    light or anchor to write, a kind due not yet decided) come back, plus the batch's last row
+    (the next batch starts after it). Every row carries the batch's counts by light and size
+    (window aggregates), so a run where nothing changes sends one row per batch to Python."""
+    approved = "AND p.approved_at <= CAST(:as_of AS timestamptz)" if reports_as_of else ""
+    after = "" if first else "AND i.id > CAST(:after_id AS uuid)"
+    return text(f"""
+WITH b AS (
+  SELECT i.id, i.reporting_status AS old_status, i.reporting_anchor_on AS old_anchor,
+         i.owner_organization_id,
+         (SELECT max(p.reported_on) FROM progress_reports p
+           WHERE p.initiative_id = i.id AND p.status = 'approved' {approved}) AS last_report_on,
+         (i.published_at AT TIME ZONE 'UTC')::date AS published_on
+    FROM initiatives i
+   WHERE i.status IN ('published', 'completion_declared') AND i.published_at IS NOT NULL
+     AND i.published_at <= CAST(:as_of AS timestamptz) {after}
+   ORDER BY i.id
+   LIMIT :limit
+), c AS (
+  SELECT b.*, (a.anchor_on + make_interval(months => :yellow))::date AS yellow_on,
+         (a.anchor_on + make_interval(months => :red))::date AS red_on, a.anchor_on
+    FROM b CROSS JOIN LATERAL (SELECT GREATEST(b.published_on, b.last_report_on) AS anchor_on) a
+), d AS (
+  SELECT c.*, c.yellow_on - CAST(:days AS integer) AS upcoming_on,
+         CASE WHEN CAST(:today AS date) < c.yellow_on THEN 'green'
+              WHEN CAST(:today AS date) < c.red_on THEN 'yellow' ELSE 'red' END AS light
+    FROM c
+), e AS (
+  SELECT d.*,
+         CASE WHEN CAST(:today AS date) >= d.upcoming_on THEN ARRAY(
+           SELECT r.kind || ' ' || r.id::text FROM progress_reminders r
+            WHERE r.initiative_id = d.id AND r.anchor_on = d.anchor_on AND r.kind <> 'manual')
+         END AS decided,
+         count(*) OVER () AS n,
+         count(*) FILTER (WHERE d.light = 'green') OVER () AS n_green,
+         count(*) FILTER (WHERE d.light = 'yellow') OVER () AS n_yellow,
+         count(*) FILTER (WHERE d.light = 'red') OVER () AS n_red,
+         row_number() OVER (ORDER BY d.id DESC) AS from_end
+    FROM d
+)
+SELECT e.* FROM e
+ WHERE e.from_end = 1
+    OR e.light IS DISTINCT FROM e.old_status OR e.anchor_on IS DISTINCT FROM e.old_anchor
+    OR (CAST(:today AS date) >= e.upcoming_on
+        AND (cardinality(e.decided) = 0 OR NOT (
+             ('upcoming' = ANY(SELECT split_part(x, ' ', 1) FROM unnest(e.decided) x))
+             AND (CAST(:today AS date) < e.yellow_on OR (
+                  'due' = ANY(SELECT split_part(x, ' ', 1) FROM unnest(e.decided) x)
+                  AND 'yellow' = ANY(SELECT split_part(x, ' ', 1) FROM unnest(e.decided) x)))
+             AND (CAST(:today AS date) < e.red_on
+                  OR 'red' = ANY(SELECT split_part(x, ' ', 1) FROM unnest(e.decided) x)))))
+ ORDER BY e.id
+""")
+
+
+#: the batch's events in one statement: each (type, initiative, light before/after, reminder
+#: id and kind, cycle dates) row of the arrays becomes an outbox row whose envelope and data
+#: are built here (``jsonb_build_object``: the shapes of ``ReportingStatusChangedData`` and
+#: ``ProgressReminderData``, with the ``ComplianceInitiativeRef`` and the owner's verified
+#: members read in the same statement), in the arrays' order
+_PG_EVENTS = text(f"""
+WITH v AS (
+  SELECT * FROM unnest(CAST(:types AS text[]), CAST(:ids AS uuid[]), CAST(:froms AS text[]),
+                       CAST(:tos AS text[]), CAST(:reminder_ids AS uuid[]),
+                       CAST(:kinds AS text[]), CAST(:anchors AS date[]),
+                       CAST(:last_reports AS date[]), CAST(:yellows AS date[]),
+                       CAST(:reds AS date[]))
+         WITH ORDINALITY AS v(type, initiative_id, from_status, to_status, reminder_id, kind,
+                              anchor_on, last_report_on, yellow_on, red_on, n)
+), refs AS MATERIALIZED (
+  SELECT i.id, i.owner_organization_id, jsonb_build_object(
+           'id', i.id::text, 'public_id', i.public_id, 'title', i.title,
+           'owner_organization_id', i.owner_organization_id::text,
+           'owner_organization_name', o.name, 'stakeholder_group', l.stakeholder_group,
+           'countries', to_jsonb(ARRAY(SELECT c.country FROM initiative_countries c
+                                        WHERE c.initiative_id = i.id ORDER BY c.country)),
+           'regions', to_jsonb(ARRAY(SELECT r.region FROM initiative_covered_regions r
+                                      WHERE r.initiative_id = i.id ORDER BY r.region)),
+           'sdg_goals', to_jsonb(ARRAY(SELECT g.goal::int FROM initiative_goals g
+                                        WHERE g.initiative_id = i.id ORDER BY g.goal)),
+           'url', CASE WHEN i.public_id IS NOT NULL
+                       THEN CAST(:base AS text) || '/initiatives/' || i.public_id END) AS ref
+    FROM initiatives i
+    LEFT JOIN organizations l ON l.id = i.lead_organization_id
+    LEFT JOIN organizations o ON o.id = i.owner_organization_id
+   WHERE i.id IN (SELECT DISTINCT initiative_id FROM v)
+), owners AS MATERIALIZED (
+  SELECT m.organization_id, jsonb_agg(jsonb_build_object(
+           'email', u.email, 'locale', COALESCE(u.locale, 'en'), 'role', 'owner',
+           'user_id', u.id::text) ORDER BY u.email) AS recipients
+    FROM organization_memberships m JOIN users u ON u.id = m.user_id
+   WHERE m.organization_id IN (SELECT owner_organization_id FROM refs
+                                WHERE id IN (SELECT initiative_id FROM v
+                                              WHERE type = '{ev.INITIATIVE_PROGRESS_REMINDER_DUE}'))
+     AND u.email_verified_at IS NOT NULL AND u.disabled_at IS NULL
+   GROUP BY m.organization_id
+), e AS (
+  SELECT v.n, gen_random_uuid()::text AS event_id, v.type, v.initiative_id::text AS subject,
+         CASE WHEN v.type = '{ev.INITIATIVE_REPORTING_STATUS_CHANGED}' THEN jsonb_build_object(
+           'initiative', refs.ref, 'from_status', v.from_status, 'to_status', v.to_status,
+           'as_of', CAST(:as_of_text AS text), 'anchor_on', to_char(v.anchor_on, 'YYYY-MM-DD'),
+           'last_report_on', to_char(v.last_report_on, 'YYYY-MM-DD'),
+           'yellow_on', to_char(v.yellow_on, 'YYYY-MM-DD'),
+           'red_on', to_char(v.red_on, 'YYYY-MM-DD'), 'inactive', v.to_status = 'red')
+         ELSE jsonb_build_object(
+           'reminder_id', v.reminder_id::text, 'kind', v.kind, 'initiative', refs.ref,
+           'reporting_status', v.to_status, 'anchor_on', to_char(v.anchor_on, 'YYYY-MM-DD'),
+           'due_on', to_char(v.yellow_on, 'YYYY-MM-DD'),
+           'recipients', COALESCE(owners.recipients, '[]'::jsonb),
+           'report_url', CAST(:base AS text) || '/my/initiatives/' || v.initiative_id::text
+                         || '/progress/new',
+           'requested_by', NULL) END AS data
+    FROM v JOIN refs ON refs.id = v.initiative_id
+    LEFT JOIN owners ON owners.organization_id = refs.owner_organization_id
+)
+INSERT INTO outbox_events (event_id, topic, event_type, subject, envelope, created_at,
+                           attempts)
+SELECT e.event_id, '{ev.TOPIC_INITIATIVES}', e.type, e.subject,
+       jsonb_build_object('id', e.event_id, 'source', '{SOURCE}', 'specversion', '1.0',
+                          'type', e.type, 'subject', e.subject,
+                          'time', CAST(:time_text AS text),
+                          'datacontenttype', 'application/json', 'data', e.data),
+       CAST(:created_at AS timestamptz), 0
+  FROM e ORDER BY e.n
+""")
+
+
+def _pg_events(db_session: Session, now: datetime,
+               rows: list[tuple[str, uuid.UUID, str | None, str | None, uuid.UUID | None,
+                                str | None, rule.Cycle, date | None]]) -> None:
+    """The outbox rows of the batch's events, in order, in one statement (:data:`_PG_EVENTS`):
+    ``rows`` of (type, initiative id, from, to/light, reminder id, kind, cycle, last report
+    on). The relay's wake-up (NOTIFY, and the in-process signal on commit) is arranged as
+    :func:`shared.outbox.outbox_row` does."""
+    if not rows:
+        return
+    from shared.outbox import _PENDING, notify_channel
+
+    table = OutboxEvent.__tablename__
+    pending: set[str] = db_session.info.setdefault(_PENDING, set())
+    if table not in pending:
+        pending.add(table)
+        db_session.connection().exec_driver_sql(f"NOTIFY {notify_channel(table)}")
+    created = utcnow()
+    db_session.execute(_PG_EVENTS, {
+        "types": [r[0] for r in rows], "ids": [r[1] for r in rows],
+        "froms": [r[2] for r in rows], "tos": [r[3] for r in rows],
+        "reminder_ids": [r[4] for r in rows], "kinds": [r[5] for r in rows],
+        "anchors": [r[6].anchor_on for r in rows], "last_reports": [r[7] for r in rows],
+        "yellows": [r[6].yellow_on for r in rows], "reds": [r[6].red_on for r in rows],
+        "base": _base_url(), "as_of_text": now.isoformat(), "time_text": created.isoformat(),
+        "created_at": created})
+
+
+def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
+                  after_id: uuid.UUID | None, limit: int, result: JobResult,
+                  reports_as_of: bool = True) -> tuple[int, uuid.UUID | None]:
+    """:func:`_run_batch` on PostgreSQL with the rule in SQL (:func:`_pg_batch_sql`: only the
+    rows with work come to Python) and the events' JSON built in SQL (:data:`_PG_EVENTS`).
+    Statements: the read, the guarded UPDATE, the COPY of the changes, the two reminder
+    INSERTs, NOTIFY and the events' INSERT — the same whatever the batch's size."""
+    today = _day(now)
+    params: dict[str, Any] = {
+        "as_of": now, "today": today, "limit": limit, "yellow": th.yellow_months,
+        "red": th.red_months, "days": th.days_before}
+    if after_id is not None:
+        params["after_id"] = after_id
+    rows = db_session.execute(_pg_batch_sql(after_id is None, reports_as_of), params).all()
+    if not rows:
+        return 0, None
+    tail = rows[-1]
+    result.counts["green"] += tail.n_green
+    result.counts["yellow"] += tail.n_yellow
+    result.counts["red"] += tail.n_red
+    updates = []
+    computed: dict[uuid.UUID, tuple[rule.Cycle, str, Any]] = {}
+    for row in rows:
+        c = rule.Cycle(anchor_on=row.anchor_on, upcoming_on=row.upcoming_on,
+                       yellow_on=row.yellow_on, red_on=row.red_on)
+        computed[row.id] = (c, row.light, row)
+        if row.light != row.old_status or row.anchor_on != row.old_anchor:
+            updates.append((row.id, row.old_status, row.light, row.old_anchor, row.anchor_on))
+    written = _update_lights(db_session, now, updates)
+    changes = [(u[0], u[1], u[2], u[4]) for u in updates
+               if u[0] in written and u[1] != u[2]]
+    if changes:
+        from registry.db import bulk_insert
+
+        bulk_insert(db_session, _CHANGES_TABLE, [
+            {"id": new_uuid(), "initiative_id": i, "from_status": f, "to_status": t,
+             "as_of": now, "anchor_on": a} for i, f, t, a in changes])
+    stale = {u[0] for u in updates} - written
+    sends: list[dict[str, Any]] = []
+    covers: list[tuple[uuid.UUID, list[str], uuid.UUID | None]] = []
+    for initiative_id, (c, status, row) in computed.items():
+        if initiative_id in stale or not row.decided and today < c.upcoming_on:
+            continue
+        kinds = rule.kinds_due(c, today)
+        if not kinds:
+            continue
+        existing = {}
+        for item in row.decided or ():
+            kind, _, rid = item.partition(" ")
+            existing[kind] = uuid.UUID(rid)
+        send, covered, covered_by = _decide(c, kinds, existing)
+        if send is not None:
+            rid = new_uuid()
+            sends.append({"id": rid, "initiative_id": initiative_id, "anchor_on": c.anchor_on,
+                          "kind": send, "reporting_status": status, "covered_by": None})
+            covers.append((rid, covered, None))
+        elif covered:
+            covers.append((initiative_id, covered, covered_by))
+    sent_ids = _insert_reminders(db_session, sends, now)
+    sent = [s for s in sends if s["id"] in sent_ids]
+    by_id = {s["id"]: s for s in sent}
+    covered_rows = []
+    for key, kinds, covered_by in covers:
+        if covered_by is None:
+            if key not in by_id:
+                continue
+            initiative_id, covered_by = by_id[key]["initiative_id"], key
+        else:
+            initiative_id = key
+        c, status, _row = computed[initiative_id]
+        covered_rows += [{"id": new_uuid(), "initiative_id": initiative_id,
+                          "anchor_on": c.anchor_on, "kind": k, "reporting_status": status,
+                          "covered_by": covered_by} for k in kinds]
+    _insert_reminders(db_session, covered_rows, now)
+    result.covered += len(covered_rows)
+    events: list[tuple[str, uuid.UUID, str | None, str | None, uuid.UUID | None, str | None,
+                       rule.Cycle, date | None]] = []
+    for initiative_id, before, status, _anchor in changes:
+        c, _s, row = computed[initiative_id]
+        events.append((ev.INITIATIVE_REPORTING_STATUS_CHANGED, initiative_id, before, status,
+                       None, None, c, row.last_report_on))
+    for s in sent:
+        c, status, row = computed[s["initiative_id"]]
+        events.append((ev.INITIATIVE_PROGRESS_REMINDER_DUE, s["initiative_id"], None, status,
+                       s["id"], s["kind"], c, row.last_report_on))
+    _pg_events(db_session, now, events)
+    result.changed += len(changes)
+    result.reminders += len(sent)
+    return int(tail.n), tail.id
+
+
 def _clear_inactive(db_session: Session, now: datetime) -> int:
     """Lights of initiatives that are no longer active (withdrawn, completed, archived,
     suspended...) or not published as of ``now`` go back to null (no event: the change
@@ -895,13 +1145,13 @@ def run_compliance_job(session_factory: sessionmaker[Session], *, now: datetime 
             s.commit()
             run_id = run.id
         after_id: uuid.UUID | None = None
+        batch = _run_batch_pg if engine.dialect.name == "postgresql" else _run_batch
         while True:
             with session_factory() as s:
                 info = s.connection().info  # the pooled connection's: outlives the commit
                 info[_COUNTER] = 0
                 try:
-                    size, last = _run_batch(s, now, th, after_id, limit, result,
-                                            reports_as_of)
+                    size, last = batch(s, now, th, after_id, limit, result, reports_as_of)
                     s.commit()
                 finally:
                     statements = info.pop(_COUNTER, 0)
