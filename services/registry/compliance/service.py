@@ -702,18 +702,19 @@ SELECT COALESCE(r.id, gen_random_uuid()), r.initiative_id, r.anchor_on, r.kind, 
               {_arr("covered_by", "uuid")})
        AS r(id, initiative_id, anchor_on, kind, reporting_status, covered_by)
 ON CONFLICT (initiative_id, anchor_on, kind) WHERE kind <> 'manual' DO NOTHING
-RETURNING id
+RETURNING id::text
 """)
 
 
 def _insert_reminders(db_session: Session, rows: list[dict[str, Any]],
-                      decided_at: datetime) -> set[uuid.UUID]:
+                      decided_at: datetime) -> set[Any]:
     """INSERT the job's ``progress_reminders`` rows (``id``, ``initiative_id``,
     ``anchor_on``, ``kind``, ``reporting_status``, ``covered_by``), skipping any (initiative,
     anchor_on, kind) already there (``ON CONFLICT DO NOTHING`` on
     ``uq_progress_reminders_once``: the exactly-once guarantee, also against a concurrent
-    run). Returns the ids inserted. PostgreSQL: one statement (``unnest`` of arrays; a row
-    without ``id`` gets one from the server); SQLite: an executemany with ``RETURNING``."""
+    run). Returns the ids inserted (PostgreSQL: as text). PostgreSQL: one statement
+    (``unnest`` of arrays; a row without ``id`` gets one from the server); SQLite: an
+    executemany with ``RETURNING``."""
     if not rows:
         return set()
     if _is_pg(db_session):
@@ -732,8 +733,8 @@ def _insert_reminders(db_session: Session, rows: list[dict[str, Any]],
         r | {"decided_at": decided_at, "requested_by_user_id": None} for r in rows]).scalars())
 
 
-def _decide(c: rule.Cycle, kinds: list[str], existing: dict[str, uuid.UUID]
-            ) -> tuple[str | None, list[str], uuid.UUID | None]:
+def _decide(c: rule.Cycle, kinds: list[str], existing: dict[str, Any]
+            ) -> tuple[str | None, list[str], Any]:
     """(kind to send, kinds it covers, or an existing reminder covering the rest): the most
     severe of the kinds not yet decided in this cycle is sent, the others recorded as covered
     by it; kinds less severe than one already sent are covered by that one."""
@@ -897,7 +898,7 @@ WITH b AS (
          row_number() OVER (ORDER BY d.id DESC) AS from_end
     FROM d
 )
-SELECT e.* FROM e
+SELECT e.*, e.id::text AS key FROM e
  WHERE e.from_end = 1
     OR e.light IS DISTINCT FROM e.old_status OR e.anchor_on IS DISTINCT FROM e.old_anchor
     OR (CAST(:today AS date) >= e.upcoming_on
@@ -1007,15 +1008,16 @@ WITH v AS (
          u.anchor_on
     FROM u WHERE u.from_status IS DISTINCT FROM u.to_status
 )
-SELECT u.id FROM u
+SELECT u.id::text FROM u
 """)
 
 
 def _pg_update_lights(db_session: Session, now: datetime,
-                      updates: list[tuple[uuid.UUID, str | None, str, date | None, date]]
-                      ) -> set[uuid.UUID]:
+                      updates: list[tuple[str, str | None, str, date | None, date]]
+                      ) -> set[str]:
     """:func:`_update_lights` on PostgreSQL, the ``reporting_status_changes`` rows of the
-    changed lights written by the same statement (:data:`_PG_UPDATE_AND_RECORD`)."""
+    changed lights written by the same statement (:data:`_PG_UPDATE_AND_RECORD`); ids as
+    text (the job's PostgreSQL path keeps them as text: no UUID objects per row)."""
     if not updates:
         return set()
     return set(db_session.execute(_PG_UPDATE_AND_RECORD, {
@@ -1026,7 +1028,7 @@ def _pg_update_lights(db_session: Session, now: datetime,
 
 
 def _pg_events(db_session: Session, now: datetime,
-               rows: list[tuple[str, uuid.UUID, str | None, str | None, uuid.UUID | None,
+               rows: list[tuple[str, str, str | None, str | None, str | None,
                                 str | None, rule.Cycle, date | None]]) -> None:
     """The outbox rows of the batch's events, in order, in one statement (:data:`_PG_EVENTS`):
     ``rows`` of (type, initiative id, from, to/light, reminder id, kind, cycle, last report
@@ -1061,8 +1063,9 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
                   reports_as_of: bool = True) -> tuple[int, uuid.UUID | None]:
     """:func:`_run_batch` on PostgreSQL with the rule in SQL (:func:`_pg_batch_sql`: only the
     rows with work come to Python) and the events' JSON built in SQL (:data:`_PG_EVENTS`).
-    Statements: the read, the guarded UPDATE, the COPY of the changes, the two reminder
-    INSERTs, NOTIFY and the events' INSERT — the same whatever the batch's size."""
+    Statements: the read, the guarded UPDATE (with the changes' INSERT), the two reminder
+    INSERTs, NOTIFY, ``SET LOCAL work_mem`` and the events' INSERT — the same whatever the
+    batch's size. Ids travel as text (no UUID object per row)."""
     today = _day(now)
     params: dict[str, Any] = {
         "as_of": now, "today": today, "limit": limit, "yellow": th.yellow_months,
@@ -1077,32 +1080,33 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
     result.counts["yellow"] += tail.n_yellow
     result.counts["red"] += tail.n_red
     updates = []
-    computed: dict[uuid.UUID, tuple[rule.Cycle, str, Any]] = {}
+    computed: dict[str, tuple[rule.Cycle, str, Any]] = {}
     for row in rows:
         c = rule.Cycle(anchor_on=row.anchor_on, upcoming_on=row.upcoming_on,
                        yellow_on=row.yellow_on, red_on=row.red_on)
-        computed[row.id] = (c, row.light, row)
+        computed[row.key] = (c, row.light, row)
         if row.light != row.old_status or row.anchor_on != row.old_anchor:
-            updates.append((row.id, row.old_status, row.light, row.old_anchor, row.anchor_on))
+            updates.append((row.key, row.old_status, row.light, row.old_anchor,
+                            row.anchor_on))
     written = _pg_update_lights(db_session, now, updates)
     changes = [(u[0], u[1], u[2], u[4]) for u in updates
                if u[0] in written and u[1] != u[2]]
     stale = {u[0] for u in updates} - written
     sends: list[dict[str, Any]] = []
-    covers: list[tuple[uuid.UUID, list[str], uuid.UUID | None]] = []
+    covers: list[tuple[str, list[str], str | None]] = []
     for initiative_id, (c, status, row) in computed.items():
         if initiative_id in stale or not row.decided and today < c.upcoming_on:
             continue
         kinds = rule.kinds_due(c, today)
         if not kinds:
             continue
-        existing = {}
+        existing: dict[str, Any] = {}
         for item in row.decided or ():
             kind, _, rid = item.partition(" ")
-            existing[kind] = uuid.UUID(rid)
+            existing[kind] = rid
         send, covered, covered_by = _decide(c, kinds, existing)
         if send is not None:
-            rid = new_uuid()
+            rid = str(uuid.uuid4())
             sends.append({"id": rid, "initiative_id": initiative_id, "anchor_on": c.anchor_on,
                           "kind": send, "reporting_status": status, "covered_by": None})
             covers.append((rid, covered, None))
@@ -1125,7 +1129,7 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
                           "covered_by": covered_by} for k in kinds]
     _insert_reminders(db_session, covered_rows, now)
     result.covered += len(covered_rows)
-    events: list[tuple[str, uuid.UUID, str | None, str | None, uuid.UUID | None, str | None,
+    events: list[tuple[str, str, str | None, str | None, str | None, str | None,
                        rule.Cycle, date | None]] = []
     for initiative_id, before, status, _anchor in changes:
         c, _s, row = computed[initiative_id]
@@ -1138,7 +1142,7 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
     _pg_events(db_session, now, events)
     result.changed += len(changes)
     result.reminders += len(sent)
-    return int(tail.n), tail.id
+    return int(tail.n), uuid.UUID(tail.key)
 
 
 def _clear_inactive(db_session: Session, now: datetime) -> int:
