@@ -927,15 +927,15 @@ WITH v AS (
          WITH ORDINALITY AS v(type, initiative_id, from_status, to_status, reminder_id, kind,
                               anchor_on, last_report_on, yellow_on, red_on, n)
 ), refs AS MATERIALIZED (
-  SELECT i.id, i.owner_organization_id, jsonb_build_object(
+  SELECT i.id, i.owner_organization_id, json_build_object(
            'id', i.id::text, 'public_id', i.public_id, 'title', i.title,
            'owner_organization_id', i.owner_organization_id::text,
            'owner_organization_name', o.name, 'stakeholder_group', l.stakeholder_group,
-           'countries', to_jsonb(ARRAY(SELECT c.country FROM initiative_countries c
+           'countries', to_json(ARRAY(SELECT c.country FROM initiative_countries c
                                         WHERE c.initiative_id = i.id ORDER BY c.country)),
-           'regions', to_jsonb(ARRAY(SELECT r.region FROM initiative_covered_regions r
+           'regions', to_json(ARRAY(SELECT r.region FROM initiative_covered_regions r
                                       WHERE r.initiative_id = i.id ORDER BY r.region)),
-           'sdg_goals', to_jsonb(ARRAY(SELECT g.goal::int FROM initiative_goals g
+           'sdg_goals', to_json(ARRAY(SELECT g.goal::int FROM initiative_goals g
                                         WHERE g.initiative_id = i.id ORDER BY g.goal)),
            'url', CASE WHEN i.public_id IS NOT NULL
                        THEN CAST(:base AS text) || '/initiatives/' || i.public_id END) AS ref
@@ -944,7 +944,7 @@ WITH v AS (
     LEFT JOIN organizations o ON o.id = i.owner_organization_id
    WHERE i.id IN (SELECT DISTINCT initiative_id FROM v)
 ), owners AS MATERIALIZED (
-  SELECT m.organization_id, jsonb_agg(jsonb_build_object(
+  SELECT m.organization_id, json_agg(json_build_object(
            'email', u.email, 'locale', COALESCE(u.locale, 'en'), 'role', 'owner',
            'user_id', u.id::text) ORDER BY u.email) AS recipients
     FROM organization_memberships m JOIN users u ON u.id = m.user_id
@@ -955,17 +955,17 @@ WITH v AS (
    GROUP BY m.organization_id
 ), e AS (
   SELECT v.n, gen_random_uuid()::text AS event_id, v.type, v.initiative_id::text AS subject,
-         CASE WHEN v.type = '{ev.INITIATIVE_REPORTING_STATUS_CHANGED}' THEN jsonb_build_object(
+         CASE WHEN v.type = '{ev.INITIATIVE_REPORTING_STATUS_CHANGED}' THEN json_build_object(
            'initiative', refs.ref, 'from_status', v.from_status, 'to_status', v.to_status,
            'as_of', CAST(:as_of_text AS text), 'anchor_on', to_char(v.anchor_on, 'YYYY-MM-DD'),
            'last_report_on', to_char(v.last_report_on, 'YYYY-MM-DD'),
            'yellow_on', to_char(v.yellow_on, 'YYYY-MM-DD'),
            'red_on', to_char(v.red_on, 'YYYY-MM-DD'), 'inactive', v.to_status = 'red')
-         ELSE jsonb_build_object(
+         ELSE json_build_object(
            'reminder_id', v.reminder_id::text, 'kind', v.kind, 'initiative', refs.ref,
            'reporting_status', v.to_status, 'anchor_on', to_char(v.anchor_on, 'YYYY-MM-DD'),
            'due_on', to_char(v.yellow_on, 'YYYY-MM-DD'),
-           'recipients', COALESCE(owners.recipients, '[]'::jsonb),
+           'recipients', COALESCE(owners.recipients, '[]'::json),
            'report_url', CAST(:base AS text) || '/my/initiatives/' || v.initiative_id::text
                          || '/progress/new',
            'requested_by', NULL) END AS data
@@ -975,10 +975,10 @@ WITH v AS (
 INSERT INTO outbox_events (event_id, topic, event_type, subject, envelope, created_at,
                            attempts)
 SELECT e.event_id, '{ev.TOPIC_INITIATIVES}', e.type, e.subject,
-       jsonb_build_object('id', e.event_id, 'source', '{SOURCE}', 'specversion', '1.0',
+       CAST(json_build_object('id', e.event_id, 'source', '{SOURCE}', 'specversion', '1.0',
                           'type', e.type, 'subject', e.subject,
                           'time', CAST(:time_text AS text),
-                          'datacontenttype', 'application/json', 'data', e.data),
+                          'datacontenttype', 'application/json', 'data', e.data) AS jsonb),
        CAST(:created_at AS timestamptz), 0
   FROM e ORDER BY e.n
 """)
