@@ -639,7 +639,7 @@ def _pg_array(values: Iterable[Any]) -> str:
     """``values`` (UUIDs, dates, words: no commas; None) as one comma-separated text, the
     job's arrays on PostgreSQL (:func:`_arr`): psycopg's array adaptation escapes every
     element through a regex, 6 s of a 100,000-initiative first run."""
-    return ",".join(_NULL if v is None else str(v) for v in values)
+    return ",".join([_NULL if v is None else str(v) for v in values])
 
 
 _PG_UPDATE = text("""
@@ -704,6 +704,42 @@ SELECT COALESCE(r.id, gen_random_uuid()), r.initiative_id, r.anchor_on, r.kind, 
 ON CONFLICT (initiative_id, anchor_on, kind) WHERE kind <> 'manual' DO NOTHING
 RETURNING id::text
 """)
+
+
+_PG_REMINDERS_REFUSED = text(f"""
+WITH r AS (
+  SELECT * FROM unnest({_arr("ids", "uuid")}, {_arr("initiative_ids", "uuid")},
+                       {_arr("anchors", "date")}, {_arr("kinds")}, {_arr("statuses")},
+                       {_arr("covered_by", "uuid")})
+         AS r(id, initiative_id, anchor_on, kind, reporting_status, covered_by)
+), ins AS (
+  INSERT INTO progress_reminders (id, initiative_id, anchor_on, kind, reporting_status,
+                                  decided_at, covered_by, requested_by_user_id)
+  SELECT COALESCE(r.id, gen_random_uuid()), r.initiative_id, r.anchor_on, r.kind,
+         r.reporting_status, CAST(:decided_at AS timestamptz), r.covered_by, NULL
+    FROM r
+  ON CONFLICT (initiative_id, anchor_on, kind) WHERE kind <> 'manual' DO NOTHING
+  RETURNING id
+)
+SELECT r.id::text FROM r
+ WHERE r.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = r.id)
+""")
+
+
+def _pg_insert_reminders(db_session: Session, rows: list[dict[str, Any]],
+                         decided_at: datetime) -> set[str]:
+    """:func:`_insert_reminders` on PostgreSQL for the job: one statement; returns the ids
+    given that were NOT inserted (already decided: usually none, so nothing travels back;
+    rows without ``id`` — the covered ones — get one from the server)."""
+    if not rows:
+        return set()
+    return set(db_session.execute(_PG_REMINDERS_REFUSED, {
+        "decided_at": decided_at, "ids": _pg_array([r["id"] for r in rows]),
+        "initiative_ids": _pg_array([r["initiative_id"] for r in rows]),
+        "anchors": _pg_array([r["anchor_on"] for r in rows]),
+        "kinds": _pg_array([r["kind"] for r in rows]),
+        "statuses": _pg_array([r["reporting_status"] for r in rows]),
+        "covered_by": _pg_array([r["covered_by"] for r in rows])}).scalars())
 
 
 def _insert_reminders(db_session: Session, rows: list[dict[str, Any]],
@@ -1008,7 +1044,7 @@ WITH v AS (
          u.anchor_on
     FROM u WHERE u.from_status IS DISTINCT FROM u.to_status
 )
-SELECT u.id::text FROM u
+SELECT v.id::text FROM v WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.id = v.id)
 """)
 
 
@@ -1016,8 +1052,9 @@ def _pg_update_lights(db_session: Session, now: datetime,
                       updates: list[tuple[str, str | None, str, date | None, date]]
                       ) -> set[str]:
     """:func:`_update_lights` on PostgreSQL, the ``reporting_status_changes`` rows of the
-    changed lights written by the same statement (:data:`_PG_UPDATE_AND_RECORD`); ids as
-    text (the job's PostgreSQL path keeps them as text: no UUID objects per row)."""
+    changed lights written by the same statement (:data:`_PG_UPDATE_AND_RECORD`). Returns
+    the ids NOT written (an approval changed the row meanwhile: usually none, so nothing
+    travels back), as text (the job's PostgreSQL path keeps ids as text)."""
     if not updates:
         return set()
     return set(db_session.execute(_PG_UPDATE_AND_RECORD, {
@@ -1088,10 +1125,9 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
         if row.light != row.old_status or row.anchor_on != row.old_anchor:
             updates.append((row.key, row.old_status, row.light, row.old_anchor,
                             row.anchor_on))
-    written = _pg_update_lights(db_session, now, updates)
+    stale = _pg_update_lights(db_session, now, updates)
     changes = [(u[0], u[1], u[2], u[4]) for u in updates
-               if u[0] in written and u[1] != u[2]]
-    stale = {u[0] for u in updates} - written
+               if u[1] != u[2] and u[0] not in stale]
     sends: list[dict[str, Any]] = []
     covers: list[tuple[str, list[str], str | None]] = []
     for initiative_id, (c, status, row) in computed.items():
@@ -1112,8 +1148,8 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
             covers.append((rid, covered, None))
         elif covered:
             covers.append((initiative_id, covered, covered_by))
-    sent_ids = _insert_reminders(db_session, sends, now)
-    sent = [s for s in sends if s["id"] in sent_ids]
+    refused = _pg_insert_reminders(db_session, sends, now)
+    sent = [s for s in sends if s["id"] not in refused]
     by_id = {s["id"]: s for s in sent}
     covered_rows = []
     for key, kinds, covered_by in covers:
@@ -1127,7 +1163,7 @@ def _run_batch_pg(db_session: Session, now: datetime, th: Thresholds,
         covered_rows += [{"id": None, "initiative_id": initiative_id,
                           "anchor_on": c.anchor_on, "kind": k, "reporting_status": status,
                           "covered_by": covered_by} for k in kinds]
-    _insert_reminders(db_session, covered_rows, now)
+    _pg_insert_reminders(db_session, covered_rows, now)
     result.covered += len(covered_rows)
     events: list[tuple[str, str, str | None, str | None, str | None, str | None,
                        rule.Cycle, date | None]] = []
