@@ -703,7 +703,7 @@ SELECT COALESCE(r.id, gen_random_uuid()), r.initiative_id, r.anchor_on, r.kind, 
        AS r(id, initiative_id, anchor_on, kind, reporting_status, covered_by)
 ON CONFLICT (initiative_id, anchor_on, kind) WHERE kind <> 'manual' DO NOTHING
 RETURNING id::text
-""")
+""")  # nosec B608 # formats only constants: _arr() casts of bound parameters
 
 
 _PG_REMINDERS_REFUSED = text(f"""
@@ -723,7 +723,7 @@ WITH r AS (
 )
 SELECT r.id::text FROM r
  WHERE r.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = r.id)
-""")
+""")  # nosec B608 # formats only constants: _arr() casts of bound parameters
 
 
 def _pg_insert_reminders(db_session: Session, rows: list[dict[str, Any]],
@@ -946,7 +946,7 @@ SELECT e.*, e.id::text AS key FROM e
              AND (CAST(:today AS date) < e.red_on
                   OR 'red' = ANY(SELECT split_part(x, ' ', 1) FROM unnest(e.decided) x)))))
  ORDER BY e.id
-""")
+""")  # nosec B608 # formats only constants: _arr() casts of bound parameters
 
 
 #: the batch's events in one statement: each (type, initiative, light before/after, reminder
@@ -1017,7 +1017,7 @@ SELECT e.event_id, '{ev.TOPIC_INITIATIVES}', e.type, e.subject,
                           'datacontenttype', 'application/json', 'data', e.data) AS jsonb),
        CAST(:created_at AS timestamptz), 0
   FROM e ORDER BY e.n
-""")
+""")  # nosec B608 # formats only constants: _arr() casts of bound parameters
 
 
 _PG_UPDATE_AND_RECORD = text(f"""
@@ -1045,7 +1045,7 @@ WITH v AS (
     FROM u WHERE u.from_status IS DISTINCT FROM u.to_status
 )
 SELECT v.id::text FROM v WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.id = v.id)
-""")
+""")  # nosec B608 # formats only constants: _arr() casts of bound parameters
 
 
 def _pg_update_lights(db_session: Session, now: datetime,
