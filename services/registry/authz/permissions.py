@@ -403,13 +403,18 @@ def allowed_actions(principal: Principal, obj: Any, aggregate: Aggregate | None 
 
 def actions_in_state(aggregate: Aggregate, state: str | None) -> list[str]:
     """Actions someone may take on an ``aggregate`` object in ``state`` (for 409 messages;
-    the thread's ``comment``, reviewer ``assign`` and the secretariat's ``remind`` are no
-    lifecycle steps: left out)."""
+    the thread's ``comment``, reviewer ``assign``, the secretariat's ``remind`` and the
+    progress actions on an initiative (``report_progress``, ``manage_indicators``: they act on
+    its progress reports and indicators) are no lifecycle steps: left out)."""
     return list(dict.fromkeys(
         r.action.value for r in table_rows() if r.aggregate is aggregate
         and r.states is not None and state in r.states
-        and r.action not in (Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN,
-                             Action.REMIND)))
+        and r.action not in _NOT_LIFECYCLE))
+
+
+#: actions :func:`actions_in_state` leaves out of a 409's list
+_NOT_LIFECYCLE = frozenset({Action.VIEW, Action.VIEW_PRIVATE, Action.COMMENT, Action.ASSIGN,
+                            Action.REMIND, Action.REPORT_PROGRESS, Action.MANAGE_INDICATORS})
 
 
 def visible_filter(principal: Principal, aggregate: Aggregate, *, model: Any | None = None,
