@@ -117,6 +117,9 @@ class InputSchema(Schema):
             raise ValidationError(errors)
         if not isinstance(data, Mapping):
             return data
+        repeated = self._repeated_scalars(data)
+        if repeated:  # ?event=a&event=b for a single-valued parameter: never pick one silently
+            raise ValidationError(repeated)
         cleaned = dict(data)  # also turns webargs' MultiDictProxy (query) into a dict
         too_long = {key: [f"Longer than maximum length {limit}."]
                     for key, limit in self._max_lengths().items()
@@ -135,6 +138,21 @@ class InputSchema(Schema):
                 cleaned[key] = clean(value)
         return cleaned
 
+
+    def _repeated_scalars(self, data: Any) -> dict[str, list[str]]:
+        """``{parameter: [message]}`` for each single-valued field given more than once in a
+        query string (webargs' MultiDictProxy over the request's MultiDict); {} otherwise."""
+        getlist = getattr(getattr(data, "data", None), "getlist", None)
+        if getlist is None:
+            return {}
+        out: dict[str, list[str]] = {}
+        for name, field in self.load_fields.items():
+            if isinstance(field, fields.List | fields.Tuple):
+                continue
+            key = field.data_key or name
+            if len(getlist(key)) > 1:
+                out[key] = ["Given more than once: give this parameter once."]
+        return out
 
     def _max_lengths(self) -> dict[str, int]:
         """``{data key: Length max}`` of the string fields that declare one."""

@@ -439,6 +439,9 @@ def test_audit_api_is_for_secretariat_admins_with_filters(reg):
                                                          "event": "account.sign_in"}).json
     assert mine["total"] >= 1 and mine["items"][0]["outcome"] == "success"
     assert reg.client.get("/api/v1/audit", query_string={"outcome": "nope"}).status_code == 422
+    twice = reg.client.get("/api/v1/audit?event=account.&event=auth.")  # never one picked
+    assert twice.status_code == 422, twice.get_json()
+    assert "event" in str(twice.get_json()["errors"])
 
 
 # -- rate limits --------------------------------------------------------------------------------
